@@ -1,0 +1,283 @@
+//! The wire messages, one enum per direction, exactly as docs/protocol.md
+//! specifies them. Every message is one JSON object in one WebSocket text
+//! frame, tagged by a snake_case `type`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::operation::Operation;
+
+/// A message a client sends to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// An edit based on `revision`, the client's `seq`-th operation.
+    CodeUpdate {
+        /// The revision the operation applies to.
+        revision: u64,
+        /// Counts the client's operations from 1; a resend keeps its seq.
+        seq: u64,
+        /// The edit.
+        operation: Operation,
+    },
+    /// The caret (and the other end of a selection) at `revision`.
+    CursorMove {
+        /// The revision the offsets refer to.
+        revision: u64,
+        /// Caret offset in chars.
+        cursor: u64,
+        /// The selection's other end, if any.
+        #[serde(default)]
+        anchor: Option<u64>,
+    },
+    /// Liveness check, answered by [`ServerMessage::Pong`].
+    Ping,
+}
+
+/// What the server tells about a user present in a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Stable for the same `client_id` in a room.
+    pub user_id: String,
+    /// Display name.
+    pub name: String,
+    /// `#rrggbb`, distinct from the others' while the palette lasts.
+    pub color: String,
+    /// Caret offset at the revision of the message carrying it; null until the
+    /// user first moves it.
+    pub cursor: Option<u64>,
+    /// The selection's other end, if any.
+    pub anchor: Option<u64>,
+}
+
+/// An operation committed by someone, as carried by `code_update`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOp {
+    /// The revision this operation produced; it applies to `revision - 1`.
+    pub revision: u64,
+    /// The edit.
+    pub operation: Operation,
+    /// Who made it.
+    pub user_id: String,
+    /// Present only in `init.missed`, on operations committed for the
+    /// connecting client's own `client_id`: the seq it sent them with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// A message the server sends to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Always the first message on a connection.
+    Init {
+        /// The room joined.
+        room_id: String,
+        /// This connection's user id.
+        user_id: String,
+        /// This user's display name.
+        name: String,
+        /// This user's color.
+        color: String,
+        /// The revision `code` is at.
+        revision: u64,
+        /// The whole document.
+        code: String,
+        /// Language hint for highlighting, e.g. "rust".
+        language: String,
+        /// Every other user present.
+        users: Vec<UserInfo>,
+        /// Only when the client connected with `since=R` and the server
+        /// still holds every operation after R: those operations, in order,
+        /// so a reconnecting client can rebase its unacknowledged edits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        missed: Option<Vec<CommittedOp>>,
+    },
+    /// Someone else's operation, turning `revision - 1` into `revision`.
+    CodeUpdate(CommittedOp),
+    /// Your operation `seq` was committed as `revision`.
+    Ack {
+        /// The revision it produced.
+        revision: u64,
+        /// The seq it was sent with.
+        seq: u64,
+    },
+    /// Another user's caret, brought to `revision`.
+    CursorMove {
+        /// Whose caret.
+        user_id: String,
+        /// The revision the offsets refer to.
+        revision: u64,
+        /// Caret offset in chars.
+        cursor: u64,
+        /// The selection's other end, if any.
+        anchor: Option<u64>,
+    },
+    /// Someone joined.
+    UserJoined {
+        /// Who.
+        user: UserInfo,
+    },
+    /// Someone left.
+    UserLeft {
+        /// Who.
+        user_id: String,
+    },
+    /// Something the client sent was refused; see [`error_code`].
+    Error {
+        /// Machine-readable reason.
+        code: String,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// Answer to [`ClientMessage::Ping`].
+    Pong,
+}
+
+impl ServerMessage {
+    /// An `error` message.
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        Self::Error {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// The JSON text of this message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+impl ClientMessage {
+    /// The JSON text of this message.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("client messages always serialize")
+    }
+}
+
+/// Values of `error.code`.
+pub mod error_code {
+    /// Not JSON, unknown type, missing field, bad value.
+    pub const MALFORMED: &str = "malformed";
+    /// An operation whose base length does not fit its revision.
+    pub const INVALID_OPERATION: &str = "invalid_operation";
+    /// A revision newer than the room's.
+    pub const FUTURE_REVISION: &str = "future_revision";
+    /// A revision older than the history the server keeps.
+    pub const REVISION_TOO_OLD: &str = "revision_too_old";
+    /// The room does not exist.
+    pub const ROOM_NOT_FOUND: &str = "room_not_found";
+    /// The message exceeds the size limit.
+    pub const TOO_LARGE: &str = "too_large";
+    /// The client fell too far behind and is disconnected.
+    pub const LAGGING: &str = "lagging";
+    /// The room's store cannot be reached; the edit was not committed.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// The server is shutting down.
+    pub const SHUTTING_DOWN: &str = "shutting_down";
+}
+
+/// WebSocket close codes used by the protocol.
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Policy violation (rate limit).
+    pub const POLICY: u16 = 1008;
+    /// Message too large.
+    pub const TOO_LARGE: u16 = 1009;
+    /// Server error.
+    pub const INTERNAL: u16 = 1011;
+    /// Server restarting: reconnect, maybe elsewhere.
+    pub const RESTARTING: u16 = 1012;
+    /// Try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Authentication failed.
+    pub const UNAUTHORIZED: u16 = 4001;
+    /// Malformed message.
+    pub const MALFORMED: u16 = 4002;
+    /// Forbidden (a viewer's edit).
+    pub const FORBIDDEN: u16 = 4003;
+    /// Room does not exist.
+    pub const ROOM_NOT_FOUND: u16 = 4004;
+    /// The client fell too far behind.
+    pub const LAGGING: u16 = 4008;
+}
+
+/// True for a valid `client_id`: 1 to 64 chars of `[A-Za-z0-9_-]`.
+pub fn is_valid_client_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn client_messages_parse_from_the_documented_json() {
+        let m: ClientMessage = serde_json::from_value(json!(
+            {"type": "code_update", "revision": 3, "seq": 1, "operation": [1, "x"]}
+        ))
+        .unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::CodeUpdate {
+                revision: 3,
+                seq: 1,
+                ..
+            }
+        ));
+        let m: ClientMessage =
+            serde_json::from_value(json!({"type": "cursor_move", "revision": 0, "cursor": 4}))
+                .unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::CursorMove {
+                revision: 0,
+                cursor: 4,
+                anchor: None
+            }
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"code_update"}"#).is_err());
+    }
+
+    #[test]
+    fn server_messages_serialize_exactly() {
+        let op: Operation = serde_json::from_str(r#"[1,"x"]"#).unwrap();
+        let update = ServerMessage::CodeUpdate(CommittedOp {
+            revision: 2,
+            operation: op,
+            user_id: "u1".into(),
+            seq: None,
+        });
+        assert_eq!(
+            update.to_json(),
+            r#"{"type":"code_update","revision":2,"operation":[1,"x"],"user_id":"u1"}"#
+        );
+        assert_eq!(
+            ServerMessage::Ack {
+                revision: 2,
+                seq: 7
+            }
+            .to_json(),
+            r#"{"type":"ack","revision":2,"seq":7}"#
+        );
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
+        let left = ServerMessage::UserLeft {
+            user_id: "u1".into(),
+        };
+        assert_eq!(left.to_json(), r#"{"type":"user_left","user_id":"u1"}"#);
+    }
+
+    #[test]
+    fn client_ids_are_checked() {
+        assert!(is_valid_client_id("abc_DEF-123"));
+        assert!(!is_valid_client_id(""));
+        assert!(!is_valid_client_id("a b"));
+        assert!(!is_valid_client_id(&"a".repeat(65)));
+    }
+}
