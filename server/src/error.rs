@@ -1,0 +1,27 @@
+//! The one error type at the HTTP edge.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An error answered to a REST call as `{"error": "..."}` with a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No such room.
+    #[error("room not found")]
+    RoomNotFound,
+    /// The request body is not what the endpoint takes.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ApiError::RoomNotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
+}

@@ -1,0 +1,90 @@
+//! The REST endpoints: create a room, look one up, health.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::ids;
+use crate::AppState;
+
+/// Optional body of `POST /rooms`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CreateRoom {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    language: Option<String>,
+}
+
+/// `POST /rooms`: creates a room, optionally seeded with code.
+pub async fn create_room(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let req: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateRoom::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("body must be {{\"code\", \"language\"}}: {e}")))?
+    };
+    if req.code.len() > app.config.max_message_bytes {
+        return Err(ApiError::BadRequest(format!(
+            "code larger than the {}-byte limit",
+            app.config.max_message_bytes
+        )));
+    }
+    let language = req
+        .language
+        .filter(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| "plaintext".to_owned());
+    let room_id = app.rooms.create(&req.code, &language);
+    tracing::info!(room = %crate::room::short(&room_id), "room created");
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8000");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "room_id": room_id,
+            "join_url": format!("http://{host}/rooms/{room_id}"),
+            "ws_url": format!("ws://{host}/ws/{room_id}"),
+        })),
+    ))
+}
+
+/// `GET /rooms/{id}/exists`.
+pub async fn room_exists(State(app): State<AppState>, Path(id): Path<String>) -> Json<Value> {
+    let exists = ids::is_valid_room_id(&id) && app.rooms.get(&id).is_some();
+    Json(json!({ "exists": exists, "room_id": id }))
+}
+
+/// `GET /rooms/{id}`: the document and who is in the room.
+pub async fn get_room(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let room = ids::is_valid_room_id(&id)
+        .then(|| app.rooms.get(&id))
+        .flatten()
+        .ok_or(ApiError::RoomNotFound)?;
+    let snap = room.snapshot().await.ok_or(ApiError::RoomNotFound)?;
+    Ok(Json(json!({
+        "room_id": id,
+        "revision": snap.revision,
+        "language": snap.language,
+        "code": snap.doc.to_string(),
+        "users": snap.users,
+    })))
+}
+
+/// `GET /health`.
+pub async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
