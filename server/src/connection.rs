@@ -35,7 +35,8 @@ pub async fn ws_handler(
         .on_upgrade(move |socket| async move {
             let _alive = app.connections.clone();
             let span = tracing::info_span!("conn", room = %short(&room_id));
-            let _ = tracing::Instrument::instrument(serve(socket, app, room_id, params), span).await;
+            let _ =
+                tracing::Instrument::instrument(serve(socket, app, room_id, params), span).await;
         })
 }
 
@@ -43,7 +44,9 @@ pub async fn ws_handler(
 /// writer half exists).
 async fn refuse(mut socket: WebSocket, code: &str, message: &str, close: u16) {
     let _ = socket
-        .send(Message::Text(ServerMessage::error(code, message).to_json().into()))
+        .send(Message::Text(
+            ServerMessage::error(code, message).to_json().into(),
+        ))
         .await;
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
@@ -91,7 +94,13 @@ async fn serve(
         .flatten()
     else {
         let msg = "no room with this id (it may have expired)";
-        return refuse(socket, error_code::ROOM_NOT_FOUND, msg, close_code::ROOM_NOT_FOUND).await;
+        return refuse(
+            socket,
+            error_code::ROOM_NOT_FOUND,
+            msg,
+            close_code::ROOM_NOT_FOUND,
+        )
+        .await;
     };
 
     let (queue_tx, queue_rx) = mpsc::channel(app.config.outgoing_queue);
@@ -112,11 +121,23 @@ async fn serve(
         Ok(j) => j,
         Err(e @ JoinError::FutureRevision { .. }) => {
             let msg = e.to_string();
-            return refuse(socket, error_code::FUTURE_REVISION, &msg, close_code::MALFORMED).await;
+            return refuse(
+                socket,
+                error_code::FUTURE_REVISION,
+                &msg,
+                close_code::MALFORMED,
+            )
+            .await;
         }
         Err(JoinError::Gone) => {
             let msg = "no room with this id (it may have expired)";
-            return refuse(socket, error_code::ROOM_NOT_FOUND, msg, close_code::ROOM_NOT_FOUND).await;
+            return refuse(
+                socket,
+                error_code::ROOM_NOT_FOUND,
+                msg,
+                close_code::ROOM_NOT_FOUND,
+            )
+            .await;
         }
     };
     let _guard = LeaveGuard {
@@ -135,7 +156,13 @@ async fn serve(
     let (sink, stream) = socket.split();
     let mut writer = tokio::spawn(write_half(sink, queue_rx, signals));
     let mut shutdown = app.shutdown.clone();
-    let reader = read_half(stream, &room, joined.conn_id, &outbox, app.config.max_message_bytes);
+    let reader = read_half(
+        stream,
+        &room,
+        joined.conn_id,
+        &outbox,
+        app.config.max_message_bytes,
+    );
     tokio::select! {
         reason = reader => {
             tracing::debug!(%reason, "reader finished");
@@ -185,7 +212,11 @@ async fn read_half(
         let msg = match serde_json::from_str::<ClientMessage>(&text) {
             Ok(m) => m,
             Err(e) => {
-                outbox.fail(error_code::MALFORMED, &format!("malformed message: {e}"), close_code::MALFORMED);
+                outbox.fail(
+                    error_code::MALFORMED,
+                    &format!("malformed message: {e}"),
+                    close_code::MALFORMED,
+                );
                 return "malformed message";
             }
         };

@@ -30,8 +30,9 @@ pub async fn create_room(
     let req: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("body must be {{\"code\", \"language\"}}: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!("body must be {{\"code\", \"language\"}}: {e}"))
+        })?
     };
     if req.code.len() > app.config.max_message_bytes {
         return Err(ApiError::BadRequest(format!(

@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use collab_protocol::{
-    close_code, error_code, CommittedOp, Operation, ServerMessage, UserInfo,
-};
+use collab_protocol::{close_code, error_code, CommittedOp, Operation, ServerMessage, UserInfo};
 use ropey::Rope;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
@@ -186,7 +184,9 @@ impl RoomHandle {
 
     /// Leaves the room; safe to call from `Drop`.
     pub fn leave(&self, conn_id: u64) {
-        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(Command::Leave { conn_id }) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) =
+            self.tx.try_send(Command::Leave { conn_id })
+        {
             let tx = self.tx.clone();
             tokio::spawn(async move {
                 let _ = tx.send(cmd).await;
@@ -208,7 +208,13 @@ impl RoomHandle {
     }
 
     /// Submits a caret move; false when the room is gone.
-    pub async fn cursor(&self, conn_id: u64, revision: u64, cursor: u64, anchor: Option<u64>) -> bool {
+    pub async fn cursor(
+        &self,
+        conn_id: u64,
+        revision: u64,
+        cursor: u64,
+        anchor: Option<u64>,
+    ) -> bool {
         self.tx
             .send(Command::Cursor {
                 conn_id,
@@ -341,7 +347,8 @@ impl RoomTask {
         me: RoomHandle,
         registry: Arc<Mutex<HashMap<String, RoomHandle>>>,
     ) {
-        let tick = (self.config.room_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(30));
+        let tick =
+            (self.config.room_ttl / 4).clamp(Duration::from_millis(10), Duration::from_secs(30));
         let mut ticker = tokio::time::interval(tick);
         loop {
             tokio::select! {
@@ -412,7 +419,8 @@ impl RoomTask {
         }
         self.last_activity = Instant::now();
         let client_id: Arc<str> = req.client_id.into();
-        let present_colors: Vec<String> = self.users.values().map(|p| p.info.color.clone()).collect();
+        let present_colors: Vec<String> =
+            self.users.values().map(|p| p.info.color.clone()).collect();
         let salt = self.identities.len();
         let identity = self
             .identities
@@ -447,7 +455,8 @@ impl RoomTask {
                 };
                 let joined = ServerMessage::UserJoined { user: info.clone() }.to_json();
                 self.broadcast(&Utf8Bytes::from(joined), None);
-                self.users.insert(user_id.clone(), Presence { info, conns: 1 });
+                self.users
+                    .insert(user_id.clone(), Presence { info, conns: 1 });
                 color
             }
         };
@@ -555,7 +564,10 @@ impl RoomTask {
             }
         }
         if base > self.revision {
-            let msg = format!("revision {base} is ahead of the room's revision {}", self.revision);
+            let msg = format!(
+                "revision {base} is ahead of the room's revision {}",
+                self.revision
+            );
             outbox.fail(error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
             return;
         }
@@ -632,7 +644,10 @@ impl RoomTask {
             return;
         };
         if base > self.revision {
-            let msg = format!("revision {base} is ahead of the room's revision {}", self.revision);
+            let msg = format!(
+                "revision {base} is ahead of the room's revision {}",
+                self.revision
+            );
             conn.outbox
                 .fail(error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
             return;
@@ -644,8 +659,7 @@ impl RoomTask {
         let skip = (base - self.oldest_base()) as usize;
         let len_at_base = self
             .log
-            .iter()
-            .nth(skip)
+            .get(skip)
             .map_or(self.doc.len_chars(), |e| e.operation.base_len());
         let mut place = |pos: u64| {
             let mut p = (pos as usize).min(len_at_base);

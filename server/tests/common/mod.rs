@@ -1,0 +1,323 @@
+//! Test harness: a real `collab-server` process on a free port, and real
+//! WebSocket clients speaking the protocol to it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use collab_protocol::{ClientMessage, Operation, Replica, ServerMessage};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any single expected message.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A `collab-server` child process; killed on drop.
+pub struct TestServer {
+    child: Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+impl TestServer {
+    /// Starts the server binary with extra flags/env on a free port.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
+        cmd.args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env_remove("REDIS_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("collab-server starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("collab-server prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    /// The server with default settings.
+    pub fn default_settings() -> Self {
+        Self::start(&[], &[])
+    }
+
+    /// `http://addr`.
+    pub fn http(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Creates a room; returns its id.
+    pub async fn create_room(&self, code: &str) -> String {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/rooms", self.http()))
+            .json(&json!({ "code": code, "language": "rust" }))
+            .send()
+            .await
+            .expect("POST /rooms");
+        assert_eq!(resp.status(), 201);
+        let body: Value = resp.json().await.unwrap();
+        body["room_id"].as_str().unwrap().to_owned()
+    }
+
+    /// `GET /rooms/{id}` as JSON, or `None` on 404.
+    pub async fn room(&self, id: &str) -> Option<Value> {
+        let resp = reqwest::get(format!("{}/rooms/{id}", self.http()))
+            .await
+            .unwrap();
+        if resp.status() == 404 {
+            return None;
+        }
+        assert_eq!(resp.status(), 200);
+        Some(resp.json().await.unwrap())
+    }
+
+    /// The current code of a room.
+    pub async fn code(&self, id: &str) -> String {
+        self.room(id).await.expect("room exists")["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM; returns the exit status once it exits.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("server exits")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One raw protocol connection.
+pub struct Client {
+    ws: Ws,
+}
+
+/// What a connection ended with.
+#[derive(Debug, PartialEq)]
+pub enum End {
+    /// A close frame with this code.
+    Closed(u16),
+    /// The connection dropped without a close frame.
+    Dropped,
+}
+
+impl Client {
+    /// Connects to `/ws/{room}?{query}`.
+    pub async fn connect(addr: &str, room: &str, query: &str) -> Self {
+        let url = format!("ws://{addr}/ws/{room}?{query}");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        Self { ws }
+    }
+
+    /// Connects and reads the `init` message.
+    pub async fn join(addr: &str, room: &str, query: &str) -> (Self, ServerMessage) {
+        let mut c = Self::connect(addr, room, query).await;
+        let init = c.recv().await;
+        assert!(
+            matches!(init, ServerMessage::Init { .. }),
+            "first message must be init: {init:?}"
+        );
+        (c, init)
+    }
+
+    /// Sends a protocol message.
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        self.send_text(&msg.to_json()).await;
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// The next raw frame's JSON, skipping nothing; panics on close or timeout.
+    pub async fn recv_json(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(STEP, self.ws.next())
+                .await
+                .expect("a message within the step timeout")
+                .expect("connection open")
+                .expect("frame ok");
+            match frame {
+                Message::Text(t) => return serde_json::from_str(&t).expect("server sends JSON"),
+                Message::Close(c) => panic!("unexpected close: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next protocol message.
+    pub async fn recv(&mut self) -> ServerMessage {
+        serde_json::from_value(self.recv_json().await).expect("a valid server message")
+    }
+
+    /// The next message that is not presence or a caret.
+    pub async fn recv_doc(&mut self) -> ServerMessage {
+        loop {
+            let m = self.recv().await;
+            if matches!(
+                m,
+                ServerMessage::CodeUpdate(_)
+                    | ServerMessage::Ack { .. }
+                    | ServerMessage::Error { .. }
+                    | ServerMessage::Pong
+            ) {
+                return m;
+            }
+        }
+    }
+
+    /// Reads until the connection ends; returns the messages before the end
+    /// and how it ended.
+    pub async fn until_end(&mut self) -> (Vec<ServerMessage>, End) {
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(STEP, self.ws.next())
+                .await
+                .expect("end within timeout")
+            {
+                Some(Ok(Message::Text(t))) => {
+                    seen.push(serde_json::from_str(&t).expect("valid message"))
+                }
+                Some(Ok(Message::Close(Some(f)))) => return (seen, End::Closed(f.code.into())),
+                Some(Ok(Message::Close(None))) => return (seen, End::Closed(1005)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (seen, End::Dropped),
+            }
+        }
+    }
+}
+
+/// A client that keeps a replica and obeys the protocol, for convergence tests.
+pub struct Bot {
+    /// The connection.
+    pub client: Client,
+    /// The local replica.
+    pub replica: Replica,
+    /// Revision of every `code_update`/`ack` received, in order, after init.
+    pub revisions: Vec<u64>,
+    /// The revision of `init`.
+    pub init_revision: u64,
+}
+
+impl Bot {
+    /// Joins `room` as a bot.
+    pub async fn join(addr: &str, room: &str, query: &str) -> Self {
+        let (client, init) = Client::join(addr, room, query).await;
+        let ServerMessage::Init { revision, code, .. } = init else {
+            unreachable!()
+        };
+        Self {
+            client,
+            replica: Replica::new(revision, &code),
+            revisions: Vec::new(),
+            init_revision: revision,
+        }
+    }
+
+    /// Makes a local edit and sends it when due.
+    pub async fn edit(&mut self, op: Operation) {
+        if let Some(msg) = self.replica.edit(op).expect("local edit applies") {
+            self.client.send(&msg).await;
+        }
+    }
+
+    /// Handles one incoming message.
+    pub async fn step(&mut self) {
+        let msg = self.client.recv().await;
+        self.handle(msg).await;
+    }
+
+    /// Handles a message already received.
+    pub async fn handle(&mut self, msg: ServerMessage) {
+        match &msg {
+            ServerMessage::CodeUpdate(c) => self.revisions.push(c.revision),
+            ServerMessage::Ack { revision, .. } => self.revisions.push(*revision),
+            ServerMessage::Error { code, message } => panic!("server error {code}: {message}"),
+            _ => {}
+        }
+        if let Some(next) = self
+            .replica
+            .handle(&msg)
+            .expect("server messages fit the replica")
+        {
+            self.client.send(&next).await;
+        }
+    }
+
+    /// Reads until synchronized at `revision` or later.
+    pub async fn settle(&mut self, revision: u64) {
+        while !(self.replica.sync.is_synchronized() && self.replica.sync.revision() >= revision) {
+            self.step().await;
+        }
+    }
+
+    /// Asserts the revision invariant: init R0, then R0+1, R0+2, ... with no gap.
+    pub fn assert_revisions_contiguous(&self) {
+        for (i, r) in self.revisions.iter().enumerate() {
+            assert_eq!(
+                *r,
+                self.init_revision + 1 + i as u64,
+                "revision stream {:?}",
+                self.revisions
+            );
+        }
+    }
+}
+
+/// A random edit on a document of `len` chars, mixing multi-byte text.
+pub fn random_edit(rng: &mut impl rand::Rng, len: usize) -> Operation {
+    const PIECES: [&str; 8] = [
+        "a",
+        "xyz",
+        "😀",
+        "漢字",
+        "e\u{301}",
+        "\n",
+        "\t",
+        "fn main() {}",
+    ];
+    let start = rng.random_range(0..=len);
+    let end = if rng.random_bool(0.3) {
+        rng.random_range(start..=len.min(start + 5))
+    } else {
+        start
+    };
+    let text = if start == end || rng.random_bool(0.5) {
+        PIECES[rng.random_range(0..PIECES.len())]
+    } else {
+        ""
+    };
+    Operation::replace(len, start, end, text).expect("range inside the document")
+}
