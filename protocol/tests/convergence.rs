@@ -20,15 +20,18 @@
 //! the client up with [`ClientSync::resync`] on the server's log after the
 //! client's revision, as `init.missed` does.
 //!
-//! After every step each client is checked against the server's history:
-//! the server's document at the client's revision with the client's
-//! unacknowledged edits applied must be the client's document.
+//! After every step that changes a client, it is checked against the server's
+//! history: the server's document at the client's revision with the client's
+//! unacknowledged edits applied must be the client's document. Each scenario
+//! also counts the paths it took and fails if the interesting ones (late
+//! messages committed, resends de-duplicated, acks found in `missed`) never
+//! happened.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::panic;
 
 use collab_protocol::{
-    char_len, ClientMessage, ClientSync, CommittedOp, Operation, Replica, ServerMessage,
+    char_len, ClientMessage, ClientSync, CommittedOp, Component, Operation, Replica, ServerMessage,
 };
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -77,6 +80,35 @@ struct Server {
     committed: HashMap<(usize, u64), u64>,
 }
 
+/// Counts of the interesting paths, summed over a scenario's seeds to show
+/// that the runs exercise them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    /// Operations committed.
+    commits: usize,
+    /// Resends answered with a repeated ack instead of a second commit.
+    duplicates: usize,
+    /// Messages of a dropped connection committed after the reconnect.
+    late_commits: usize,
+    /// Reconnects.
+    reconnects: usize,
+    /// Own operations found in `missed` and taken as acks by `resync`.
+    missed_own: usize,
+    /// The most messages in flight at once.
+    max_in_flight: usize,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Self) {
+        self.commits += o.commits;
+        self.duplicates += o.duplicates;
+        self.late_commits += o.late_commits;
+        self.reconnects += o.reconnects;
+        self.missed_own += o.missed_own;
+        self.max_in_flight = self.max_in_flight.max(o.max_in_flight);
+    }
+}
+
 impl Server {
     fn new(base: u64, code: &str) -> Self {
         Self {
@@ -98,7 +130,12 @@ impl Server {
 
     /// Handles a message from client `from`; returns (recipient, message)
     /// pairs in sending order.
-    fn receive(&mut self, from: usize, clients: usize, msg: ClientMessage) -> Vec<(usize, ServerMessage)> {
+    fn receive(
+        &mut self,
+        from: usize,
+        clients: usize,
+        msg: ClientMessage,
+    ) -> Vec<(usize, ServerMessage)> {
         let ClientMessage::CodeUpdate {
             revision,
             seq,
@@ -175,6 +212,24 @@ impl Server {
     }
 }
 
+/// `op` applied to `doc` char by char, independently of ropey and of
+/// [`Operation::apply`] (and much faster than a rope in a debug build).
+fn apply_naively(op: &Operation, doc: &str) -> String {
+    assert_eq!(op.base_len(), char_len(doc), "{op:?} does not fit {doc:?}");
+    let mut chars = doc.chars();
+    let mut out = String::with_capacity(doc.len());
+    for c in op.components() {
+        match c {
+            Component::Retain(n) => out.extend(chars.by_ref().take(*n)),
+            Component::Insert(s) => out.push_str(s),
+            Component::Delete(n) => {
+                chars.by_ref().take(*n).for_each(drop);
+            }
+        }
+    }
+    out
+}
+
 /// One client and its connection.
 struct Client {
     replica: Replica,
@@ -210,6 +265,8 @@ struct World {
     next_marker: u32,
     /// Every marker inserted by some edit.
     markers: BTreeSet<char>,
+    /// How often each path was taken.
+    stats: Stats,
 }
 
 impl World {
@@ -236,6 +293,7 @@ impl World {
             clients,
             next_marker: 0,
             markers: BTreeSet::new(),
+            stats: Stats::default(),
         }
     }
 
@@ -244,7 +302,7 @@ impl World {
     fn marker(&mut self) -> char {
         let k = self.next_marker;
         self.next_marker += 1;
-        let c = if k % 2 == 0 {
+        let c = if k.is_multiple_of(2) {
             char::from_u32(0x4E00 + 1000 + k / 2)
         } else {
             char::from_u32(0x2_0000 + k / 2)
@@ -257,7 +315,7 @@ impl World {
     fn insert_text(&mut self) -> String {
         let pieces = self.rng.random_range(0..4);
         if self.scenario.markers {
-            (0..pieces.max(1)).map(|_| self.marker()).collect()
+            (0..pieces.clamp(1, 2)).map(|_| self.marker()).collect()
         } else {
             (0..pieces)
                 .map(|_| *PIECES.choose(&mut self.rng).unwrap())
@@ -283,23 +341,33 @@ impl World {
         self.clients[c].send(msg);
     }
 
-    /// Delivers `msg` from client `from` to the server and queues its replies.
-    fn to_server(&mut self, from: usize, msg: ClientMessage) {
+    /// Delivers `msg` from client `from` to the server and queues its
+    /// replies; returns whether the server committed it.
+    fn send_to_server(&mut self, from: usize, msg: ClientMessage) -> bool {
+        let before = self.server.revision();
+        if let ClientMessage::CodeUpdate { seq, .. } = &msg {
+            if self.server.committed.contains_key(&(from, *seq)) {
+                self.stats.duplicates += 1;
+            }
+        }
         let n = self.clients.len();
         for (to, reply) in self.server.receive(from, n, msg) {
             self.clients[to].down.push_back(reply);
         }
+        self.server.revision() > before
     }
 
     fn deliver_up(&mut self, c: usize) {
         if let Some(msg) = self.clients[c].up.pop_front() {
-            self.to_server(c, msg);
+            self.send_to_server(c, msg);
         }
     }
 
     fn deliver_stale(&mut self, c: usize) {
         if let Some(msg) = self.clients[c].stale.pop_front() {
-            self.to_server(c, msg);
+            if self.send_to_server(c, msg) {
+                self.stats.late_commits += 1;
+            }
         }
     }
 
@@ -332,6 +400,8 @@ impl World {
         let missed = self
             .server
             .missed(c, self.clients[c].replica.sync.revision());
+        self.stats.reconnects += 1;
+        self.stats.missed_own += missed.iter().filter(|m| m.seq.is_some()).count();
         let client = &mut self.clients[c];
         let resync = client
             .replica
@@ -357,35 +427,40 @@ impl World {
     fn check_invariant(&self, c: usize) {
         let replica = &self.clients[c].replica;
         let sync: &ClientSync = &replica.sync;
-        let mut expected = Rope::from_str(self.server.doc_at(sync.revision()));
-        if let Some(pending) = sync.unacknowledged() {
-            pending.apply(&mut expected).unwrap_or_else(|e| {
-                panic!(
-                    "client {c}: unacknowledged edits do not fit revision {}: {e}",
-                    sync.revision()
-                )
-            });
-        }
+        let base = self.server.doc_at(sync.revision());
+        let expected = match sync.unacknowledged() {
+            Some(pending) => apply_naively(&pending, base),
+            None => base.to_owned(),
+        };
         assert_eq!(
             replica.text(),
-            expected.to_string(),
+            expected,
             "client {c} at revision {} diverged from the server's history",
             sync.revision()
         );
     }
 
-    /// One random step.
+    /// One random step. The invariant is checked on the client the step
+    /// changed (delivering to the server changes no client).
     fn step(&mut self) {
+        let in_flight: usize = self
+            .clients
+            .iter()
+            .map(|c| c.up.len() + c.down.len() + c.stale.len())
+            .sum();
+        self.stats.max_in_flight = self.stats.max_in_flight.max(in_flight);
         let c = self.rng.random_range(0..self.clients.len());
         let roll: f64 = self.rng.random();
-        if roll < self.scenario.reconnect {
-            self.reconnect(c);
-        } else if roll < 0.3 {
-            self.edit(c);
-        } else if roll < 0.6 {
+        if roll < 0.3 {
             self.deliver_up(c);
-        } else if roll < 0.65 {
+            return;
+        } else if roll < 0.35 {
             self.deliver_stale(c);
+            return;
+        } else if roll < 0.35 + self.scenario.reconnect {
+            self.reconnect(c);
+        } else if roll < 0.65 {
+            self.edit(c);
         } else {
             self.deliver_down(c);
         }
@@ -413,9 +488,11 @@ impl World {
             match queue {
                 0 => self.deliver_up(c),
                 1 => self.deliver_stale(c),
-                _ => self.deliver_down(c),
+                _ => {
+                    self.deliver_down(c);
+                    self.check_invariant(c);
+                }
             }
-            self.check_invariant(c);
         }
     }
 
@@ -439,7 +516,11 @@ impl World {
             .collect();
         let committed: BTreeSet<(usize, u64)> =
             self.server.log.iter().map(|e| (e.author, e.seq)).collect();
-        assert_eq!(committed.len(), self.server.log.len(), "a seq committed twice");
+        assert_eq!(
+            committed.len(),
+            self.server.log.len(),
+            "a seq committed twice"
+        );
         assert_eq!(committed, sent, "not every sent edit was committed once");
         if self.scenario.markers {
             let mut seen = BTreeSet::new();
@@ -459,7 +540,7 @@ impl World {
 
 /// Runs `scenario` for every seed, naming the failing seed.
 fn run_seeds(scenario: Scenario) {
-    let mut commits = 0;
+    let mut total = Stats::default();
     for seed in 0..SEEDS {
         let result = panic::catch_unwind(|| {
             let mut world = World::new(seed, scenario);
@@ -468,15 +549,35 @@ fn run_seeds(scenario: Scenario) {
             }
             world.drain();
             world.check_converged();
-            world.server.log.len()
+            Stats {
+                commits: world.server.log.len(),
+                ..world.stats
+            }
         });
         match result {
-            Ok(n) => commits += n,
+            Ok(stats) => total += stats,
             Err(_) => panic!("{scenario:?} failed with seed {seed} (see the panic above)"),
         }
     }
-    // The runs did real work.
-    assert!(commits > SEEDS as usize * 20, "only {commits} commits");
+    // The runs did real work, with many messages in flight at once.
+    assert!(total.commits > SEEDS as usize * 20, "{total:?}");
+    assert!(total.max_in_flight >= 10, "{total:?}");
+    if scenario.reconnect > 0.0 {
+        // Every reconnect path was taken.
+        assert!(total.reconnects > SEEDS as usize, "{total:?}");
+        assert!(
+            total.duplicates > 0,
+            "no resend was de-duplicated: {total:?}"
+        );
+        assert!(
+            total.late_commits > 0,
+            "no late message was committed: {total:?}"
+        );
+        assert!(
+            total.missed_own > 0,
+            "no ack came through missed: {total:?}"
+        );
+    }
 }
 
 #[test]

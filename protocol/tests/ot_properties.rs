@@ -29,7 +29,8 @@ use ropey::Rope;
 /// Building blocks of documents and inserts; some are more than one char
 /// (`"e\u{301}"`, `"\r\n"`) and many are more than one byte.
 const PIECES: &[&str] = &[
-    "a", "b", "x", "Z", " ", "\t", "\n", "\r\n", "😀", "🎉", "漢", "字", "e\u{301}", "ö", "\u{200d}",
+    "a", "b", "x", "Z", " ", "\t", "\n", "\r\n", "😀", "🎉", "漢", "字", "e\u{301}", "ö",
+    "\u{200d}",
 ];
 
 /// Text of `min..max` pieces of [`PIECES`].
