@@ -18,6 +18,8 @@ pub struct Config {
     pub history_ops: usize,
     /// How long connections get to close after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Redis URL; rooms live in memory when `None`.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Config {
@@ -28,6 +30,7 @@ impl Default for Config {
             outgoing_queue: 4096,
             history_ops: 10_000,
             shutdown_grace: Duration::from_secs(10),
+            redis_url: None,
         }
     }
 }

@@ -89,18 +89,29 @@ async fn serve(
             return refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
         }
     };
-    let Some(room) = ids::is_valid_room_id(&room_id)
-        .then(|| app.rooms.get(&room_id))
-        .flatten()
-    else {
-        let msg = "no room with this id (it may have expired)";
-        return refuse(
-            socket,
-            error_code::ROOM_NOT_FOUND,
-            msg,
-            close_code::ROOM_NOT_FOUND,
-        )
-        .await;
+    let room = match app.rooms.get(&room_id).await {
+        Ok(Some(room)) => room,
+        Ok(None) => {
+            let msg = "no room with this id (it may have expired)";
+            return refuse(
+                socket,
+                error_code::ROOM_NOT_FOUND,
+                msg,
+                close_code::ROOM_NOT_FOUND,
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load room");
+            let msg = "the room's store is unavailable; try again shortly";
+            return refuse(
+                socket,
+                error_code::UNAVAILABLE,
+                msg,
+                close_code::TRY_AGAIN_LATER,
+            )
+            .await;
+        }
     };
 
     let (queue_tx, queue_rx) = mpsc::channel(app.config.outgoing_queue);
@@ -126,6 +137,17 @@ async fn serve(
                 error_code::FUTURE_REVISION,
                 &msg,
                 close_code::MALFORMED,
+            )
+            .await;
+        }
+        Err(JoinError::Store(e)) => {
+            tracing::warn!(error = %e, "cannot join room");
+            let msg = "the room's store is unavailable; try again shortly";
+            return refuse(
+                socket,
+                error_code::UNAVAILABLE,
+                msg,
+                close_code::TRY_AGAIN_LATER,
             )
             .await;
         }

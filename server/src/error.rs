@@ -14,6 +14,9 @@ pub enum ApiError {
     /// The request body is not what the endpoint takes.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The store could not be reached.
+    #[error("the room store is unavailable")]
+    Unavailable(#[from] crate::store::StoreError),
 }
 
 impl IntoResponse for ApiError {
@@ -21,6 +24,10 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::RoomNotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(ref e) => {
+                tracing::warn!(error = %e, "store unavailable");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }

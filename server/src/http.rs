@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::ids;
+use crate::store::Backend;
 use crate::AppState;
 
 /// Optional body of `POST /rooms`.
@@ -44,7 +44,7 @@ pub async fn create_room(
         .language
         .filter(|l| !l.trim().is_empty())
         .unwrap_or_else(|| "plaintext".to_owned());
-    let room_id = app.rooms.create(&req.code, &language);
+    let room_id = app.rooms.create(&req.code, &language).await?;
     tracing::info!(room = %crate::room::short(&room_id), "room created");
     let host = headers
         .get(axum::http::header::HOST)
@@ -61,9 +61,12 @@ pub async fn create_room(
 }
 
 /// `GET /rooms/{id}/exists`.
-pub async fn room_exists(State(app): State<AppState>, Path(id): Path<String>) -> Json<Value> {
-    let exists = ids::is_valid_room_id(&id) && app.rooms.get(&id).is_some();
-    Json(json!({ "exists": exists, "room_id": id }))
+pub async fn room_exists(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let exists = app.rooms.exists(&id).await?;
+    Ok(Json(json!({ "exists": exists, "room_id": id })))
 }
 
 /// `GET /rooms/{id}`: the document and who is in the room.
@@ -71,11 +74,11 @@ pub async fn get_room(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let room = ids::is_valid_room_id(&id)
-        .then(|| app.rooms.get(&id))
-        .flatten()
+    let snap = app
+        .rooms
+        .snapshot(&id)
+        .await?
         .ok_or(ApiError::RoomNotFound)?;
-    let snap = room.snapshot().await.ok_or(ApiError::RoomNotFound)?;
     Ok(Json(json!({
         "room_id": id,
         "revision": snap.revision,
@@ -85,7 +88,17 @@ pub async fn get_room(
     })))
 }
 
-/// `GET /health`.
-pub async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /health`: 200 while the store answers, 503 when it does not.
+pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let (status, store) = match app.rooms.backend() {
+        Backend::Memory => (StatusCode::OK, "memory"),
+        Backend::Redis(r) if r.healthy().await => (StatusCode::OK, "redis"),
+        Backend::Redis(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis unreachable"),
+    };
+    let word = if status == StatusCode::OK {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    (status, Json(json!({ "status": word, "store": store })))
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod room;
+pub mod store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use config::Config;
 use room::Rooms;
+use store::{Backend, RedisStore};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -44,6 +46,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How often an instance tells Redis it is alive, and how long that lasts.
+const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+const HEARTBEAT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The Redis URL is not valid.
+    #[error("invalid redis url: {0}")]
+    Redis(#[from] store::StoreError),
+    /// Serving failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Serves collab on `listener` until `shutdown` completes; then stops
 /// accepting, closes every WebSocket with 1012 and returns once they are
 /// closed (or after `config.shutdown_grace`).
@@ -51,12 +68,30 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> Result<(), RunError> {
+    let backend = match &config.redis_url {
+        None => Backend::Memory,
+        Some(url) => {
+            let instance = ids::new_client_id().replacen("anon-", "i-", 1);
+            let store = RedisStore::connect(url, instance, config.room_ttl, config.history_ops)?;
+            tracing::info!(instance = %store.instance, "rooms live in redis");
+            let beat = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = beat.heartbeat(HEARTBEAT_TTL).await {
+                        tracing::warn!(error = %e, "redis heartbeat failed");
+                    }
+                    tokio::time::sleep(HEARTBEAT_EVERY).await;
+                }
+            });
+            Backend::Redis(store)
+        }
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (conn_tx, mut conn_rx) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
     let state = AppState {
-        rooms: Arc::new(Rooms::new(config.clone())),
+        rooms: Arc::new(Rooms::new(config.clone(), backend)),
         config: Arc::new(config),
         shutdown: stop_rx,
         connections: conn_tx,

@@ -28,6 +28,10 @@ struct Args {
     /// Committed operations kept per room for late edits and reconnects.
     #[arg(long, env = "COLLAB_HISTORY_OPS", default_value_t = 10_000)]
     history_ops: usize,
+    /// Redis URL (e.g. redis://127.0.0.1:6379/0). When set, rooms live in
+    /// Redis and any number of instances share them; otherwise in memory.
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: Option<String>,
     /// Messages queued per connection before a lagging client is disconnected.
     #[arg(long, env = "COLLAB_OUTGOING_QUEUE", default_value_t = 4096)]
     outgoing_queue: usize,
@@ -47,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         history_ops: args.history_ops.max(1),
         outgoing_queue: args.outgoing_queue.max(16),
+        redis_url: args.redis_url.filter(|u| !u.is_empty()),
         ..Config::default()
     };
     let addr = format!("{}:{}", args.host, args.port);

@@ -61,7 +61,7 @@ async fn rest_creates_and_describes_rooms() {
         .json()
         .await
         .unwrap();
-    assert_eq!(health, json!({"status": "ok"}));
+    assert_eq!(health, json!({"status": "ok", "store": "memory"}));
 
     let bad = http
         .post(format!("{}/rooms", server.http()))

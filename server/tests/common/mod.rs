@@ -321,3 +321,187 @@ pub fn random_edit(rng: &mut impl rand::Rng, len: usize) -> Operation {
     };
     Operation::replace(len, start, end, text).expect("range inside the document")
 }
+
+/// A private `redis-server` on a free port, stopped on drop. Never the
+/// machine's shared Redis.
+pub struct TestRedis {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    dir: std::path::PathBuf,
+    appendonly: bool,
+}
+
+impl TestRedis {
+    /// Starts one that keeps nothing on disk.
+    pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts one; with `appendonly` it survives a restart.
+    pub fn start_with(appendonly: bool) -> Self {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("collab-test-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = Self {
+            child: None,
+            port,
+            dir,
+            appendonly,
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let aof = if self.appendonly { "yes" } else { "no" };
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                aof,
+            ])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Wait until it answers (it may still be loading its append-only file).
+        while redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not answer"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `redis://127.0.0.1:port/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stops it (SIGTERM: an append-only file is flushed).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// A synchronous connection for inspecting keys.
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    /// Every key matching `pattern`.
+    pub fn keys(&self, pattern: &str) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut self.conn())
+            .unwrap()
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestServer {
+    /// A server on `redis`, with extra flags.
+    pub fn with_redis(redis: &TestRedis, args: &[&str]) -> Self {
+        Self::start(args, &[("REDIS_URL", &redis.url())])
+    }
+}
+
+impl Bot {
+    /// Reconnects (maybe to another instance) with the same client id and
+    /// `since`, catches up with `init.missed` and resends what is unacknowledged.
+    pub async fn reconnect(&mut self, addr: &str, room: &str, client_id: &str) {
+        let query = format!(
+            "client_id={client_id}&since={}",
+            self.replica.sync.revision()
+        );
+        let (client, init) = Client::join(addr, room, &query).await;
+        let ServerMessage::Init {
+            revision,
+            code,
+            missed,
+            ..
+        } = init
+        else {
+            unreachable!()
+        };
+        self.client = client;
+        let missed = missed.expect("the server keeps the history since our revision");
+        let resync = self
+            .replica
+            .sync
+            .resync(&missed)
+            .expect("missed operations fit");
+        for op in &resync.apply {
+            op.apply(&mut self.replica.doc)
+                .expect("rebased operation applies");
+        }
+        assert_eq!(self.replica.sync.revision(), revision);
+        if self.replica.sync.is_synchronized() {
+            assert_eq!(
+                self.replica.text(),
+                code,
+                "caught-up replica matches init.code"
+            );
+        }
+        self.init_revision = revision;
+        self.revisions.clear();
+        for msg in &resync.send {
+            self.client.send(msg).await;
+        }
+    }
+}

@@ -1,0 +1,1090 @@
+//! The room task: the single writer of one room on this instance.
+//!
+//! Edits are validated and transformed to the room's tip as they arrive,
+//! then committed in batches: in memory a batch commits at once; with Redis
+//! one batch is in flight at a time (one round trip commits everything that
+//! arrived meanwhile), and on a conflict the task reads what it missed,
+//! transforms the batch over it and retries. Committed operations, its own or
+//! other instances', are applied and fanned out in revision order.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use collab_protocol::{close_code, error_code, CommittedOp, Operation, ServerMessage, UserInfo};
+use ropey::Rope;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{short, Command, JoinError, JoinRequest, Joined, Outbox, RoomHandle, Snapshot};
+use crate::config::Config;
+use crate::ids;
+use crate::store::redis::{CommitReply, Event, Feed, LoadedRoom, RedisStore, WireEntry};
+use crate::store::{Backend, StoreError};
+
+/// At most this many operations go into one Redis commit.
+const MAX_BATCH: usize = 512;
+/// A snapshot is written to Redis every this many revisions.
+const SNAPSHOT_EVERY: u64 = 1000;
+/// How often a Redis-backed task checks for missed operations and ghosts.
+const SYNC_EVERY: Duration = Duration::from_secs(2);
+
+struct LogEntry {
+    revision: u64,
+    operation: Operation,
+    user_id: Arc<str>,
+    client_id: Arc<str>,
+    seq: u64,
+}
+
+impl LogEntry {
+    fn from_wire(e: WireEntry) -> Self {
+        Self {
+            revision: e.r,
+            operation: e.o,
+            user_id: e.u.into(),
+            client_id: e.c.into(),
+            seq: e.s,
+        }
+    }
+}
+
+/// An accepted edit not yet committed, transformed to follow everything
+/// committed, in flight and pending before it.
+struct PendingEdit {
+    operation: Operation,
+    user_id: Arc<str>,
+    client_id: Arc<str>,
+    seq: u64,
+}
+
+struct Conn {
+    user_id: Arc<str>,
+    client_id: Arc<str>,
+    outbox: Outbox,
+    lagging: bool,
+}
+
+struct Presence {
+    info: UserInfo,
+    conns: usize,
+}
+
+struct Remote {
+    info: UserInfo,
+    instance: String,
+}
+
+/// A Redis side effect, run in order by the task's effect runner so the
+/// room task never waits on them.
+enum Effect {
+    Join(UserInfo),
+    Leave(String),
+    Cursor(String, u64, u64, Option<u64>),
+    Snapshot(u64, Rope),
+    Touch,
+}
+
+/// Why the task ended.
+enum Stop {
+    Expired,
+    /// Closing everyone with this code/reason; they reconnect and resync.
+    Reset(u16, &'static str, String),
+}
+
+pub(super) struct RoomTask {
+    id: String,
+    language: String,
+    config: Config,
+    backend: Backend,
+    doc: Rope,
+    revision: u64,
+    log: VecDeque<LogEntry>,
+    dedup: HashMap<Arc<str>, (u64, u64)>,
+    identities: HashMap<Arc<str>, (Arc<str>, String)>,
+    users: HashMap<Arc<str>, Presence>,
+    remote: HashMap<Arc<str>, Remote>,
+    conns: HashMap<u64, Conn>,
+    next_conn: u64,
+    last_activity: Instant,
+    pending: Vec<PendingEdit>,
+    in_flight: Vec<PendingEdit>,
+    commit: Option<JoinHandle<Result<CommitReply, StoreError>>>,
+    stash: BTreeMap<u64, LogEntry>,
+    effects: Option<mpsc::UnboundedSender<Effect>>,
+    stop: Option<Stop>,
+}
+
+impl RoomTask {
+    /// A new room's task, at revision 0.
+    pub(super) fn new(
+        id: String,
+        code: &str,
+        language: &str,
+        config: Config,
+        backend: Backend,
+    ) -> Self {
+        Self {
+            id,
+            language: language.to_owned(),
+            config,
+            backend,
+            doc: Rope::from_str(code),
+            revision: 0,
+            log: VecDeque::new(),
+            dedup: HashMap::new(),
+            identities: HashMap::new(),
+            users: HashMap::new(),
+            remote: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            last_activity: Instant::now(),
+            pending: Vec::new(),
+            in_flight: Vec::new(),
+            commit: None,
+            stash: BTreeMap::new(),
+            effects: None,
+            stop: None,
+        }
+    }
+
+    /// A task for a room read from Redis.
+    pub(super) fn from_loaded(
+        id: String,
+        loaded: LoadedRoom,
+        config: Config,
+        backend: Backend,
+    ) -> Result<Self, StoreError> {
+        let mut task = Self::new(id, &loaded.snapshot, &loaded.language, config, backend);
+        task.revision = loaded.snapshot_revision;
+        for e in loaded.log {
+            let e = LogEntry::from_wire(e);
+            if e.revision > task.revision {
+                if e.revision != task.revision + 1 {
+                    return Err(StoreError::Corrupt(format!(
+                        "log jumps from {} to {}",
+                        task.revision, e.revision
+                    )));
+                }
+                e.operation.apply(&mut task.doc).map_err(|err| {
+                    StoreError::Corrupt(format!("revision {}: {err}", e.revision))
+                })?;
+                task.revision = e.revision;
+            }
+            task.log.push_back(e);
+        }
+        if task.revision != loaded.revision {
+            return Err(StoreError::Corrupt(format!(
+                "log ends at {} but the room is at {}",
+                task.revision, loaded.revision
+            )));
+        }
+        // The log may reach back before the snapshot; keep only a contiguous tail.
+        while task.log.len() > task.config.history_ops {
+            task.log.pop_front();
+        }
+        task.dedup = loaded
+            .dedup
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect();
+        task.identities = loaded
+            .identities
+            .into_iter()
+            .map(|(k, (u, c))| (k.into(), (u.into(), c)))
+            .collect();
+        task.remote = loaded
+            .presence
+            .into_iter()
+            .map(|p| {
+                (
+                    Arc::from(p.user.user_id.as_str()),
+                    Remote {
+                        info: p.user,
+                        instance: p.instance,
+                    },
+                )
+            })
+            .collect();
+        Ok(task)
+    }
+
+    fn redis(&self) -> Option<Arc<RedisStore>> {
+        self.backend.redis().cloned()
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        me: RoomHandle,
+        registry: Arc<Mutex<HashMap<String, RoomHandle>>>,
+    ) {
+        let (feed_tx, mut feed_rx) = mpsc::channel::<Feed>(4096);
+        if let Some(store) = self.redis() {
+            // Records of this instance are left over from a previous task.
+            let stale: Vec<Arc<str>> = self
+                .remote
+                .iter()
+                .filter(|(_, r)| r.instance == store.instance)
+                .map(|(u, _)| u.clone())
+                .collect();
+            for u in stale {
+                self.remote.remove(&u);
+                let _ = store.leave(&self.id, &u).await;
+            }
+            store.subscribe(&self.id, feed_tx.clone());
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run_effects(store, self.id.clone(), rx));
+            self.effects = Some(tx);
+        }
+        drop(feed_tx);
+        let tick = (self.config.room_ttl / 4).clamp(Duration::from_millis(50), SYNC_EVERY);
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sync = Instant::now();
+        let mut last_touch = Instant::now();
+        let redis = self.redis().is_some();
+        while self.stop.is_none() {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd).await,
+                    None => break,
+                },
+                feed = feed_rx.recv(), if redis => match feed {
+                    Some(Feed::Event(ev)) => self.on_event(ev).await,
+                    Some(Feed::Resync) => self.sync_from_store().await,
+                    None => {}
+                },
+                done = async { self.commit.as_mut().expect("guarded by the condition").await }, if self.commit.is_some() => {
+                    self.commit = None;
+                    match done {
+                        Ok(reply) => self.on_commit(reply).await,
+                        Err(e) => self.reset(close_code::INTERNAL, error_code::UNAVAILABLE, format!("commit task failed: {e}")),
+                    }
+                }
+                _ = ticker.tick() => {
+                    self.on_tick(redis, &mut last_sync, &mut last_touch).await;
+                }
+            }
+        }
+        // Leaving: stop taking commands first, so nobody joins a dying task.
+        {
+            let mut map = registry.lock().unwrap_or_else(|e| e.into_inner());
+            if map.get(&self.id).is_some_and(|h| h.tx.same_channel(&me.tx)) {
+                map.remove(&self.id);
+            }
+        }
+        rx.close();
+        if let Some(store) = self.redis() {
+            store.unsubscribe(&self.id);
+        }
+        match self.stop.take() {
+            Some(Stop::Reset(code, reason, detail)) => {
+                tracing::warn!(room = %short(&self.id), %detail, "room task reset; clients reconnect");
+                for conn in self.conns.values() {
+                    conn.outbox.fail(reason, &detail, code);
+                }
+                // Tell a reconnecting client's new instance (maybe this one) nothing:
+                // its presence records are removed by the leaves below.
+                let users: Vec<Arc<str>> = self.users.keys().cloned().collect();
+                if let Some(store) = self.redis() {
+                    for u in users {
+                        let _ = store.leave(&self.id, &u).await;
+                    }
+                }
+            }
+            Some(Stop::Expired) | None => {
+                tracing::info!(room = %short(&self.id), "room task ended");
+            }
+        }
+    }
+
+    fn reset(&mut self, code: u16, reason: &'static str, detail: String) {
+        self.stop = Some(Stop::Reset(code, reason, detail));
+    }
+
+    async fn on_tick(&mut self, redis: bool, last_sync: &mut Instant, last_touch: &mut Instant) {
+        if self.conns.is_empty() {
+            let idle = self.last_activity.elapsed();
+            // With Redis the room outlives the task: a short grace suffices.
+            let limit = if redis {
+                self.config.room_ttl.min(Duration::from_secs(10))
+            } else {
+                self.config.room_ttl
+            };
+            if idle >= limit && self.pending.is_empty() && self.in_flight.is_empty() {
+                self.stop = Some(Stop::Expired);
+                return;
+            }
+        }
+        if !redis {
+            return;
+        }
+        if !self.conns.is_empty() && last_touch.elapsed() >= self.config.room_ttl / 3 {
+            *last_touch = Instant::now();
+            self.effect(Effect::Touch);
+        }
+        if last_sync.elapsed() >= SYNC_EVERY {
+            *last_sync = Instant::now();
+            self.sync_from_store().await;
+            self.reap_ghosts().await;
+        }
+    }
+
+    fn effect(&self, e: Effect) {
+        if let Some(tx) = &self.effects {
+            let _ = tx.send(e);
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join(req, reply) => {
+                let result = self.join(req).await;
+                if let Err(Ok(joined)) = reply.send(result) {
+                    self.leave(joined.conn_id);
+                }
+            }
+            Command::Leave { conn_id } => self.leave(conn_id),
+            Command::Edit {
+                conn_id,
+                revision,
+                seq,
+                operation,
+            } => self.edit(conn_id, revision, seq, operation),
+            Command::Cursor {
+                conn_id,
+                revision,
+                cursor,
+                anchor,
+            } => self.cursor(conn_id, revision, cursor, anchor),
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut users: Vec<UserInfo> = self.users.values().map(|p| p.info.clone()).collect();
+        users.extend(
+            self.remote
+                .iter()
+                .filter(|(u, _)| !self.users.contains_key(*u))
+                .map(|(_, r)| r.info.clone()),
+        );
+        Snapshot {
+            revision: self.revision,
+            doc: self.doc.clone(),
+            language: self.language.clone(),
+            users,
+        }
+    }
+
+    fn oldest_base(&self) -> u64 {
+        self.revision - self.log.len() as u64
+    }
+
+    /// Length of the document after everything in flight and pending.
+    fn tip_len(&self) -> usize {
+        self.pending
+            .last()
+            .or(self.in_flight.last())
+            .map_or(self.doc.len_chars(), |p| p.operation.target_len())
+    }
+
+    async fn join(&mut self, req: JoinRequest) -> Result<Joined, JoinError> {
+        if self.redis().is_some() {
+            // Catch up first, so a reconnecting client's resend meets an
+            // up-to-date de-duplication record.
+            self.sync_from_store().await;
+            if self.stop.is_some() {
+                return Err(JoinError::Gone);
+            }
+        }
+        if let Some(since) = req.since {
+            if since > self.revision {
+                return Err(JoinError::FutureRevision {
+                    since,
+                    revision: self.revision,
+                });
+            }
+        }
+        self.last_activity = Instant::now();
+        let client_id: Arc<str> = req.client_id.into();
+        let taken: Vec<String> = self
+            .users
+            .values()
+            .map(|p| p.info.color.clone())
+            .chain(self.remote.values().map(|r| r.info.color.clone()))
+            .collect();
+        let (user_id, color) = match self.identities.get(&client_id) {
+            Some((u, c)) => (u.clone(), c.clone()),
+            None => {
+                let salt = self.identities.len();
+                let fresh = (
+                    ids::new_user_id(),
+                    ids::pick_color(taken.iter().map(String::as_str), None, salt),
+                );
+                let (u, c) = match self.redis() {
+                    Some(store) => store
+                        .identity(&self.id, &client_id, &fresh.0, &fresh.1)
+                        .await
+                        .map_err(JoinError::Store)?,
+                    None => fresh,
+                };
+                let u: Arc<str> = u.into();
+                self.identities
+                    .insert(client_id.clone(), (u.clone(), c.clone()));
+                (u, c)
+            }
+        };
+        let color = match self.users.get_mut(&user_id) {
+            Some(p) => {
+                p.conns += 1;
+                p.info.name = req.name.clone();
+                p.info.color.clone()
+            }
+            None => {
+                // A returning client keeps its color while nobody else holds it.
+                let color = ids::pick_color(
+                    taken.iter().map(String::as_str),
+                    Some(&color),
+                    self.identities.len(),
+                );
+                if let Some(entry) = self.identities.get_mut(&client_id) {
+                    entry.1 = color.clone();
+                }
+                let info = UserInfo {
+                    user_id: user_id.to_string(),
+                    name: req.name.clone(),
+                    color: color.clone(),
+                    cursor: None,
+                    anchor: None,
+                };
+                if !self.remote.contains_key(&user_id) {
+                    let msg = ServerMessage::UserJoined { user: info.clone() }.to_json();
+                    self.broadcast(&msg.into());
+                }
+                self.effect(Effect::Join(info.clone()));
+                self.users
+                    .insert(user_id.clone(), Presence { info, conns: 1 });
+                color
+            }
+        };
+        let missed = req.since.and_then(|since| {
+            (since >= self.oldest_base()).then(|| {
+                self.log
+                    .iter()
+                    .filter(|e| e.revision > since)
+                    .map(|e| CommittedOp {
+                        revision: e.revision,
+                        operation: e.operation.clone(),
+                        user_id: e.user_id.to_string(),
+                        seq: (e.client_id == client_id).then_some(e.seq),
+                    })
+                    .collect()
+            })
+        });
+        let conn_id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            conn_id,
+            Conn {
+                user_id: user_id.clone(),
+                client_id,
+                outbox: req.outbox,
+                lagging: false,
+            },
+        );
+        let users = self
+            .snapshot()
+            .users
+            .into_iter()
+            .filter(|u| *u.user_id != *user_id)
+            .collect();
+        Ok(Joined {
+            conn_id,
+            init: ServerMessage::Init {
+                room_id: self.id.clone(),
+                user_id: user_id.to_string(),
+                name: req.name,
+                color,
+                revision: self.revision,
+                code: self.doc.to_string(),
+                language: self.language.clone(),
+                users,
+                missed,
+            },
+        })
+    }
+
+    fn leave(&mut self, conn_id: u64) {
+        let Some(conn) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        self.last_activity = Instant::now();
+        let Some(p) = self.users.get_mut(&conn.user_id) else {
+            return;
+        };
+        p.conns -= 1;
+        if p.conns == 0 {
+            self.users.remove(&conn.user_id);
+            self.effect(Effect::Leave(conn.user_id.to_string()));
+            for c in self.conns.values() {
+                c.outbox.signals.drop_cursor(&conn.user_id);
+            }
+            let msg = ServerMessage::UserLeft {
+                user_id: conn.user_id.to_string(),
+            }
+            .to_json();
+            self.broadcast(&msg.into());
+        }
+    }
+
+    /// Queues `msg` for every connection; one whose queue is full is closed
+    /// as lagging rather than buffered without bound.
+    fn broadcast(&mut self, msg: &Utf8Bytes) {
+        for conn in self.conns.values_mut() {
+            if !conn.lagging && !conn.outbox.push(msg.clone()) {
+                lag(conn);
+            }
+        }
+    }
+
+    fn edit(&mut self, conn_id: u64, base: u64, seq: u64, operation: Operation) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let outbox = conn.outbox.clone();
+        let client_id = conn.client_id.clone();
+        let user_id = conn.user_id.clone();
+        if let Some(&(last_seq, last_rev)) = self.dedup.get(&client_id) {
+            if seq <= last_seq {
+                // Already committed (a resend after a reconnect): ack again, never reapply.
+                let revision = self
+                    .log
+                    .iter()
+                    .find(|e| e.client_id == client_id && e.seq == seq)
+                    .map_or(last_rev, |e| e.revision);
+                outbox.push(ServerMessage::Ack { revision, seq }.to_json().into());
+                return;
+            }
+        }
+        let queued = self.in_flight.iter().chain(&self.pending);
+        if queued
+            .into_iter()
+            .any(|p| p.client_id == client_id && p.seq >= seq)
+        {
+            return; // Its ack follows when the queued copy commits.
+        }
+        if base > self.revision {
+            let msg = format!(
+                "revision {base} is ahead of the room's revision {}",
+                self.revision
+            );
+            outbox.fail(error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
+            return;
+        }
+        if base < self.oldest_base() {
+            let msg = format!(
+                "revision {base} is older than the {} operations this server keeps; reconnect to resynchronize",
+                self.log.len()
+            );
+            outbox.fail(error_code::REVISION_TOO_OLD, &msg, close_code::MALFORMED);
+            return;
+        }
+        let skip = (base - self.oldest_base()) as usize;
+        let before = self
+            .log
+            .iter()
+            .skip(skip)
+            .map(|e| &e.operation)
+            .chain(self.in_flight.iter().map(|p| &p.operation))
+            .chain(self.pending.iter().map(|p| &p.operation));
+        let mut op = operation;
+        for other in before {
+            match Operation::transform(&op, other) {
+                Ok((transformed, _)) => op = transformed,
+                Err(e) => {
+                    let msg = format!("operation does not fit revision {base}: {e}");
+                    outbox.fail(error_code::INVALID_OPERATION, &msg, close_code::MALFORMED);
+                    return;
+                }
+            }
+        }
+        if op.base_len() != self.tip_len() {
+            let msg = format!(
+                "operation does not fit revision {base}: it expects a document of {} chars, but it has {}",
+                op.base_len(),
+                self.tip_len()
+            );
+            outbox.fail(error_code::INVALID_OPERATION, &msg, close_code::MALFORMED);
+            return;
+        }
+        self.last_activity = Instant::now();
+        self.pending.push(PendingEdit {
+            operation: op,
+            user_id,
+            client_id,
+            seq,
+        });
+        self.flush();
+    }
+
+    /// Commits what is pending: at once in memory, as one Redis round trip
+    /// otherwise (unless one is already in flight).
+    fn flush(&mut self) {
+        if self.commit.is_some() || self.pending.is_empty() {
+            return;
+        }
+        match self.redis() {
+            None => {
+                for p in std::mem::take(&mut self.pending) {
+                    let entry = LogEntry {
+                        revision: self.revision + 1,
+                        operation: p.operation,
+                        user_id: p.user_id,
+                        client_id: p.client_id,
+                        seq: p.seq,
+                    };
+                    self.apply_committed(entry);
+                }
+            }
+            Some(store) => {
+                let n = self.pending.len().min(MAX_BATCH);
+                self.in_flight = self.pending.drain(..n).collect();
+                let entries: Vec<WireEntry> = self
+                    .in_flight
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| WireEntry {
+                        r: self.revision + 1 + i as u64,
+                        o: p.operation.clone(),
+                        u: p.user_id.to_string(),
+                        c: p.client_id.to_string(),
+                        s: p.seq,
+                    })
+                    .collect();
+                let (id, expected) = (self.id.clone(), self.revision);
+                self.commit = Some(tokio::spawn(async move {
+                    store.commit(&id, expected, &entries).await
+                }));
+            }
+        }
+    }
+
+    async fn on_commit(&mut self, reply: Result<CommitReply, StoreError>) {
+        match reply {
+            Ok(CommitReply::Committed(rev)) => {
+                let before = self.revision;
+                for p in std::mem::take(&mut self.in_flight) {
+                    let entry = LogEntry {
+                        revision: self.revision + 1,
+                        operation: p.operation,
+                        user_id: p.user_id,
+                        client_id: p.client_id,
+                        seq: p.seq,
+                    };
+                    self.apply_committed(entry);
+                }
+                debug_assert_eq!(rev, self.revision);
+                if before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
+                    self.effect(Effect::Snapshot(self.revision, self.doc.clone()));
+                }
+                self.drain_stash().await;
+                self.flush();
+            }
+            Ok(CommitReply::Conflict(_)) => {
+                // Someone committed first: catch up (which transforms the
+                // batch over what we missed), then retry.
+                let batch = std::mem::take(&mut self.in_flight);
+                self.pending.splice(0..0, batch);
+                self.sync_from_store().await;
+                self.flush();
+            }
+            Ok(CommitReply::Gone) => {
+                self.reset(
+                    close_code::ROOM_NOT_FOUND,
+                    error_code::ROOM_NOT_FOUND,
+                    "the room expired".into(),
+                );
+            }
+            Err(e) => {
+                // The reply may be lost while the commit happened: start over
+                // from Redis; clients resend with their seq, applied once.
+                self.reset(
+                    close_code::TRY_AGAIN_LATER,
+                    error_code::UNAVAILABLE,
+                    format!("the room's store is unavailable; edit not committed: {e}"),
+                );
+            }
+        }
+    }
+
+    /// Applies a committed operation (ours or another instance's) at the next
+    /// revision and fans it out.
+    fn apply_committed(&mut self, entry: LogEntry) {
+        if let Err(e) = entry.operation.apply(&mut self.doc) {
+            self.reset(
+                close_code::INTERNAL,
+                error_code::UNAVAILABLE,
+                format!("revision {} does not apply: {e}", entry.revision),
+            );
+            return;
+        }
+        self.revision = entry.revision;
+        self.last_activity = Instant::now();
+        self.dedup
+            .insert(entry.client_id.clone(), (entry.seq, entry.revision));
+        let op = &entry.operation;
+        let infos = self
+            .users
+            .values_mut()
+            .map(|p| &mut p.info)
+            .chain(self.remote.values_mut().map(|r| &mut r.info));
+        for info in infos {
+            if let Some(c) = info.cursor {
+                info.cursor = Some(op.transform_index(c as usize) as u64);
+            }
+            if let Some(a) = info.anchor {
+                info.anchor = Some(op.transform_index(a as usize) as u64);
+            }
+        }
+        let update = Utf8Bytes::from(
+            ServerMessage::CodeUpdate(CommittedOp {
+                revision: entry.revision,
+                operation: entry.operation.clone(),
+                user_id: entry.user_id.to_string(),
+                seq: None,
+            })
+            .to_json(),
+        );
+        let ack = Utf8Bytes::from(
+            ServerMessage::Ack {
+                revision: entry.revision,
+                seq: entry.seq,
+            }
+            .to_json(),
+        );
+        for conn in self.conns.values_mut() {
+            if conn.lagging {
+                continue;
+            }
+            let msg = if conn.client_id == entry.client_id {
+                &ack
+            } else {
+                &update
+            };
+            if !conn.outbox.push(msg.clone()) {
+                lag(conn);
+            }
+        }
+        self.log.push_back(entry);
+        while self.log.len() > self.config.history_ops {
+            self.log.pop_front();
+        }
+    }
+
+    /// Applies another instance's committed operation: pending edits are
+    /// transformed over it (they commit later, so they are the left side).
+    fn apply_remote(&mut self, entry: LogEntry) {
+        if self
+            .pending
+            .iter()
+            .any(|p| p.client_id == entry.client_id && p.seq <= entry.seq)
+        {
+            // The same client's edit committed elsewhere while queued here
+            // (a client that moved instances): start over from Redis.
+            self.reset(
+                close_code::RESTARTING,
+                error_code::UNAVAILABLE,
+                "resynchronizing the room".into(),
+            );
+            return;
+        }
+        let mut other = entry.operation.clone();
+        for p in self.pending.iter_mut() {
+            match Operation::transform(&p.operation, &other) {
+                Ok((mine, theirs)) => {
+                    p.operation = mine;
+                    other = theirs;
+                }
+                Err(e) => {
+                    self.reset(
+                        close_code::INTERNAL,
+                        error_code::UNAVAILABLE,
+                        format!("pending edit does not fit: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
+        self.apply_committed(entry);
+    }
+
+    /// Applies stashed operations that are next in line.
+    async fn drain_stash(&mut self) {
+        if self.commit.is_some() {
+            return;
+        }
+        while let Some(entry) = self.stash.remove(&(self.revision + 1)) {
+            self.apply_remote(entry);
+            if self.stop.is_some() {
+                return;
+            }
+        }
+        self.stash = self.stash.split_off(&(self.revision + 1));
+        if !self.stash.is_empty() {
+            // A gap: pub/sub lost something. The log has it.
+            self.sync_from_store().await;
+        }
+    }
+
+    /// Reads and applies every operation committed after our revision.
+    async fn sync_from_store(&mut self) {
+        let Some(store) = self.redis() else { return };
+        if self.commit.is_some() {
+            return; // The commit's reply will tell.
+        }
+        match store.entries_since(&self.id, self.revision).await {
+            Ok(Some((revision, entries))) => {
+                if revision < self.revision {
+                    self.reset(
+                        close_code::RESTARTING,
+                        error_code::UNAVAILABLE,
+                        "the store lost operations".into(),
+                    );
+                    return;
+                }
+                if revision > self.revision
+                    && entries.first().is_none_or(|e| e.r != self.revision + 1)
+                {
+                    self.reset(
+                        close_code::RESTARTING,
+                        error_code::UNAVAILABLE,
+                        "fell behind the store's history".into(),
+                    );
+                    return;
+                }
+                for e in entries {
+                    self.apply_remote(LogEntry::from_wire(e));
+                    if self.stop.is_some() {
+                        return;
+                    }
+                }
+                self.stash = self.stash.split_off(&(self.revision + 1));
+                self.flush();
+            }
+            Ok(None) => self.reset(
+                close_code::ROOM_NOT_FOUND,
+                error_code::ROOM_NOT_FOUND,
+                "the room expired".into(),
+            ),
+            Err(e) => {
+                tracing::warn!(room = %short(&self.id), error = %e, "cannot read the room's log")
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: Event) {
+        let own = self.redis().map(|s| s.instance.clone()).unwrap_or_default();
+        match ev {
+            Event::Ops { ops } => {
+                for e in ops {
+                    if e.r > self.revision {
+                        self.stash.insert(e.r, LogEntry::from_wire(e));
+                    }
+                }
+                self.drain_stash().await;
+                self.flush();
+            }
+            Event::Cursor { i, u, r, c, a } => {
+                if i == own || r > self.revision || r < self.oldest_base() {
+                    return;
+                }
+                let user: Arc<str> = u.into();
+                let (cursor, anchor) = self.place(r, c, a);
+                if let Some(remote) = self.remote.get_mut(&user) {
+                    remote.info.cursor = Some(cursor);
+                    remote.info.anchor = anchor;
+                }
+                self.fan_cursor(&user, cursor, anchor);
+            }
+            Event::Join { i, user } => {
+                if i == own {
+                    return;
+                }
+                let id: Arc<str> = user.user_id.as_str().into();
+                let known = self.users.contains_key(&id) || self.remote.contains_key(&id);
+                self.remote.insert(
+                    id,
+                    Remote {
+                        info: user.clone(),
+                        instance: i,
+                    },
+                );
+                if !known {
+                    self.broadcast(&ServerMessage::UserJoined { user }.to_json().into());
+                }
+            }
+            Event::Leave { u, .. } => {
+                let id: Arc<str> = u.into();
+                if self.remote.remove(&id).is_some() && !self.users.contains_key(&id) {
+                    for c in self.conns.values() {
+                        c.outbox.signals.drop_cursor(&id);
+                    }
+                    let msg = ServerMessage::UserLeft {
+                        user_id: id.to_string(),
+                    }
+                    .to_json();
+                    self.broadcast(&msg.into());
+                }
+            }
+        }
+    }
+
+    /// Users whose instance stopped heart-beating are removed and announced
+    /// as left (exactly once, by whichever instance removes the record).
+    async fn reap_ghosts(&mut self) {
+        let Some(store) = self.redis() else { return };
+        let records = match store.presence(&self.id).await {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        let mut instances: Vec<String> = records
+            .iter()
+            .map(|r| r.instance.clone())
+            .filter(|i| *i != store.instance)
+            .collect();
+        instances.sort();
+        instances.dedup();
+        let Ok(alive) = store.alive(&instances).await else {
+            return;
+        };
+        let dead: Vec<&String> = instances
+            .iter()
+            .zip(alive)
+            .filter(|(_, a)| !a)
+            .map(|(i, _)| i)
+            .collect();
+        for r in records.iter().filter(|r| dead.contains(&&r.instance)) {
+            tracing::info!(room = %short(&self.id), user = %r.user.user_id, "reaping a user of a dead instance");
+            let _ = store.leave(&self.id, &r.user.user_id).await;
+            self.on_event(Event::Leave {
+                i: store.instance.clone(),
+                u: r.user.user_id.clone(),
+            })
+            .await;
+        }
+    }
+
+    /// Brings a caret at revision `base` to the current revision.
+    fn place(&self, base: u64, cursor: u64, anchor: Option<u64>) -> (u64, Option<u64>) {
+        let skip = (base - self.oldest_base()) as usize;
+        let len_at_base = self
+            .log
+            .get(skip)
+            .map_or(self.doc.len_chars(), |e| e.operation.base_len());
+        let place = |pos: u64| {
+            let mut p = (pos as usize).min(len_at_base);
+            for e in self.log.iter().skip(skip) {
+                p = e.operation.transform_index(p);
+            }
+            p as u64
+        };
+        (place(cursor), anchor.map(place))
+    }
+
+    fn fan_cursor(&self, user_id: &Arc<str>, cursor: u64, anchor: Option<u64>) {
+        let msg = Utf8Bytes::from(
+            ServerMessage::CursorMove {
+                user_id: user_id.to_string(),
+                revision: self.revision,
+                cursor,
+                anchor,
+            }
+            .to_json(),
+        );
+        for c in self.conns.values() {
+            if c.user_id != *user_id && !c.lagging {
+                c.outbox.signals.set_cursor(user_id.clone(), msg.clone());
+            }
+        }
+    }
+
+    fn cursor(&mut self, conn_id: u64, base: u64, cursor: u64, anchor: Option<u64>) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        if base > self.revision {
+            let msg = format!(
+                "revision {base} is ahead of the room's revision {}",
+                self.revision
+            );
+            conn.outbox
+                .fail(error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
+            return;
+        }
+        if base < self.oldest_base() {
+            return; // Too old to place; the client's next move will do.
+        }
+        let user_id = conn.user_id.clone();
+        let (cursor, anchor) = self.place(base, cursor, anchor);
+        if let Some(p) = self.users.get_mut(&user_id) {
+            p.info.cursor = Some(cursor);
+            p.info.anchor = anchor;
+        }
+        self.fan_cursor(&user_id, cursor, anchor);
+        self.effect(Effect::Cursor(
+            user_id.to_string(),
+            self.revision,
+            cursor,
+            anchor,
+        ));
+    }
+}
+
+fn lag(conn: &mut Conn) {
+    conn.lagging = true;
+    tracing::warn!(user = %conn.user_id, "connection lagging; closing it");
+    conn.outbox.close(close_code::LAGGING, error_code::LAGGING);
+}
+
+/// Runs a room's Redis side effects in order, off the room task.
+async fn run_effects(store: Arc<RedisStore>, id: String, mut rx: mpsc::UnboundedReceiver<Effect>) {
+    while let Some(effect) = rx.recv().await {
+        let result = match effect {
+            Effect::Join(user) => store.join(&id, &user).await,
+            Effect::Leave(user_id) => store.leave(&id, &user_id).await.map(|_| ()),
+            Effect::Cursor(user_id, r, c, a) => store.cursor(&id, &user_id, r, c, a).await,
+            Effect::Snapshot(revision, doc) => {
+                store.write_snapshot(&id, revision, doc.to_string()).await
+            }
+            Effect::Touch => store.touch(&id).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(room = %short(&id), error = %e, "redis side effect failed");
+        }
+    }
+}
+
+/// Used by the registry to answer REST calls for rooms without a local task.
+pub(super) fn snapshot_of(loaded: LoadedRoom) -> Result<Snapshot, StoreError> {
+    let mut doc = Rope::from_str(&loaded.snapshot);
+    let mut revision = loaded.snapshot_revision;
+    for e in loaded.log {
+        if e.r > revision {
+            e.o.apply(&mut doc)
+                .map_err(|err| StoreError::Corrupt(format!("revision {}: {err}", e.r)))?;
+            revision = e.r;
+        }
+    }
+    Ok(Snapshot {
+        revision,
+        doc,
+        language: loaded.language,
+        users: loaded.presence.into_iter().map(|p| p.user).collect(),
+    })
+}

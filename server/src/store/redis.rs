@@ -1,0 +1,724 @@
+//! Everything that knows Redis: key names, Lua scripts, the pub/sub
+//! subscriber. The room tasks see only the methods here (through
+//! [`crate::store::Backend`]). The layout is documented in docs/redis.md.
+//!
+//! Every key of a room carries the room id as a hash tag (`{id}`) so a Redis
+//! Cluster keeps a room on one slot. Commits go through one Lua script that
+//! checks the expected revision, appends, and publishes in one atomic step;
+//! pub/sub is only the fast path: a task that sees a gap in revisions (or a
+//! subscriber reconnect) reads the missed operations from the log.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use collab_protocol::{Operation, UserInfo};
+use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// A Redis failure, as the rest of the server sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis could not be reached or answered an error.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis held data this server cannot read.
+    #[error("corrupt room data: {0}")]
+    Corrupt(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// One committed operation as stored in the log list and published.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireEntry {
+    /// The revision it produced.
+    pub r: u64,
+    /// The operation.
+    pub o: Operation,
+    /// Author's user id.
+    pub u: String,
+    /// Author's client id (for de-duplication).
+    pub c: String,
+    /// Author's seq.
+    pub s: u64,
+}
+
+/// What travels on a room's channel besides operations.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Event {
+    /// Committed operations, in revision order.
+    Ops {
+        /// The entries.
+        ops: Vec<WireEntry>,
+    },
+    /// A user's caret at revision `r`.
+    Cursor {
+        /// Publishing instance.
+        i: String,
+        /// The user.
+        u: String,
+        /// Revision of the offsets.
+        r: u64,
+        /// Caret.
+        c: u64,
+        /// Selection anchor.
+        a: Option<u64>,
+    },
+    /// A user joined on instance `i`.
+    Join {
+        /// Publishing instance.
+        i: String,
+        /// Who.
+        user: UserInfo,
+    },
+    /// A user left (or was reaped).
+    Leave {
+        /// Publishing instance.
+        i: String,
+        /// Who.
+        u: String,
+    },
+}
+
+/// A user present in a room, as kept in the presence hash.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PresenceRecord {
+    /// The user.
+    pub user: UserInfo,
+    /// The instance holding its connection.
+    pub instance: String,
+}
+
+/// Everything needed to start a room task, read in one atomic step.
+pub struct LoadedRoom {
+    /// Current revision.
+    pub revision: u64,
+    /// Language hint.
+    pub language: String,
+    /// Revision of `snapshot`.
+    pub snapshot_revision: u64,
+    /// The document at `snapshot_revision`.
+    pub snapshot: String,
+    /// Logged operations, oldest first, ending at `revision`.
+    pub log: Vec<WireEntry>,
+    /// client id -> (seq, revision) of its last commit.
+    pub dedup: HashMap<String, (u64, u64)>,
+    /// client id -> (user id, color).
+    pub identities: HashMap<String, (String, String)>,
+    /// Users present on any instance.
+    pub presence: Vec<PresenceRecord>,
+}
+
+/// The answer to a commit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CommitReply {
+    /// Appended; the room is now at this revision.
+    Committed(u64),
+    /// Someone committed first; the room is at this revision.
+    Conflict(u64),
+    /// The room no longer exists (expired).
+    Gone,
+}
+
+fn k_meta(id: &str) -> String {
+    format!("collab:{{{id}}}:meta")
+}
+fn k_snap(id: &str) -> String {
+    format!("collab:{{{id}}}:snap")
+}
+fn k_log(id: &str) -> String {
+    format!("collab:{{{id}}}:log")
+}
+fn k_dedup(id: &str) -> String {
+    format!("collab:{{{id}}}:dedup")
+}
+fn k_ids(id: &str) -> String {
+    format!("collab:{{{id}}}:ids")
+}
+fn k_presence(id: &str) -> String {
+    format!("collab:{{{id}}}:presence")
+}
+/// The room's pub/sub channel.
+pub fn channel(id: &str) -> String {
+    format!("collab:{{{id}}}:events")
+}
+fn k_instance(instance: &str) -> String {
+    format!("collab:instance:{instance}")
+}
+/// Every key of a room, in the order the scripts take them.
+fn room_keys(id: &str) -> [String; 6] {
+    [
+        k_meta(id),
+        k_snap(id),
+        k_log(id),
+        k_dedup(id),
+        k_ids(id),
+        k_presence(id),
+    ]
+}
+
+/// Refreshes the TTL of every key of a room (KEYS[1..6]) to ARGV ttl_ms.
+const TOUCH_LUA: &str = r#"
+local function touch(ttl)
+  for i = 1, 6 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+  end
+end
+"#;
+
+/// KEYS: the 6 room keys. ARGV: expected revision, ttl ms, channel,
+/// history to keep, then (client id, "seq:rev", entry json) triples.
+/// Returns {1, rev} committed, {0, rev} conflict, {-1} gone.
+const COMMIT_LUA: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'revision')
+if not cur then return {-1} end
+cur = tonumber(cur)
+if cur ~= tonumber(ARGV[1]) then return {0, cur} end
+local n = (#ARGV - 4) / 3
+local entries = {}
+for i = 0, n - 1 do
+  local e = ARGV[7 + i * 3]
+  redis.call('RPUSH', KEYS[3], e)
+  redis.call('HSET', KEYS[4], ARGV[5 + i * 3], ARGV[6 + i * 3])
+  entries[#entries + 1] = e
+end
+local rev = cur + n
+redis.call('HSET', KEYS[1], 'revision', rev)
+local snap = tonumber(redis.call('HGET', KEYS[1], 'snap_rev'))
+local keep = math.max(tonumber(ARGV[4]), rev - snap)
+local len = redis.call('LLEN', KEYS[3])
+if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
+touch(tonumber(ARGV[2]))
+redis.call('PUBLISH', ARGV[3], '{"k":"ops","ops":[' .. table.concat(entries, ',') .. ']}')
+return {1, rev}
+"#;
+
+/// KEYS: the 6 room keys. ARGV: snapshot revision, text, history, ttl ms.
+/// Stores a newer snapshot and trims the log behind it.
+const SNAPSHOT_LUA: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'revision')
+if not cur then return 0 end
+local snap = tonumber(redis.call('HGET', KEYS[1], 'snap_rev'))
+local at = tonumber(ARGV[1])
+if at <= snap or at > tonumber(cur) then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], 'snap_rev', at)
+local keep = math.max(tonumber(ARGV[3]), tonumber(cur) - at)
+local len = redis.call('LLEN', KEYS[3])
+if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
+touch(tonumber(ARGV[4]))
+return 1
+"#;
+
+/// KEYS: the 6 room keys. Returns everything a room task starts from.
+const LOAD_LUA: &str = r#"
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language')
+if not meta[1] then return false end
+return {meta[1], meta[2], meta[3], redis.call('GET', KEYS[2]) or '',
+        redis.call('LRANGE', KEYS[3], 0, -1), redis.call('HGETALL', KEYS[4]),
+        redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])}
+"#;
+
+/// KEYS: the 6 room keys. ARGV: ttl ms.
+const TOUCH_ONLY_LUA: &str = "touch(tonumber(ARGV[1])) return 1";
+
+/// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision, entries}.
+const SINCE_LUA: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'revision')
+if not cur then return false end
+return {cur, redis.call('LRANGE', KEYS[3], 0, -1)}
+"#;
+
+/// The Redis side of the server: one multiplexed connection for commands,
+/// one subscriber connection for every room's channel.
+pub struct RedisStore {
+    conn: ConnectionManager,
+    client: redis::Client,
+    /// This server instance's id (random per process).
+    pub instance: String,
+    ttl: Duration,
+    history: usize,
+    commit: Script,
+    snapshot: Script,
+    load: Script,
+    touch: Script,
+    since: Script,
+    subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
+    sub_requests: mpsc::UnboundedSender<SubRequest>,
+}
+
+/// What a room task receives from the subscriber.
+#[derive(Debug)]
+pub enum Feed {
+    /// An event published on the room's channel.
+    Event(Event),
+    /// The subscriber reconnected: events may have been missed.
+    Resync,
+}
+
+enum SubRequest {
+    Subscribe(String),
+    Unsubscribe(String),
+}
+
+impl RedisStore {
+    /// Connects lazily: the server starts even while Redis is down, and the
+    /// connection manager reconnects by itself.
+    pub fn connect(
+        url: &str,
+        instance: String,
+        ttl: Duration,
+        history: usize,
+    ) -> Result<Arc<Self>> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(3)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let script = |body: &str| Script::new(&format!("{TOUCH_LUA}\n{body}"));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let store = Arc::new(Self {
+            conn,
+            client: client.clone(),
+            instance,
+            ttl,
+            history,
+            commit: script(COMMIT_LUA),
+            snapshot: script(SNAPSHOT_LUA),
+            load: script(LOAD_LUA),
+            touch: script(TOUCH_ONLY_LUA),
+            since: script(SINCE_LUA),
+            subscribers: Arc::default(),
+            sub_requests: tx,
+        });
+        tokio::spawn(subscriber(client, store.subscribers.clone(), rx));
+        Ok(store)
+    }
+
+    fn ttl_ms(&self) -> u64 {
+        self.ttl.as_millis() as u64
+    }
+
+    /// True when Redis answers a PING.
+    pub async fn healthy(&self) -> bool {
+        let mut c = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .is_ok()
+    }
+
+    /// Stores a new room at revision 0.
+    pub async fn create_room(&self, id: &str, code: &str, language: &str) -> Result<()> {
+        let mut c = self.conn.clone();
+        let ttl = self.ttl_ms();
+        redis::pipe()
+            .atomic()
+            .hset_multiple(
+                k_meta(id),
+                &[("revision", "0"), ("snap_rev", "0"), ("language", language)],
+            )
+            .pexpire(k_meta(id), ttl as i64)
+            .set(k_snap(id), code)
+            .pexpire(k_snap(id), ttl as i64)
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// True when the room exists.
+    pub async fn exists(&self, id: &str) -> Result<bool> {
+        let mut c = self.conn.clone();
+        Ok(c.exists(k_meta(id)).await?)
+    }
+
+    /// Reads a room whole, or `None` when it does not exist.
+    pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>> {
+        let mut c = self.conn.clone();
+        let mut inv = self.load.prepare_invoke();
+        for k in room_keys(id) {
+            inv.key(k);
+        }
+        type Raw = Option<(
+            u64,
+            u64,
+            String,
+            String,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+        )>;
+        let raw: Raw = inv.invoke_async(&mut c).await?;
+        let Some((revision, snapshot_revision, language, snapshot, log, dedup, ids, presence)) =
+            raw
+        else {
+            return Ok(None);
+        };
+        let log = log
+            .iter()
+            .map(|e| parse_entry(e))
+            .collect::<Result<Vec<_>>>()?;
+        let dedup = pairs(&dedup)
+            .map(|(k, v)| {
+                let (s, r) = v
+                    .split_once(':')
+                    .ok_or_else(|| StoreError::Corrupt(v.to_owned()))?;
+                let num = |x: &str| {
+                    x.parse::<u64>()
+                        .map_err(|_| StoreError::Corrupt(v.to_owned()))
+                };
+                Ok((k.to_owned(), (num(s)?, num(r)?)))
+            })
+            .collect::<Result<_>>()?;
+        let identities = pairs(&ids)
+            .filter_map(|(k, v)| {
+                v.split_once('|')
+                    .map(|(u, c)| (k.to_owned(), (u.to_owned(), c.to_owned())))
+            })
+            .collect();
+        let presence = pairs(&presence)
+            .filter_map(|(_, v)| serde_json::from_str(v).ok())
+            .collect();
+        Ok(Some(LoadedRoom {
+            revision,
+            language,
+            snapshot_revision,
+            snapshot,
+            log,
+            dedup,
+            identities,
+            presence,
+        }))
+    }
+
+    /// Appends `entries` (revisions `expected+1 ..`) if the room is still at
+    /// `expected`, and publishes them, atomically.
+    pub async fn commit(
+        &self,
+        id: &str,
+        expected: u64,
+        entries: &[WireEntry],
+    ) -> Result<CommitReply> {
+        let mut c = self.conn.clone();
+        let mut inv = self.commit.prepare_invoke();
+        for k in room_keys(id) {
+            inv.key(k);
+        }
+        inv.arg(expected)
+            .arg(self.ttl_ms())
+            .arg(channel(id))
+            .arg(self.history);
+        for e in entries {
+            let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            inv.arg(&e.c).arg(format!("{}:{}", e.s, e.r)).arg(json);
+        }
+        let reply: Vec<i64> = inv.invoke_async(&mut c).await?;
+        Ok(match reply.as_slice() {
+            [1, rev] => CommitReply::Committed(*rev as u64),
+            [0, rev] => CommitReply::Conflict(*rev as u64),
+            _ => CommitReply::Gone,
+        })
+    }
+
+    /// The logged operations after revision `after`: `Ok(None)` when the
+    /// room is gone, `Err(Corrupt)` never for a trimmed log: the caller checks
+    /// that the first entry is `after + 1`.
+    pub async fn entries_since(
+        &self,
+        id: &str,
+        after: u64,
+    ) -> Result<Option<(u64, Vec<WireEntry>)>> {
+        let mut c = self.conn.clone();
+        let mut inv = self.since.prepare_invoke();
+        for k in room_keys(id) {
+            inv.key(k);
+        }
+        let raw: Option<(u64, Vec<String>)> = inv.invoke_async(&mut c).await?;
+        let Some((revision, log)) = raw else {
+            return Ok(None);
+        };
+        // Entries are in revision order; skip the old ones without parsing.
+        let first = revision + 1 - log.len() as u64;
+        let skip = after.saturating_sub(first - 1) as usize;
+        let entries = log
+            .iter()
+            .skip(skip)
+            .map(|e| parse_entry(e))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((revision, entries)))
+    }
+
+    /// Stores the document at `revision` as the snapshot and trims the log.
+    pub async fn write_snapshot(&self, id: &str, revision: u64, text: String) -> Result<()> {
+        let mut c = self.conn.clone();
+        let mut inv = self.snapshot.prepare_invoke();
+        for k in room_keys(id) {
+            inv.key(k);
+        }
+        inv.arg(revision)
+            .arg(text)
+            .arg(self.history)
+            .arg(self.ttl_ms());
+        inv.invoke_async::<i64>(&mut c).await?;
+        Ok(())
+    }
+
+    /// Refreshes the TTL of every key of a room.
+    pub async fn touch(&self, id: &str) -> Result<()> {
+        let mut c = self.conn.clone();
+        let mut inv = self.touch.prepare_invoke();
+        for k in room_keys(id) {
+            inv.key(k);
+        }
+        inv.arg(self.ttl_ms());
+        inv.invoke_async::<i64>(&mut c).await?;
+        Ok(())
+    }
+
+    /// The identity of `client_id` in a room: the stored one, or the given
+    /// new one if none was stored (first writer wins across instances).
+    pub async fn identity(
+        &self,
+        id: &str,
+        client_id: &str,
+        user_id: &str,
+        color: &str,
+    ) -> Result<(String, String)> {
+        let mut c = self.conn.clone();
+        let key = k_ids(id);
+        let (_, stored, _): (bool, String, ()) = redis::pipe()
+            .atomic()
+            .hset_nx(&key, client_id, format!("{user_id}|{color}"))
+            .hget(&key, client_id)
+            .pexpire(&key, self.ttl_ms() as i64)
+            .query_async(&mut c)
+            .await?;
+        let (u, col) = stored
+            .split_once('|')
+            .ok_or_else(|| StoreError::Corrupt(stored.clone()))?;
+        Ok((u.to_owned(), col.to_owned()))
+    }
+
+    /// Records a user as present on this instance and announces it.
+    pub async fn join(&self, id: &str, user: &UserInfo) -> Result<()> {
+        let mut c = self.conn.clone();
+        let record = PresenceRecord {
+            user: user.clone(),
+            instance: self.instance.clone(),
+        };
+        let event = Event::Join {
+            i: self.instance.clone(),
+            user: user.clone(),
+        };
+        redis::pipe()
+            .hset(k_presence(id), &user.user_id, to_json(&record))
+            .pexpire(k_presence(id), self.ttl_ms() as i64)
+            .publish(channel(id), to_json(&event))
+            .query_async::<()>(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a user's presence and, if it was still recorded, announces the
+    /// departure (so a reaped ghost is announced exactly once).
+    pub async fn leave(&self, id: &str, user_id: &str) -> Result<bool> {
+        let mut c = self.conn.clone();
+        let removed: i64 = c.hdel(k_presence(id), user_id).await?;
+        if removed == 1 {
+            let event = Event::Leave {
+                i: self.instance.clone(),
+                u: user_id.to_owned(),
+            };
+            c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
+        }
+        Ok(removed == 1)
+    }
+
+    /// Publishes a caret.
+    pub async fn cursor(
+        &self,
+        id: &str,
+        user_id: &str,
+        revision: u64,
+        cursor: u64,
+        anchor: Option<u64>,
+    ) -> Result<()> {
+        let mut c = self.conn.clone();
+        let event = Event::Cursor {
+            i: self.instance.clone(),
+            u: user_id.to_owned(),
+            r: revision,
+            c: cursor,
+            a: anchor,
+        };
+        c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
+        Ok(())
+    }
+
+    /// Marks this instance alive for `ttl`; instances that stop doing this
+    /// have their users reaped by the others.
+    pub async fn heartbeat(&self, ttl: Duration) -> Result<()> {
+        let mut c = self.conn.clone();
+        c.set_ex::<_, _, ()>(k_instance(&self.instance), "1", ttl.as_secs().max(1))
+            .await?;
+        Ok(())
+    }
+
+    /// Which of these instances are alive.
+    pub async fn alive(&self, instances: &[String]) -> Result<Vec<bool>> {
+        if instances.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut c = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for i in instances {
+            pipe.exists(k_instance(i));
+        }
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
+    /// Presence records of a room, from Redis.
+    pub async fn presence(&self, id: &str) -> Result<Vec<PresenceRecord>> {
+        let mut c = self.conn.clone();
+        let raw: HashMap<String, String> = c.hgetall(k_presence(id)).await?;
+        Ok(raw
+            .values()
+            .filter_map(|v| serde_json::from_str(v).ok())
+            .collect())
+    }
+
+    /// Starts delivering the room's channel to `feed`.
+    pub fn subscribe(&self, id: &str, feed: mpsc::Sender<Feed>) {
+        let ch = channel(id);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ch.clone(), feed);
+        let _ = self.sub_requests.send(SubRequest::Subscribe(ch));
+    }
+
+    /// Stops delivering the room's channel.
+    pub fn unsubscribe(&self, id: &str) {
+        let ch = channel(id);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ch);
+        let _ = self.sub_requests.send(SubRequest::Unsubscribe(ch));
+    }
+
+    /// Direct access for tests and tools that inspect keys.
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("store records serialize")
+}
+
+fn parse_entry(s: &str) -> Result<WireEntry> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("log entry: {e}")))
+}
+
+fn pairs(flat: &[String]) -> impl Iterator<Item = (&str, &str)> {
+    flat.chunks_exact(2).map(|p| (p[0].as_str(), p[1].as_str()))
+}
+
+/// The one subscriber connection of this instance: (re)connects with
+/// backoff, (re)subscribes every wanted channel, routes messages to room
+/// tasks, and tells every task to resync after a reconnect.
+async fn subscriber(
+    client: redis::Client,
+    subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
+    mut requests: mpsc::UnboundedReceiver<SubRequest>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        let pubsub = match client.get_async_pubsub().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis subscriber cannot connect; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        let wanted: Vec<String> = subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        let mut ok = true;
+        for ch in &wanted {
+            if sink.subscribe(ch).await.is_err() {
+                ok = false;
+                break;
+            }
+        }
+        if !ok {
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = Duration::from_millis(100);
+        if !first {
+            tracing::info!("redis subscriber reconnected; rooms resynchronize");
+            let feeds: Vec<_> = subscribers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned()
+                .collect();
+            for f in feeds {
+                let _ = f.try_send(Feed::Resync);
+            }
+        }
+        first = false;
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let ch = msg.get_channel_name().to_owned();
+                    let feed = subscribers.lock().unwrap_or_else(|e| e.into_inner()).get(&ch).cloned();
+                    let Some(feed) = feed else { continue };
+                    let payload: String = match msg.get_payload() {
+                        Ok(p) => p,
+                        Err(_) => continue,
+                    };
+                    match serde_json::from_str::<Event>(&payload) {
+                        // A full feed means the task is far behind: it will
+                        // see the gap and read the log instead.
+                        Ok(ev) => {
+                            if feed.try_send(Feed::Event(ev)).is_err() {
+                                let _ = feed.try_send(Feed::Resync);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "unreadable event on {ch}"),
+                    }
+                }
+                req = requests.recv() => {
+                    let Some(req) = req else { return };
+                    let result = match req {
+                        SubRequest::Subscribe(ch) => sink.subscribe(&ch).await,
+                        SubRequest::Unsubscribe(ch) => sink.unsubscribe(&ch).await,
+                    };
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::warn!("redis subscriber disconnected; reconnecting");
+    }
+}
