@@ -69,9 +69,13 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// Queues a message; false when the queue is full (the reader lags).
+    /// Queues a message; false only when the queue is full (the reader
+    /// lags). A closed queue means the connection is ending: nothing to do.
     pub fn push(&self, msg: Utf8Bytes) -> bool {
-        self.queue.try_send(msg).is_ok()
+        !matches!(
+            self.queue.try_send(msg),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
     }
 
     /// Asks the writer to send what is queued, then close with `code`.

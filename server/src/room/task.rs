@@ -51,9 +51,15 @@ impl LogEntry {
     }
 }
 
-/// An accepted edit not yet committed, transformed to follow everything
-/// committed, in flight and pending before it.
+/// An accepted edit not yet committed. `operation` is `original` (as the
+/// client sent it, on `base`) transformed to follow everything committed, in
+/// flight and pending before it. When the order changes (another instance
+/// committed first) it is recomputed from `original` along the new order:
+/// transforming along one path is what makes the server's result equal the
+/// client's, which transforms along the order it receives operations in.
 struct PendingEdit {
+    base: u64,
+    original: Operation,
     operation: Operation,
     user_id: Arc<str>,
     client_id: Arc<str>,
@@ -310,7 +316,7 @@ impl RoomTask {
             let idle = self.last_activity.elapsed();
             // With Redis the room outlives the task: a short grace suffices.
             let limit = if redis {
-                self.config.room_ttl.min(Duration::from_secs(10))
+                (self.config.room_ttl / 2).min(Duration::from_secs(10))
             } else {
                 self.config.room_ttl
             };
@@ -603,6 +609,7 @@ impl RoomTask {
             .map(|e| &e.operation)
             .chain(self.in_flight.iter().map(|p| &p.operation))
             .chain(self.pending.iter().map(|p| &p.operation));
+        let original = operation.clone();
         let mut op = operation;
         for other in before {
             match Operation::transform(&op, other) {
@@ -625,6 +632,8 @@ impl RoomTask {
         }
         self.last_activity = Instant::now();
         self.pending.push(PendingEdit {
+            base,
+            original,
             operation: op,
             user_id,
             client_id,
@@ -787,8 +796,8 @@ impl RoomTask {
         }
     }
 
-    /// Applies another instance's committed operation: pending edits are
-    /// transformed over it (they commit later, so they are the left side).
+    /// Applies another instance's committed operation. Pending edits must be
+    /// rebased afterwards ([`Self::rebase_pending`]).
     fn apply_remote(&mut self, entry: LogEntry) {
         if self
             .pending
@@ -804,24 +813,46 @@ impl RoomTask {
             );
             return;
         }
-        let mut other = entry.operation.clone();
-        for p in self.pending.iter_mut() {
-            match Operation::transform(&p.operation, &other) {
-                Ok((mine, theirs)) => {
-                    p.operation = mine;
-                    other = theirs;
-                }
-                Err(e) => {
-                    self.reset(
-                        close_code::INTERNAL,
-                        error_code::UNAVAILABLE,
-                        format!("pending edit does not fit: {e}"),
-                    );
-                    return;
+        self.apply_committed(entry);
+    }
+
+    /// Recomputes every pending edit from its original along the current
+    /// order: the committed log from its base, then the pending edits before it.
+    fn rebase_pending(&mut self) {
+        let oldest = self.oldest_base();
+        let mut rebased: Vec<Operation> = Vec::with_capacity(self.pending.len());
+        for p in &self.pending {
+            if p.base < oldest {
+                self.reset(
+                    close_code::RESTARTING,
+                    error_code::UNAVAILABLE,
+                    "pending edit fell out of the history".into(),
+                );
+                return;
+            }
+            let skip = (p.base - oldest) as usize;
+            let mut op = p.original.clone();
+            for other in self
+                .log
+                .iter()
+                .skip(skip)
+                .map(|e| &e.operation)
+                .chain(&rebased)
+            {
+                match Operation::transform(&op, other) {
+                    Ok((mine, _)) => op = mine,
+                    Err(e) => {
+                        let detail = format!("pending edit does not fit: {e}");
+                        self.reset(close_code::INTERNAL, error_code::UNAVAILABLE, detail);
+                        return;
+                    }
                 }
             }
+            rebased.push(op);
         }
-        self.apply_committed(entry);
+        for (p, op) in self.pending.iter_mut().zip(rebased) {
+            p.operation = op;
+        }
     }
 
     /// Applies stashed operations that are next in line.
@@ -829,11 +860,16 @@ impl RoomTask {
         if self.commit.is_some() {
             return;
         }
+        let mut applied = false;
         while let Some(entry) = self.stash.remove(&(self.revision + 1)) {
             self.apply_remote(entry);
             if self.stop.is_some() {
                 return;
             }
+            applied = true;
+        }
+        if applied && !self.pending.is_empty() {
+            self.rebase_pending();
         }
         self.stash = self.stash.split_off(&(self.revision + 1));
         if !self.stash.is_empty() {
@@ -868,11 +904,15 @@ impl RoomTask {
                     );
                     return;
                 }
+                let any = !entries.is_empty();
                 for e in entries {
                     self.apply_remote(LogEntry::from_wire(e));
                     if self.stop.is_some() {
                         return;
                     }
+                }
+                if any && !self.pending.is_empty() {
+                    self.rebase_pending();
                 }
                 self.stash = self.stash.split_off(&(self.revision + 1));
                 self.flush();

@@ -161,6 +161,43 @@ impl Client {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
+    /// Sends a message; false when the connection is gone.
+    pub async fn try_send(&mut self, msg: &ClientMessage) -> bool {
+        self.ws.send(Message::text(msg.to_json())).await.is_ok()
+    }
+
+    /// The next protocol message, or how the connection ended, or `None`
+    /// when nothing came within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<Result<ServerMessage, End>> {
+        loop {
+            let frame = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
+            return Some(match frame {
+                Some(Ok(Message::Text(t))) => Ok(serde_json::from_str(&t).expect("valid message")),
+                Some(Ok(Message::Close(Some(f)))) => Err(End::Closed(f.code.into())),
+                Some(Ok(Message::Close(None))) => Err(End::Closed(1005)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => Err(End::Dropped),
+            });
+        }
+    }
+
+    /// Connects and reads `init`, or says why that failed.
+    pub async fn try_join(
+        addr: &str,
+        room: &str,
+        query: &str,
+    ) -> Result<(Self, ServerMessage), String> {
+        let url = format!("ws://{addr}/ws/{room}?{query}");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut c = Self { ws };
+        match c.next(STEP).await {
+            Some(Ok(init @ ServerMessage::Init { .. })) => Ok((c, init)),
+            other => Err(format!("no init: {other:?}")),
+        }
+    }
+
     /// The next raw frame's JSON, skipping nothing; panics on close or timeout.
     pub async fn recv_json(&mut self) -> Value {
         loop {

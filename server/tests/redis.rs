@@ -1,0 +1,665 @@
+//! Several `collab-server` instances sharing rooms through a real, private
+//! `redis-server`: convergence across instances, presence across instances,
+//! an instance killed mid-session, Redis restarted mid-session, an outage,
+//! TTL expiry of every key, and snapshots with a trimmed log.
+
+mod common;
+
+use std::time::Duration;
+
+use collab_protocol::{ClientMessage, Operation, ServerMessage};
+use common::{random_edit, Bot, Client, End, TestRedis, TestServer};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// Joins through the first address that lets us in, retrying while
+/// instances or Redis are down.
+async fn join_any(
+    addrs: &[String],
+    room: &str,
+    query: &str,
+    start: usize,
+) -> (Client, ServerMessage) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut i = start;
+    loop {
+        if let Ok(joined) = Client::try_join(&addrs[i % addrs.len()], room, query).await {
+            return joined;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "could not rejoin {room} on {addrs:?}"
+        );
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A bot that survives its connection dying: it reconnects (to the next
+/// instance) with `since`, catches up and resends with the original seq.
+struct Typist {
+    bot: Bot,
+    client_id: String,
+    addrs: Vec<String>,
+    room: String,
+    next_addr: usize,
+    reconnects: usize,
+}
+
+impl Typist {
+    async fn join(addrs: Vec<String>, room: String, index: usize) -> Self {
+        let client_id = format!("typist{index}");
+        let (client, init) =
+            join_any(&addrs, &room, &format!("client_id={client_id}"), index).await;
+        let ServerMessage::Init { revision, code, .. } = init else {
+            unreachable!()
+        };
+        Self {
+            bot: Bot {
+                client,
+                replica: collab_protocol::Replica::new(revision, &code),
+                revisions: Vec::new(),
+                init_revision: revision,
+            },
+            client_id,
+            addrs,
+            room,
+            next_addr: index + 1,
+            reconnects: 0,
+        }
+    }
+
+    async fn reconnect(&mut self) {
+        self.bot.assert_revisions_contiguous();
+        self.reconnects += 1;
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let addr = self.addrs[self.next_addr % self.addrs.len()].clone();
+            self.next_addr += 1;
+            let query = format!(
+                "client_id={}&since={}",
+                self.client_id,
+                self.bot.replica.sync.revision()
+            );
+            if let Ok((client, init)) = Client::try_join(&addr, &self.room, &query).await {
+                let ServerMessage::Init {
+                    revision,
+                    code,
+                    missed,
+                    ..
+                } = init
+                else {
+                    unreachable!()
+                };
+                let missed = missed.expect("history since our revision is kept");
+                let resync = self
+                    .bot
+                    .replica
+                    .sync
+                    .resync(&missed)
+                    .expect("missed operations fit");
+                for op in &resync.apply {
+                    op.apply(&mut self.bot.replica.doc)
+                        .expect("rebased operation applies");
+                }
+                assert_eq!(self.bot.replica.sync.revision(), revision);
+                if self.bot.replica.sync.is_synchronized() {
+                    assert_eq!(
+                        self.bot.replica.text(),
+                        code,
+                        "caught-up replica matches init.code"
+                    );
+                }
+                self.bot.client = client;
+                self.bot.init_revision = revision;
+                self.bot.revisions.clear();
+                for msg in &resync.send {
+                    self.bot.client.try_send(msg).await;
+                }
+                return;
+            }
+            assert!(Instant::now() < deadline, "could not reconnect");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn edit(&mut self, op: Operation) {
+        if let Some(msg) = self.bot.replica.edit(op).expect("local edit applies") {
+            // A dead connection is noticed when reading; the edit is resent then.
+            self.bot.client.try_send(&msg).await;
+        }
+    }
+
+    /// Reads for up to `wait`; reconnects when the connection ended.
+    async fn pump(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self
+                .bot
+                .client
+                .next(left.max(Duration::from_millis(1)))
+                .await
+            {
+                None => return,
+                Some(Ok(ServerMessage::Error { code, .. })) if code == "unavailable" => {}
+                Some(Ok(msg)) => self.bot.handle(msg).await,
+                Some(Err(_)) => self.reconnect().await,
+            }
+            if Instant::now() >= deadline {
+                return;
+            }
+        }
+    }
+
+    async fn settle(&mut self, revision: u64) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !(self.bot.replica.sync.is_synchronized()
+            && self.bot.replica.sync.revision() >= revision)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not settle",
+                self.client_id
+            );
+            self.pump(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Inserts `marker` at the start or right after another marker, so markers
+/// never split each other and each can be counted in the final text.
+fn marker_edit(rng: &mut StdRng, doc: &ropey::Rope, marker: &str) -> Operation {
+    let ends: Vec<usize> = doc
+        .chars()
+        .enumerate()
+        .filter(|(_, c)| *c == '>')
+        .map(|(i, _)| i + 1)
+        .collect();
+    let at = if ends.is_empty() || rng.random_bool(0.2) {
+        0
+    } else {
+        ends[rng.random_range(0..ends.len())]
+    };
+    Operation::replace(doc.len_chars(), at, at, marker).unwrap()
+}
+
+struct Session {
+    typists: Vec<Typist>,
+    markers: Vec<String>,
+}
+
+/// `clients` typists spread over `addrs` each insert `edits` unique markers;
+/// `disrupt` runs meanwhile. Returns once all settled at the final revision.
+async fn marker_session<F>(
+    addrs: Vec<String>,
+    room: &str,
+    clients: usize,
+    edits: usize,
+    seed: u64,
+    disrupt: F,
+    live: &[String],
+) -> Session
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (done_tx, mut done_rx) = mpsc::channel(clients);
+    let (final_tx, final_rx) = watch::channel(None::<u64>);
+    let mut handles = Vec::new();
+    for i in 0..clients {
+        let (addrs, room, done, mut final_rx) = (
+            addrs.clone(),
+            room.to_owned(),
+            done_tx.clone(),
+            final_rx.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let mut t = Typist::join(addrs, room, i).await;
+            let mut rng = StdRng::seed_from_u64(seed * 1000 + i as u64);
+            let mut markers = Vec::new();
+            for k in 0..edits {
+                let marker = format!("<{i}.{k}>");
+                let op = marker_edit(&mut rng, &t.bot.replica.doc, &marker);
+                markers.push(marker);
+                t.edit(op).await;
+                t.pump(Duration::from_millis(rng.random_range(1..15))).await;
+            }
+            t.settle(0).await;
+            done.send(()).await.unwrap();
+            let target = loop {
+                if let Some(r) = *final_rx.borrow() {
+                    break r;
+                }
+                tokio::select! {
+                    _ = final_rx.changed() => {}
+                    _ = t.pump(Duration::from_millis(100)) => {}
+                }
+            };
+            t.settle(target).await;
+            (t, markers)
+        }));
+    }
+    drop(done_tx);
+    disrupt.await;
+    for _ in 0..clients {
+        done_rx.recv().await.expect("every typist finishes");
+    }
+    let revision = settled_revision(live, room).await;
+    final_tx.send(Some(revision)).unwrap();
+    let mut session = Session {
+        typists: Vec::new(),
+        markers: Vec::new(),
+    };
+    for h in handles {
+        let (t, m) = h.await.expect("typist finished");
+        session.typists.push(t);
+        session.markers.extend(m);
+    }
+    session
+}
+
+/// The revision every live instance agrees on once nobody types any more
+/// (an instance may lag behind another by a pub/sub hop).
+async fn settled_revision(addrs: &[String], room: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut revs = Vec::new();
+        for a in addrs {
+            revs.push(room_json(a, room).await["revision"].as_u64().unwrap());
+        }
+        if revs.windows(2).all(|w| w[0] == w[1]) {
+            return revs[0];
+        }
+        assert!(Instant::now() < deadline, "instances disagree: {revs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn room_json(addr: &str, room: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(resp) = reqwest::get(format!("http://{addr}/rooms/{room}")).await {
+            if resp.status() == 200 {
+                return resp.json().await.unwrap();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "GET /rooms/{room} on {addr} kept failing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every replica equals the server's text, and every marker appears once.
+async fn assert_converged(session: &Session, addrs: &[String], room: &str) {
+    let text = room_json(&addrs[0], room).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for addr in addrs {
+        assert_eq!(
+            room_json(addr, room).await["code"].as_str().unwrap(),
+            text,
+            "instance {addr} differs"
+        );
+    }
+    for t in &session.typists {
+        assert_eq!(t.bot.replica.text(), text, "{} diverged", t.client_id);
+        t.bot.assert_revisions_contiguous();
+    }
+    for m in &session.markers {
+        assert_eq!(text.matches(m.as_str()).count(), 1, "marker {m} in {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_clients_on_two_instances_converge() {
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &[]);
+    let b = TestServer::with_redis(&redis, &[]);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let room = a.create_room("fn main() {}\n").await;
+    // Random multi-byte edits, as in the single-instance test, over two instances.
+    let (final_tx, final_rx) = watch::channel(None::<u64>);
+    let (done_tx, mut done_rx) = mpsc::channel(6);
+    let mut handles = Vec::new();
+    for i in 0..6usize {
+        let addr = addrs[i % 2].clone();
+        let (room, done, mut final_rx) = (room.clone(), done_tx.clone(), final_rx.clone());
+        handles.push(tokio::spawn(async move {
+            let mut bot = Bot::join(&addr, &room, &format!("client_id=c{i}")).await;
+            let mut rng = StdRng::seed_from_u64(i as u64);
+            for _ in 0..50 {
+                let op = random_edit(&mut rng, bot.replica.doc.len_chars());
+                bot.edit(op).await;
+                let deadline = Instant::now() + Duration::from_millis(rng.random_range(0..8));
+                while let Ok(msg) = tokio::time::timeout_at(deadline, bot.client.recv()).await {
+                    bot.handle(msg).await;
+                }
+            }
+            bot.settle(0).await;
+            done.send(()).await.unwrap();
+            let target = loop {
+                if let Some(r) = *final_rx.borrow() {
+                    break r;
+                }
+                tokio::select! {
+                    _ = final_rx.changed() => {}
+                    msg = bot.client.recv() => bot.handle(msg).await,
+                }
+            };
+            bot.settle(target).await;
+            bot
+        }));
+    }
+    drop(done_tx);
+    for _ in 0..6 {
+        done_rx.recv().await.unwrap();
+    }
+    let revision = settled_revision(&addrs, &room).await;
+    final_tx.send(Some(revision)).unwrap();
+    let expected = a.code(&room).await;
+    assert_eq!(
+        b.code(&room).await,
+        expected,
+        "both instances hold the same text"
+    );
+    for h in handles {
+        let bot = h.await.unwrap();
+        assert_eq!(bot.replica.text(), expected);
+        bot.assert_revisions_contiguous();
+    }
+    assert!(revision >= 18, "only {revision} commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_and_carets_cross_instances() {
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &[]);
+    let b = TestServer::with_redis(&redis, &[]);
+    let room = a.create_room("hello").await;
+    let (mut ada, _) = Client::join(&a.addr, &room, "client_id=ada&name=ada").await;
+    let (mut bob, init) = Client::join(&b.addr, &room, "client_id=bob&name=bob").await;
+    let ServerMessage::Init {
+        users,
+        user_id: bob_id,
+        color: bob_color,
+        ..
+    } = init
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+        ["ada"],
+        "bob sees ada from the other instance"
+    );
+    assert_ne!(
+        users[0].color, bob_color,
+        "colors are distinct across instances"
+    );
+    match ada.recv().await {
+        ServerMessage::UserJoined { user } => assert_eq!(
+            (user.user_id.as_str(), user.name.as_str()),
+            (bob_id.as_str(), "bob")
+        ),
+        other => panic!("expected user_joined, got {other:?}"),
+    }
+    bob.send(&ClientMessage::CursorMove {
+        revision: 0,
+        cursor: 3,
+        anchor: Some(1),
+    })
+    .await;
+    assert_eq!(
+        ada.recv().await,
+        ServerMessage::CursorMove {
+            user_id: bob_id.clone(),
+            revision: 0,
+            cursor: 3,
+            anchor: Some(1)
+        }
+    );
+    // An edit from a's side moves bob's caret on the way.
+    ada.send(&ClientMessage::CodeUpdate {
+        revision: 0,
+        seq: 1,
+        operation: serde_json::from_str(r#"["¡", 5]"#).unwrap(),
+    })
+    .await;
+    assert_eq!(
+        ada.recv_doc().await,
+        ServerMessage::Ack {
+            revision: 1,
+            seq: 1
+        }
+    );
+    assert!(matches!(bob.recv_doc().await, ServerMessage::CodeUpdate(c) if c.revision == 1));
+    let users = a.room(&room).await.unwrap()["users"].clone();
+    let bob_seen = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user_id"] == bob_id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (bob_seen["cursor"].as_u64(), bob_seen["anchor"].as_u64()),
+        (Some(4), Some(2))
+    );
+    drop(bob);
+    assert_eq!(
+        ada.recv().await,
+        ServerMessage::UserLeft { user_id: bob_id }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped() {
+    let redis = TestRedis::start();
+    let mut a = TestServer::with_redis(&redis, &[]);
+    let b = TestServer::with_redis(&redis, &[]);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let room = b.create_room("").await;
+    // A bystander on b watches a user of a disappear when a dies.
+    let (_ghost, _) = Client::join(&a.addr, &room, "client_id=ghost&name=ghost").await;
+    let (mut watcher, init) = Client::join(&b.addr, &room, "client_id=watcher").await;
+    let ServerMessage::Init { users, .. } = init else {
+        unreachable!()
+    };
+    let ghost_id = users
+        .iter()
+        .find(|u| u.name == "ghost")
+        .expect("ghost is present")
+        .user_id
+        .clone();
+
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        a.kill();
+    };
+    let live = vec![b.addr.clone()];
+    let session = marker_session(addrs.clone(), &room, 4, 40, 7, killer, &live).await;
+    assert_converged(&session, &live, &room).await;
+    assert!(
+        session.typists.iter().any(|t| t.reconnects > 0),
+        "someone was on the killed instance"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match watcher
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await
+        {
+            Some(Ok(ServerMessage::UserLeft { user_id })) if user_id == ghost_id => break,
+            Some(Ok(_)) => continue,
+            other => panic!("no user_left for the ghost within 30 s: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_keeps_every_acknowledged_edit_exactly_once() {
+    let mut redis = TestRedis::start_with(true);
+    let a = TestServer::with_redis(&redis, &[]);
+    let b = TestServer::with_redis(&redis, &[]);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let room = a.create_room("").await;
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        redis.stop();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        redis.restart();
+    };
+    let session = marker_session(addrs.clone(), &room, 4, 80, 11, restart, &addrs).await;
+    assert_converged(&session, &addrs, &room).await;
+    assert!(
+        session.typists.iter().any(|t| t.reconnects > 0),
+        "the outage interrupted someone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_answers_503_refuses_edits_and_recovers() {
+    let mut redis = TestRedis::start_with(true);
+    let a = TestServer::with_redis(&redis, &[]);
+    let room = a.create_room("x").await;
+    let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
+    redis.stop();
+    let health = |addr: String| async move {
+        reqwest::get(format!("http://{addr}/health"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(health(a.addr.clone()).await, 503);
+    c.send(&ClientMessage::CodeUpdate {
+        revision: 0,
+        seq: 1,
+        operation: serde_json::from_str(r#"[1, "y"]"#).unwrap(),
+    })
+    .await;
+    let (seen, end) = c.until_end().await;
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "unavailable")),
+        "{seen:?}"
+    );
+    assert_eq!(end, End::Closed(1013));
+    let refused = Client::try_join(&a.addr, &room, "client_id=c").await;
+    assert!(
+        refused.is_err(),
+        "joins are refused while the store is down"
+    );
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while health(a.addr.clone()).await != 200 {
+        assert!(Instant::now() < deadline, "health did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The unacknowledged edit is resent with its seq and applied once.
+    let (mut c, _) = Client::join(&a.addr, &room, "client_id=c&since=0").await;
+    c.send(&ClientMessage::CodeUpdate {
+        revision: 0,
+        seq: 1,
+        operation: serde_json::from_str(r#"[1, "y"]"#).unwrap(),
+    })
+    .await;
+    assert_eq!(
+        c.recv_doc().await,
+        ServerMessage::Ack {
+            revision: 1,
+            seq: 1
+        }
+    );
+    assert_eq!(a.code(&room).await, "xy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_of_an_idle_room_expires() {
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &["--room-ttl-seconds", "2"]);
+    let room = a.create_room("bye").await;
+    let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
+    c.send(&ClientMessage::CodeUpdate {
+        revision: 0,
+        seq: 1,
+        operation: serde_json::from_str(r#"[3, "!"]"#).unwrap(),
+    })
+    .await;
+    assert_eq!(
+        c.recv_doc().await,
+        ServerMessage::Ack {
+            revision: 1,
+            seq: 1
+        }
+    );
+    let pattern = format!("collab:{{{room}}}:*");
+    // Connected users keep the room alive past its TTL.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(a.code(&room).await, "bye!");
+    let keys = redis.keys(&pattern);
+    assert!(keys.len() >= 5, "room keys: {keys:?}");
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !redis.keys(&pattern).is_empty() || a.room(&room).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "keys left: {:?}",
+            redis.keys(&pattern)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &["--history-ops", "100"]);
+    let big = "é".repeat(200_000);
+    let room = a.create_room(&big).await;
+    let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
+    let mut len = big.chars().count();
+    for seq in 1..=2500u64 {
+        let op = Operation::replace(len, len / 2, len / 2, "ab").unwrap();
+        c.send(&ClientMessage::CodeUpdate {
+            revision: seq - 1,
+            seq,
+            operation: op,
+        })
+        .await;
+        assert_eq!(
+            c.recv_doc().await,
+            ServerMessage::Ack { revision: seq, seq }
+        );
+        len += 2;
+    }
+    let expected = a.code(&room).await;
+    assert_eq!(expected.chars().count(), 200_000 + 5000);
+    let mut conn = redis.conn();
+    let log_len: u64 = redis::cmd("LLEN")
+        .arg(format!("collab:{{{room}}}:log"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(
+        log_len <= 1100,
+        "the log is trimmed behind the snapshot: {log_len}"
+    );
+    // A fresh instance rebuilds the document from snapshot + log.
+    let b = TestServer::with_redis(&redis, &[]);
+    assert_eq!(b.code(&room).await, expected);
+    let (_, init) = Client::join(&b.addr, &room, "client_id=d").await;
+    let ServerMessage::Init { revision, code, .. } = init else {
+        unreachable!()
+    };
+    assert_eq!((revision, code == expected), (2500, true));
+    // A reconnect from before the kept history gets no `missed`.
+    let (_, init) = Client::join(&b.addr, &room, "client_id=c&since=5").await;
+    assert!(matches!(init, ServerMessage::Init { missed: None, .. }));
+}
