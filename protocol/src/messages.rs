@@ -128,6 +128,10 @@ pub enum ServerMessage {
         code: String,
         /// Human-readable detail.
         message: String,
+        /// The seq of the edit refused, when the refusal concerns one edit
+        /// and the connection stays open (`document_too_large`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
     /// Answer to [`ClientMessage::Ping`].
     Pong,
@@ -139,6 +143,7 @@ impl ServerMessage {
         Self::Error {
             code: code.to_owned(),
             message: message.into(),
+            seq: None,
         }
     }
 
@@ -175,12 +180,26 @@ pub mod error_code {
     pub const UNAVAILABLE: &str = "unavailable";
     /// The server is shutting down.
     pub const SHUTTING_DOWN: &str = "shutting_down";
+    /// Missing, invalid or expired token.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// A viewer (read-only link) tried to edit.
+    pub const READ_ONLY: &str = "read_only";
+    /// More messages per second than allowed.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// The edit would make the document larger than allowed; not applied.
+    pub const DOCUMENT_TOO_LARGE: &str = "document_too_large";
+    /// The room or the client address has too many connections.
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    /// Nothing received (not even a pong) for too long.
+    pub const IDLE_TIMEOUT: &str = "idle_timeout";
 }
 
 /// WebSocket close codes used by the protocol.
 pub mod close_code {
     /// Normal closure.
     pub const NORMAL: u16 = 1000;
+    /// Going away (idle timeout).
+    pub const GOING_AWAY: u16 = 1001;
     /// Policy violation (rate limit).
     pub const POLICY: u16 = 1008;
     /// Message too large.

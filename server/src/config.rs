@@ -10,6 +10,9 @@ pub struct Config {
     pub room_ttl: Duration,
     /// Largest WebSocket message accepted (close 1009 beyond it).
     pub max_message_bytes: usize,
+    /// Largest document, in chars; an edit that would grow it past this is
+    /// refused with an `error` (the connection stays open).
+    pub max_document_chars: usize,
     /// Messages queued for one connection before it counts as lagging and is
     /// disconnected (edits are never dropped silently).
     pub outgoing_queue: usize,
@@ -20,6 +23,21 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Redis URL; rooms live in memory when `None`.
     pub redis_url: Option<String>,
+    /// HS256 secret; authentication is off when `None`.
+    pub jwt_secret: Option<String>,
+    /// Allowed `Origin`s for WebSocket upgrades and CORS; any when `None`.
+    pub cors_origins: Option<Vec<String>>,
+    /// Sustained messages per second one connection may send.
+    pub rate_per_sec: f64,
+    /// Messages one connection may send in a burst.
+    pub rate_burst: f64,
+    /// Connections one room may hold.
+    pub max_conns_per_room: usize,
+    /// Connections one client address may hold.
+    pub max_conns_per_ip: usize,
+    /// A connection that sends nothing (not even a pong to our ping) for this
+    /// long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -27,10 +45,18 @@ impl Default for Config {
         Self {
             room_ttl: Duration::from_secs(7200),
             max_message_bytes: 1 << 20,
+            max_document_chars: 10 << 20,
             outgoing_queue: 4096,
             history_ops: 10_000,
             shutdown_grace: Duration::from_secs(10),
             redis_url: None,
+            jwt_secret: None,
+            cors_origins: None,
+            rate_per_sec: 500.0,
+            rate_burst: 1000.0,
+            max_conns_per_room: 200,
+            max_conns_per_ip: 1000,
+            idle_timeout: Duration::from_secs(90),
         }
     }
 }

@@ -2,41 +2,69 @@
 //! hands them to the room task, and a writer half that drains the
 //! connection's bounded queue. When either half ends, the other is stopped;
 //! leaving the room happens in a drop guard so it runs on every exit path.
+//! Everything a hostile or broken client can do is bounded here: origin,
+//! token, connections per address, message size and rate, idleness.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use collab_protocol::{close_code, error_code, is_valid_client_id, ClientMessage, ServerMessage};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::auth::{AuthError, Claims};
 use crate::ids;
-use crate::room::{short, ConnSignals, JoinError, JoinRequest, Outbox, RoomHandle};
+use crate::metrics::{Metrics, Reject};
+use crate::room::{short, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle};
 use crate::AppState;
 
 /// How long a closing connection gets to flush its last messages.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// True when `origin` may open WebSockets and call REST from a browser.
+pub fn origin_allowed(allowed: &Option<Vec<String>>, origin: Option<&str>) -> bool {
+    match (allowed, origin) {
+        (None, _) | (_, None) => true, // no list, or not a browser
+        (Some(list), Some(o)) => list.iter().any(|a| a == o),
+    }
+}
 
 /// `GET /ws/{room_id}`: upgrades to the collab protocol.
 pub async fn ws_handler(
     ws: WebSocketUpgrade,
     Path(room_id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     State(app): State<AppState>,
 ) -> Response {
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    if !origin_allowed(&app.config.cors_origins, origin) {
+        // Cross-site WebSocket hijacking: refuse before upgrading.
+        app.metrics.reject(Reject::Origin);
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let auth = app
+        .auth
+        .as_ref()
+        .map(|a| a.check(&headers, params.get("token").map(String::as_str)));
     let max = app.config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let _alive = app.connections.clone();
-            let span = tracing::info_span!("conn", room = %short(&room_id));
-            let _ =
-                tracing::Instrument::instrument(serve(socket, app, room_id, params), span).await;
+            let span =
+                tracing::info_span!("conn", room = %short(&room_id), user = tracing::field::Empty);
+            let conn = serve(socket, app, room_id, params, auth, peer.ip());
+            tracing::Instrument::instrument(conn, span).await;
         })
 }
 
@@ -67,15 +95,84 @@ impl Drop for LeaveGuard {
     }
 }
 
+/// Counts a connection against its address (and the gauge) while it lives.
+struct AddrSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+    metrics: Arc<Metrics>,
+}
+
+impl AddrSlot {
+    fn take(app: &AppState, ip: IpAddr) -> Option<Self> {
+        let mut counts = app.ip_conns.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= app.config.max_conns_per_ip {
+            return None;
+        }
+        *n += 1;
+        app.metrics.connections.fetch_add(1, Ordering::Relaxed);
+        Some(Self {
+            counts: app.ip_conns.clone(),
+            ip,
+            metrics: app.metrics.clone(),
+        })
+    }
+}
+
+impl Drop for AddrSlot {
+    fn drop(&mut self) {
+        self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn serve(
     mut socket: WebSocket,
     app: AppState,
-    room_id: String,
+    id: String,
     params: HashMap<String, String>,
+    auth: Option<Result<Claims, AuthError>>,
+    ip: IpAddr,
 ) {
+    let claims = match auth {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            app.metrics.reject(Reject::Unauthorized);
+            let msg = e.to_string();
+            return refuse(
+                socket,
+                error_code::UNAUTHORIZED,
+                &msg,
+                close_code::UNAUTHORIZED,
+            )
+            .await;
+        }
+    };
+    let Some(_slot) = AddrSlot::take(&app, ip) else {
+        app.metrics.reject(Reject::TooManyConnections);
+        let msg = format!(
+            "more than {} connections from your address",
+            app.config.max_conns_per_ip
+        );
+        return refuse(
+            socket,
+            error_code::TOO_MANY_CONNECTIONS,
+            &msg,
+            close_code::TRY_AGAIN_LATER,
+        )
+        .await;
+    };
     let client_id = match params.get("client_id") {
         Some(id) if is_valid_client_id(id) => id.clone(),
         Some(_) => {
+            app.metrics.reject(Reject::Malformed);
             let msg = "client_id must be 1-64 chars of [A-Za-z0-9_-]";
             return refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
         }
@@ -85,29 +182,52 @@ async fn serve(
         None => None,
         Some(Ok(r)) => Some(r),
         Some(Err(_)) => {
+            app.metrics.reject(Reject::Malformed);
             let msg = "since must be a revision number";
             return refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
         }
     };
-    let room = match app.rooms.get(&room_id).await {
-        Ok(Some(room)) => room,
+    let unavailable = "the room's store is unavailable; try again shortly";
+    let not_found = "no room with this id (it may have expired)";
+    let access = match app.rooms.resolve(&id).await {
+        Ok(Some(a)) => a,
         Ok(None) => {
-            let msg = "no room with this id (it may have expired)";
             return refuse(
                 socket,
                 error_code::ROOM_NOT_FOUND,
-                msg,
+                not_found,
                 close_code::ROOM_NOT_FOUND,
             )
-            .await;
+            .await
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot load room");
-            let msg = "the room's store is unavailable; try again shortly";
+            tracing::warn!(error = %e, "cannot resolve room");
             return refuse(
                 socket,
                 error_code::UNAVAILABLE,
-                msg,
+                unavailable,
+                close_code::TRY_AGAIN_LATER,
+            )
+            .await;
+        }
+    };
+    let room = match app.rooms.get(&access.room_id).await {
+        Ok(Some(room)) => room,
+        Ok(None) => {
+            return refuse(
+                socket,
+                error_code::ROOM_NOT_FOUND,
+                not_found,
+                close_code::ROOM_NOT_FOUND,
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load room");
+            return refuse(
+                socket,
+                error_code::UNAVAILABLE,
+                unavailable,
                 close_code::TRY_AGAIN_LATER,
             )
             .await;
@@ -120,11 +240,16 @@ async fn serve(
         queue: queue_tx,
         signals: signals.clone(),
     };
+    // An authenticated user is who the token says.
+    let name = claims
+        .map(|c| c.sub)
+        .or_else(|| params.get("name").cloned());
     let joined = room
         .join(JoinRequest {
             client_id,
-            name: ids::clean_name(params.get("name").map(String::as_str)),
+            name: ids::clean_name(name.as_deref()),
             since,
+            viewer_id: access.viewer_id,
             outbox: outbox.clone(),
         })
         .await;
@@ -140,28 +265,40 @@ async fn serve(
             )
             .await;
         }
+        Err(e @ JoinError::Full(_)) => {
+            app.metrics.reject(Reject::TooManyConnections);
+            let msg = e.to_string();
+            return refuse(
+                socket,
+                error_code::TOO_MANY_CONNECTIONS,
+                &msg,
+                close_code::TRY_AGAIN_LATER,
+            )
+            .await;
+        }
         Err(JoinError::Store(e)) => {
             tracing::warn!(error = %e, "cannot join room");
-            let msg = "the room's store is unavailable; try again shortly";
             return refuse(
                 socket,
                 error_code::UNAVAILABLE,
-                msg,
+                unavailable,
                 close_code::TRY_AGAIN_LATER,
             )
             .await;
         }
         Err(JoinError::Gone) => {
-            let msg = "no room with this id (it may have expired)";
             return refuse(
                 socket,
                 error_code::ROOM_NOT_FOUND,
-                msg,
+                not_found,
                 close_code::ROOM_NOT_FOUND,
             )
             .await;
         }
     };
+    if let ServerMessage::Init { user_id, .. } = &joined.init {
+        tracing::Span::current().record("user", user_id.as_str());
+    }
     let _guard = LeaveGuard {
         room: room.clone(),
         conn_id: joined.conn_id,
@@ -176,30 +313,59 @@ async fn serve(
     drop(joined.init);
 
     let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_half(sink, queue_rx, signals));
+    let mut writer = tokio::spawn(write_half(sink, queue_rx, signals, app.metrics.clone()));
     let mut shutdown = app.shutdown.clone();
-    let reader = read_half(
-        stream,
-        &room,
-        joined.conn_id,
-        &outbox,
-        app.config.max_message_bytes,
-    );
-    tokio::select! {
+    let reader = read_half(stream, &room, joined.conn_id, &outbox, &app);
+    let reason = tokio::select! {
         reason = reader => {
-            tracing::debug!(%reason, "reader finished");
             outbox.close_unless_closing(close_code::NORMAL, reason);
             // Let the writer deliver what the room queued (an error, a close).
             if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
                 writer.abort();
             }
+            reason
         }
-        _ = &mut writer => {}
+        _ = &mut writer => "writer ended",
         _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => {
-            outbox.close(close_code::RESTARTING, error_code::SHUTTING_DOWN);
+            // The room drains first; this is the fallback for stragglers.
+            outbox.close_unless_closing(close_code::RESTARTING, error_code::SHUTTING_DOWN);
             if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
                 writer.abort();
             }
+            "server shutting down"
+        }
+    };
+    tracing::debug!(%reason, "connection closed");
+}
+
+/// Refills at `rate` tokens per second up to `burst`; one token per message.
+struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            tokens: burst,
+            last: Instant::now(),
+            rate,
+            burst,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -210,12 +376,34 @@ async fn read_half(
     room: &RoomHandle,
     conn_id: u64,
     outbox: &Outbox,
-    max_message_bytes: usize,
+    app: &AppState,
 ) -> &'static str {
-    while let Some(frame) = stream.next().await {
+    let config = &app.config;
+    let metrics = &app.metrics;
+    let mut bucket = TokenBucket::new(config.rate_per_sec, config.rate_burst);
+    let mut quiet_halves = 0;
+    loop {
+        let frame = match tokio::time::timeout(config.idle_timeout / 2, stream.next()).await {
+            Err(_) => {
+                // Silent for half the timeout: ping; silent for the whole: close.
+                quiet_halves += 1;
+                if quiet_halves >= 2 {
+                    metrics.reject(Reject::Idle);
+                    let msg = format!("nothing received for {} s", config.idle_timeout.as_secs());
+                    outbox.fail(error_code::IDLE_TIMEOUT, &msg, close_code::GOING_AWAY);
+                    return "idle";
+                }
+                outbox.signals.request_ping();
+                continue;
+            }
+            Ok(None) => return "connection dropped",
+            Ok(Some(frame)) => frame,
+        };
+        quiet_halves = 0;
         let text = match frame {
             Ok(Message::Text(text)) => text,
             Ok(Message::Binary(_)) => {
+                metrics.reject(Reject::Malformed);
                 let msg = "binary frames are not part of the protocol; send JSON text";
                 outbox.fail(error_code::MALFORMED, msg, close_code::MALFORMED);
                 return "binary frame";
@@ -224,16 +412,27 @@ async fn read_half(
             Ok(Message::Close(_)) => return "client closed",
             Err(e) => {
                 if is_too_large(&e) {
-                    let msg = format!("message larger than the {max_message_bytes}-byte limit");
+                    metrics.reject(Reject::TooLarge);
+                    let msg = format!(
+                        "message larger than the {}-byte limit",
+                        config.max_message_bytes
+                    );
                     outbox.fail(error_code::TOO_LARGE, &msg, close_code::TOO_LARGE);
                     return "message too large";
                 }
                 return "read error";
             }
         };
+        if !bucket.take() {
+            metrics.reject(Reject::RateLimited);
+            let msg = format!("more than {} messages per second", config.rate_per_sec);
+            outbox.fail(error_code::RATE_LIMITED, &msg, close_code::POLICY);
+            return "rate limited";
+        }
         let msg = match serde_json::from_str::<ClientMessage>(&text) {
             Ok(m) => m,
             Err(e) => {
+                metrics.reject(Reject::Malformed);
                 outbox.fail(
                     error_code::MALFORMED,
                     &format!("malformed message: {e}"),
@@ -263,7 +462,6 @@ async fn read_half(
             return "room gone";
         }
     }
-    "connection dropped"
 }
 
 fn is_too_large(e: &axum::Error) -> bool {
@@ -275,9 +473,14 @@ fn is_too_large(e: &axum::Error) -> bool {
 /// queue closes or a close is requested.
 async fn write_half(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Utf8Bytes>,
+    mut queue: mpsc::Receiver<Queued>,
     signals: Arc<ConnSignals>,
+    metrics: Arc<Metrics>,
 ) {
+    let send = |(m, queued): Queued| {
+        metrics.fanout_latency.observe(queued.elapsed());
+        Message::Text(m)
+    };
     loop {
         tokio::select! {
             biased;
@@ -285,7 +488,7 @@ async fn write_half(
                 // Queued messages first: a caret refers to a revision whose
                 // operation was queued before it.
                 while let Ok(m) = queue.try_recv() {
-                    if sink.feed(Message::Text(m)).await.is_err() {
+                    if sink.feed(send(m)).await.is_err() {
                         return;
                     }
                 }
@@ -294,7 +497,13 @@ async fn write_half(
                         return;
                     }
                 }
+                if signals.take_ping() && sink.feed(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
                 if let Some((code, reason)) = signals.take_close() {
+                    if code == close_code::LAGGING {
+                        metrics.reject(Reject::Lagging);
+                    }
                     let frame = CloseFrame { code, reason: reason.into() };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     return;
@@ -305,11 +514,11 @@ async fn write_half(
             }
             m = queue.recv() => {
                 let Some(m) = m else { return };
-                if sink.feed(Message::Text(m)).await.is_err() {
+                if sink.feed(send(m)).await.is_err() {
                     return;
                 }
                 while let Ok(m) = queue.try_recv() {
-                    if sink.feed(Message::Text(m)).await.is_err() {
+                    if sink.feed(send(m)).await.is_err() {
                         return;
                     }
                 }

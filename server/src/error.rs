@@ -14,6 +14,9 @@ pub enum ApiError {
     /// The request body is not what the endpoint takes.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// Missing or bad token.
+    #[error("{0}")]
+    Unauthorized(#[from] crate::auth::AuthError),
     /// The store could not be reached.
     #[error("the room store is unavailable")]
     Unavailable(#[from] crate::store::StoreError),
@@ -24,6 +27,7 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::RoomNotFound => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(ref e) => {
                 tracing::warn!(error = %e, "store unavailable");
                 StatusCode::SERVICE_UNAVAILABLE

@@ -1,13 +1,16 @@
-//! The REST endpoints: create a room, look one up, health.
+//! The REST endpoints: create a room, look one up, health, metrics.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
+use crate::metrics::Reject;
 use crate::store::Backend;
 use crate::AppState;
 
@@ -19,6 +22,17 @@ struct CreateRoom {
     code: String,
     #[serde(default)]
     language: Option<String>,
+}
+
+/// Refuses REST calls without a valid bearer token when auth is on.
+pub async fn require_auth(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(auth) = &app.auth {
+        if let Err(e) = auth.check(req.headers(), None) {
+            app.metrics.reject(Reject::Unauthorized);
+            return ApiError::Unauthorized(e).into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// `POST /rooms`: creates a room, optionally seeded with code.
@@ -34,20 +48,21 @@ pub async fn create_room(
             ApiError::BadRequest(format!("body must be {{\"code\", \"language\"}}: {e}"))
         })?
     };
-    if req.code.len() > app.config.max_message_bytes {
+    let chars = req.code.chars().count();
+    if chars > app.config.max_document_chars {
         return Err(ApiError::BadRequest(format!(
-            "code larger than the {}-byte limit",
-            app.config.max_message_bytes
+            "code of {chars} chars is over the {}-char document limit",
+            app.config.max_document_chars
         )));
     }
     let language = req
         .language
         .filter(|l| !l.trim().is_empty())
         .unwrap_or_else(|| "plaintext".to_owned());
-    let room_id = app.rooms.create(&req.code, &language).await?;
+    let (room_id, read_only_id) = app.rooms.create(&req.code, &language).await?;
     tracing::info!(room = %crate::room::short(&room_id), "room created");
     let host = headers
-        .get(axum::http::header::HOST)
+        .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8000");
     Ok((
@@ -56,27 +71,35 @@ pub async fn create_room(
             "room_id": room_id,
             "join_url": format!("http://{host}/rooms/{room_id}"),
             "ws_url": format!("ws://{host}/ws/{room_id}"),
+            "read_only_id": read_only_id,
+            "read_only_ws_url": format!("ws://{host}/ws/{read_only_id}"),
         })),
     ))
 }
 
-/// `GET /rooms/{id}/exists`.
+/// `GET /rooms/{id}/exists` (either id of a room).
 pub async fn room_exists(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let exists = app.rooms.exists(&id).await?;
+    let exists = app.rooms.resolve(&id).await?.is_some();
     Ok(Json(json!({ "exists": exists, "room_id": id })))
 }
 
-/// `GET /rooms/{id}`: the document and who is in the room.
+/// `GET /rooms/{id}`: the document and who is in the room. Through a
+/// read-only id, the room is named by that id.
 pub async fn get_room(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let access = app
+        .rooms
+        .resolve(&id)
+        .await?
+        .ok_or(ApiError::RoomNotFound)?;
     let snap = app
         .rooms
-        .snapshot(&id)
+        .snapshot(&access.room_id)
         .await?
         .ok_or(ApiError::RoomNotFound)?;
     Ok(Json(json!({
@@ -101,4 +124,12 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         "unavailable"
     };
     (status, Json(json!({ "status": word, "store": store })))
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
 }

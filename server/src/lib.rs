@@ -2,23 +2,31 @@
 //! (docs/protocol.md) over REST and WebSocket. `main` parses the command line
 //! and calls [`run`]; everything else lives here.
 
+pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod metrics;
 pub mod room;
 pub mod store;
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 
+use axum::http::HeaderValue;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use auth::Auth;
 pub use config::Config;
+use metrics::Metrics;
 use room::Rooms;
 use store::{Backend, RedisStore};
 
@@ -33,17 +41,42 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Held by every live connection; all dropped means all closed.
     pub connections: mpsc::Sender<()>,
+    /// Token checks, when authentication is on.
+    pub auth: Option<Auth>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Open connections per client address.
+    pub ip_conns: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let rest = Router::new()
         .route("/rooms", post(http::create_room))
         .route("/rooms/{id}", get(http::get_room))
         .route("/rooms/{id}/exists", get(http::room_exists))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::require_auth,
+        ));
+    let mut app = Router::new()
+        .merge(rest)
         .route("/health", get(http::health))
-        .route("/ws/{room_id}", get(connection::ws_handler))
-        .with_state(state)
+        .route("/metrics", get(http::metrics))
+        .route("/ws/{room_id}", get(connection::ws_handler));
+    if let Some(origins) = &state.config.cors_origins {
+        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(list))
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                ]),
+        );
+    }
+    app.with_state(state)
 }
 
 /// How often an instance tells Redis it is alive, and how long that lasts.
@@ -90,21 +123,42 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (conn_tx, mut conn_rx) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
+    let metrics = Arc::new(Metrics::default());
+    let rooms = Arc::new(Rooms::new(config.clone(), backend, metrics.clone()));
     let state = AppState {
-        rooms: Arc::new(Rooms::new(config.clone(), backend)),
+        rooms: rooms.clone(),
+        auth: config.jwt_secret.as_deref().map(Auth::new),
         config: Arc::new(config),
         shutdown: stop_rx,
         connections: conn_tx,
+        metrics,
+        ip_conns: Arc::default(),
     };
     let app = router(state);
-    let signal = async move {
+    // On the signal: stop accepting at once, let every room commit what it
+    // has queued and close its clients with 1012, then close stragglers.
+    let (accepting_tx, accepting_rx) = oneshot::channel::<()>();
+    let drained = tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: closing connections with 1012");
+        tracing::info!("shutting down: draining rooms, closing connections with 1012");
+        let _ = accepting_tx.send(());
+        if tokio::time::timeout(grace, rooms.drain_all())
+            .await
+            .is_err()
+        {
+            tracing::warn!("rooms did not drain within {grace:?}");
+        }
         let _ = stop_tx.send(true);
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = accepting_rx.await;
+    })
+    .await?;
+    let _ = drained.await;
     // The router (and its state's sender) is gone; wait for upgraded sockets.
     let _ = tokio::time::timeout(grace, conn_rx.recv()).await;
     Ok(())

@@ -1,65 +1,162 @@
 //! `collab-server`: parses the command line, sets up logging, and runs the
-//! server library until SIGINT or SIGTERM.
+//! server library until SIGINT or SIGTERM. `collab-server token` mints a
+//! token for the optional authentication.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
+use collab_server::auth::{parse_ttl, Auth};
 use collab_server::Config;
 use tracing_subscriber::EnvFilter;
 
-/// The collab room server: REST at /rooms and /health, the collab protocol
-/// over WebSocket at /ws/{room_id} (see docs/protocol.md).
+/// The collab room server: REST at /rooms, /health and /metrics, the collab
+/// protocol over WebSocket at /ws/{room_id} (see docs/protocol.md).
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Print a token for `sub`, signed with COLLAB_JWT_SECRET; clients pass it
+    /// with `--token` / COLLAB_TOKEN.
+    Token {
+        /// The user's name, shown to the others in the room.
+        #[arg(long)]
+        sub: String,
+        /// How long the token is valid: 30d, 12h, 45m, 90s.
+        #[arg(long, default_value = "30d", value_parser = parse_ttl)]
+        ttl: Duration,
+        /// The signing secret.
+        #[arg(long, env = "COLLAB_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "COLLAB_HOST", default_value = "127.0.0.1")]
     host: String,
-    /// Port to listen on (0 picks a free one and prints it).
+    /// Port to listen on (0 picks a free one; the address is printed).
     #[arg(long, env = "COLLAB_PORT", default_value_t = 8000)]
     port: u16,
-    /// Seconds a room is kept with nobody connected and no activity.
-    #[arg(long, env = "ROOM_TTL_SECONDS", default_value_t = 7200)]
-    room_ttl_seconds: u64,
-    /// Largest WebSocket message accepted, in bytes (larger ones close with 1009).
-    #[arg(long, env = "COLLAB_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
-    max_message_bytes: usize,
-    /// Committed operations kept per room for late edits and reconnects.
-    #[arg(long, env = "COLLAB_HISTORY_OPS", default_value_t = 10_000)]
-    history_ops: usize,
     /// Redis URL (e.g. redis://127.0.0.1:6379/0). When set, rooms live in
     /// Redis and any number of instances share them; otherwise in memory.
     #[arg(long, env = "REDIS_URL")]
     redis_url: Option<String>,
-    /// Messages queued per connection before a lagging client is disconnected.
+    /// Seconds a room is kept with nobody connected and no activity.
+    #[arg(long, env = "ROOM_TTL_SECONDS", default_value_t = 7200)]
+    room_ttl_seconds: u64,
+    /// HS256 secret; when set, REST needs `Authorization: Bearer <token>` and
+    /// WebSockets the same header or `?token=`.
+    #[arg(long, env = "COLLAB_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Comma-separated origins allowed to open WebSockets and call REST from
+    /// a browser (others get 403); any origin when unset.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Option<Vec<String>>,
+    /// Largest WebSocket message accepted, in bytes (larger ones close with 1009).
+    #[arg(long, env = "COLLAB_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    max_message_bytes: usize,
+    /// Largest document, in chars; larger edits are refused, not applied.
+    #[arg(long, env = "COLLAB_MAX_DOCUMENT_CHARS", default_value_t = 10 << 20)]
+    max_document_chars: usize,
+    /// Messages per second one connection may send, sustained (1008 beyond).
+    #[arg(long, env = "COLLAB_RATE_PER_SEC", default_value_t = 500.0)]
+    rate_per_sec: f64,
+    /// Messages one connection may send in a burst.
+    #[arg(long, env = "COLLAB_RATE_BURST", default_value_t = 1000.0)]
+    rate_burst: f64,
+    /// Connections one room may hold (1013 beyond).
+    #[arg(long, env = "COLLAB_MAX_CONNS_PER_ROOM", default_value_t = 200)]
+    max_conns_per_room: usize,
+    /// Connections one client address may hold (1013 beyond).
+    #[arg(long, env = "COLLAB_MAX_CONNS_PER_IP", default_value_t = 1000)]
+    max_conns_per_ip: usize,
+    /// Seconds after which a connection that sent nothing, not even a pong
+    /// to the server's ping, is closed (1001).
+    #[arg(long, env = "COLLAB_IDLE_TIMEOUT_SECONDS", default_value_t = 90)]
+    idle_timeout_seconds: u64,
+    /// Committed operations kept per room for late edits and reconnects.
+    #[arg(long, env = "COLLAB_HISTORY_OPS", default_value_t = 10_000)]
+    history_ops: usize,
+    /// Messages queued per connection before a lagging client is closed (4008).
     #[arg(long, env = "COLLAB_OUTGOING_QUEUE", default_value_t = 4096)]
     outgoing_queue: usize,
+    /// Seconds to drain rooms and close connections on SIGTERM/SIGINT.
+    #[arg(long, env = "COLLAB_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    shutdown_grace_seconds: u64,
+    /// Log format (logs go to stderr; filter with RUST_LOG).
+    #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    if let Some(Cmd::Token {
+        sub,
+        ttl,
+        jwt_secret,
+    }) = args.command
+    {
+        println!("{}", Auth::new(&jwt_secret).mint(&sub, ttl));
+        return Ok(());
+    }
+    let a = args.serve;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match a.log_format {
+        LogFormat::Human => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    anyhow::ensure!(
+        a.rate_per_sec > 0.0 && a.rate_burst >= 1.0,
+        "--rate-per-sec must be > 0 and --rate-burst >= 1"
+    );
     let config = Config {
-        room_ttl: Duration::from_secs(args.room_ttl_seconds),
-        max_message_bytes: args.max_message_bytes,
-        history_ops: args.history_ops.max(1),
-        outgoing_queue: args.outgoing_queue.max(16),
-        redis_url: args.redis_url.filter(|u| !u.is_empty()),
-        ..Config::default()
+        room_ttl: Duration::from_secs(a.room_ttl_seconds),
+        max_message_bytes: a.max_message_bytes,
+        max_document_chars: a.max_document_chars,
+        history_ops: a.history_ops.max(1),
+        outgoing_queue: a.outgoing_queue.max(16),
+        shutdown_grace: Duration::from_secs(a.shutdown_grace_seconds),
+        redis_url: a.redis_url.filter(|u| !u.is_empty()),
+        jwt_secret: a.jwt_secret.filter(|s| !s.is_empty()),
+        cors_origins: a.cors_origins.filter(|o| !o.is_empty()),
+        rate_per_sec: a.rate_per_sec,
+        rate_burst: a.rate_burst,
+        max_conns_per_room: a.max_conns_per_room.max(1),
+        max_conns_per_ip: a.max_conns_per_ip.max(1),
+        idle_timeout: Duration::from_secs(a.idle_timeout_seconds.max(1)),
     };
-    let addr = format!("{}:{}", args.host, args.port);
+    let addr = format!("{}:{}", a.host, a.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr().context("listener has no address")?;
-    tracing::info!("collab-server listening on http://{local}");
+    let auth = if config.jwt_secret.is_some() {
+        "on"
+    } else {
+        "off"
+    };
+    tracing::info!(%local, auth, "collab-server listening");
     println!("listening on {local}");
     collab_server::run(listener, config, shutdown_signal())
         .await

@@ -256,7 +256,7 @@ async fn rejects(server: &TestServer, room: &str, bad: &str, code: &str, close: 
     let errors: Vec<_> = seen
         .iter()
         .filter_map(|m| match m {
-            ServerMessage::Error { code, message } => Some((code.clone(), message.clone())),
+            ServerMessage::Error { code, message, .. } => Some((code.clone(), message.clone())),
             _ => None,
         })
         .collect();

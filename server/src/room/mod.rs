@@ -6,7 +6,9 @@
 //! task talks back through each connection's [`Outbox`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use collab_protocol::{Operation, ServerMessage, UserInfo};
@@ -15,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::config::Config;
 use crate::ids;
+use crate::metrics::Metrics;
 use crate::store::{Backend, StoreError};
 
 mod task;
@@ -27,7 +30,8 @@ use task::RoomTask;
 pub struct ConnSignals {
     cursors: Mutex<HashMap<Arc<str>, Utf8Bytes>>,
     close: Mutex<Option<(u16, String)>>,
-    /// Woken whenever `cursors` or `close` changes.
+    ping: AtomicBool,
+    /// Woken whenever `cursors`, `close` or `ping` changes.
     pub notify: Notify,
 }
 
@@ -36,6 +40,17 @@ impl ConnSignals {
     pub fn take_cursors(&self) -> Vec<Utf8Bytes> {
         let mut map = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
         map.drain().map(|(_, m)| m).collect()
+    }
+
+    /// Asks the writer to send a WebSocket ping.
+    pub fn request_ping(&self) {
+        self.ping.store(true, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    /// Takes the ping request.
+    pub fn take_ping(&self) -> bool {
+        self.ping.swap(false, Ordering::Relaxed)
     }
 
     /// Takes the close request, if any.
@@ -59,11 +74,14 @@ impl ConnSignals {
     }
 }
 
+/// A queued message and when it was queued (for the fan-out latency metric).
+pub type Queued = (Utf8Bytes, Instant);
+
 /// The sending side of one connection, held by the room task.
 #[derive(Clone)]
 pub struct Outbox {
     /// Ordered messages: inits, edits, acks, presence, errors.
-    pub queue: mpsc::Sender<Utf8Bytes>,
+    pub queue: mpsc::Sender<Queued>,
     /// Carets and close requests.
     pub signals: Arc<ConnSignals>,
 }
@@ -73,7 +91,7 @@ impl Outbox {
     /// lags). A closed queue means the connection is ending: nothing to do.
     pub fn push(&self, msg: Utf8Bytes) -> bool {
         !matches!(
-            self.queue.try_send(msg),
+            self.queue.try_send((msg, Instant::now())),
             Err(mpsc::error::TrySendError::Full(_))
         )
     }
@@ -110,6 +128,9 @@ pub struct JoinRequest {
     pub name: String,
     /// The revision a reconnecting client last saw.
     pub since: Option<u64>,
+    /// Set when joining through the room's read-only id: that id, which the
+    /// viewer sees as the room id (the editing id is never revealed to it).
+    pub viewer_id: Option<String>,
     /// Where the room sends this connection's messages.
     pub outbox: Outbox,
 }
@@ -137,6 +158,9 @@ pub enum JoinError {
     /// The room was removed while joining.
     #[error("room not found")]
     Gone,
+    /// The room holds as many connections as allowed.
+    #[error("the room is full ({0} connections); try again later")]
+    Full(usize),
     /// The store could not be reached.
     #[error("the room's store is unavailable: {0}")]
     Store(#[from] StoreError),
@@ -172,6 +196,8 @@ pub(crate) enum Command {
         anchor: Option<u64>,
     },
     Snapshot(oneshot::Sender<Snapshot>),
+    /// Commit what is queued, then close every connection with 1012.
+    Drain(oneshot::Sender<()>),
 }
 
 /// How connections and the REST layer reach a room's task.
@@ -243,21 +269,41 @@ impl RoomHandle {
     }
 }
 
+/// The room tasks of this instance and, for the in-memory backend, the
+/// read-only ids of its rooms.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) rooms: HashMap<String, RoomHandle>,
+    /// Read-only id -> room id (in memory; Redis keeps its own mapping).
+    pub(crate) viewers: HashMap<String, String>,
+}
+
+/// How a client reaches a room: through its id (editor) or its read-only id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The room's (editing) id.
+    pub room_id: String,
+    /// The read-only id used, when joining as a viewer.
+    pub viewer_id: Option<String>,
+}
+
 /// Every room this server holds a task for, by id, and the backend that
 /// stores them.
 pub struct Rooms {
-    map: Arc<Mutex<HashMap<String, RoomHandle>>>,
+    registry: Arc<Mutex<Registry>>,
     config: Config,
     backend: Backend,
+    metrics: Arc<Metrics>,
 }
 
 impl Rooms {
     /// An empty registry over `backend`.
-    pub fn new(config: Config, backend: Backend) -> Self {
+    pub fn new(config: Config, backend: Backend, metrics: Arc<Metrics>) -> Self {
         Self {
-            map: Arc::default(),
+            registry: Arc::default(),
             config,
             backend,
+            metrics,
         }
     }
 
@@ -266,9 +312,10 @@ impl Rooms {
         &self.backend
     }
 
-    /// Creates a room holding `code`; returns its id.
-    pub async fn create(&self, code: &str, language: &str) -> Result<String, StoreError> {
+    /// Creates a room holding `code`; returns its id and its read-only id.
+    pub async fn create(&self, code: &str, language: &str) -> Result<(String, String), StoreError> {
         let id = ids::new_room_id();
+        let viewer = ids::new_room_id();
         match &self.backend {
             Backend::Memory => {
                 let task = RoomTask::new(
@@ -277,21 +324,59 @@ impl Rooms {
                     language,
                     self.config.clone(),
                     Backend::Memory,
-                );
+                    self.metrics.clone(),
+                )
+                .with_viewer_id(viewer.clone());
+                self.lock().viewers.insert(viewer.clone(), id.clone());
                 self.start(id.clone(), task);
             }
             // The task starts when someone joins, on whichever instance.
-            Backend::Redis(store) => store.create_room(&id, code, language).await?,
+            Backend::Redis(store) => store.create_room(&id, &viewer, code, language).await?,
         }
-        Ok(id)
+        Ok((id, viewer))
     }
 
     fn start(&self, id: String, task: RoomTask) -> RoomHandle {
         let (tx, rx) = mpsc::channel(1024);
         let handle = RoomHandle { tx };
-        self.lock().insert(id, handle.clone());
-        tokio::spawn(task.run(rx, handle.clone(), self.map.clone()));
+        self.lock().rooms.insert(id, handle.clone());
+        tokio::spawn(task.run(rx, handle.clone(), self.registry.clone()));
         handle
+    }
+
+    /// Which room an id opens, and whether read-only; `None` when none.
+    pub async fn resolve(&self, id: &str) -> Result<Option<Access>, StoreError> {
+        if !ids::is_valid_room_id(id) {
+            return Ok(None);
+        }
+        let editor = Access {
+            room_id: id.to_owned(),
+            viewer_id: None,
+        };
+        {
+            let reg = self.lock();
+            if reg.rooms.get(id).is_some_and(|h| !h.tx.is_closed()) {
+                return Ok(Some(editor));
+            }
+            if let Some(room_id) = reg.viewers.get(id) {
+                return Ok(Some(Access {
+                    room_id: room_id.clone(),
+                    viewer_id: Some(id.to_owned()),
+                }));
+            }
+        }
+        match &self.backend {
+            Backend::Memory => Ok(None),
+            Backend::Redis(store) => {
+                if store.exists(id).await? {
+                    return Ok(Some(editor));
+                }
+                Ok(store.viewer_room(id).await?.map(|room_id| Access {
+                    room_id,
+                    viewer_id: Some(id.to_owned()),
+                }))
+            }
+        }
     }
 
     /// The task of the room with this id, started from the store when this
@@ -314,19 +399,21 @@ impl Rooms {
             loaded,
             self.config.clone(),
             self.backend.clone(),
+            self.metrics.clone(),
         )?;
         // Another connection may have started it meanwhile: use the first.
-        let mut map = self.lock();
-        if let Some(h) = map.get(id).filter(|h| !h.tx.is_closed()) {
-            return Ok(Some(h.clone()));
+        if let Some(h) = self.local(id) {
+            return Ok(Some(h));
         }
-        drop(map.remove(id));
-        drop(map);
         Ok(Some(self.start(id.to_owned(), task)))
     }
 
     fn local(&self, id: &str) -> Option<RoomHandle> {
-        self.lock().get(id).filter(|h| !h.tx.is_closed()).cloned()
+        self.lock()
+            .rooms
+            .get(id)
+            .filter(|h| !h.tx.is_closed())
+            .cloned()
     }
 
     /// The room's current state, from its task or straight from the store.
@@ -345,27 +432,29 @@ impl Rooms {
         }
     }
 
-    /// True when the room exists.
-    pub async fn exists(&self, id: &str) -> Result<bool, StoreError> {
-        if !ids::is_valid_room_id(id) {
-            return Ok(false);
-        }
-        if self.local(id).is_some() {
-            return Ok(true);
-        }
-        match &self.backend {
-            Backend::Memory => Ok(false),
-            Backend::Redis(store) => store.exists(id).await,
-        }
-    }
-
     /// How many rooms have a task on this instance.
     pub fn active(&self) -> usize {
-        self.lock().len()
+        self.lock().rooms.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, RoomHandle>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    /// Asks every room to commit what it has queued and close its
+    /// connections with 1012; returns when all did.
+    pub async fn drain_all(&self) {
+        let handles: Vec<RoomHandle> = self.lock().rooms.values().cloned().collect();
+        let mut waits = Vec::new();
+        for h in handles {
+            let (tx, rx) = oneshot::channel();
+            if h.tx.send(Command::Drain(tx)).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        for w in waits {
+            let _ = w.await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

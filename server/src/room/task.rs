@@ -18,9 +18,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{short, Command, JoinError, JoinRequest, Joined, Outbox, RoomHandle, Snapshot};
+use super::{
+    short, Command, JoinError, JoinRequest, Joined, Outbox, Registry, RoomHandle, Snapshot,
+};
 use crate::config::Config;
 use crate::ids;
+use crate::metrics::{Metrics, Reject};
 use crate::store::redis::{CommitReply, Event, Feed, LoadedRoom, RedisStore, WireEntry};
 use crate::store::{Backend, StoreError};
 
@@ -58,6 +61,7 @@ impl LogEntry {
 /// transforming along one path is what makes the server's result equal the
 /// client's, which transforms along the order it receives operations in.
 struct PendingEdit {
+    received: Instant,
     base: u64,
     original: Operation,
     operation: Operation,
@@ -71,6 +75,7 @@ struct Conn {
     client_id: Arc<str>,
     outbox: Outbox,
     lagging: bool,
+    viewer: bool,
 }
 
 struct Presence {
@@ -96,6 +101,8 @@ enum Effect {
 /// Why the task ended.
 enum Stop {
     Expired,
+    /// Shut down: everything queued was committed, clients closed with 1012.
+    Drained,
     /// Closing everyone with this code/reason; they reconnect and resync.
     Reset(u16, &'static str, String),
 }
@@ -121,6 +128,9 @@ pub(super) struct RoomTask {
     stash: BTreeMap<u64, LogEntry>,
     effects: Option<mpsc::UnboundedSender<Effect>>,
     stop: Option<Stop>,
+    metrics: Arc<Metrics>,
+    viewer_id: Option<String>,
+    draining: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl RoomTask {
@@ -131,6 +141,7 @@ impl RoomTask {
         language: &str,
         config: Config,
         backend: Backend,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             id,
@@ -153,7 +164,16 @@ impl RoomTask {
             stash: BTreeMap::new(),
             effects: None,
             stop: None,
+            metrics,
+            viewer_id: None,
+            draining: None,
         }
+    }
+
+    /// Remembers the room's read-only id (to forget it when the room ends).
+    pub(super) fn with_viewer_id(mut self, viewer_id: String) -> Self {
+        self.viewer_id = Some(viewer_id);
+        self
     }
 
     /// A task for a room read from Redis.
@@ -162,8 +182,17 @@ impl RoomTask {
         loaded: LoadedRoom,
         config: Config,
         backend: Backend,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
-        let mut task = Self::new(id, &loaded.snapshot, &loaded.language, config, backend);
+        let mut task = Self::new(
+            id,
+            &loaded.snapshot,
+            &loaded.language,
+            config,
+            backend,
+            metrics,
+        );
+        task.viewer_id = loaded.viewer.clone();
         task.revision = loaded.snapshot_revision;
         for e in loaded.log {
             let e = LogEntry::from_wire(e);
@@ -225,8 +254,11 @@ impl RoomTask {
         mut self,
         mut rx: mpsc::Receiver<Command>,
         me: RoomHandle,
-        registry: Arc<Mutex<HashMap<String, RoomHandle>>>,
+        registry: Arc<Mutex<Registry>>,
     ) {
+        self.metrics
+            .rooms
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (feed_tx, mut feed_rx) = mpsc::channel::<Feed>(4096);
         if let Some(store) = self.redis() {
             // Records of this instance are left over from a previous task.
@@ -242,7 +274,13 @@ impl RoomTask {
             }
             store.subscribe(&self.id, feed_tx.clone());
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_effects(store, self.id.clone(), rx));
+            tokio::spawn(run_effects(
+                store,
+                self.id.clone(),
+                self.viewer_id.clone(),
+                self.metrics.clone(),
+                rx,
+            ));
             self.effects = Some(tx);
         }
         drop(feed_tx);
@@ -274,12 +312,35 @@ impl RoomTask {
                     self.on_tick(redis, &mut last_sync, &mut last_touch).await;
                 }
             }
+            if self.draining.is_some()
+                && self.commit.is_none()
+                && self.pending.is_empty()
+                && self.stop.is_none()
+            {
+                for conn in self.conns.values() {
+                    conn.outbox
+                        .close(close_code::RESTARTING, error_code::SHUTTING_DOWN);
+                }
+                self.stop = Some(Stop::Drained);
+            }
         }
+        self.metrics
+            .rooms
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         // Leaving: stop taking commands first, so nobody joins a dying task.
         {
-            let mut map = registry.lock().unwrap_or_else(|e| e.into_inner());
-            if map.get(&self.id).is_some_and(|h| h.tx.same_channel(&me.tx)) {
-                map.remove(&self.id);
+            let mut reg = registry.lock().unwrap_or_else(|e| e.into_inner());
+            if reg
+                .rooms
+                .get(&self.id)
+                .is_some_and(|h| h.tx.same_channel(&me.tx))
+            {
+                reg.rooms.remove(&self.id);
+                if let Some(v) = &self.viewer_id {
+                    if self.backend.redis().is_none() {
+                        reg.viewers.remove(v);
+                    }
+                }
             }
         }
         rx.close();
@@ -299,6 +360,18 @@ impl RoomTask {
                     for u in users {
                         let _ = store.leave(&self.id, &u).await;
                     }
+                }
+            }
+            Some(Stop::Drained) => {
+                // Connections close with 1012 and reconnect elsewhere: their
+                // presence here ends now, not when a heartbeat expires.
+                if let Some(store) = self.redis() {
+                    for u in self.users.keys() {
+                        let _ = store.leave(&self.id, u).await;
+                    }
+                }
+                if let Some(tx) = self.draining.take() {
+                    let _ = tx.send(());
                 }
             }
             Some(Stop::Expired) | None => {
@@ -369,6 +442,10 @@ impl RoomTask {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
+            Command::Drain(done) => {
+                self.draining = Some(done);
+                self.flush();
+            }
         }
     }
 
@@ -417,7 +494,11 @@ impl RoomTask {
                 });
             }
         }
+        if self.conns.len() >= self.config.max_conns_per_room {
+            return Err(JoinError::Full(self.config.max_conns_per_room));
+        }
         self.last_activity = Instant::now();
+        let viewer = req.viewer_id.is_some();
         let client_id: Arc<str> = req.client_id.into();
         let taken: Vec<String> = self
             .users
@@ -502,6 +583,7 @@ impl RoomTask {
                 client_id,
                 outbox: req.outbox,
                 lagging: false,
+                viewer,
             },
         );
         let users = self
@@ -513,7 +595,8 @@ impl RoomTask {
         Ok(Joined {
             conn_id,
             init: ServerMessage::Init {
-                room_id: self.id.clone(),
+                // A viewer never learns the editing id.
+                room_id: req.viewer_id.unwrap_or_else(|| self.id.clone()),
                 user_id: user_id.to_string(),
                 name: req.name,
                 color,
@@ -538,6 +621,10 @@ impl RoomTask {
         if p.conns == 0 {
             self.users.remove(&conn.user_id);
             self.effect(Effect::Leave(conn.user_id.to_string()));
+            if self.conns.is_empty() {
+                // The room's keys (and its read-only id) expire together from now.
+                self.effect(Effect::Touch);
+            }
             for c in self.conns.values() {
                 c.outbox.signals.drop_cursor(&conn.user_id);
             }
@@ -566,6 +653,15 @@ impl RoomTask {
         let outbox = conn.outbox.clone();
         let client_id = conn.client_id.clone();
         let user_id = conn.user_id.clone();
+        if conn.viewer {
+            self.metrics.reject(Reject::ReadOnly);
+            let msg = "this is a read-only link: viewers cannot edit";
+            outbox.fail(error_code::READ_ONLY, msg, close_code::FORBIDDEN);
+            return;
+        }
+        if self.draining.is_some() {
+            return; // Not acknowledged: the client resends it after reconnecting.
+        }
         if let Some(&(last_seq, last_rev)) = self.dedup.get(&client_id) {
             if seq <= last_seq {
                 // Already committed (a resend after a reconnect): ack again, never reapply.
@@ -630,8 +726,23 @@ impl RoomTask {
             outbox.fail(error_code::INVALID_OPERATION, &msg, close_code::MALFORMED);
             return;
         }
+        if op.target_len() > self.config.max_document_chars && op.target_len() > op.base_len() {
+            self.metrics.reject(Reject::DocumentTooLarge);
+            let refusal = ServerMessage::Error {
+                code: error_code::DOCUMENT_TOO_LARGE.to_owned(),
+                message: format!(
+                    "the edit would make the document {} chars long; the limit is {}. It was not applied",
+                    op.target_len(),
+                    self.config.max_document_chars
+                ),
+                seq: Some(seq),
+            };
+            outbox.push(refusal.to_json().into());
+            return;
+        }
         self.last_activity = Instant::now();
         self.pending.push(PendingEdit {
+            received: Instant::now(),
             base,
             original,
             operation: op,
@@ -651,14 +762,7 @@ impl RoomTask {
         match self.redis() {
             None => {
                 for p in std::mem::take(&mut self.pending) {
-                    let entry = LogEntry {
-                        revision: self.revision + 1,
-                        operation: p.operation,
-                        user_id: p.user_id,
-                        client_id: p.client_id,
-                        seq: p.seq,
-                    };
-                    self.apply_committed(entry);
+                    self.commit_own(p);
                 }
             }
             Some(store) => {
@@ -689,14 +793,7 @@ impl RoomTask {
             Ok(CommitReply::Committed(rev)) => {
                 let before = self.revision;
                 for p in std::mem::take(&mut self.in_flight) {
-                    let entry = LogEntry {
-                        revision: self.revision + 1,
-                        operation: p.operation,
-                        user_id: p.user_id,
-                        client_id: p.client_id,
-                        seq: p.seq,
-                    };
-                    self.apply_committed(entry);
+                    self.commit_own(p);
                 }
                 debug_assert_eq!(rev, self.revision);
                 if before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
@@ -721,6 +818,9 @@ impl RoomTask {
                 );
             }
             Err(e) => {
+                self.metrics
+                    .redis_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 // The reply may be lost while the commit happened: start over
                 // from Redis; clients resend with their seq, applied once.
                 self.reset(
@@ -730,6 +830,22 @@ impl RoomTask {
                 );
             }
         }
+    }
+
+    /// Applies one of this instance's edits as committed at the next revision.
+    fn commit_own(&mut self, p: PendingEdit) {
+        self.metrics.commit_latency.observe(p.received.elapsed());
+        self.metrics
+            .ops_committed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entry = LogEntry {
+            revision: self.revision + 1,
+            operation: p.operation,
+            user_id: p.user_id,
+            client_id: p.client_id,
+            seq: p.seq,
+        };
+        self.apply_committed(entry);
     }
 
     /// Applies a committed operation (ours or another instance's) at the next
@@ -1093,7 +1209,13 @@ fn lag(conn: &mut Conn) {
 }
 
 /// Runs a room's Redis side effects in order, off the room task.
-async fn run_effects(store: Arc<RedisStore>, id: String, mut rx: mpsc::UnboundedReceiver<Effect>) {
+async fn run_effects(
+    store: Arc<RedisStore>,
+    id: String,
+    viewer: Option<String>,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::UnboundedReceiver<Effect>,
+) {
     while let Some(effect) = rx.recv().await {
         let result = match effect {
             Effect::Join(user) => store.join(&id, &user).await,
@@ -1102,9 +1224,12 @@ async fn run_effects(store: Arc<RedisStore>, id: String, mut rx: mpsc::Unbounded
             Effect::Snapshot(revision, doc) => {
                 store.write_snapshot(&id, revision, doc.to_string()).await
             }
-            Effect::Touch => store.touch(&id).await,
+            Effect::Touch => store.touch(&id, viewer.as_deref()).await,
         };
         if let Err(e) = result {
+            metrics
+                .redis_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(room = %short(&id), error = %e, "redis side effect failed");
         }
     }

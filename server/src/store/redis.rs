@@ -112,6 +112,8 @@ pub struct LoadedRoom {
     pub identities: HashMap<String, (String, String)>,
     /// Users present on any instance.
     pub presence: Vec<PresenceRecord>,
+    /// The room's read-only id.
+    pub viewer: Option<String>,
 }
 
 /// The answer to a commit.
@@ -146,6 +148,11 @@ fn k_presence(id: &str) -> String {
 /// The room's pub/sub channel.
 pub fn channel(id: &str) -> String {
     format!("collab:{{{id}}}:events")
+}
+/// Read-only id -> room id. Outside the room's slot on purpose: the
+/// read-only id must not reveal the room id.
+fn k_viewer(viewer: &str) -> String {
+    format!("collab:viewer:{viewer}")
 }
 fn k_instance(instance: &str) -> String {
     format!("collab:instance:{instance}")
@@ -217,10 +224,9 @@ return 1
 
 /// KEYS: the 6 room keys. Returns everything a room task starts from.
 const LOAD_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language')
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer')
 if not meta[1] then return false end
-return {meta[1], meta[2], meta[3], redis.call('GET', KEYS[2]) or '',
-        redis.call('LRANGE', KEYS[3], 0, -1), redis.call('HGETALL', KEYS[4]),
+return {meta[1], meta[2], meta[3], meta[4] or '', redis.call('GET', KEYS[2]) or '',redis.call('LRANGE', KEYS[3], 0, -1), redis.call('HGETALL', KEYS[4]),
         redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])}
 "#;
 
@@ -316,14 +322,27 @@ impl RedisStore {
     }
 
     /// Stores a new room at revision 0.
-    pub async fn create_room(&self, id: &str, code: &str, language: &str) -> Result<()> {
+    pub async fn create_room(
+        &self,
+        id: &str,
+        viewer: &str,
+        code: &str,
+        language: &str,
+    ) -> Result<()> {
         let mut c = self.conn.clone();
         let ttl = self.ttl_ms();
         redis::pipe()
             .atomic()
+            .set(k_viewer(viewer), id)
+            .pexpire(k_viewer(viewer), ttl as i64)
             .hset_multiple(
                 k_meta(id),
-                &[("revision", "0"), ("snap_rev", "0"), ("language", language)],
+                &[
+                    ("revision", "0"),
+                    ("snap_rev", "0"),
+                    ("language", language),
+                    ("viewer", viewer),
+                ],
             )
             .pexpire(k_meta(id), ttl as i64)
             .set(k_snap(id), code)
@@ -339,6 +358,12 @@ impl RedisStore {
         Ok(c.exists(k_meta(id)).await?)
     }
 
+    /// The room a read-only id opens, if any.
+    pub async fn viewer_room(&self, viewer: &str) -> Result<Option<String>> {
+        let mut c = self.conn.clone();
+        Ok(c.get(k_viewer(viewer)).await?)
+    }
+
     /// Reads a room whole, or `None` when it does not exist.
     pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>> {
         let mut c = self.conn.clone();
@@ -351,14 +376,24 @@ impl RedisStore {
             u64,
             String,
             String,
+            String,
             Vec<String>,
             Vec<String>,
             Vec<String>,
             Vec<String>,
         )>;
         let raw: Raw = inv.invoke_async(&mut c).await?;
-        let Some((revision, snapshot_revision, language, snapshot, log, dedup, ids, presence)) =
-            raw
+        let Some((
+            revision,
+            snapshot_revision,
+            language,
+            viewer,
+            snapshot,
+            log,
+            dedup,
+            ids,
+            presence,
+        )) = raw
         else {
             return Ok(None);
         };
@@ -396,6 +431,7 @@ impl RedisStore {
             dedup,
             identities,
             presence,
+            viewer: Some(viewer).filter(|v| !v.is_empty()),
         }))
     }
 
@@ -471,8 +507,8 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Refreshes the TTL of every key of a room.
-    pub async fn touch(&self, id: &str) -> Result<()> {
+    /// Refreshes the TTL of every key of a room and of its read-only id.
+    pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<()> {
         let mut c = self.conn.clone();
         let mut inv = self.touch.prepare_invoke();
         for k in room_keys(id) {
@@ -480,6 +516,10 @@ impl RedisStore {
         }
         inv.arg(self.ttl_ms());
         inv.invoke_async::<i64>(&mut c).await?;
+        if let Some(v) = viewer {
+            c.pexpire::<_, ()>(k_viewer(v), self.ttl_ms() as i64)
+                .await?;
+        }
         Ok(())
     }
 

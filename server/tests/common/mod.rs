@@ -301,7 +301,7 @@ impl Bot {
         match &msg {
             ServerMessage::CodeUpdate(c) => self.revisions.push(c.revision),
             ServerMessage::Ack { revision, .. } => self.revisions.push(*revision),
-            ServerMessage::Error { code, message } => panic!("server error {code}: {message}"),
+            ServerMessage::Error { code, message, .. } => panic!("server error {code}: {message}"),
             _ => {}
         }
         if let Some(next) = self
