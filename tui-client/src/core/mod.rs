@@ -11,4 +11,4 @@ pub mod text_layout;
 pub mod undo;
 
 #[cfg(test)]
-mod editor_tests;
+pub(crate) mod editor_tests;

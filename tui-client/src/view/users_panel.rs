@@ -4,7 +4,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+use ratatui::widgets::{Block, Borders, Padding, Paragraph, Widget};
 
 use super::theme;
 use crate::core::editor::Editor;
@@ -42,6 +42,7 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
             Block::new()
                 .borders(Borders::LEFT)
                 .border_style(theme::GUTTER)
+                .padding(Padding::left(1))
                 .title(format!(" Users ({count}) ")),
         )
         .render(area, buf);
