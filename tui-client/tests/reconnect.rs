@@ -24,13 +24,17 @@ fn edits_survive_a_cut_connection_exactly_once() {
 
     // Let some chars through normally.
     let revision = |server: &Server| server.room(&room)["revision"].as_u64().unwrap();
-    poll(Duration::from_secs(10), || (revision(&server) >= 3).then_some(()))
-        .expect("typing started");
+    poll(Duration::from_secs(10), || {
+        (revision(&server) >= 3).then_some(())
+    })
+    .expect("typing started");
     // The server keeps committing, the client hears no acks.
     proxy.deafen(true);
     let before = revision(&server);
-    poll(Duration::from_secs(10), || (revision(&server) > before).then_some(()))
-        .expect("an edit was committed whose ack is lost");
+    poll(Duration::from_secs(10), || {
+        (revision(&server) > before).then_some(())
+    })
+    .expect("an edit was committed whose ack is lost");
     proxy.refuse(true);
     proxy.cut();
     proxy.deafen(false);
@@ -48,5 +52,9 @@ fn edits_survive_a_cut_connection_exactly_once() {
         .expect("append finishes after reconnecting");
     assert!(status.success());
     assert!(cut_at.elapsed() >= Duration::from_millis(1500));
-    assert_eq!(server.code(&room), format!("<{text}"), "every char exactly once");
+    assert_eq!(
+        server.code(&room),
+        format!("<{text}"),
+        "every char exactly once"
+    );
 }

@@ -790,7 +790,7 @@ impl Editor {
     /// The caret to the screen cell (`column`, `row`), e.g. a mouse click.
     pub fn click(&mut self, column: u16, row: u16, extend: bool) {
         let v = self.viewport;
-        if row < v.y || row >= v.y + v.height || column < v.x.saturating_sub(1) {
+        if row < v.y || row >= v.y + v.height {
             return;
         }
         let rope = self.doc.rope();
