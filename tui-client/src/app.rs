@@ -85,7 +85,10 @@ async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyho
                 Some(event) => on_net_event(editor, event, &mut epoch),
                 None => {
                     net_alive = false;
-                    editor.set_conn(ConnState::Offline("network task stopped".into()));
+                    // Keep the reason a `Fatal` event already gave.
+                    if !matches!(editor.conn(), ConnState::Offline(_)) {
+                        editor.set_conn(ConnState::Offline("network task stopped".into()));
+                    }
                 }
             },
             _ = tick.tick() => {}

@@ -326,3 +326,36 @@ where
     .await;
     End::Shutdown
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_decide_how_to_reconnect() {
+        assert!(matches!(ended_by_server(Some(4004), None), End::Fatal(_)));
+        assert!(matches!(ended_by_server(Some(1012), None), End::Restarting));
+        assert!(matches!(
+            ended_by_server(Some(4002), Some("future_revision")),
+            End::Fresh(_)
+        ));
+        assert!(matches!(
+            ended_by_server(Some(4002), Some("revision_too_old")),
+            End::Fresh(_)
+        ));
+        assert!(matches!(
+            ended_by_server(Some(4002), Some("malformed")),
+            End::Dropped(_)
+        ));
+        assert!(matches!(ended_by_server(Some(4008), None), End::Dropped(_)));
+        assert!(matches!(ended_by_server(None, None), End::Dropped(_)));
+    }
+
+    #[test]
+    fn client_ids_are_valid_and_fresh() {
+        let a = new_client_id();
+        assert!(collab_protocol::is_valid_client_id(&a));
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, new_client_id());
+    }
+}
