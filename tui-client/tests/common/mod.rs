@@ -100,8 +100,8 @@ pub fn scratch(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let dir =
-        std::env::temp_dir().join(format!("collab-test-{}-{name}-{nanos}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("collab-test-{}-{name}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
