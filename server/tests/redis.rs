@@ -621,7 +621,10 @@ async fn every_key_of_an_idle_room_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &["--history-ops", "100", "--rate-per-sec", "100000"]);
+    let a = TestServer::with_redis(
+        &redis,
+        &["--history-ops", "100", "--rate-per-sec", "100000"],
+    );
     let big = "é".repeat(200_000);
     let room = a.create_room(&big).await;
     let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;

@@ -1,0 +1,146 @@
+//! The command line: `collab create | join | cat | append | watch`, with the
+//! server, name and token taken from flags or the environment.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The server used when neither `--server` nor `COLLAB_SERVER` is given.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
+
+/// collab: edit code together, in the terminal, in real time.
+#[derive(Debug, Parser)]
+#[command(
+    name = "collab",
+    version,
+    about = "Edit code together, in the terminal, in real time.",
+    long_about = "Edit code together, in the terminal, in real time.\n\n\
+        `collab create main.rs` makes a room seeded with main.rs and prints the \
+        `collab join ...` command to share; whoever runs it edits the same \
+        document, seeing everyone's caret in their color. `cat`, `append` and \
+        `watch` reach a room from scripts."
+)]
+pub struct Cli {
+    /// The collab server's base URL.
+    #[arg(long, global = true, env = "COLLAB_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
+
+    /// Your display name in rooms [default: $USER, else "anonymous"].
+    #[arg(long, global = true, env = "COLLAB_NAME")]
+    pub name: Option<String>,
+
+    /// Sent as `Authorization: Bearer <token>` to the server (REST and
+    /// WebSocket), for servers that require it.
+    #[arg(long, global = true, env = "COLLAB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a room (seeded with FILE when given) and print how to join it.
+    Create(CreateArgs),
+    /// Open the editor on a room.
+    Join(JoinArgs),
+    /// Print a room's document exactly as it is (no newline added).
+    Cat {
+        /// The room id (or a URL ending in it).
+        room: String,
+    },
+    /// Append TEXT to a room's document as an edit; exits once the server
+    /// acknowledged every part of it.
+    Append {
+        /// The room id (or a URL ending in it).
+        room: String,
+        /// The text to append (use $'...' in a shell for line breaks).
+        text: String,
+        /// Type TEXT one char at a time, waiting this long between chars,
+        /// so watchers see it typed.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        delay_ms: u64,
+    },
+    /// Print every protocol message the room sends, one JSON object per
+    /// line, until interrupted or the connection closes.
+    Watch {
+        /// The room id (or a URL ending in it).
+        room: String,
+    },
+}
+
+/// `collab create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// A file whose contents seed the room; Ctrl-S in `collab join` writes
+    /// back to it on this machine.
+    pub file: Option<PathBuf>,
+    /// The language hint [default: guessed from FILE's extension].
+    #[arg(long, short)]
+    pub language: Option<String>,
+    /// Open the editor on the new room right away.
+    #[arg(long)]
+    pub join: bool,
+    /// Print only the room id (for scripts).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `collab join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The room id (or a URL ending in it).
+    pub room: String,
+    /// The local file Ctrl-S writes [default: the FILE given to `collab
+    /// create` for this room on this machine; else Ctrl-S asks].
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+/// A room argument may be a bare id or any URL ending in it (`join_url`,
+/// `ws_url`): take the last path segment.
+pub fn room_id(arg: &str) -> String {
+    let path = arg.split(['?', '#']).next().unwrap_or(arg);
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .to_owned()
+}
+
+/// The display name: `--name`/`COLLAB_NAME`, else the OS user, else
+/// "anonymous".
+pub fn display_name(flag: Option<&str>) -> String {
+    flag.map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("USERNAME").ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn room_ids_come_from_ids_or_urls() {
+        assert_eq!(room_id("abc"), "abc");
+        assert_eq!(room_id("http://h:1/rooms/abc"), "abc");
+        assert_eq!(room_id("ws://h:1/ws/abc/?x=1"), "abc");
+    }
+
+    #[test]
+    fn parses_append_with_delay() {
+        let cli = Cli::try_parse_from(["collab", "append", "r1", "hi", "--delay-ms", "5"]).unwrap();
+        assert!(matches!(cli.command, Command::Append { delay_ms: 5, .. }));
+    }
+}

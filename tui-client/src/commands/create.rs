@@ -1,0 +1,49 @@
+//! `collab create [FILE]`: makes a room and tells how to share it.
+
+use anyhow::Context;
+
+use crate::cli::{CreateArgs, DEFAULT_SERVER};
+use crate::language;
+use crate::local_state::RoomFiles;
+use crate::server_api::ServerApi;
+
+/// The command a colleague runs to join `room` on the server `api` talks to.
+pub fn join_command(api: &ServerApi, room: &str) -> String {
+    let base = api.base();
+    if base == DEFAULT_SERVER {
+        format!("collab join {room}")
+    } else {
+        format!("collab join {room} --server {base}")
+    }
+}
+
+/// Creates the room; returns its id.
+pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
+    let code = match &args.file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => String::new(),
+    };
+    let language = args
+        .language
+        .clone()
+        .or_else(|| args.file.as_deref().map(|f| language::guess(f).to_owned()))
+        .unwrap_or_else(|| "plaintext".into());
+    let room = api.create_room(&code, &language).await?.room_id;
+    if let (Some(file), Some(files)) = (&args.file, RoomFiles::default_location()) {
+        // Not fatal: only `join`'s default for --file depends on it.
+        if let Err(e) = files.set(&room, file) {
+            eprintln!("collab: warning: {e:#}");
+        }
+    }
+    if args.quiet {
+        println!("{room}");
+    } else {
+        println!("Created room {room} ({language}).");
+        println!("Share this command to edit together:");
+        println!();
+        println!("    {}", join_command(api, &room));
+        println!();
+    }
+    Ok(room)
+}

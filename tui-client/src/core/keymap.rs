@@ -1,0 +1,230 @@
+//! Which key does what. Terminal events (crossterm's types, but no terminal
+//! needed) become [`Action`]s, and actions become editor calls. The table
+//! [`KEYS`] is what the help overlay and docs/tui.md show, kept next to the
+//! mapping so they cannot drift apart unnoticed.
+
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+};
+
+use super::editor::{Editor, PromptKey};
+
+/// Everything a key can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Insert a char.
+    Type(char),
+    /// Line break keeping indentation.
+    Newline,
+    /// Spaces to the next tab stop.
+    Tab,
+    /// Delete backwards.
+    Backspace,
+    /// Delete forwards.
+    Delete,
+    /// Caret left (extend selection).
+    Left(bool),
+    /// Caret right.
+    Right(bool),
+    /// Caret up.
+    Up(bool),
+    /// Caret down.
+    Down(bool),
+    /// Line start (first non-blank, then column 0).
+    Home(bool),
+    /// Line end.
+    End(bool),
+    /// A screen up.
+    PageUp(bool),
+    /// A screen down.
+    PageDown(bool),
+    /// Start of the document.
+    DocStart(bool),
+    /// End of the document.
+    DocEnd(bool),
+    /// Select everything.
+    SelectAll,
+    /// Copy the selection.
+    Copy,
+    /// Cut the selection.
+    Cut,
+    /// Paste the internal clipboard.
+    Paste,
+    /// Undo own edit.
+    Undo,
+    /// Redo.
+    Redo,
+    /// Save to the local file.
+    Save,
+    /// Quit.
+    Quit,
+    /// Help overlay.
+    Help,
+    /// Jump to the next colleague's caret.
+    NextUser,
+    /// Esc: close overlays, drop the selection.
+    Escape,
+}
+
+/// The key table shown by the help overlay.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "Arrows, Home, End",
+        "move (Home: first non-blank, again: column 1)",
+    ),
+    ("PageUp, PageDown", "move a screen"),
+    ("Ctrl-Home, Ctrl-End", "start / end of the document"),
+    ("Shift + movement", "select"),
+    ("Ctrl-A", "select all"),
+    (
+        "Ctrl-C, Ctrl-X, Ctrl-V",
+        "copy, cut, paste (editor clipboard)",
+    ),
+    ("Enter", "new line, keeping the indentation"),
+    ("Tab", "spaces to the next tab stop (4)"),
+    ("Ctrl-Z, Ctrl-Y", "undo, redo your own edits"),
+    ("Ctrl-S", "save to the local file"),
+    ("F2, Ctrl-N", "jump to the next colleague's caret"),
+    ("Mouse", "click: move caret, drag: select, wheel: scroll"),
+    ("F1, Ctrl-G", "show / hide this help"),
+    ("Esc", "close help, drop the selection"),
+    ("Ctrl-Q", "quit (asks when there are unsaved changes)"),
+];
+
+/// The action for a key press, if any.
+pub fn action_for(key: &KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = key.modifiers.contains(KeyModifiers::ALT);
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT);
+    use Action::*;
+    Some(match key.code {
+        KeyCode::Char(c) if ctrl && !alt => match c.to_ascii_lowercase() {
+            'a' => SelectAll,
+            'c' => Copy,
+            'x' => Cut,
+            'v' => Paste,
+            'z' => Undo,
+            'y' => Redo,
+            's' => Save,
+            'q' => Quit,
+            'g' => Help,
+            'n' => NextUser,
+            _ => return None,
+        },
+        // AltGr arrives as Ctrl+Alt on some terminals: it types a char.
+        KeyCode::Char(c) => Type(c),
+        KeyCode::Enter => Newline,
+        KeyCode::Tab => Tab,
+        KeyCode::Backspace => Backspace,
+        KeyCode::Delete => Delete,
+        KeyCode::Left => Left(shift),
+        KeyCode::Right => Right(shift),
+        KeyCode::Up => Up(shift),
+        KeyCode::Down => Down(shift),
+        KeyCode::Home if ctrl => DocStart(shift),
+        KeyCode::End if ctrl => DocEnd(shift),
+        KeyCode::Home => Home(shift),
+        KeyCode::End => End(shift),
+        KeyCode::PageUp => PageUp(shift),
+        KeyCode::PageDown => PageDown(shift),
+        KeyCode::F(1) => Help,
+        KeyCode::F(2) => NextUser,
+        KeyCode::Esc => Escape,
+        _ => return None,
+    })
+}
+
+impl Editor {
+    /// Handles one terminal event.
+    pub fn handle_event(&mut self, event: &Event) {
+        match event {
+            Event::Key(key) => self.handle_key(key),
+            Event::Paste(text) => {
+                if self.prompt().is_some() {
+                    for c in text.chars().filter(|c| !c.is_control()) {
+                        self.prompt_key(PromptKey::Char(c));
+                    }
+                } else {
+                    self.paste(text);
+                }
+            }
+            Event::Mouse(m) => match m.kind {
+                MouseEventKind::Down(MouseButton::Left) => self.click(m.column, m.row, false),
+                MouseEventKind::Drag(MouseButton::Left) => self.click(m.column, m.row, true),
+                MouseEventKind::ScrollUp => self.scroll(-3),
+                MouseEventKind::ScrollDown => self.scroll(3),
+                _ => {}
+            },
+            // The view reads the new size at the next draw.
+            _ => {}
+        }
+    }
+
+    /// Handles one key.
+    pub fn handle_key(&mut self, key: &KeyEvent) {
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        self.clear_notice();
+        if self.prompt().is_some() {
+            let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            let pk = match key.code {
+                KeyCode::Char('q') if ctrl => PromptKey::Confirm,
+                KeyCode::Char('c') if ctrl => PromptKey::Cancel,
+                KeyCode::Char(c) if !ctrl => PromptKey::Char(c),
+                KeyCode::Backspace => PromptKey::Backspace,
+                KeyCode::Enter => PromptKey::Enter,
+                KeyCode::Esc => PromptKey::Cancel,
+                _ => return,
+            };
+            self.prompt_key(pk);
+            return;
+        }
+        if let Some(action) = action_for(key) {
+            self.apply(action);
+        }
+    }
+
+    /// Carries out an action.
+    pub fn apply(&mut self, action: Action) {
+        use Action::*;
+        if self.help_visible() && !matches!(action, Help | Quit) {
+            // Any key closes the help first, like a pager.
+            self.hide_help();
+            if action == Escape {
+                return;
+            }
+        }
+        match action {
+            Type(c) => self.type_char(c),
+            Newline => self.newline(),
+            Tab => self.tab(),
+            Backspace => self.backspace(),
+            Delete => self.delete(),
+            Left(s) => self.left(s),
+            Right(s) => self.right(s),
+            Up(s) => self.vertical(-1, s),
+            Down(s) => self.vertical(1, s),
+            Home(s) => self.home(s),
+            End(s) => self.end(s),
+            PageUp(s) => self.page(false, s),
+            PageDown(s) => self.page(true, s),
+            DocStart(s) => self.doc_edge(false, s),
+            DocEnd(s) => self.doc_edge(true, s),
+            SelectAll => self.select_all(),
+            Copy => self.copy(),
+            Cut => self.cut(),
+            Paste => self.paste_clipboard(),
+            Undo => self.undo(),
+            Redo => self.redo(),
+            Save => self.save(),
+            Quit => self.quit(),
+            Help => self.toggle_help(),
+            NextUser => self.jump_to_next_user(),
+            Escape => self.clear_selection(),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The pure core: editor state, key handling, document synchronization and
+//! reconnect policy. Nothing here touches a terminal, a socket or a file,
+//! so all of it runs in unit tests.
+
+pub mod backoff;
+pub mod doc_sync;
+pub mod editor;
+pub mod keymap;
+pub mod presence;
+pub mod text_layout;
+pub mod undo;
+
+#[cfg(test)]
+pub(crate) mod editor_tests;

@@ -1,0 +1,16 @@
+//! `collab`: the terminal editor and script-friendly commands of the collab
+//! collaborative editor. `core` and `view` are pure (state, keys, rendering:
+//! testable without a terminal or a network); `app`, `net`, `terminal`,
+//! `server_api`, `local_state` and `commands` are the imperative shell
+//! around them.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod core;
+pub mod language;
+pub mod local_state;
+pub mod net;
+pub mod server_api;
+pub mod terminal;
+pub mod view;

@@ -1,0 +1,236 @@
+//! Talking to a collab server: its REST endpoints and the WebSocket upgrade
+//! request (URL, query, bearer token). Errors say what went wrong in terms a
+//! user can act on: unreachable, room not found, unexpected answer.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// Why a server request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server URL is not usable.
+    #[error("invalid server URL {url:?}: {why}")]
+    BadUrl {
+        /// What was given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No answer from the server.
+    #[error("cannot reach the collab server at {url} ({why})")]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// The root cause, e.g. "Connection refused".
+        why: String,
+    },
+    /// The room does not exist (or expired).
+    #[error("room {0} not found (it may have expired)")]
+    RoomNotFound(String),
+    /// Any other answer than the expected one.
+    #[error("the server answered {status}: {body}")]
+    Unexpected {
+        /// HTTP status.
+        status: StatusCode,
+        /// Body (or the decoding problem).
+        body: String,
+    },
+}
+
+/// `POST /rooms`'s answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreatedRoom {
+    /// The new room's id.
+    pub room_id: String,
+}
+
+/// `GET /rooms/{id}`'s answer (fields this client uses).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoomState {
+    /// The document's current revision.
+    pub revision: u64,
+    /// Language hint.
+    pub language: String,
+    /// The document.
+    pub code: String,
+}
+
+/// A collab server: base URL plus the optional bearer token.
+#[derive(Debug, Clone)]
+pub struct ServerApi {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// The innermost cause of an error, which is the part that says why
+/// ("Connection refused" rather than "error sending request").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = e;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
+}
+
+impl ServerApi {
+    /// A client for the server at `base` (`http://host:port`).
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, ApiError> {
+        let bad = |why: &str| ApiError::BadUrl {
+            url: base.to_owned(),
+            why: why.to_owned(),
+        };
+        let mut url = Url::parse(base).map_err(|e| bad(&e.to_string()))?;
+        match url.scheme() {
+            "http" => {}
+            "https" => return Err(bad("https is not supported by this build; use http://")),
+            _ => return Err(bad("expected http://host:port")),
+        }
+        if url.host().is_none() {
+            return Err(bad("no host"));
+        }
+        // Paths are appended to the base; make sure it ends in '/'.
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .build()
+            .map_err(|e| bad(&e.to_string()))?;
+        Ok(Self {
+            base: url,
+            token: token.filter(|t| !t.is_empty()),
+            http,
+        })
+    }
+
+    /// The base URL as given (without the trailing slash).
+    pub fn base(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_owned()
+    }
+
+    fn url(&self, path: &str) -> Url {
+        // Joining a relative path to a base ending in '/' cannot fail.
+        self.base.join(path).unwrap_or_else(|_| self.base.clone())
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> ApiError {
+        ApiError::Unreachable {
+            url: self.base(),
+            why: root_cause(e),
+        }
+    }
+
+    fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn decode<T: for<'de> Deserialize<'de>>(resp: reqwest::Response) -> Result<T, ApiError> {
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
+        serde_json::from_str(&body).map_err(|e| ApiError::Unexpected {
+            status,
+            body: format!("{e}: {body}"),
+        })
+    }
+
+    /// `POST /rooms`.
+    pub async fn create_room(&self, code: &str, language: &str) -> Result<CreatedRoom, ApiError> {
+        let body = serde_json::json!({ "code": code, "language": language });
+        let resp = self
+            .authorized(self.http.post(self.url("rooms")).json(&body))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if resp.status() != StatusCode::CREATED {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            return Err(ApiError::Unexpected { status, body });
+        }
+        Self::decode(resp).await
+    }
+
+    /// `GET /rooms/{id}`.
+    pub async fn room(&self, room: &str) -> Result<RoomState, ApiError> {
+        if room.is_empty() || !room.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ApiError::RoomNotFound(room.to_owned()));
+        }
+        let resp = self
+            .authorized(self.http.get(self.url(&format!("rooms/{room}"))))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        match resp.status() {
+            StatusCode::OK => Self::decode(resp).await,
+            StatusCode::NOT_FOUND => Err(ApiError::RoomNotFound(room.to_owned())),
+            status => Err(ApiError::Unexpected {
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The WebSocket upgrade request for `room` with the given query
+    /// parameters (name, client_id, since), carrying the token.
+    pub fn ws_request(&self, room: &str, query: &[(&str, String)]) -> Result<Request, ApiError> {
+        let mut url = self.url(&format!("ws/{room}"));
+        // http -> ws keeps host, port and path.
+        let _ = url.set_scheme("ws");
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        let bad = |why: String| ApiError::BadUrl {
+            url: url.to_string(),
+            why,
+        };
+        let mut req = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| bad(e.to_string()))?;
+        if let Some(t) = &self.token {
+            let value =
+                HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| bad(e.to_string()))?;
+            req.headers_mut().insert("authorization", value);
+        }
+        Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_requests_carry_query_and_token() {
+        let api = ServerApi::new("http://example.test:8000", Some("s3cret".into())).unwrap();
+        let req = api
+            .ws_request("abc", &[("name", "Ann Lee".into()), ("since", "4".into())])
+            .unwrap();
+        assert_eq!(
+            req.uri().to_string(),
+            "ws://example.test:8000/ws/abc?name=Ann+Lee&since=4"
+        );
+        assert_eq!(req.headers()["authorization"], "Bearer s3cret");
+        assert_eq!(api.base(), "http://example.test:8000");
+    }
+
+    #[test]
+    fn unusable_urls_are_refused() {
+        assert!(ServerApi::new("example.test", None).is_err());
+        assert!(ServerApi::new("https://example.test", None).is_err());
+        assert!(ServerApi::new("http://h/prefix", None).is_ok());
+    }
+}

@@ -1,0 +1,76 @@
+//! Rendering: turns the editor's state into a frame. Pure apart from
+//! writing into ratatui's buffer, so `TestBackend` tests see exactly what a
+//! terminal would.
+
+pub mod document;
+pub mod help;
+pub mod status;
+pub mod theme;
+pub mod users_panel;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::Frame;
+
+use crate::core::editor::{Editor, Viewport};
+use crate::core::text_layout as tl;
+
+/// Panels below this terminal width leave the whole width to the text.
+const PANEL_MIN_WIDTH: u16 = 60;
+
+/// Draws the whole screen. Takes the editor mutably because the view owns
+/// scrolling: it tells the editor where the text area is so the caret stays
+/// on screen.
+pub fn draw(frame: &mut Frame, editor: &mut Editor, now: Instant) {
+    let area = frame.area();
+    if area.height < 3 || area.width < 10 {
+        return;
+    }
+    let [main, status, message] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let (text_area, panel) = if area.width >= PANEL_MIN_WIDTH {
+        let [t, p] = Layout::horizontal([
+            Constraint::Min(1),
+            Constraint::Length(users_panel::PANEL_WIDTH),
+        ])
+        .areas(main);
+        (t, Some(p))
+    } else {
+        (main, None)
+    };
+    let gutter = document::gutter_width(tl::line_count(editor.text())).min(text_area.width);
+    editor.set_viewport(Viewport {
+        x: text_area.x + gutter,
+        y: text_area.y,
+        width: text_area.width - gutter,
+        height: text_area.height,
+    });
+    let buf = frame.buffer_mut();
+    let caret = document::render(editor, text_area, buf);
+    if let Some(panel) = panel {
+        users_panel::render(editor, panel, buf);
+    }
+    status::render_status(editor, now, status, buf);
+    status::render_message(editor, message, buf);
+    if editor.help_visible() {
+        help::render(
+            Rect {
+                height: main.height,
+                ..area
+            },
+            frame.buffer_mut(),
+        );
+    } else if editor.prompt().is_none() {
+        if let Some(pos) = caret {
+            frame.set_cursor_position(pos);
+        }
+    }
+}

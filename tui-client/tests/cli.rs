@@ -1,0 +1,246 @@
+//! The script-friendly commands, run as the real `collab` binary against the
+//! real server: create, cat, append, watch, and the error exits.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{collab, poll, scratch, Server};
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn create_quiet_prints_the_id_and_seeds_the_room() {
+    let server = Server::start();
+    let dir = scratch("create");
+    let file = dir.join("main.rs");
+    std::fs::write(&file, "fn main() {}\n").unwrap();
+    let out = collab(&server.url(), &dir)
+        .args(["create", "-q"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let room = stdout.trim_end_matches('\n');
+    assert_eq!(room.len(), 22, "only the id: {stdout:?}");
+    assert!(room.chars().all(|c| c.is_ascii_alphanumeric()));
+    let state = server.room(room);
+    assert_eq!(state["code"], "fn main() {}\n");
+    assert_eq!(state["language"], "rust");
+    // The file is remembered for `join --file`'s default.
+    let remembered = std::fs::read_to_string(dir.join("collab/rooms.json")).unwrap();
+    assert!(remembered.contains(room) && remembered.contains("main.rs"));
+}
+
+#[test]
+fn create_prints_the_command_to_share() {
+    let server = Server::start();
+    let dir = scratch("share");
+    let out = collab(&server.url(), &dir)
+        .args(["create", "--language", "python"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("collab join"))
+        .expect("a join command");
+    let expected_tail = format!("--server {}", server.url());
+    assert!(line.trim_end().ends_with(&expected_tail), "{line}");
+    let room = line.split_whitespace().nth(2).unwrap();
+    assert_eq!(server.room(room)["language"], "python");
+}
+
+#[test]
+fn cat_is_byte_exact() {
+    let server = Server::start();
+    let dir = scratch("cat");
+    let text = "héllo 世界\r\n\te\u{301} 😀 no newline at the end";
+    let room = server.create_room(text);
+    let out = collab(&server.url(), &dir)
+        .args(["cat", &room])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, text.as_bytes());
+}
+
+#[test]
+fn append_round_trips_multibyte_text() {
+    let server = Server::start();
+    let dir = scratch("append");
+    let room = server.create_room("start ");
+    let out = collab(&server.url(), &dir)
+        .args(["append", &room, "ünï 界 😀\nend"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(server.code(&room), "start ünï 界 😀\nend");
+    let cat = collab(&server.url(), &dir)
+        .args(["cat", &room])
+        .output()
+        .unwrap();
+    assert_eq!(cat.stdout, "start ünï 界 😀\nend".as_bytes());
+}
+
+#[test]
+fn append_with_delay_types_each_char() {
+    let server = Server::start();
+    let dir = scratch("delay");
+    let room = server.create_room("");
+    let started = std::time::Instant::now();
+    let out = collab(&server.url(), &dir)
+        .args(["append", &room, "a界c😀", "--delay-ms", "40"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        started.elapsed() >= Duration::from_millis(120),
+        "it waited between chars"
+    );
+    assert_eq!(server.code(&room), "a界c😀");
+    // One revision per char (nothing was sent at once).
+    assert_eq!(server.room(&room)["revision"], 4);
+}
+
+#[test]
+fn concurrent_appends_all_land() {
+    let server = Server::start();
+    let dir = scratch("concurrent");
+    let room = server.create_room("");
+    let children: Vec<_> = ["xxxx", "yyyy"]
+        .iter()
+        .map(|t| {
+            collab(&server.url(), &dir)
+                .args(["append", &room, t, "--delay-ms", "15"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let code = server.code(&room);
+    assert_eq!(code.len(), 8, "{code}");
+    assert_eq!(code.matches('x').count(), 4);
+    assert_eq!(code.matches('y').count(), 4);
+}
+
+#[test]
+fn watch_prints_another_clients_edit_as_json_lines() {
+    let server = Server::start();
+    let dir = scratch("watch");
+    let room = server.create_room("abc");
+    let mut watcher = collab(&server.url(), &dir)
+        .args(["watch", &room])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("init line");
+    let init: serde_json::Value = serde_json::from_str(&first).expect("one JSON object per line");
+    assert_eq!(init["type"], "init");
+    assert_eq!(init["code"], "abc");
+
+    let out = collab(&server.url(), &dir)
+        .args(["append", &room, "!"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let update = poll(Duration::from_secs(10), || {
+        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        (v["type"] == "code_update").then_some(v)
+    })
+    .expect("the edit is printed");
+    assert_eq!(update["operation"], serde_json::json!([3, "!"]));
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+}
+
+#[test]
+fn unreachable_server_is_a_one_line_error() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = scratch("unreachable");
+    for args in [
+        vec!["cat", "abc"],
+        vec!["append", "abc", "x"],
+        vec!["create"],
+        vec!["join", "abc"],
+        vec!["watch", "abc"],
+    ] {
+        let out = collab(&format!("http://127.0.0.1:{port}"), &dir)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr_of(&out);
+        assert!(
+            err.contains("cannot reach the collab server"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn unknown_room_exits_non_zero() {
+    let server = Server::start();
+    let dir = scratch("unknown");
+    for args in [
+        vec!["cat", "NoSuchRoom"],
+        vec!["append", "NoSuchRoom", "x"],
+        vec!["join", "NoSuchRoom"],
+        vec!["watch", "NoSuchRoom"],
+    ] {
+        let out = collab(&server.url(), &dir)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr_of(&out);
+        assert!(err.contains("room NoSuchRoom not found"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unreadable_file_is_reported() {
+    let server = Server::start();
+    let dir = scratch("unreadable");
+    let out = collab(&server.url(), &dir)
+        .args(["create", "/no/such/file.rs"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.starts_with("collab: cannot read /no/such/file.rs"),
+        "{err}"
+    );
+}

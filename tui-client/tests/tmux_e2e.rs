@@ -1,0 +1,211 @@
+//! End to end: two real `collab join` processes in tmux panes against the
+//! real server. Text typed in one appears in the other, each shows the
+//! other's caret in the other's color (checked in tmux's escape-coded
+//! capture), and Ctrl-Q quits. Requires tmux: without it this test fails
+//! (CI installs it) rather than skipping silently.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{poll, scratch, Server};
+
+/// How long any one thing may take to show up on screen.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A private tmux server (its own socket), killed on drop even when the
+/// test fails.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        match Command::new("tmux").arg("-V").output() {
+            Ok(out) if out.status.success() => {}
+            _ => panic!(
+                "tmux is required for the end-to-end test but was not found; \
+                 install it (e.g. `apt-get install tmux`; CI's .ci/run does)"
+            ),
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self {
+            socket: format!("collab-e2e-{}-{nanos}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// A detached 120x30 session running `argv`.
+    fn session(&self, name: &str, argv: &[&str]) {
+        let mut args = vec!["new-session", "-d", "-s", name, "-x", "120", "-y", "30"];
+        args.extend_from_slice(argv);
+        let out = self.run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn keys(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn type_text(&self, target: &str, text: &str) {
+        assert!(self
+            .run(&["send-keys", "-t", target, "-l", text])
+            .status
+            .success());
+    }
+
+    /// The pane's text; with `escapes`, including color escape sequences.
+    fn capture(&self, target: &str, escapes: bool) -> String {
+        let mut args = vec!["capture-pane", "-p", "-t", target];
+        if escapes {
+            args.push("-e");
+        }
+        String::from_utf8_lossy(&self.run(&args).stdout).into_owned()
+    }
+
+    /// Polls the pane until `pred` holds; panics with the screen if not.
+    fn wait_for(
+        &self,
+        target: &str,
+        escapes: bool,
+        what: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        poll(DEADLINE, || {
+            let screen = self.capture(target, escapes);
+            pred(&screen).then_some(screen)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{target}: timed out waiting for {what}; screen:\n{}",
+                self.capture(target, false)
+            )
+        })
+    }
+
+    fn has_session(&self, name: &str) -> bool {
+        self.run(&["has-session", "-t", name]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let socket = self.run(&["display-message", "-p", "#{socket_path}"]);
+        let _ = self.run(&["kill-server"]);
+        // tmux may leave its socket file behind.
+        let path = String::from_utf8_lossy(&socket.stdout).trim().to_owned();
+        if path.contains(&self.socket) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// `48;2;R;G;B` for a `#rrggbb` color: how tmux writes it as a background.
+fn background_escape(hex: &str) -> String {
+    let c = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex color");
+    format!("48;2;{};{};{}", c(1), c(3), c(5))
+}
+
+#[test]
+fn two_editors_see_each_others_text_and_colored_carets() {
+    let tmux = Tmux::new();
+    let server = Server::start();
+    let state = scratch("tmux");
+    let room = server.create_room("fn main() {\n    println!(\"hello\");\n}\n");
+    let url = server.url();
+    let bin = env!("CARGO_BIN_EXE_collab");
+    let state_env = format!("XDG_STATE_HOME={}", state.display());
+    let start = |name: &str| {
+        let name_env = format!("COLLAB_NAME={name}");
+        tmux.session(
+            name,
+            &[
+                "env", &name_env, &state_env, bin, "--server", &url, "join", &room,
+            ],
+        );
+    };
+
+    start("alice");
+    tmux.wait_for("alice", false, "the document", |s| {
+        s.contains("fn main() {") && s.contains("connected")
+    });
+    start("bob");
+    tmux.wait_for("bob", false, "alice in the users panel", |s| {
+        s.contains("connected") && s.contains("alice")
+    });
+    tmux.wait_for("alice", false, "bob in the users panel", |s| {
+        s.contains("bob")
+    });
+
+    // Alice types at the end of line 2; Bob sees it.
+    tmux.keys("alice", &["Down", "End"]);
+    tmux.type_text("alice", " // hi from alice");
+    tmux.wait_for("bob", false, "alice's text", |s| {
+        s.contains("println!(\"hello\"); // hi from alice")
+    });
+
+    // Bob's screen shows alice's caret as a block in alice's color.
+    let users = server.room(&room)["users"].clone();
+    let color_of = |name: &str| {
+        users
+            .as_array()
+            .expect("users")
+            .iter()
+            .find(|u| u["name"] == name)
+            .and_then(|u| u["color"].as_str())
+            .unwrap_or_else(|| panic!("{name} in {users}"))
+            .to_owned()
+    };
+    let alice_bg = background_escape(&color_of("alice"));
+    tmux.wait_for("bob", true, "alice's colored caret", |s| {
+        s.contains(&alice_bg)
+    });
+
+    // Bob types on the last line; Alice sees it and Bob's caret color.
+    tmux.keys("bob", &["C-End"]);
+    tmux.type_text("bob", "// bob was here");
+    tmux.wait_for("alice", false, "bob's text", |s| {
+        s.contains("// bob was here")
+    });
+    let bob_bg = background_escape(&color_of("bob"));
+    tmux.wait_for("alice", true, "bob's colored caret", |s| {
+        s.contains(&bob_bg)
+    });
+    let expected = "fn main() {\n    println!(\"hello\"); // hi from alice\n}\n// bob was here";
+    poll(DEADLINE, || (server.code(&room) == expected).then_some(()))
+        .unwrap_or_else(|| panic!("server has {:?}", server.code(&room)));
+
+    // A plain-text screenshot for docs/tui.md.
+    let shot = tmux.capture("bob", false);
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmux-e2e-bob.txt");
+    let _ = std::fs::write(out, &shot);
+
+    // Quitting with unsaved changes asks first; `y` leaves the editor.
+    tmux.keys("alice", &["C-q"]);
+    tmux.wait_for("alice", false, "the quit question", |s| {
+        s.contains("Quit anyway? (y/n)")
+    });
+    tmux.keys("alice", &["y"]);
+    poll(DEADLINE, || (!tmux.has_session("alice")).then_some(())).expect("alice's editor exited");
+    tmux.wait_for("bob", false, "alice gone from the panel", |s| {
+        !s.contains("alice (") && !s.contains("■ alice")
+    });
+}
