@@ -504,6 +504,32 @@ async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_an_instance_without_losing_an_acknowledged_edit() {
+    let redis = TestRedis::start();
+    let mut a = TestServer::with_redis(&redis, &[]);
+    let b = TestServer::with_redis(&redis, &[]);
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let room = b.create_room("").await;
+    let mut exit = None;
+    let terminate = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let status = a.terminate();
+        exit = Some((status, started.elapsed()));
+    };
+    let live = vec![b.addr.clone()];
+    let session = marker_session(addrs.clone(), &room, 4, 60, 5, terminate, &live).await;
+    assert_converged(&session, &live, &room).await;
+    let (status, took) = exit.expect("the instance was terminated");
+    assert!(status.success(), "graceful exit: {status:?}");
+    assert!(took < Duration::from_secs(10), "drained in {took:?}");
+    assert!(
+        session.typists.iter().any(|t| t.reconnects > 0),
+        "someone moved to the other instance"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_keeps_every_acknowledged_edit_exactly_once() {
     let mut redis = TestRedis::start_with(true);
     let a = TestServer::with_redis(&redis, &[]);

@@ -440,7 +440,15 @@ async fn idle_rooms_expire_after_their_ttl() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
-    let server = TestServer::start(&["--outgoing-queue", "16", "--max-document-chars", "100000000"], &[]);
+    let server = TestServer::start(
+        &[
+            "--outgoing-queue",
+            "16",
+            "--max-document-chars",
+            "100000000",
+        ],
+        &[],
+    );
     let room = server.create_room("").await;
     let (mut sleeper, _) = Client::join(&server.addr, &room, "client_id=sleeper").await;
     let (mut typist, _) = Client::join(&server.addr, &room, "client_id=typist").await;

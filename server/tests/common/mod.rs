@@ -26,13 +26,27 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the server binary with extra flags/env on a free port.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(args, env, None)
+    }
+
+    /// Like `start`, with debug logs written to `log`.
+    pub fn start_logged(args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> Self {
+        Self::spawn(args, env, Some(log))
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
         cmd.args(["--host", "127.0.0.1", "--port", "0"])
             .args(args)
             .env_remove("REDIS_URL")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .env_remove("COLLAB_JWT_SECRET")
+            .env_remove("CORS_ORIGINS")
+            .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
+            .stdout(Stdio::piped());
+        match log {
+            Some(path) => cmd.stderr(std::fs::File::create(path).expect("log file")),
+            None => cmd.stderr(Stdio::inherit()),
+        };
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -99,6 +113,11 @@ impl TestServer {
         let _ = self.child.wait();
     }
 
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Sends SIGTERM; returns the exit status once it exits.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -131,6 +150,35 @@ pub enum End {
 }
 
 impl Client {
+    /// Connects with extra request headers; the HTTP status on refusal.
+    pub async fn connect_with(
+        addr: &str,
+        room: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{addr}/ws/{room}?{query}")
+            .into_client_request()
+            .unwrap();
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Self { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("connect failed: {e}"),
+        }
+    }
+
+    /// Sends a raw frame.
+    pub async fn send_frame(&mut self, frame: Message) -> bool {
+        self.ws.send(frame).await.is_ok()
+    }
+
     /// Connects to `/ws/{room}?{query}`.
     pub async fn connect(addr: &str, room: &str, query: &str) -> Self {
         let url = format!("ws://{addr}/ws/{room}?{query}");

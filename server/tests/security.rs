@@ -1,0 +1,593 @@
+//! Security and operations against a real server: tokens (4001/401),
+//! read-only links (4003), origin checks (403), limits (1008, 1013, idle
+//! timeout, document size), `/metrics`, logs that hold no secret, and a flood
+//! of hostile frames that breaks nothing.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use collab_protocol::{ClientMessage, Operation, ServerMessage};
+use common::{Client, End, TestServer};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET: &str = "test-secret-do-not-log";
+
+fn mint(sub: &str, ttl: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args(["token", "--sub", sub, "--ttl", ttl])
+        .env("COLLAB_JWT_SECRET", SECRET)
+        .output()
+        .expect("collab-server token runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn op(json: &str) -> Operation {
+    serde_json::from_str(json).unwrap()
+}
+
+async fn create(server: &TestServer, token: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/rooms", server.http()))
+        .json(&json!({"code": "hello", "language": "rust"}));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn tokens_are_required_checked_and_never_logged() {
+    let log = std::env::temp_dir().join(format!("collab-auth-{}.log", std::process::id()));
+    let server = TestServer::start_logged(&[], &[("COLLAB_JWT_SECRET", SECRET)], &log);
+    let good = mint("ada", "1h");
+    let expiring = mint("bob", "1s");
+    let forged = {
+        let other = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+            .args(["token", "--sub", "ada", "--jwt-secret", "another-secret"])
+            .output()
+            .unwrap();
+        String::from_utf8(other.stdout).unwrap().trim().to_owned()
+    };
+
+    assert_eq!(create(&server, None).await.status(), 401);
+    assert_eq!(create(&server, Some("nonsense")).await.status(), 401);
+    assert_eq!(create(&server, Some(&forged)).await.status(), 401);
+    let resp = create(&server, Some(&good)).await;
+    assert_eq!(resp.status(), 201);
+    let room = resp.json::<Value>().await.unwrap()["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = |token: Option<String>| {
+        let url = format!("{}/rooms/{room}", server.http());
+        async move {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    assert_eq!(get(None).await.status(), 401);
+    assert_eq!(
+        reqwest::get(format!("{}/health", server.http()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    tokio::time::sleep(Duration::from_millis(2100)).await; // `expiring` is now expired
+    let bad_cases: Vec<(String, Vec<(&str, String)>)> = vec![
+        (String::new(), vec![]),
+        ("token=nonsense".into(), vec![]),
+        (format!("token={forged}"), vec![]),
+        (format!("token={expiring}"), vec![]),
+        (
+            String::new(),
+            vec![("authorization", "Bearer nonsense".into())],
+        ),
+        (
+            String::new(),
+            vec![("authorization", format!("Bearer {expiring}"))],
+        ),
+    ];
+    for (query, headers) in &bad_cases {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut c = Client::connect_with(&server.addr, &room, query, &headers)
+            .await
+            .unwrap();
+        let (seen, end) = c.until_end().await;
+        assert!(
+            matches!(&seen[..], [ServerMessage::Error { code, .. }] if code == "unauthorized"),
+            "{query} {headers:?}: {seen:?}"
+        );
+        assert_eq!(end, End::Closed(4001), "{query} {headers:?}");
+    }
+    // Both ways in work with a good token; the token names the user.
+    let auth_header = format!("Bearer {good}");
+    let mut c = Client::connect_with(
+        &server.addr,
+        &room,
+        "name=mallory",
+        &[("authorization", &auth_header)],
+    )
+    .await
+    .unwrap();
+    match c.recv().await {
+        ServerMessage::Init {
+            name,
+            code,
+            revision,
+            ..
+        } => {
+            assert_eq!(
+                (name.as_str(), code.as_str(), revision),
+                ("ada", "hello", 0),
+                "document untouched"
+            );
+        }
+        other => panic!("expected init, got {other:?}"),
+    }
+    let (_, init) = Client::join(&server.addr, &room, &format!("token={good}")).await;
+    assert!(matches!(init, ServerMessage::Init { .. }));
+
+    let body = get(Some(good.clone())).await.json::<Value>().await.unwrap();
+    assert_eq!(
+        (body["code"].as_str(), body["revision"].as_u64()),
+        (Some("hello"), Some(0))
+    );
+
+    drop(server); // flush and stop
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("room created"),
+        "debug logs were captured: {text}"
+    );
+    for secret in [
+        good.as_str(),
+        expiring.as_str(),
+        forged.as_str(),
+        SECRET,
+        room.as_str(),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the log holds a secret or a full room id: {secret}"
+        );
+    }
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn read_only_links_see_everything_and_change_nothing() {
+    let server = TestServer::default_settings();
+    let body: Value = reqwest::Client::new()
+        .post(format!("{}/rooms", server.http()))
+        .json(&json!({"code": "fn main() {}"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = body["room_id"].as_str().unwrap();
+    let viewer_id = body["read_only_id"].as_str().unwrap();
+    assert_ne!(room, viewer_id);
+    assert!(
+        viewer_id.len() >= 16,
+        "read-only ids carry as many bits as room ids"
+    );
+    assert_eq!(
+        body["read_only_ws_url"],
+        format!("ws://{}/ws/{viewer_id}", server.addr)
+    );
+
+    let (mut viewer, init) = Client::join(&server.addr, viewer_id, "name=viewer").await;
+    let ServerMessage::Init { room_id, .. } = init else {
+        unreachable!()
+    };
+    assert_eq!(room_id, viewer_id, "a viewer never learns the editing id");
+    let seen = server.room(viewer_id).await.unwrap();
+    assert_eq!(
+        (seen["room_id"].as_str(), seen["code"].as_str()),
+        (Some(viewer_id), Some("fn main() {}"))
+    );
+
+    let (mut editor, _) = Client::join(&server.addr, room, "name=editor").await;
+    editor
+        .send(&ClientMessage::CodeUpdate {
+            revision: 0,
+            seq: 1,
+            operation: op(r#"[12, "\n"]"#),
+        })
+        .await;
+    assert_eq!(
+        editor.recv_doc().await,
+        ServerMessage::Ack {
+            revision: 1,
+            seq: 1
+        }
+    );
+    assert!(
+        matches!(viewer.recv_doc().await, ServerMessage::CodeUpdate(c) if c.revision == 1),
+        "viewers see edits live"
+    );
+
+    viewer
+        .send(&ClientMessage::CodeUpdate {
+            revision: 1,
+            seq: 1,
+            operation: op(r#"["x", 13]"#),
+        })
+        .await;
+    let (seen, end) = viewer.until_end().await;
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "read_only")),
+        "{seen:?}"
+    );
+    assert_eq!(end, End::Closed(4003));
+    assert_eq!(server.code(room).await, "fn main() {}\n");
+}
+
+#[tokio::test]
+async fn foreign_origins_are_refused() {
+    let server = TestServer::start(
+        &[],
+        &[("CORS_ORIGINS", "http://good.example,http://also.example")],
+    );
+    let room = server.create_room("").await;
+    let refused = Client::connect_with(
+        &server.addr,
+        &room,
+        "",
+        &[("origin", "http://evil.example")],
+    )
+    .await;
+    assert_eq!(refused.err(), Some(403));
+    assert!(Client::connect_with(
+        &server.addr,
+        &room,
+        "",
+        &[("origin", "http://good.example")]
+    )
+    .await
+    .is_ok());
+    assert!(
+        Client::connect_with(&server.addr, &room, "", &[])
+            .await
+            .is_ok(),
+        "non-browser clients send no Origin"
+    );
+
+    let cors = |origin: &'static str| {
+        let url = format!("{}/rooms/{room}/exists", server.http());
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .header("origin", origin)
+                .send()
+                .await
+                .unwrap();
+            resp.headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    assert_eq!(
+        cors("http://also.example").await.as_deref(),
+        Some("http://also.example")
+    );
+    assert_eq!(cors("http://evil.example").await, None);
+}
+
+#[tokio::test]
+async fn limits_close_with_their_codes() {
+    let server = TestServer::start(
+        &[
+            "--rate-per-sec",
+            "5",
+            "--rate-burst",
+            "10",
+            "--max-conns-per-room",
+            "3",
+            "--max-conns-per-ip",
+            "5",
+            "--idle-timeout-seconds",
+            "2",
+            "--max-document-chars",
+            "12",
+        ],
+        &[],
+    );
+    let room = server.create_room("hello").await;
+
+    // Rate: a burst beyond the bucket is closed with 1008 after an error.
+    let (mut flooder, _) = Client::join(&server.addr, &room, "").await;
+    for _ in 0..30 {
+        flooder.send_text(r#"{"type":"ping"}"#).await;
+    }
+    let (seen, end) = flooder.until_end().await;
+    assert!(seen
+        .iter()
+        .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited")));
+    assert_eq!(
+        seen.iter().filter(|m| **m == ServerMessage::Pong).count(),
+        10,
+        "the burst is served"
+    );
+    assert_eq!(end, End::Closed(1008));
+
+    // Document size: refused with the edit's seq; the connection stays open.
+    let (mut writer, _) = Client::join(&server.addr, &room, "").await;
+    writer
+        .send(&ClientMessage::CodeUpdate {
+            revision: 0,
+            seq: 1,
+            operation: op(r#"[5, " world!!"]"#),
+        })
+        .await;
+    match writer.recv_doc().await {
+        ServerMessage::Error { code, seq, .. } => {
+            assert_eq!((code.as_str(), seq), ("document_too_large", Some(1)))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    writer.send(&ClientMessage::Ping).await;
+    assert_eq!(
+        writer.recv_doc().await,
+        ServerMessage::Pong,
+        "still connected"
+    );
+    assert_eq!(server.code(&room).await, "hello");
+
+    // Connections per room: the fourth is refused with 1013.
+    let (_b, _) = Client::join(&server.addr, &room, "").await;
+    let (_c, _) = Client::join(&server.addr, &room, "").await;
+    let mut fourth = Client::connect(&server.addr, &room, "").await;
+    let (seen, end) = fourth.until_end().await;
+    assert!(
+        matches!(&seen[..], [ServerMessage::Error { code, .. }] if code == "too_many_connections"),
+        "{seen:?}"
+    );
+    assert_eq!(end, End::Closed(1013));
+
+    // Connections per address: 5 open at once at most.
+    let other = server.create_room("").await;
+    let (_d, _) = Client::join(&server.addr, &other, "").await;
+    let (_e, _) = Client::join(&server.addr, &other, "").await; // writer, _b, _c, _d, _e
+    let mut sixth = Client::connect(&server.addr, &other, "").await;
+    let (seen, end) = sixth.until_end().await;
+    assert!(
+        matches!(&seen[..], [ServerMessage::Error { code, .. }] if code == "too_many_connections"),
+        "{seen:?}"
+    );
+    assert_eq!(end, End::Closed(1013));
+}
+
+#[tokio::test]
+async fn silent_connections_time_out_but_live_ones_stay() {
+    let server = TestServer::start(&["--idle-timeout-seconds", "2"], &[]);
+    let room = server.create_room("").await;
+    let (mut silent, _) = Client::join(&server.addr, &room, "").await;
+    let (mut live, _) = Client::join(&server.addr, &room, "").await;
+    // `live` keeps reading, so its client answers the server's pings.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(3500);
+    while tokio::time::Instant::now() < deadline {
+        if let Some(Err(end)) = live.next(Duration::from_millis(100)).await {
+            panic!("the live connection ended: {end:?}");
+        }
+    }
+    live.send(&ClientMessage::Ping).await;
+    assert_eq!(live.recv_doc().await, ServerMessage::Pong);
+    // `silent` read nothing, so it answered no ping.
+    let (seen, end) = silent.until_end().await;
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "idle_timeout")),
+        "{seen:?}"
+    );
+    assert_eq!(end, End::Closed(1001));
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_and_move() {
+    let server = TestServer::default_settings();
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", server.http()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = scrape().await;
+    let room = server.create_room("").await;
+    let (mut c, _) = Client::join(&server.addr, &room, "").await;
+    for seq in 1..=3u64 {
+        let operation =
+            Operation::replace(seq as usize - 1, seq as usize - 1, seq as usize - 1, "x").unwrap();
+        c.send(&ClientMessage::CodeUpdate {
+            revision: seq - 1,
+            seq,
+            operation,
+        })
+        .await;
+        assert_eq!(
+            c.recv_doc().await,
+            ServerMessage::Ack { revision: seq, seq }
+        );
+    }
+    let during = scrape().await;
+    let (mut bad, _) = Client::join(&server.addr, &room, "").await;
+    bad.send_text("{").await;
+    let _ = bad.until_end().await;
+    let after = scrape().await;
+    for line in after.lines().filter(|l| !l.starts_with('#')) {
+        let (_, value) = line.rsplit_once(' ').expect("name value");
+        assert!(value.parse::<f64>().is_ok(), "not a sample line: {line}");
+    }
+    assert_eq!(metric(&before, "collab_ops_committed_total"), 0.0);
+    assert_eq!(metric(&after, "collab_ops_committed_total"), 3.0);
+    assert_eq!(metric(&during, "collab_connections"), 1.0);
+    assert_eq!(metric(&during, "collab_rooms"), 1.0);
+    assert_eq!(metric(&after, "collab_commit_latency_seconds_count"), 3.0);
+    assert!(metric(&after, "collab_fanout_latency_seconds_count") >= 3.0);
+    assert_eq!(
+        metric(&after, "collab_rejected_total{reason=\"malformed\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&before, "collab_rejected_total{reason=\"malformed\"}"),
+        0.0
+    );
+}
+
+/// Frames a hostile client might send; every one must be refused.
+fn hostile_frame(rng: &mut StdRng, limit: usize) -> Message {
+    let valid = [
+        r#"{"type":"code_update","revision":0,"seq":1,"operation":[2,"x"]}"#,
+        r#"{"type":"cursor_move","revision":0,"cursor":1,"anchor":null}"#,
+        r#"{"type":"ping"}"#,
+    ];
+    match rng.random_range(0..7) {
+        0 => Message::binary(
+            (0..rng.random_range(0..64))
+                .map(|_| rng.random::<u8>())
+                .collect::<Vec<u8>>(),
+        ),
+        1 => {
+            // Random text (never valid JSON for an object: no leading '{').
+            let s: String = (0..rng.random_range(0..64))
+                .map(|_| rng.random_range(' '..='~'))
+                .collect();
+            Message::text(format!("x{s}"))
+        }
+        2 => {
+            let v = valid[rng.random_range(0..valid.len())];
+            Message::text(&v[..rng.random_range(0..v.len())]) // truncated
+        }
+        3 => Message::text("x".repeat(limit + 1 + rng.random_range(0..1000))), // oversized
+        4 => Message::text(format!(
+            r#"{{"type":"code_update","revision":0,"seq":1,"operation":[{}]}}"#,
+            rng.random_range(10_000..100_000)
+        )),
+        5 => Message::text(format!(
+            r#"{{"type":"code_update","revision":{},"seq":1,"operation":[2]}}"#,
+            rng.random_range(100..u32::MAX)
+        )),
+        _ => Message::text(format!(
+            r#"{{"type":"{}"}}"#,
+            ["dance", "", "init", "ack", "CODE_UPDATE"][rng.random_range(0..5)]
+        )),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_hostile_frames_break_nothing() {
+    let log = std::env::temp_dir().join(format!("collab-hostile-{}.log", std::process::id()));
+    let limit = 4096;
+    let mut server = TestServer::start_logged(&["--max-message-bytes", "4096"], &[], &log);
+    let room = server.create_room("ok").await;
+    // Two well-behaved clients keep typing and reading throughout.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut good = Vec::new();
+    for i in 0..2usize {
+        let (addr, room, stop) = (server.addr.clone(), room.clone(), stop_rx.clone());
+        good.push(tokio::spawn(async move {
+            let mut bot = common::Bot::join(&addr, &room, &format!("client_id=good{i}")).await;
+            let mut n = 0;
+            while !*stop.borrow() {
+                if n < 200 {
+                    let len = bot.replica.doc.len_chars();
+                    bot.edit(Operation::replace(len, len, len, "ab").unwrap())
+                        .await;
+                    n += 1;
+                }
+                if let Some(msg) = bot.client.next(Duration::from_millis(5)).await {
+                    bot.handle(msg.expect("good clients are never closed"))
+                        .await;
+                }
+            }
+            bot.settle(0).await;
+            bot
+        }));
+    }
+    let total = 10_000;
+    let workers = 8;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (addr, room) = (server.addr.clone(), room.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(w as u64);
+            let mut unanswered = Vec::new();
+            for _ in 0..total / workers {
+                let frame = hostile_frame(&mut rng, limit);
+                let shown = format!("{frame:?}").chars().take(80).collect::<String>();
+                let mut c = Client::connect(&addr, &room, "").await;
+                assert!(matches!(c.recv().await, ServerMessage::Init { .. }));
+                c.send_frame(frame).await;
+                let (seen, end) = c.until_end().await;
+                let refused = seen
+                    .iter()
+                    .any(|m| matches!(m, ServerMessage::Error { .. }));
+                if !(refused && matches!(end, End::Closed(4002 | 1009))) {
+                    unanswered.push(format!("{shown}: {seen:?} {end:?}"));
+                }
+            }
+            unanswered
+        }));
+    }
+    let mut unanswered = Vec::new();
+    for t in tasks {
+        unanswered.extend(t.await.unwrap());
+    }
+    assert!(
+        unanswered.is_empty(),
+        "{} frames not refused, e.g. {:?}",
+        unanswered.len(),
+        &unanswered[..unanswered.len().min(3)]
+    );
+    stop_tx.send(true).unwrap();
+    let expected = server.code(&room).await;
+    for g in good {
+        let bot = g.await.expect("good client finished");
+        let revision = server.room(&room).await.unwrap()["revision"]
+            .as_u64()
+            .unwrap();
+        let mut bot = bot;
+        bot.settle(revision).await;
+        assert_eq!(bot.replica.text(), expected);
+        bot.assert_revisions_contiguous();
+    }
+    assert_eq!(
+        expected.len(),
+        2 + 2 * 200 * 2,
+        "every good edit landed, no hostile one did"
+    );
+    assert!(server.alive(), "the server survived");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("panicked"), "the server panicked");
+    let _ = std::fs::remove_file(&log);
+}
