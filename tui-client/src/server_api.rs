@@ -47,6 +47,10 @@ pub enum ApiError {
 pub struct CreatedRoom {
     /// The new room's id.
     pub room_id: String,
+    /// The id that joins the same room read-only (servers before it existed
+    /// do not send one).
+    #[serde(default)]
+    pub read_only_id: Option<String>,
 }
 
 /// `GET /rooms/{id}`'s answer (fields this client uses).

@@ -56,6 +56,13 @@ fn create_prints_the_command_to_share() {
     assert!(line.trim_end().ends_with(&expected_tail), "{line}");
     let room = line.split_whitespace().nth(2).unwrap();
     assert_eq!(server.room(room)["language"], "python");
+    // The second command joins read-only: another id, the same room.
+    let joins: Vec<&str> = stdout.lines().filter(|l| l.contains("collab join")).collect();
+    assert_eq!(joins.len(), 2, "{stdout}");
+    assert!(stdout.contains("watch without editing"), "{stdout}");
+    let viewer = joins[1].split_whitespace().nth(2).unwrap();
+    assert_ne!(viewer, room);
+    assert_eq!(server.room(viewer)["language"], "python");
 }
 
 #[test]

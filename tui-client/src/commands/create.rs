@@ -29,7 +29,8 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
         .clone()
         .or_else(|| args.file.as_deref().map(|f| language::guess(f).to_owned()))
         .unwrap_or_else(|| "plaintext".into());
-    let room = api.create_room(&code, &language).await?.room_id;
+    let created = api.create_room(&code, &language).await?;
+    let room = created.room_id;
     if let (Some(file), Some(files)) = (&args.file, RoomFiles::default_location()) {
         // Not fatal: only `join`'s default for --file depends on it.
         if let Err(e) = files.set(&room, file) {
@@ -44,6 +45,12 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
         println!();
         println!("    {}", join_command(api, &room));
         println!();
+        if let Some(viewer) = &created.read_only_id {
+            println!("Or, to let someone watch without editing:");
+            println!();
+            println!("    {}", join_command(api, viewer));
+            println!();
+        }
     }
     Ok(room)
 }
