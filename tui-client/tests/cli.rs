@@ -57,7 +57,10 @@ fn create_prints_the_command_to_share() {
     let room = line.split_whitespace().nth(2).unwrap();
     assert_eq!(server.room(room)["language"], "python");
     // The second command joins read-only: another id, the same room.
-    let joins: Vec<&str> = stdout.lines().filter(|l| l.contains("collab join")).collect();
+    let joins: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("collab join"))
+        .collect();
     assert_eq!(joins.len(), 2, "{stdout}");
     assert!(stdout.contains("watch without editing"), "{stdout}");
     let viewer = joins[1].split_whitespace().nth(2).unwrap();

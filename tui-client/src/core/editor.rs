@@ -412,8 +412,14 @@ impl Editor {
                     .join(&user, |o| doc.from_server_offset(revision, o));
             }
             ServerMessage::UserLeft { user_id } => self.presence.leave(&user_id),
-            ServerMessage::Error { code, message, .. } => {
+            ServerMessage::Error { code, message, seq } => {
                 self.notice = Some(format!("Server: {message} ({code})"));
+                if code == collab_protocol::error_code::DOCUMENT_TOO_LARGE && seq.is_some() {
+                    // The refused edit will never be acknowledged: take the
+                    // server's document again; what was unsent goes to a
+                    // recovery file (the `Replaced` path of a fresh init).
+                    self.effects.push(Effect::ResyncFresh);
+                }
             }
             ServerMessage::Pong => {}
         }

@@ -467,3 +467,19 @@ fn help_toggles_and_any_key_closes_it() {
     ctrl(&mut ed, 'g');
     assert!(!ed.help_visible());
 }
+
+#[test]
+fn a_refused_edit_resyncs_and_keeps_the_text_for_the_user() {
+    let mut ed = ready("abc");
+    type_str(&mut ed, "x");
+    let _ = ed.take_effects();
+    ed.on_server(ServerMessage::Error {
+        code: "document_too_large".into(),
+        message: "too big".into(),
+        seq: Some(1),
+    });
+    assert!(ed.take_effects().contains(&Effect::ResyncFresh));
+    // Other errors that refuse nothing in particular do not resync.
+    ed.on_server(ServerMessage::error("unavailable", "later"));
+    assert!(!ed.take_effects().contains(&Effect::ResyncFresh));
+}
