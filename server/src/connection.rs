@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::auth::{AuthError, Claims};
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::room::{short, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle};
+use crate::room::{short, Access, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle};
 use crate::AppState;
 
 /// How long a closing connection gets to flush its last messages.
@@ -187,51 +187,9 @@ async fn serve(
             return refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
         }
     };
-    let unavailable = "the room's store is unavailable; try again shortly";
-    let not_found = "no room with this id (it may have expired)";
-    let access = match app.rooms.resolve(&id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            return refuse(
-                socket,
-                error_code::ROOM_NOT_FOUND,
-                not_found,
-                close_code::ROOM_NOT_FOUND,
-            )
-            .await
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot resolve room");
-            return refuse(
-                socket,
-                error_code::UNAVAILABLE,
-                unavailable,
-                close_code::TRY_AGAIN_LATER,
-            )
-            .await;
-        }
-    };
-    let room = match app.rooms.get(&access.room_id).await {
-        Ok(Some(room)) => room,
-        Ok(None) => {
-            return refuse(
-                socket,
-                error_code::ROOM_NOT_FOUND,
-                not_found,
-                close_code::ROOM_NOT_FOUND,
-            )
-            .await
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot load room");
-            return refuse(
-                socket,
-                error_code::UNAVAILABLE,
-                unavailable,
-                close_code::TRY_AGAIN_LATER,
-            )
-            .await;
-        }
+    let (access, room) = match find_room(&app, &id).await {
+        Ok(found) => found,
+        Err((code, message, close)) => return refuse(socket, code, message, close).await,
     };
 
     let (queue_tx, queue_rx) = mpsc::channel(app.config.outgoing_queue);
@@ -278,22 +236,12 @@ async fn serve(
         }
         Err(JoinError::Store(e)) => {
             tracing::warn!(error = %e, "cannot join room");
-            return refuse(
-                socket,
-                error_code::UNAVAILABLE,
-                unavailable,
-                close_code::TRY_AGAIN_LATER,
-            )
-            .await;
+            let (code, message, close) = UNAVAILABLE;
+            return refuse(socket, code, message, close).await;
         }
         Err(JoinError::Gone) => {
-            return refuse(
-                socket,
-                error_code::ROOM_NOT_FOUND,
-                not_found,
-                close_code::ROOM_NOT_FOUND,
-            )
-            .await;
+            let (code, message, close) = NOT_FOUND;
+            return refuse(socket, code, message, close).await;
         }
     };
     if let ServerMessage::Init { user_id, .. } = &joined.init {
@@ -336,6 +284,41 @@ async fn serve(
         }
     };
     tracing::debug!(%reason, "connection closed");
+}
+
+/// An `error` code, its message and the close code that follows.
+type Refusal = (&'static str, &'static str, u16);
+
+const NOT_FOUND: Refusal = (
+    error_code::ROOM_NOT_FOUND,
+    "no room with this id (it may have expired)",
+    close_code::ROOM_NOT_FOUND,
+);
+const UNAVAILABLE: Refusal = (
+    error_code::UNAVAILABLE,
+    "the room's store is unavailable; try again shortly",
+    close_code::TRY_AGAIN_LATER,
+);
+
+/// The room an id opens (editing or read-only) and its task.
+async fn find_room(app: &AppState, id: &str) -> Result<(Access, RoomHandle), Refusal> {
+    let unavailable = |e: crate::store::StoreError| {
+        tracing::warn!(error = %e, "cannot open room");
+        UNAVAILABLE
+    };
+    let access = app
+        .rooms
+        .resolve(id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(NOT_FOUND)?;
+    let room = app
+        .rooms
+        .get(&access.room_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(NOT_FOUND)?;
+    Ok((access, room))
 }
 
 /// Refills at `rate` tokens per second up to `burst`; one token per message.

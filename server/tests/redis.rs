@@ -85,40 +85,7 @@ impl Typist {
                 self.bot.replica.sync.revision()
             );
             if let Ok((client, init)) = Client::try_join(&addr, &self.room, &query).await {
-                let ServerMessage::Init {
-                    revision,
-                    code,
-                    missed,
-                    ..
-                } = init
-                else {
-                    unreachable!()
-                };
-                let missed = missed.expect("history since our revision is kept");
-                let resync = self
-                    .bot
-                    .replica
-                    .sync
-                    .resync(&missed)
-                    .expect("missed operations fit");
-                for op in &resync.apply {
-                    op.apply(&mut self.bot.replica.doc)
-                        .expect("rebased operation applies");
-                }
-                assert_eq!(self.bot.replica.sync.revision(), revision);
-                if self.bot.replica.sync.is_synchronized() {
-                    assert_eq!(
-                        self.bot.replica.text(),
-                        code,
-                        "caught-up replica matches init.code"
-                    );
-                }
-                self.bot.client = client;
-                self.bot.init_revision = revision;
-                self.bot.revisions.clear();
-                for msg in &resync.send {
-                    self.bot.client.try_send(msg).await;
-                }
+                self.bot.rejoined(client, init).await;
                 return;
             }
             assert!(Instant::now() < deadline, "could not reconnect");

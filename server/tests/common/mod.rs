@@ -547,14 +547,10 @@ impl TestServer {
 }
 
 impl Bot {
-    /// Reconnects (maybe to another instance) with the same client id and
-    /// `since`, catches up with `init.missed` and resends what is unacknowledged.
-    pub async fn reconnect(&mut self, addr: &str, room: &str, client_id: &str) {
-        let query = format!(
-            "client_id={client_id}&since={}",
-            self.replica.sync.revision()
-        );
-        let (client, init) = Client::join(addr, room, &query).await;
+    /// Takes over a new connection whose `init` answered a reconnect with
+    /// `since`: catches up with `init.missed` (checking the result against
+    /// `init.code`) and resends what is unacknowledged.
+    pub async fn rejoined(&mut self, client: Client, init: ServerMessage) {
         let ServerMessage::Init {
             revision,
             code,
@@ -562,9 +558,8 @@ impl Bot {
             ..
         } = init
         else {
-            unreachable!()
+            panic!("expected init, got {init:?}")
         };
-        self.client = client;
         let missed = missed.expect("the server keeps the history since our revision");
         let resync = self
             .replica
@@ -583,10 +578,12 @@ impl Bot {
                 "caught-up replica matches init.code"
             );
         }
+        self.client = client;
         self.init_revision = revision;
         self.revisions.clear();
         for msg in &resync.send {
-            self.client.send(msg).await;
+            // A dead connection shows when reading; the edit is resent then.
+            self.client.try_send(msg).await;
         }
     }
 }
