@@ -192,6 +192,8 @@ pub mod error_code {
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
     /// Nothing received (not even a pong) for too long.
     pub const IDLE_TIMEOUT: &str = "idle_timeout";
+    /// A newer connection with the same `client_id` took over.
+    pub const REPLACED: &str = "replaced";
 }
 
 /// WebSocket close codes used by the protocol.
@@ -218,6 +220,8 @@ pub mod close_code {
     pub const FORBIDDEN: u16 = 4003;
     /// Room does not exist.
     pub const ROOM_NOT_FOUND: u16 = 4004;
+    /// Replaced by a newer connection with the same `client_id`.
+    pub const REPLACED: u16 = 4005;
     /// The client fell too far behind.
     pub const LAGGING: u16 = 4008;
 }

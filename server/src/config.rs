@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-/// Everything `run` needs to know besides the listener.
-#[derive(Clone, Debug)]
+/// Everything `run` needs to know besides the listener. (No `Debug`: it
+/// holds the token secret, which must never reach a log.)
+#[derive(Clone)]
 pub struct Config {
     /// A room with nobody connected and no activity for this long is removed.
     pub room_ttl: Duration,

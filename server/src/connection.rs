@@ -202,15 +202,23 @@ async fn serve(
     let name = claims
         .map(|c| c.sub)
         .or_else(|| params.get("name").cloned());
-    let joined = room
-        .join(JoinRequest {
-            client_id,
-            name: ids::clean_name(name.as_deref()),
-            since,
-            viewer_id: access.viewer_id,
-            outbox: outbox.clone(),
-        })
-        .await;
+    let request = |viewer_id| JoinRequest {
+        client_id: client_id.clone(),
+        name: ids::clean_name(name.as_deref()),
+        since,
+        viewer_id,
+        outbox: outbox.clone(),
+    };
+    let mut joined = room.join(request(access.viewer_id.clone())).await;
+    let mut room = room;
+    if matches!(joined, Err(JoinError::Gone)) {
+        // The task ended while we joined (expired, or reset after a store
+        // hiccup): a fresh one answers, or the room is really gone.
+        if let Ok((again, fresh)) = find_room(&app, &id).await {
+            joined = fresh.join(request(again.viewer_id)).await;
+            room = fresh;
+        }
+    }
     let joined = match joined {
         Ok(j) => j,
         Err(e @ JoinError::FutureRevision { .. }) => {
@@ -391,7 +399,17 @@ async fn read_half(
                 outbox.fail(error_code::MALFORMED, msg, close_code::MALFORMED);
                 return "binary frame";
             }
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Pong(_)) => continue,
+            Ok(Message::Ping(_)) => {
+                // Answered by the WebSocket layer, but it costs like a message.
+                if !bucket.take() {
+                    metrics.reject(Reject::RateLimited);
+                    let msg = format!("more than {} messages per second", config.rate_per_sec);
+                    outbox.fail(error_code::RATE_LIMITED, &msg, close_code::POLICY);
+                    return "rate limited";
+                }
+                continue;
+            }
             Ok(Message::Close(_)) => return "client closed",
             Err(e) => {
                 if is_too_large(&e) {
@@ -441,7 +459,9 @@ async fn read_half(
             }
         };
         if !alive {
-            outbox.close(close_code::ROOM_NOT_FOUND, error_code::ROOM_NOT_FOUND);
+            // The room task ended (reset, drain): whatever close it asked
+            // for stands; otherwise reconnecting finds the room or says 4004.
+            outbox.close_unless_closing(close_code::RESTARTING, "room task ended");
             return "room gone";
         }
     }

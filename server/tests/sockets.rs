@@ -477,3 +477,31 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
         "the lagging client is closed with 4008"
     );
 }
+
+#[tokio::test]
+async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
+    let server = TestServer::default_settings();
+    let room = server.create_room("").await;
+    let (mut old, _) = Client::join(&server.addr, &room, "client_id=same").await;
+    let (mut new, _) = Client::join(&server.addr, &room, "client_id=same").await;
+    let (seen, end) = old.until_end().await;
+    assert!(
+        seen.iter()
+            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "replaced")),
+        "{seen:?}"
+    );
+    assert_eq!(end, End::Closed(4005));
+    new.send(&ClientMessage::CodeUpdate {
+        revision: 0,
+        seq: 1,
+        operation: op(r#"["x"]"#),
+    })
+    .await;
+    assert_eq!(
+        new.recv_doc().await,
+        ServerMessage::Ack {
+            revision: 1,
+            seq: 1
+        }
+    );
+}

@@ -336,10 +336,17 @@ impl Rooms {
         Ok((id, viewer))
     }
 
+    /// Starts `task` unless a live task for the room exists (another
+    /// connection may have loaded it meanwhile): check and insert under one
+    /// lock, so a room never has two tasks on one instance.
     fn start(&self, id: String, task: RoomTask) -> RoomHandle {
+        let mut reg = self.lock();
+        if let Some(h) = reg.rooms.get(&id).filter(|h| !h.tx.is_closed()) {
+            return h.clone();
+        }
         let (tx, rx) = mpsc::channel(1024);
         let handle = RoomHandle { tx };
-        self.lock().rooms.insert(id, handle.clone());
+        reg.rooms.insert(id, handle.clone());
         tokio::spawn(task.run(rx, handle.clone(), self.registry.clone()));
         handle
     }
@@ -401,10 +408,6 @@ impl Rooms {
             self.backend.clone(),
             self.metrics.clone(),
         )?;
-        // Another connection may have started it meanwhile: use the first.
-        if let Some(h) = self.local(id) {
-            return Ok(Some(h));
-        }
         Ok(Some(self.start(id.to_owned(), task)))
     }
 

@@ -61,6 +61,9 @@ impl LogEntry {
 /// transforming along one path is what makes the server's result equal the
 /// client's, which transforms along the order it receives operations in.
 struct PendingEdit {
+    /// The connection that sent it: it gets the ack, everyone else the
+    /// `code_update`. A resend on a new connection takes the ack over.
+    conn_id: u64,
     received: Instant,
     base: u64,
     original: Operation,
@@ -289,6 +292,8 @@ impl RoomTask {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sync = Instant::now();
         let mut last_touch = Instant::now();
+        // A room loaded near the end of its TTL must not expire under us.
+        self.effect(Effect::Touch);
         let redis = self.redis().is_some();
         while self.stop.is_none() {
             tokio::select! {
@@ -343,7 +348,6 @@ impl RoomTask {
                 }
             }
         }
-        rx.close();
         if let Some(store) = self.redis() {
             store.unsubscribe(&self.id);
         }
@@ -377,6 +381,12 @@ impl RoomTask {
             Some(Stop::Expired) | None => {
                 tracing::info!(room = %short(&self.id), "room task ended");
             }
+        }
+        rx.close();
+        // A commit still in flight finishes (or not) in Redis by itself; its
+        // clients resend anything unacknowledged to a fresh task.
+        if let Some(commit) = self.commit.take() {
+            commit.abort();
         }
     }
 
@@ -494,7 +504,22 @@ impl RoomTask {
                 });
             }
         }
-        if self.conns.len() >= self.config.max_conns_per_room {
+        // One live connection per client id: a client that reconnects
+        // replaces its old connection (acks and de-duplication are per client).
+        let replaced: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| *c.client_id == *req.client_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &replaced {
+            if let Some(c) = self.conns.get(id) {
+                let msg = "another connection with the same client_id replaced this one";
+                c.outbox
+                    .fail(error_code::REPLACED, msg, close_code::REPLACED);
+            }
+        }
+        if self.conns.len() - replaced.len() >= self.config.max_conns_per_room {
             return Err(JoinError::Full(self.config.max_conns_per_room));
         }
         self.last_activity = Instant::now();
@@ -628,11 +653,13 @@ impl RoomTask {
             for c in self.conns.values() {
                 c.outbox.signals.drop_cursor(&conn.user_id);
             }
-            let msg = ServerMessage::UserLeft {
-                user_id: conn.user_id.to_string(),
+            if !self.remote.contains_key(&conn.user_id) {
+                let msg = ServerMessage::UserLeft {
+                    user_id: conn.user_id.to_string(),
+                }
+                .to_json();
+                self.broadcast(&msg.into());
             }
-            .to_json();
-            self.broadcast(&msg.into());
         }
     }
 
@@ -674,12 +701,13 @@ impl RoomTask {
                 return;
             }
         }
-        let queued = self.in_flight.iter().chain(&self.pending);
-        if queued
+        let queued = self.in_flight.iter_mut().chain(self.pending.iter_mut());
+        if let Some(p) = queued
             .into_iter()
-            .any(|p| p.client_id == client_id && p.seq >= seq)
+            .find(|p| p.client_id == client_id && p.seq >= seq)
         {
-            return; // Its ack follows when the queued copy commits.
+            p.conn_id = conn_id; // Its ack goes here when the queued copy commits.
+            return;
         }
         if base > self.revision {
             let msg = format!(
@@ -742,6 +770,7 @@ impl RoomTask {
         }
         self.last_activity = Instant::now();
         self.pending.push(PendingEdit {
+            conn_id,
             received: Instant::now(),
             base,
             original,
@@ -756,7 +785,9 @@ impl RoomTask {
     /// Commits what is pending: at once in memory, as one Redis round trip
     /// otherwise (unless one is already in flight).
     fn flush(&mut self) {
-        if self.commit.is_some() || self.pending.is_empty() {
+        // After a reset nothing may be committed: pending edits may not have
+        // been rebased, and the clients resend them to a fresh task anyway.
+        if self.commit.is_some() || self.pending.is_empty() || self.stop.is_some() {
             return;
         }
         match self.redis() {
@@ -807,7 +838,17 @@ impl RoomTask {
                 // batch over what we missed), then retry.
                 let batch = std::mem::take(&mut self.in_flight);
                 self.pending.splice(0..0, batch);
+                let before = self.revision;
                 self.sync_from_store().await;
+                if self.revision == before && self.stop.is_none() {
+                    // Could not read what we missed: retrying would conflict forever.
+                    self.reset(
+                        close_code::TRY_AGAIN_LATER,
+                        error_code::UNAVAILABLE,
+                        "cannot catch up with the store".into(),
+                    );
+                    return;
+                }
                 self.flush();
             }
             Ok(CommitReply::Gone) => {
@@ -834,6 +875,7 @@ impl RoomTask {
 
     /// Applies one of this instance's edits as committed at the next revision.
     fn commit_own(&mut self, p: PendingEdit) {
+        let author = p.conn_id;
         self.metrics.commit_latency.observe(p.received.elapsed());
         self.metrics
             .ops_committed
@@ -845,12 +887,13 @@ impl RoomTask {
             client_id: p.client_id,
             seq: p.seq,
         };
-        self.apply_committed(entry);
+        self.apply_committed(entry, Some(author));
     }
 
     /// Applies a committed operation (ours or another instance's) at the next
-    /// revision and fans it out.
-    fn apply_committed(&mut self, entry: LogEntry) {
+    /// revision and fans it out: the connection `author` (if it is here) gets
+    /// the ack, every other connection the `code_update`.
+    fn apply_committed(&mut self, entry: LogEntry, author: Option<u64>) {
         if let Err(e) = entry.operation.apply(&mut self.doc) {
             self.reset(
                 close_code::INTERNAL,
@@ -893,15 +936,11 @@ impl RoomTask {
             }
             .to_json(),
         );
-        for conn in self.conns.values_mut() {
+        for (id, conn) in self.conns.iter_mut() {
             if conn.lagging {
                 continue;
             }
-            let msg = if conn.client_id == entry.client_id {
-                &ack
-            } else {
-                &update
-            };
+            let msg = if Some(*id) == author { &ack } else { &update };
             if !conn.outbox.push(msg.clone()) {
                 lag(conn);
             }
@@ -929,23 +968,32 @@ impl RoomTask {
             );
             return;
         }
-        self.apply_committed(entry);
+        self.apply_committed(entry, None);
     }
 
     /// Recomputes every pending edit from its original along the current
     /// order: the committed log from its base, then the pending edits before it.
     fn rebase_pending(&mut self) {
         let oldest = self.oldest_base();
+        // An edit whose base fell out of the kept history cannot be placed:
+        // refuse it alone (its client resynchronizes); the others are
+        // recomputed from their originals, so dropping it is consistent.
+        let (kept, stale): (Vec<PendingEdit>, Vec<PendingEdit>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.base >= oldest);
+        self.pending = kept;
+        for p in stale {
+            if let Some(conn) = self.conns.get(&p.conn_id) {
+                let msg = format!(
+                    "revision {} is older than the history this server keeps; reconnect",
+                    p.base
+                );
+                conn.outbox
+                    .fail(error_code::REVISION_TOO_OLD, &msg, close_code::MALFORMED);
+            }
+        }
         let mut rebased: Vec<Operation> = Vec::with_capacity(self.pending.len());
         for p in &self.pending {
-            if p.base < oldest {
-                self.reset(
-                    close_code::RESTARTING,
-                    error_code::UNAVAILABLE,
-                    "pending edit fell out of the history".into(),
-                );
-                return;
-            }
             let skip = (p.base - oldest) as usize;
             let mut op = p.original.clone();
             for other in self
@@ -1085,19 +1133,27 @@ impl RoomTask {
                     self.broadcast(&ServerMessage::UserJoined { user }.to_json().into());
                 }
             }
-            Event::Leave { u, .. } => {
-                let id: Arc<str> = u.into();
-                if self.remote.remove(&id).is_some() && !self.users.contains_key(&id) {
-                    for c in self.conns.values() {
-                        c.outbox.signals.drop_cursor(&id);
-                    }
-                    let msg = ServerMessage::UserLeft {
-                        user_id: id.to_string(),
-                    }
-                    .to_json();
-                    self.broadcast(&msg.into());
+            Event::Leave { i, u } => {
+                if i != own {
+                    // Our own leaves and reaps were announced locally already.
+                    self.remote_left(u.into());
                 }
             }
+        }
+    }
+
+    /// A user of another instance is gone: tell the local connections,
+    /// unless the same user is also connected here.
+    fn remote_left(&mut self, id: Arc<str>) {
+        if self.remote.remove(&id).is_some() && !self.users.contains_key(&id) {
+            for c in self.conns.values() {
+                c.outbox.signals.drop_cursor(&id);
+            }
+            let msg = ServerMessage::UserLeft {
+                user_id: id.to_string(),
+            }
+            .to_json();
+            self.broadcast(&msg.into());
         }
     }
 
@@ -1127,12 +1183,10 @@ impl RoomTask {
             .collect();
         for r in records.iter().filter(|r| dead.contains(&&r.instance)) {
             tracing::info!(room = %short(&self.id), user = %r.user.user_id, "reaping a user of a dead instance");
-            let _ = store.leave(&self.id, &r.user.user_id).await;
-            self.on_event(Event::Leave {
-                i: store.instance.clone(),
-                u: r.user.user_id.clone(),
-            })
-            .await;
+            // Only if the record still names the dead instance: the user may
+            // have reconnected elsewhere meanwhile.
+            let _ = store.leave_if(&self.id, &r.user.user_id, &r.instance).await;
+            self.remote_left(r.user.user_id.as_str().into());
         }
     }
 

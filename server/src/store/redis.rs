@@ -233,11 +233,26 @@ return {meta[1], meta[2], meta[3], meta[4] or '', redis.call('GET', KEYS[2]) or 
 /// KEYS: the 6 room keys. ARGV: ttl ms.
 const TOUCH_ONLY_LUA: &str = "touch(tonumber(ARGV[1])) return 1";
 
-/// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision, entries}.
+/// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision,
+/// entries after `after`} (fewer when the log was trimmed past it).
 const SINCE_LUA: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'revision')
 if not cur then return false end
-return {cur, redis.call('LRANGE', KEYS[3], 0, -1)}
+local want = tonumber(cur) - tonumber(ARGV[1])
+if want <= 0 then return {cur, {}} end
+local len = redis.call('LLEN', KEYS[3])
+if want > len then want = len end
+return {cur, redis.call('LRANGE', KEYS[3], len - want, -1)}
+"#;
+
+/// KEYS: presence. ARGV: user id, `"instance":"id"` the record must hold,
+/// channel, leave event. Deletes and publishes only if the record matches.
+const LEAVE_LUA: &str = r#"
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v or not string.find(v, ARGV[2], 1, true) then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
 "#;
 
 /// The Redis side of the server: one multiplexed connection for commands,
@@ -254,6 +269,7 @@ pub struct RedisStore {
     load: Script,
     touch: Script,
     since: Script,
+    leave: Script,
     subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
     sub_requests: mpsc::UnboundedSender<SubRequest>,
 }
@@ -301,6 +317,7 @@ impl RedisStore {
             load: script(LOAD_LUA),
             touch: script(TOUCH_ONLY_LUA),
             since: script(SINCE_LUA),
+            leave: Script::new(LEAVE_LUA),
             subscribers: Arc::default(),
             sub_requests: tx,
         });
@@ -331,10 +348,11 @@ impl RedisStore {
     ) -> Result<()> {
         let mut c = self.conn.clone();
         let ttl = self.ttl_ms();
+        // The read-only id lives on another cluster slot: its own command.
+        c.set_ex::<_, _, ()>(k_viewer(viewer), id, self.ttl.as_secs().max(1))
+            .await?;
         redis::pipe()
             .atomic()
-            .set(k_viewer(viewer), id)
-            .pexpire(k_viewer(viewer), ttl as i64)
             .hset_multiple(
                 k_meta(id),
                 &[
@@ -477,16 +495,13 @@ impl RedisStore {
         for k in room_keys(id) {
             inv.key(k);
         }
+        inv.arg(after);
         let raw: Option<(u64, Vec<String>)> = inv.invoke_async(&mut c).await?;
         let Some((revision, log)) = raw else {
             return Ok(None);
         };
-        // Entries are in revision order; skip the old ones without parsing.
-        let first = revision + 1 - log.len() as u64;
-        let skip = after.saturating_sub(first - 1) as usize;
         let entries = log
             .iter()
-            .skip(skip)
             .map(|e| parse_entry(e))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some((revision, entries)))
@@ -567,18 +582,32 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Removes a user's presence and, if it was still recorded, announces the
-    /// departure (so a reaped ghost is announced exactly once).
+    /// Removes this instance's presence record of a user and announces the
+    /// departure; a record another instance wrote meanwhile stays.
     pub async fn leave(&self, id: &str, user_id: &str) -> Result<bool> {
+        self.leave_if(id, user_id, &self.instance).await
+    }
+
+    /// Removes a user's presence record if it still names `instance`, and
+    /// then announces the departure, in one step: a reaped ghost is
+    /// announced exactly once, and a user who moved is not removed.
+    pub async fn leave_if(&self, id: &str, user_id: &str, instance: &str) -> Result<bool> {
         let mut c = self.conn.clone();
-        let removed: i64 = c.hdel(k_presence(id), user_id).await?;
-        if removed == 1 {
-            let event = Event::Leave {
-                i: self.instance.clone(),
-                u: user_id.to_owned(),
-            };
-            c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
-        }
+        let event = Event::Leave {
+            i: self.instance.clone(),
+            u: user_id.to_owned(),
+        };
+        let owner =
+            serde_json::to_string(instance).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let removed: i64 = self
+            .leave
+            .key(k_presence(id))
+            .arg(user_id)
+            .arg(format!("\"instance\":{owner}"))
+            .arg(channel(id))
+            .arg(to_json(&event))
+            .invoke_async(&mut c)
+            .await?;
         Ok(removed == 1)
     }
 
@@ -673,6 +702,9 @@ fn pairs(flat: &[String]) -> impl Iterator<Item = (&str, &str)> {
     flat.chunks_exact(2).map(|p| (p[0].as_str(), p[1].as_str()))
 }
 
+/// How long a (un)subscribe may take before the subscriber reconnects.
+const SUB_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The one subscriber connection of this instance: (re)connects with
 /// backoff, (re)subscribes every wanted channel, routes messages to room
 /// tasks, and tells every task to resync after a reconnect.
@@ -702,7 +734,10 @@ async fn subscriber(
             .collect();
         let mut ok = true;
         for ch in &wanted {
-            if sink.subscribe(ch).await.is_err() {
+            if !matches!(
+                tokio::time::timeout(SUB_TIMEOUT, sink.subscribe(ch)).await,
+                Ok(Ok(()))
+            ) {
                 ok = false;
                 break;
             }
@@ -744,16 +779,17 @@ async fn subscriber(
                                 let _ = feed.try_send(Feed::Resync);
                             }
                         }
-                        Err(e) => tracing::warn!(error = %e, "unreadable event on {ch}"),
-                    }
+                        // The channel name holds the room id: log only its prefix.
+                        Err(e) => tracing::warn!(error = %e, room = %crate::room::short(ch.trim_start_matches("collab:{")), "unreadable event"),}
                 }
                 req = requests.recv() => {
                     let Some(req) = req else { return };
+                    // A half-open link must not hang us: time out and reconnect.
                     let result = match req {
-                        SubRequest::Subscribe(ch) => sink.subscribe(&ch).await,
-                        SubRequest::Unsubscribe(ch) => sink.unsubscribe(&ch).await,
+                        SubRequest::Subscribe(ch) => tokio::time::timeout(SUB_TIMEOUT, sink.subscribe(&ch)).await,
+                        SubRequest::Unsubscribe(ch) => tokio::time::timeout(SUB_TIMEOUT, sink.unsubscribe(&ch)).await,
                     };
-                    if result.is_err() {
+                    if !matches!(result, Ok(Ok(()))) {
                         break;
                     }
                 }
