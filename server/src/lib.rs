@@ -14,6 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -102,6 +103,13 @@ pub async fn run(
         tracing::info!("shutting down: closing connections with 1012");
         let _ = stop_tx.send(true);
     };
+    // Every message is a small frame that someone is waiting for: never let
+    // Nagle's algorithm hold one back for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await?;
