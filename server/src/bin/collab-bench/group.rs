@@ -106,6 +106,14 @@ impl Group {
     /// Stops typing; returns the time typed and the edits acknowledged in it.
     pub fn stop_typing(&self) -> (Duration, u64) {
         let acked = self.acked();
+        if std::env::var_os("BENCH_DEBUG").is_some() {
+            let per: Vec<u64> = self
+                .members
+                .iter()
+                .map(|m| m.progress.acked.load(Ordering::Relaxed))
+                .collect();
+            eprintln!("acked per bot: {per:?}");
+        }
         let elapsed = self.started.elapsed();
         let _ = self.phase.send(Phase::Settle);
         (elapsed, acked)
@@ -134,6 +142,14 @@ impl Group {
             }
         }
         let disconnects = outcomes.iter().filter(|(_, o)| o.ended.is_some()).count();
+        let first_end = outcomes
+            .iter()
+            .find_map(|(r, o)| o.ended.as_ref().map(|e| (r, e)));
+        if let Some((room, why)) = first_end {
+            settled = Err(format!(
+                "{disconnects} bots disconnected; the first, of room {room}: {why}"
+            ));
+        }
         let converged = match settled {
             Err(e) => Err(format!("did not settle within {timeout:?}: {e}")),
             Ok(()) => compare(&self.rooms, instances, &outcomes).await,
