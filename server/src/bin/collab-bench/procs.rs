@@ -88,7 +88,11 @@ impl ServerProc {
         cmd.args(["--host", "127.0.0.1", "--port", "0"])
             .args(args)
             .env_remove("REDIS_URL")
-            .env("RUST_LOG", "error")
+            // COLLAB_BENCH_SERVER_LOG (a RUST_LOG filter) shows the servers' logs.
+            .env(
+                "RUST_LOG",
+                std::env::var("COLLAB_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(url) = redis_url {
