@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderValue;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -149,6 +150,13 @@ pub async fn run(
             tracing::warn!("rooms did not drain within {grace:?}");
         }
         let _ = stop_tx.send(true);
+    });
+    // Every message is a small frame that someone is waiting for: never let
+    // Nagle's algorithm hold one back for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
     });
     axum::serve(
         listener,

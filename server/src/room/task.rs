@@ -833,23 +833,13 @@ impl RoomTask {
                 self.drain_stash().await;
                 self.flush();
             }
-            Ok(CommitReply::Conflict(_)) => {
-                // Someone committed first: catch up (which transforms the
-                // batch over what we missed), then retry.
+            Ok(CommitReply::Conflict(revision, missed)) => {
+                // Someone committed first: catch up with what the reply
+                // carries (which transforms the batch over it) and retry at
+                // once, in one round trip.
                 let batch = std::mem::take(&mut self.in_flight);
                 self.pending.splice(0..0, batch);
-                let before = self.revision;
-                self.sync_from_store().await;
-                if self.revision == before && self.stop.is_none() {
-                    // Could not read what we missed: retrying would conflict forever.
-                    self.reset(
-                        close_code::TRY_AGAIN_LATER,
-                        error_code::UNAVAILABLE,
-                        "cannot catch up with the store".into(),
-                    );
-                    return;
-                }
-                self.flush();
+                self.catch_up(revision, missed);
             }
             Ok(CommitReply::Gone) => {
                 self.reset(
@@ -1049,38 +1039,7 @@ impl RoomTask {
             return; // The commit's reply will tell.
         }
         match store.entries_since(&self.id, self.revision).await {
-            Ok(Some((revision, entries))) => {
-                if revision < self.revision {
-                    self.reset(
-                        close_code::RESTARTING,
-                        error_code::UNAVAILABLE,
-                        "the store lost operations".into(),
-                    );
-                    return;
-                }
-                if revision > self.revision
-                    && entries.first().is_none_or(|e| e.r != self.revision + 1)
-                {
-                    self.reset(
-                        close_code::RESTARTING,
-                        error_code::UNAVAILABLE,
-                        "fell behind the store's history".into(),
-                    );
-                    return;
-                }
-                let any = !entries.is_empty();
-                for e in entries {
-                    self.apply_remote(LogEntry::from_wire(e));
-                    if self.stop.is_some() {
-                        return;
-                    }
-                }
-                if any && !self.pending.is_empty() {
-                    self.rebase_pending();
-                }
-                self.stash = self.stash.split_off(&(self.revision + 1));
-                self.flush();
-            }
+            Ok(Some((revision, entries))) => self.catch_up(revision, entries),
             Ok(None) => self.reset(
                 close_code::ROOM_NOT_FOUND,
                 error_code::ROOM_NOT_FOUND,
@@ -1090,6 +1049,40 @@ impl RoomTask {
                 tracing::warn!(room = %short(&self.id), error = %e, "cannot read the room's log")
             }
         }
+    }
+
+    /// Applies what the store committed up to `revision` (`entries`: every
+    /// entry after ours, as far as the log reaches), rebases what is pending
+    /// and commits it.
+    fn catch_up(&mut self, revision: u64, entries: Vec<WireEntry>) {
+        if revision < self.revision {
+            self.reset(
+                close_code::RESTARTING,
+                error_code::UNAVAILABLE,
+                "the store lost operations".into(),
+            );
+            return;
+        }
+        if revision > self.revision && entries.first().is_none_or(|e| e.r != self.revision + 1) {
+            self.reset(
+                close_code::RESTARTING,
+                error_code::UNAVAILABLE,
+                "fell behind the store's history".into(),
+            );
+            return;
+        }
+        let any = !entries.is_empty();
+        for e in entries {
+            self.apply_remote(LogEntry::from_wire(e));
+            if self.stop.is_some() {
+                return;
+            }
+        }
+        if any && !self.pending.is_empty() {
+            self.rebase_pending();
+        }
+        self.stash = self.stash.split_off(&(self.revision + 1));
+        self.flush();
     }
 
     async fn on_event(&mut self, ev: Event) {

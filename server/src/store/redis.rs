@@ -117,12 +117,13 @@ pub struct LoadedRoom {
 }
 
 /// The answer to a commit.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CommitReply {
     /// Appended; the room is now at this revision.
     Committed(u64),
-    /// Someone committed first; the room is at this revision.
-    Conflict(u64),
+    /// Someone committed first; the room is at this revision, and these are
+    /// the logged entries after the expected one (all the log holds of them).
+    Conflict(u64, Vec<WireEntry>),
     /// The room no longer exists (expired).
     Gone,
 }
@@ -180,12 +181,19 @@ end
 
 /// KEYS: the 6 room keys. ARGV: expected revision, ttl ms, channel,
 /// history to keep, then (client id, "seq:rev", entry json) triples.
-/// Returns {1, rev} committed, {0, rev} conflict, {-1} gone.
+/// Returns {1, rev, {}} committed, {0, rev, entries after the expected
+/// revision} conflict, {-1, 0, {}} gone.
 const COMMIT_LUA: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'revision')
-if not cur then return {-1} end
+if not cur then return {-1, 0, {}} end
 cur = tonumber(cur)
-if cur ~= tonumber(ARGV[1]) then return {0, cur} end
+local expected = tonumber(ARGV[1])
+if cur ~= expected then
+  -- Hand back what the caller missed, so it can retry at once.
+  local missed = {}
+  if cur > expected then missed = redis.call('LRANGE', KEYS[3], expected - cur, -1) end
+  return {0, cur, missed}
+end
 local n = (#ARGV - 4) / 3
 local entries = {}
 for i = 0, n - 1 do
@@ -202,7 +210,7 @@ local len = redis.call('LLEN', KEYS[3])
 if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
 touch(tonumber(ARGV[2]))
 redis.call('PUBLISH', ARGV[3], '{"k":"ops","ops":[' .. table.concat(entries, ',') .. ']}')
-return {1, rev}
+return {1, rev, {}}
 "#;
 
 /// KEYS: the 6 room keys. ARGV: snapshot revision, text, history, ttl ms.
@@ -234,15 +242,14 @@ return {meta[1], meta[2], meta[3], meta[4] or '', redis.call('GET', KEYS[2]) or 
 const TOUCH_ONLY_LUA: &str = "touch(tonumber(ARGV[1])) return 1";
 
 /// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision,
-/// entries after `after`} (fewer when the log was trimmed past it).
+/// entries}: the logged entries after `after` (all of the log when it does
+/// not reach back that far; the caller checks the first one).
 const SINCE_LUA: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'revision')
 if not cur then return false end
-local want = tonumber(cur) - tonumber(ARGV[1])
-if want <= 0 then return {cur, {}} end
-local len = redis.call('LLEN', KEYS[3])
-if want > len then want = len end
-return {cur, redis.call('LRANGE', KEYS[3], len - want, -1)}
+local n = tonumber(cur) - tonumber(ARGV[1])
+if n <= 0 then return {cur, {}} end
+return {cur, redis.call('LRANGE', KEYS[3], -n, -1)}
 "#;
 
 /// KEYS: presence. ARGV: user id, `"instance":"id"` the record must hold,
@@ -474,10 +481,16 @@ impl RedisStore {
             let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             inv.arg(&e.c).arg(format!("{}:{}", e.s, e.r)).arg(json);
         }
-        let reply: Vec<i64> = inv.invoke_async(&mut c).await?;
-        Ok(match reply.as_slice() {
-            [1, rev] => CommitReply::Committed(*rev as u64),
-            [0, rev] => CommitReply::Conflict(*rev as u64),
+        let (status, rev, missed): (i64, u64, Vec<String>) = inv.invoke_async(&mut c).await?;
+        Ok(match status {
+            1 => CommitReply::Committed(rev),
+            0 => CommitReply::Conflict(
+                rev,
+                missed
+                    .iter()
+                    .map(|e| parse_entry(e))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
             _ => CommitReply::Gone,
         })
     }
