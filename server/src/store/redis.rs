@@ -208,7 +208,10 @@ local snap = tonumber(redis.call('HGET', KEYS[1], 'snap_rev'))
 local keep = math.max(tonumber(ARGV[4]), rev - snap)
 local len = redis.call('LLEN', KEYS[3])
 if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
-touch(tonumber(ARGV[2]))
+-- Keys get their TTL when this commit created them; after that the room
+-- task refreshes every key while users are connected (and when the last
+-- leaves), so a keystroke does not pay for six PEXPIREs.
+if redis.call('PTTL', KEYS[3]) < 0 or redis.call('PTTL', KEYS[4]) < 0 then touch(tonumber(ARGV[2])) end
 redis.call('PUBLISH', ARGV[3], '{"k":"ops","ops":[' .. table.concat(entries, ',') .. ']}')
 return {1, rev, {}}
 "#;
