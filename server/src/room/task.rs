@@ -24,13 +24,13 @@ use super::{
 use crate::config::Config;
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::store::redis::{CommitReply, Event, Feed, LoadedRoom, RedisStore, WireEntry};
+use crate::store::redis::{TURN,CommitReply, Event, Feed, LoadedRoom, RedisStore, WireEntry};
 use crate::store::{Backend, StoreError};
 
 /// At most this many operations go into one Redis commit.
 const MAX_BATCH: usize = 512;
 /// A snapshot is written to Redis every this many revisions.
-const SNAPSHOT_EVERY: u64 = 1000;
+const SNAPSHOT_EVERY: u64 = 5000;
 /// How often a Redis-backed task checks for missed operations and ghosts.
 const SYNC_EVERY: Duration = Duration::from_secs(2);
 
@@ -134,6 +134,8 @@ pub(super) struct RoomTask {
     metrics: Arc<Metrics>,
     viewer_id: Option<String>,
     draining: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Set while another instance holds the commit turn.
+    hold_until: Option<Instant>,
 }
 
 impl RoomTask {
@@ -170,6 +172,7 @@ impl RoomTask {
             metrics,
             viewer_id: None,
             draining: None,
+            hold_until: None,
         }
     }
 
@@ -312,6 +315,10 @@ impl RoomTask {
                         Ok(reply) => self.on_commit(reply).await,
                         Err(e) => self.reset(close_code::INTERNAL, error_code::UNAVAILABLE, format!("commit task failed: {e}")),
                     }
+                }
+                _ = tokio::time::sleep_until(self.hold_until.unwrap_or_else(Instant::now)), if self.hold_until.is_some() => {
+                    self.hold_until = None;
+                    self.flush();
                 }
                 _ = ticker.tick() => {
                     self.on_tick(redis, &mut last_sync, &mut last_touch).await;
@@ -790,6 +797,10 @@ impl RoomTask {
         if self.commit.is_some() || self.pending.is_empty() || self.stop.is_some() {
             return;
         }
+        if self.hold_until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        self.hold_until = None;
         match self.redis() {
             None => {
                 for p in std::mem::take(&mut self.pending) {
@@ -841,10 +852,16 @@ impl RoomTask {
                 self.pending.splice(0..0, batch);
                 self.catch_up(revision, missed);
             }
+            Ok(CommitReply::Yield) => {
+                // Another instance holds the next turn: retry once its commit
+                // arrives (a pub/sub event flushes) or the turn lapses.
+                let batch = std::mem::take(&mut self.in_flight);
+                self.pending.splice(0..0, batch);
+                self.hold_until = Some(Instant::now() + TURN);
+            }
             Ok(CommitReply::Gone) => {
                 self.reset(
-                    close_code::ROOM_NOT_FOUND,
-                    error_code::ROOM_NOT_FOUND,
+                    close_code::ROOM_NOT_FOUND,error_code::ROOM_NOT_FOUND,
                     "the room expired".into(),
                 );
             }
@@ -1094,7 +1111,12 @@ impl RoomTask {
                         self.stash.insert(e.r, LogEntry::from_wire(e));
                     }
                 }
+                let before = self.revision;
                 self.drain_stash().await;
+                if self.revision > before {
+                    // Whoever held the turn has committed: our turn now.
+                    self.hold_until = None;
+                }
                 self.flush();
             }
             Event::Cursor { i, u, r, c, a } => {

@@ -124,6 +124,9 @@ pub enum CommitReply {
     /// Someone committed first; the room is at this revision, and these are
     /// the logged entries after the expected one (all the log holds of them).
     Conflict(u64, Vec<WireEntry>),
+    /// Another instance lost a race and holds the next turn: retry after it
+    /// committed (or after the turn lapses).
+    Yield,
     /// The room no longer exists (expired).
     Gone,
 }
@@ -180,7 +183,8 @@ end
 "#;
 
 /// KEYS: the 6 room keys. ARGV: expected revision, ttl ms, channel,
-/// history to keep, then (client id, "seq:rev", entry json) triples.
+/// history to keep, this instance's id, turn length ms, then (client id,
+/// "seq:rev", entry json) triples.
 /// Returns {1, rev, {}} committed, {0, rev, entries after the expected
 /// revision} conflict, {-1, 0, {}} gone.
 const COMMIT_LUA: &str = r#"
@@ -188,18 +192,33 @@ local cur = redis.call('HGET', KEYS[1], 'revision')
 if not cur then return {-1, 0, {}} end
 cur = tonumber(cur)
 local expected = tonumber(ARGV[1])
+local me = ARGV[5]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local turn = redis.call('HGET', KEYS[1], 'turn')
+local owner, since = nil, 0
+if turn then
+  local bar = string.find(turn, '|', 1, true)
+  owner, since = string.sub(turn, 1, bar - 1), tonumber(string.sub(turn, bar + 1))
+  if now - since > tonumber(ARGV[6]) then owner = nil end
+end
 if cur ~= expected then
-  -- Hand back what the caller missed, so it can retry at once.
+  -- Hand back what the caller missed, so it can retry at once, and give it
+  -- the next turn: under contention instances alternate instead of the
+  -- fastest one committing forever while the other keeps losing the race.
+  if not owner then redis.call('HSET', KEYS[1], 'turn', me .. '|' .. now) end
   local missed = {}
   if cur > expected then missed = redis.call('LRANGE', KEYS[3], expected - cur, -1) end
   return {0, cur, missed}
 end
-local n = (#ARGV - 4) / 3
+if owner and owner ~= me then return {2, cur, {}} end
+if turn then redis.call('HDEL', KEYS[1], 'turn') end
+local n = (#ARGV - 6) / 3
 local entries = {}
 for i = 0, n - 1 do
-  local e = ARGV[7 + i * 3]
+  local e = ARGV[9 + i * 3]
   redis.call('RPUSH', KEYS[3], e)
-  redis.call('HSET', KEYS[4], ARGV[5 + i * 3], ARGV[6 + i * 3])
+  redis.call('HSET', KEYS[4], ARGV[7 + i * 3], ARGV[8 + i * 3])
   entries[#entries + 1] = e
 end
 local rev = cur + n
@@ -479,7 +498,9 @@ impl RedisStore {
         inv.arg(expected)
             .arg(self.ttl_ms())
             .arg(channel(id))
-            .arg(self.history);
+            .arg(self.history)
+            .arg(&self.instance)
+            .arg(TURN.as_millis() as u64);
         for e in entries {
             let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             inv.arg(&e.c).arg(format!("{}:{}", e.s, e.r)).arg(json);
@@ -494,6 +515,7 @@ impl RedisStore {
                     .map(|e| parse_entry(e))
                     .collect::<Result<Vec<_>>>()?,
             ),
+            2 => CommitReply::Yield,
             _ => CommitReply::Gone,
         })
     }
@@ -717,6 +739,9 @@ fn parse_entry(s: &str) -> Result<WireEntry> {
 fn pairs(flat: &[String]) -> impl Iterator<Item = (&str, &str)> {
     flat.chunks_exact(2).map(|p| (p[0].as_str(), p[1].as_str()))
 }
+
+/// How long the instance that lost a commit race keeps the next turn.
+pub const TURN: Duration = Duration::from_millis(50);
 
 /// How long a (un)subscribe may take before the subscriber reconnects.
 const SUB_TIMEOUT: Duration = Duration::from_secs(5);
