@@ -24,7 +24,7 @@ use super::{
 use crate::config::Config;
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::store::redis::{TURN,CommitReply, Event, Feed, LoadedRoom, RedisStore, WireEntry};
+use crate::store::redis::{CommitReply, Event, Feed, LoadedRoom, RedisStore, WireEntry, TURN};
 use crate::store::{Backend, StoreError};
 
 /// At most this many operations go into one Redis commit.
@@ -861,7 +861,8 @@ impl RoomTask {
             }
             Ok(CommitReply::Gone) => {
                 self.reset(
-                    close_code::ROOM_NOT_FOUND,error_code::ROOM_NOT_FOUND,
+                    close_code::ROOM_NOT_FOUND,
+                    error_code::ROOM_NOT_FOUND,
                     "the room expired".into(),
                 );
             }
