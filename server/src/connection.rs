@@ -492,9 +492,11 @@ async fn write_half(
     signals: Arc<ConnSignals>,
     metrics: Arc<Metrics>,
 ) {
-    let send = |(m, queued): Queued| {
-        metrics.fanout_latency.observe(queued.elapsed());
-        Message::Text(m)
+    let send = Message::Text;
+    let flushed = |signals: &ConnSignals| {
+        if let Some(wait) = signals.take_queue_wait() {
+            metrics.fanout_latency.observe(wait);
+        }
     };
     loop {
         tokio::select! {
@@ -526,6 +528,7 @@ async fn write_half(
                 if sink.flush().await.is_err() {
                     return;
                 }
+                flushed(&signals);
             }
             m = queue.recv() => {
                 let Some(m) = m else { return };
@@ -549,6 +552,7 @@ async fn write_half(
                 if sink.flush().await.is_err() {
                     return;
                 }
+                flushed(&signals);
             }
         }
     }

@@ -158,7 +158,7 @@ impl Metrics {
         self.fanout_latency.render(
             &mut out,
             "collab_fanout_latency_seconds",
-            "From a message queued for a connection to its write.",
+            "Per written batch: how long its oldest message waited to be written.",
         );
         out
     }

@@ -6,7 +6,7 @@
 //! task talks back through each connection's [`Outbox`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -31,6 +31,7 @@ pub struct ConnSignals {
     cursors: Mutex<HashMap<Arc<str>, Utf8Bytes>>,
     close: Mutex<Option<(u16, String)>>,
     ping: AtomicBool,
+    oldest_queued: AtomicU64,
     /// Woken whenever `cursors`, `close` or `ping` changes.
     pub notify: Notify,
 }
@@ -46,6 +47,13 @@ impl ConnSignals {
     pub fn request_ping(&self) {
         self.ping.store(true, Ordering::Relaxed);
         self.notify.notify_one();
+    }
+
+    /// How long the oldest message written since the last call waited in
+    /// the queue.
+    pub fn take_queue_wait(&self) -> Option<std::time::Duration> {
+        let since = self.oldest_queued.swap(0, Ordering::Relaxed);
+        (since != 0).then(|| std::time::Duration::from_nanos(now_nanos().saturating_sub(since)))
     }
 
     /// Takes the ping request.
@@ -74,8 +82,14 @@ impl ConnSignals {
     }
 }
 
-/// A queued message and when it was queued (for the fan-out latency metric).
-pub type Queued = (Utf8Bytes, Instant);
+/// A queued message.
+pub type Queued = Utf8Bytes;
+
+/// Nanoseconds since the process started, never 0 (0 means "unset").
+fn now_nanos() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
+}
 
 /// The sending side of one connection, held by the room task.
 #[derive(Clone)]
@@ -90,8 +104,17 @@ impl Outbox {
     /// Queues a message; false only when the queue is full (the reader
     /// lags). A closed queue means the connection is ending: nothing to do.
     pub fn push(&self, msg: Utf8Bytes) -> bool {
+        // The oldest unwritten message's time, for the fan-out latency
+        // metric: one word per connection rather than a timestamp per slot
+        // keeps idle connections small.
+        let _ = self.signals.oldest_queued.compare_exchange(
+            0,
+            now_nanos(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
         !matches!(
-            self.queue.try_send((msg, Instant::now())),
+            self.queue.try_send(msg),
             Err(mpsc::error::TrySendError::Full(_))
         )
     }
