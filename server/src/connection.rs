@@ -543,7 +543,6 @@ async fn write_half(
                 // Let the room queue what it is about to: one write then
                 // carries several messages (a busy room pays fewer syscalls;
                 // an idle one waits one scheduler turn).
-                tokio::task::yield_now().await;
                 while let Ok(m) = queue.try_recv() {
                     if sink.feed(send(m)).await.is_err() {
                         return;
