@@ -48,7 +48,11 @@ async fn create(server: &TestServer, token: Option<&str>) -> reqwest::Response {
 #[tokio::test]
 async fn tokens_are_required_checked_and_never_logged() {
     let log = std::env::temp_dir().join(format!("collab-auth-{}.log", std::process::id()));
-    let server = TestServer::start_logged(&[], &[("COLLAB_JWT_SECRET", SECRET)], &log);
+    let server = TestServer::start_logged(
+        &["--log-format", "json"],
+        &[("COLLAB_JWT_SECRET", SECRET)],
+        &log,
+    );
     let good = mint("ada", "1h");
     let expiring = mint("bob", "1s");
     let forged = {
@@ -153,6 +157,29 @@ async fn tokens_are_required_checked_and_never_logged() {
     assert!(
         text.contains("room created"),
         "debug logs were captured: {text}"
+    );
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let record: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            record["level"].is_string() && record["fields"].is_object(),
+            "{line}"
+        );
+    }
+    // Connection events carry the connection's span: room prefix and user.
+    let in_conn_span = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|r| {
+            r["span"]["name"] == "conn"
+                && r["span"]["room"]
+                    .as_str()
+                    .is_some_and(|p| room.starts_with(p) && p.len() < room.len())
+                && r["span"]["user"].is_string()
+        });
+    assert!(
+        in_conn_span,
+        "no event inside a conn span with room and user: {text}"
     );
     for secret in [
         good.as_str(),
