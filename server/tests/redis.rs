@@ -578,7 +578,20 @@ async fn an_outage_answers_503_refuses_edits_and_recovers() {
 async fn every_key_of_an_idle_room_expires() {
     let redis = TestRedis::start();
     let a = TestServer::with_redis(&redis, &["--room-ttl-seconds", "2"]);
-    let room = a.create_room("bye").await;
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/rooms", a.http()))
+        .json(&serde_json::json!({"code": "bye"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    let viewer_key = format!(
+        "collab:viewer:{}",
+        created["read_only_id"].as_str().unwrap()
+    );
     let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
     c.send(&ClientMessage::CodeUpdate {
         revision: 0,
@@ -599,9 +612,17 @@ async fn every_key_of_an_idle_room_expires() {
     assert_eq!(a.code(&room).await, "bye!");
     let keys = redis.keys(&pattern);
     assert!(keys.len() >= 5, "room keys: {keys:?}");
+    assert_eq!(
+        redis.keys(&viewer_key).len(),
+        1,
+        "the read-only id lives as long as the room"
+    );
     drop(c);
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !redis.keys(&pattern).is_empty() || a.room(&room).await.is_some() {
+    while !redis.keys(&pattern).is_empty()
+        || !redis.keys(&viewer_key).is_empty()
+        || a.room(&room).await.is_some()
+    {
         assert!(
             Instant::now() < deadline,
             "keys left: {:?}",
