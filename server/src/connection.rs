@@ -23,7 +23,9 @@ use tokio::sync::mpsc;
 use crate::auth::{AuthError, Claims};
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::room::{short, Access, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle};
+use crate::room::{
+    queued, short, Access, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle,
+};
 use crate::AppState;
 
 /// How long a closing connection gets to flush its last messages.
@@ -466,7 +468,7 @@ async fn read_half(
                 anchor,
             } => room.cursor(conn_id, revision, cursor, anchor).await,
             ClientMessage::Ping => {
-                outbox.push(ServerMessage::Pong.to_json().into());
+                outbox.push(queued(ServerMessage::Pong.to_json()));
                 true
             }
         };
@@ -492,7 +494,7 @@ async fn write_half(
     signals: Arc<ConnSignals>,
     metrics: Arc<Metrics>,
 ) {
-    let send = Message::Text;
+    let send = |m: Queued| Message::Text(Utf8Bytes::clone(&m));
     let flushed = |signals: &ConnSignals| {
         if let Some(wait) = signals.take_queue_wait() {
             metrics.fanout_latency.observe(wait);

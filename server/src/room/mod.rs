@@ -82,8 +82,15 @@ impl ConnSignals {
     }
 }
 
-/// A queued message.
-pub type Queued = Utf8Bytes;
+/// A queued message: shared by every connection it goes to, and one pointer
+/// wide, so each connection's queue block stays small (an idle connection
+/// holds one block of slots).
+pub type Queued = Arc<Utf8Bytes>;
+
+/// A message to queue, from its JSON.
+pub fn queued(json: String) -> Queued {
+    Arc::new(Utf8Bytes::from(json))
+}
 
 /// Nanoseconds since the process started, never 0 (0 means "unset").
 fn now_nanos() -> u64 {
@@ -103,7 +110,7 @@ pub struct Outbox {
 impl Outbox {
     /// Queues a message; false only when the queue is full (the reader
     /// lags). A closed queue means the connection is ending: nothing to do.
-    pub fn push(&self, msg: Utf8Bytes) -> bool {
+    pub fn push(&self, msg: Queued) -> bool {
         // The oldest unwritten message's time, for the fan-out latency
         // metric: one word per connection rather than a timestamp per slot
         // keeps idle connections small.
@@ -138,7 +145,7 @@ impl Outbox {
 
     /// Sends an `error` message, then closes with `close`.
     pub fn fail(&self, code: &str, message: &str, close: u16) {
-        self.push(ServerMessage::error(code, message).to_json().into());
+        self.push(queued(ServerMessage::error(code, message).to_json()));
         self.close(close, code);
     }
 }

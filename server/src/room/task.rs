@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{
-    short, Command, JoinError, JoinRequest, Joined, Outbox, Registry, RoomHandle, Snapshot,
+    queued, short, Command, JoinError, JoinRequest, Joined, Outbox, Queued, Registry, RoomHandle,
+    Snapshot,
 };
 use crate::config::Config;
 use crate::ids;
@@ -584,7 +585,7 @@ impl RoomTask {
                 };
                 if !self.remote.contains_key(&user_id) {
                     let msg = ServerMessage::UserJoined { user: info.clone() }.to_json();
-                    self.broadcast(&msg.into());
+                    self.broadcast(&queued(msg));
                 }
                 self.effect(Effect::Join(info.clone()));
                 self.users
@@ -665,14 +666,14 @@ impl RoomTask {
                     user_id: conn.user_id.to_string(),
                 }
                 .to_json();
-                self.broadcast(&msg.into());
+                self.broadcast(&queued(msg));
             }
         }
     }
 
     /// Queues `msg` for every connection; one whose queue is full is closed
     /// as lagging rather than buffered without bound.
-    fn broadcast(&mut self, msg: &Utf8Bytes) {
+    fn broadcast(&mut self, msg: &Queued) {
         for conn in self.conns.values_mut() {
             if !conn.lagging && !conn.outbox.push(msg.clone()) {
                 lag(conn);
@@ -704,12 +705,12 @@ impl RoomTask {
                     .iter()
                     .find(|e| e.client_id == client_id && e.seq == seq)
                     .map_or(last_rev, |e| e.revision);
-                outbox.push(ServerMessage::Ack { revision, seq }.to_json().into());
+                outbox.push(queued(ServerMessage::Ack { revision, seq }.to_json()));
                 return;
             }
         }
-        let queued = self.in_flight.iter_mut().chain(self.pending.iter_mut());
-        if let Some(p) = queued
+        let waiting = self.in_flight.iter_mut().chain(self.pending.iter_mut());
+        if let Some(p) = waiting
             .into_iter()
             .find(|p| p.client_id == client_id && p.seq >= seq)
         {
@@ -772,7 +773,7 @@ impl RoomTask {
                 ),
                 seq: Some(seq),
             };
-            outbox.push(refusal.to_json().into());
+            outbox.push(queued(refusal.to_json()));
             return;
         }
         self.last_activity = Instant::now();
@@ -928,7 +929,7 @@ impl RoomTask {
                 info.anchor = Some(op.transform_index(a as usize) as u64);
             }
         }
-        let update = Utf8Bytes::from(
+        let update = queued(
             ServerMessage::CodeUpdate(CommittedOp {
                 revision: entry.revision,
                 operation: entry.operation.clone(),
@@ -937,7 +938,7 @@ impl RoomTask {
             })
             .to_json(),
         );
-        let ack = Utf8Bytes::from(
+        let ack = queued(
             ServerMessage::Ack {
                 revision: entry.revision,
                 seq: entry.seq,
@@ -1146,7 +1147,7 @@ impl RoomTask {
                     },
                 );
                 if !known {
-                    self.broadcast(&ServerMessage::UserJoined { user }.to_json().into());
+                    self.broadcast(&queued(ServerMessage::UserJoined { user }.to_json()));
                 }
             }
             Event::Leave { i, u } => {
@@ -1169,7 +1170,7 @@ impl RoomTask {
                 user_id: id.to_string(),
             }
             .to_json();
-            self.broadcast(&msg.into());
+            self.broadcast(&queued(msg));
         }
     }
 
