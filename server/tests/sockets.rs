@@ -291,91 +291,67 @@ async fn every_bad_input_gets_its_error_and_close_code_and_changes_nothing() {
         }
     );
 
-    rejects(&server, &room, "not json", "malformed", 4002).await;
-    rejects(&server, &room, r#"{"type":"dance"}"#, "malformed", 4002).await;
-    rejects(&server, &room, r#"{"revision":1}"#, "malformed", 4002).await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":1,"operation":[6,"x"]}"#,
-        "malformed",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":1,"seq":1,"operation":[0]}"#,
-        "malformed",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":1,"seq":1,"operation":[6,""]}"#,
-        "malformed",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":1,"seq":1,"operation":"x"}"#,
-        "malformed",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":"1","seq":1,"operation":[6]}"#,
-        "malformed",
-        4002,
-    )
-    .await;
-    // Operations that do not fit their revision's document.
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":1,"seq":1,"operation":[5,"x"]}"#,
-        "invalid_operation",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":0,"seq":1,"operation":[6,"x"]}"#,
-        "invalid_operation",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":1,"seq":1,"operation":[-7]}"#,
-        "invalid_operation",
-        4002,
-    )
-    .await;
-    // Revisions in the future.
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"code_update","revision":9,"seq":1,"operation":[6,"x"]}"#,
-        "future_revision",
-        4002,
-    )
-    .await;
-    rejects(
-        &server,
-        &room,
-        r#"{"type":"cursor_move","revision":9,"cursor":0}"#,
-        "future_revision",
-        4002,
-    )
-    .await;
+    // Each on its own connection: an error, then the close code.
+    let cases = [
+        ("not json", "malformed", 4002),
+        (r#"{"type":"dance"}"#, "malformed", 4002),
+        (r#"{"revision":1}"#, "malformed", 4002),
+        (
+            r#"{"type":"code_update","revision":1,"operation":[6,"x"]}"#,
+            "malformed",
+            4002,
+        ),
+        (
+            r#"{"type":"code_update","revision":1,"seq":1,"operation":[0]}"#,
+            "malformed",
+            4002,
+        ),
+        (
+            r#"{"type":"code_update","revision":1,"seq":1,"operation":[6,""]}"#,
+            "malformed",
+            4002,
+        ),
+        (
+            r#"{"type":"code_update","revision":1,"seq":1,"operation":"x"}"#,
+            "malformed",
+            4002,
+        ),
+        (
+            r#"{"type":"code_update","revision":"1","seq":1,"operation":[6]}"#,
+            "malformed",
+            4002,
+        ),
+        // Operations that do not fit their revision's document.
+        (
+            r#"{"type":"code_update","revision":1,"seq":1,"operation":[5,"x"]}"#,
+            "invalid_operation",
+            4002,
+        ),
+        (
+            r#"{"type":"code_update","revision":0,"seq":1,"operation":[6,"x"]}"#,
+            "invalid_operation",
+            4002,
+        ),
+        (
+            r#"{"type":"code_update","revision":1,"seq":1,"operation":[-7]}"#,
+            "invalid_operation",
+            4002,
+        ),
+        // Revisions in the future.
+        (
+            r#"{"type":"code_update","revision":9,"seq":1,"operation":[6,"x"]}"#,
+            "future_revision",
+            4002,
+        ),
+        (
+            r#"{"type":"cursor_move","revision":9,"cursor":0}"#,
+            "future_revision",
+            4002,
+        ),
+    ];
+    for (bad, code, close) in cases {
+        rejects(&server, &room, bad, code, close).await;
+    }
     // Too large for the configured limit.
     let huge = format!(
         r#"{{"type":"code_update","revision":1,"seq":1,"operation":[6,"{}"]}}"#,
