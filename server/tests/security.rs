@@ -111,12 +111,8 @@ async fn tokens_are_required_checked_and_never_logged() {
         let mut c = Client::connect_with(&server.addr, &room, query, &headers)
             .await
             .unwrap();
-        let (seen, end) = c.until_end().await;
-        assert!(
-            matches!(&seen[..], [ServerMessage::Error { code, .. }] if code == "unauthorized"),
-            "{query} {headers:?}: {seen:?}"
-        );
-        assert_eq!(end, End::Closed(4001), "{query} {headers:?}");
+        let what = format!("{query} {headers:?}");
+        c.expect_refused_at_door("unauthorized", 4001, &what).await;
     }
     // Both ways in work with a good token; the token names the user.
     let auth_header = format!("Bearer {good}");
@@ -258,13 +254,9 @@ async fn read_only_links_see_everything_and_change_nothing() {
             operation: op(r#"["x", 13]"#),
         })
         .await;
-    let (seen, end) = viewer.until_end().await;
-    assert!(
-        seen.iter()
-            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "read_only")),
-        "{seen:?}"
-    );
-    assert_eq!(end, End::Closed(4003));
+    viewer
+        .expect_refusal("read_only", 4003, "a viewer's edit")
+        .await;
     assert_eq!(server.code(room).await, "fn main() {}\n");
 }
 
@@ -345,16 +337,14 @@ async fn limits_close_with_their_codes() {
     for _ in 0..30 {
         flooder.send_text(r#"{"type":"ping"}"#).await;
     }
-    let (seen, end) = flooder.until_end().await;
-    assert!(seen
-        .iter()
-        .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited")));
+    let seen = flooder
+        .expect_refusal("rate_limited", 1008, "a flood")
+        .await;
     assert_eq!(
         seen.iter().filter(|m| **m == ServerMessage::Pong).count(),
         10,
         "the burst is served"
     );
-    assert_eq!(end, End::Closed(1008));
 
     // Document size: refused with the edit's seq; the connection stays open.
     let (mut writer, _) = Client::join(&server.addr, &room, "").await;
@@ -383,24 +373,18 @@ async fn limits_close_with_their_codes() {
     let (_b, _) = Client::join(&server.addr, &room, "").await;
     let (_c, _) = Client::join(&server.addr, &room, "").await;
     let mut fourth = Client::connect(&server.addr, &room, "").await;
-    let (seen, end) = fourth.until_end().await;
-    assert!(
-        matches!(&seen[..], [ServerMessage::Error { code, .. }] if code == "too_many_connections"),
-        "{seen:?}"
-    );
-    assert_eq!(end, End::Closed(1013));
+    fourth
+        .expect_refused_at_door("too_many_connections", 1013, "a full room")
+        .await;
 
     // Connections per address: 5 open at once at most.
     let other = server.create_room("").await;
     let (_d, _) = Client::join(&server.addr, &other, "").await;
     let (_e, _) = Client::join(&server.addr, &other, "").await; // writer, _b, _c, _d, _e
     let mut sixth = Client::connect(&server.addr, &other, "").await;
-    let (seen, end) = sixth.until_end().await;
-    assert!(
-        matches!(&seen[..], [ServerMessage::Error { code, .. }] if code == "too_many_connections"),
-        "{seen:?}"
-    );
-    assert_eq!(end, End::Closed(1013));
+    sixth
+        .expect_refused_at_door("too_many_connections", 1013, "a busy address")
+        .await;
 }
 
 #[tokio::test]
@@ -419,13 +403,9 @@ async fn silent_connections_time_out_but_live_ones_stay() {
     live.send(&ClientMessage::Ping).await;
     assert_eq!(live.recv_doc().await, ServerMessage::Pong);
     // `silent` read nothing, so it answered no ping.
-    let (seen, end) = silent.until_end().await;
-    assert!(
-        seen.iter()
-            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "idle_timeout")),
-        "{seen:?}"
-    );
-    assert_eq!(end, End::Closed(1001));
+    silent
+        .expect_refusal("idle_timeout", 1001, "a silent connection")
+        .await;
 }
 
 fn metric(text: &str, name: &str) -> f64 {

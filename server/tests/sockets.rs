@@ -394,12 +394,8 @@ async fn unknown_rooms_and_bad_query_parameters_are_refused() {
         (room.as_str(), "since=5", "future_revision", 4002),
     ] {
         let mut c = Client::connect(&server.addr, r, query).await;
-        let (seen, end) = c.until_end().await;
-        assert!(
-            matches!(&seen[..], [ServerMessage::Error { code: c, .. }] if c == code),
-            "{r}?{query}: {seen:?}"
-        );
-        assert_eq!(end, End::Closed(close), "{r}?{query}");
+        c.expect_refused_at_door(code, close, &format!("{r}?{query}"))
+            .await;
     }
 }
 
@@ -460,13 +456,8 @@ async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
     let room = server.create_room("").await;
     let (mut old, _) = Client::join(&server.addr, &room, "client_id=same").await;
     let (mut new, _) = Client::join(&server.addr, &room, "client_id=same").await;
-    let (seen, end) = old.until_end().await;
-    assert!(
-        seen.iter()
-            .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "replaced")),
-        "{seen:?}"
-    );
-    assert_eq!(end, End::Closed(4005));
+    old.expect_refusal("replaced", 4005, "the replaced connection")
+        .await;
     new.send(&ClientMessage::CodeUpdate {
         revision: 0,
         seq: 1,

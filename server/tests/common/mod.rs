@@ -283,6 +283,36 @@ impl Client {
         }
     }
 
+    /// Reads to the end and asserts the server refused: an `error` with
+    /// `code` among the messages, then a close with `close`. Returns the
+    /// messages. `what` names the case in failures.
+    pub async fn expect_refusal(
+        &mut self,
+        code: &str,
+        close: u16,
+        what: &str,
+    ) -> Vec<ServerMessage> {
+        let (seen, end) = self.until_end().await;
+        assert!(
+            seen.iter()
+                .any(|m| matches!(m, ServerMessage::Error { code: c, .. } if c == code)),
+            "{what}: no `{code}` error in {seen:?}"
+        );
+        assert_eq!(end, End::Closed(close), "{what}: close code");
+        seen
+    }
+
+    /// Like [`Client::expect_refusal`] for a connection refused before
+    /// `init`: the error is the only message.
+    pub async fn expect_refused_at_door(&mut self, code: &str, close: u16, what: &str) {
+        let seen = self.expect_refusal(code, close, what).await;
+        assert_eq!(
+            seen.len(),
+            1,
+            "{what}: only the error before the close: {seen:?}"
+        );
+    }
+
     /// Reads until the connection ends; returns the messages before the end
     /// and how it ended.
     pub async fn until_end(&mut self) -> (Vec<ServerMessage>, End) {
