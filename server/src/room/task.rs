@@ -853,12 +853,24 @@ impl RoomTask {
                 self.pending.splice(0..0, batch);
                 self.catch_up(revision, missed);
             }
-            Ok(CommitReply::Yield) => {
+            Ok(CommitReply::Yield(revision)) => {
                 // Another instance holds the next turn: retry once its commit
-                // arrives (a pub/sub event flushes) or the turn lapses.
+                // arrives (a pub/sub event flushes) or the turn lapses. Its
+                // commit may already have arrived while ours was in flight
+                // (pub/sub is another connection, and the stash waits for
+                // our reply): then retry now, or we would wait out the whole
+                // turn for an event that came.
                 let batch = std::mem::take(&mut self.in_flight);
                 self.pending.splice(0..0, batch);
-                self.hold_until = Some(Instant::now() + TURN);
+                self.drain_stash().await;
+                if self.stop.is_some() {
+                    return;
+                }
+                if self.revision <= revision {
+                    self.hold_until = Some(Instant::now() + TURN);
+                } else {
+                    self.flush();
+                }
             }
             Ok(CommitReply::Gone) => {
                 self.reset(

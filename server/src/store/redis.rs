@@ -125,8 +125,8 @@ pub enum CommitReply {
     /// the logged entries after the expected one (all the log holds of them).
     Conflict(u64, Vec<WireEntry>),
     /// Another instance lost a race and holds the next turn: retry after it
-    /// committed (or after the turn lapses).
-    Yield,
+    /// committed (or after the turn lapses). The room was at this revision.
+    Yield(u64),
     /// The room no longer exists (expired).
     Gone,
 }
@@ -515,7 +515,7 @@ impl RedisStore {
                     .map(|e| parse_entry(e))
                     .collect::<Result<Vec<_>>>()?,
             ),
-            2 => CommitReply::Yield,
+            2 => CommitReply::Yield(rev),
             _ => CommitReply::Gone,
         })
     }
