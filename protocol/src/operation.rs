@@ -470,11 +470,44 @@ impl<'de> Deserialize<'de> for Operation {
 struct OperationVisitor;
 
 /// One element of the wire array, before validation.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum WireComponent {
     Count(i64),
     Text(String),
+}
+
+/// By hand rather than `#[serde(untagged)]`: untagged buffers every element
+/// and builds an error for each variant it tries first, which made reading
+/// operations a visible cost for a client receiving thousands a second.
+impl<'de> Deserialize<'de> for WireComponent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ComponentVisitor;
+        impl Visitor<'_> for ComponentVisitor {
+            type Value = WireComponent;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-zero integer or a non-empty string")
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<WireComponent, E> {
+                Ok(WireComponent::Count(n))
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<WireComponent, E> {
+                i64::try_from(n)
+                    .map(WireComponent::Count)
+                    .map_err(|_| E::custom(format!("operation component {n} is too large")))
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<WireComponent, E> {
+                Ok(WireComponent::Text(s.to_owned()))
+            }
+
+            fn visit_string<E: de::Error>(self, s: String) -> Result<WireComponent, E> {
+                Ok(WireComponent::Text(s))
+            }
+        }
+        d.deserialize_any(ComponentVisitor)
+    }
 }
 
 impl<'de> Visitor<'de> for OperationVisitor {
@@ -528,6 +561,8 @@ mod tests {
             "{}",
             "[null]",
             "[99999999999999999999]",
+            "[9223372036854775808]",
+            r#"[["a"]]"#,
         ] {
             assert!(serde_json::from_str::<Operation>(bad).is_err(), "{bad}");
         }
