@@ -5,7 +5,7 @@
 //! Everything a hostile or broken client can do is bounded here: origin,
 //! token, connections per address, message size and rate, idleness.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -18,14 +18,11 @@ use axum::response::{IntoResponse, Response};
 use collab_protocol::{close_code, error_code, is_valid_client_id, ClientMessage, ServerMessage};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 
 use crate::auth::{AuthError, Claims};
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::room::{
-    queued, short, Access, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle,
-};
+use crate::room::{queued, short, Access, ConnSignals, JoinError, JoinRequest, Outbox, RoomHandle};
 use crate::AppState;
 
 /// How long a closing connection gets to flush its last messages.
@@ -38,8 +35,13 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 const READ_BUFFER: usize = 1024;
 /// Outgoing frames are gathered up to this size before a write (the writer
 /// also flushes whenever its queue is drained, so this only splits long
-/// bursts into several writes).
+/// bursts into several writes). tungstenite grows its buffer only as frames
+/// arrive, so an idle connection pays nothing for it; 8 KiB lets a hot
+/// room's burst (tens of ~100-byte updates) go out in one write.
 const WRITE_BUFFER: usize = 1024;
+/// A writer keeps the buffer of its last burst for the next one unless it
+/// grew past this many messages.
+const SPARE_SLOTS: usize = 64;
 
 /// True when `origin` may open WebSockets and call REST from a browser.
 pub fn origin_allowed(allowed: &Option<Vec<String>>, origin: Option<&str>) -> bool {
@@ -206,12 +208,7 @@ async fn serve(
         Err((code, message, close)) => return refuse(socket, code, message, close).await,
     };
 
-    let (queue_tx, queue_rx) = mpsc::channel(app.config.outgoing_queue);
-    let signals = Arc::new(ConnSignals::default());
-    let outbox = Outbox {
-        queue: queue_tx,
-        signals: signals.clone(),
-    };
+    let outbox = Outbox::new(app.config.outgoing_queue);
     // An authenticated user is who the token says.
     let name = claims
         .map(|c| c.sub)
@@ -283,7 +280,11 @@ async fn serve(
     drop(joined.init);
 
     let (sink, stream) = socket.split();
-    let mut writer = tokio::spawn(write_half(sink, queue_rx, signals, app.metrics.clone()));
+    let mut writer = tokio::spawn(write_half(
+        sink,
+        outbox.signals.clone(),
+        app.metrics.clone(),
+    ));
     let mut shutdown = app.shutdown.clone();
     let reader = read_half(stream, &room, joined.conn_id, &outbox, &app);
     let reason = tokio::select! {
@@ -486,75 +487,66 @@ fn is_too_large(e: &axum::Error) -> bool {
     text.contains("too long") || text.contains("too big") || text.contains("capacity")
 }
 
-/// Drains the queue (and the coalesced carets) to the socket until the
-/// queue closes or a close is requested.
+/// Writes what the room queued (and the coalesced carets) each time it is
+/// woken, one flush per wake, until a close is requested or the socket fails.
 async fn write_half(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Queued>,
     signals: Arc<ConnSignals>,
     metrics: Arc<Metrics>,
 ) {
-    let send = |m: Queued| Message::Text(Utf8Bytes::clone(&m));
-    let flushed = |signals: &ConnSignals| {
+    let mut batch = VecDeque::new();
+    loop {
+        signals.notify.notified().await;
+        // Carets before the queue: a caret refers to a revision whose
+        // operation was queued before the caret was set, so taking the
+        // queue second guarantees the operation goes out first.
+        let cursors = signals.take_cursors();
+        signals.take_queue(&mut batch);
+        for m in batch.drain(..) {
+            if sink
+                .feed(Message::Text(Utf8Bytes::clone(&m)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if batch.capacity() > SPARE_SLOTS {
+            // A burst is over: give its memory back.
+            batch = VecDeque::new();
+        }
+        for m in cursors {
+            if sink.feed(Message::Text(m)).await.is_err() {
+                return;
+            }
+        }
+        if signals.take_ping() && sink.feed(Message::Ping(Default::default())).await.is_err() {
+            return;
+        }
+        if let Some((code, reason)) = signals.take_close() {
+            // What was queued before the close was asked for (the error
+            // that explains it) goes first.
+            signals.take_queue(&mut batch);
+            for m in batch.drain(..) {
+                if sink.feed(Message::Text(Utf8Bytes::clone(&m))).await.is_err() {
+                    return;
+                }
+            }
+            if code == close_code::LAGGING {
+                metrics.reject(Reject::Lagging);
+            }
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return;
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
         if let Some(wait) = signals.take_queue_wait() {
             metrics.fanout_latency.observe(wait);
-        }
-    };
-    loop {
-        tokio::select! {
-            biased;
-            _ = signals.notify.notified() => {
-                // Queued messages first: a caret refers to a revision whose
-                // operation was queued before it.
-                while let Ok(m) = queue.try_recv() {
-                    if sink.feed(send(m)).await.is_err() {
-                        return;
-                    }
-                }
-                for m in signals.take_cursors() {
-                    if sink.feed(Message::Text(m)).await.is_err() {
-                        return;
-                    }
-                }
-                if signals.take_ping() && sink.feed(Message::Ping(Default::default())).await.is_err() {
-                    return;
-                }
-                if let Some((code, reason)) = signals.take_close() {
-                    if code == close_code::LAGGING {
-                        metrics.reject(Reject::Lagging);
-                    }
-                    let frame = CloseFrame { code, reason: reason.into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    return;
-                }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-                flushed(&signals);
-            }
-            m = queue.recv() => {
-                let Some(m) = m else { return };
-                if sink.feed(send(m)).await.is_err() {
-                    return;
-                }
-                while let Ok(m) = queue.try_recv() {
-                    if sink.feed(send(m)).await.is_err() {
-                        return;
-                    }
-                }
-                // Let the room queue what it is about to: one write then
-                // carries several messages (a busy room pays fewer syscalls;
-                // an idle one waits one scheduler turn).
-                while let Ok(m) = queue.try_recv() {
-                    if sink.feed(send(m)).await.is_err() {
-                        return;
-                    }
-                }
-                if sink.flush().await.is_err() {
-                    return;
-                }
-                flushed(&signals);
-            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! commit order. Connections talk to the task through a [`RoomHandle`]; the
 //! task talks back through each connection's [`Outbox`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -23,20 +23,49 @@ use crate::store::{Backend, StoreError};
 mod task;
 use task::RoomTask;
 
-/// What a connection's writer is told besides the ordered message queue:
-/// the newest caret of each other user (state, not events, so a slow reader
+/// What a room tells one connection's writer: the ordered messages, the
+/// newest caret of each other user (state, not events, so a slow reader
 /// gets the latest position instead of a backlog) and a request to close.
-#[derive(Default)]
+///
+/// The queue is a plain locked deque rather than a channel so the room task
+/// can queue without waking the writer: it queues a whole burst of commits,
+/// then wakes each writer once ([`Outbox::enqueue`], [`Outbox::wake`]), and
+/// one write carries the burst. An idle connection's queue allocates nothing.
 pub struct ConnSignals {
+    queue: Mutex<VecDeque<Queued>>,
+    limit: usize,
     cursors: Mutex<HashMap<Arc<str>, Utf8Bytes>>,
     close: Mutex<Option<(u16, String)>>,
     ping: AtomicBool,
     oldest_queued: AtomicU64,
-    /// Woken whenever `cursors`, `close` or `ping` changes.
+    /// Woken whenever the queue, `cursors`, `close` or `ping` changes.
     pub notify: Notify,
 }
 
 impl ConnSignals {
+    /// Signals for a connection whose queue holds at most `limit` messages.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            queue: Mutex::new(VecDeque::new()),
+            limit,
+            cursors: Mutex::default(),
+            close: Mutex::default(),
+            ping: AtomicBool::new(false),
+            oldest_queued: AtomicU64::new(0),
+            notify: Notify::new(),
+        }
+    }
+
+    /// Moves the queued messages into `into` (empty), swapping buffers so
+    /// neither side allocates again for the next burst.
+    pub fn take_queue(&self, into: &mut VecDeque<Queued>) {
+        debug_assert!(into.is_empty());
+        std::mem::swap(
+            &mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            into,
+        );
+    }
+
     /// Takes the pending caret messages.
     pub fn take_cursors(&self) -> Vec<Utf8Bytes> {
         let mut map = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
@@ -66,12 +95,12 @@ impl ConnSignals {
         self.close.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
+    /// Sets a user's newest caret; the writer learns of it at the next wake.
     fn set_cursor(&self, user_id: Arc<str>, msg: Utf8Bytes) {
         self.cursors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(user_id, msg);
-        self.notify.notify_one();
     }
 
     fn drop_cursor(&self, user_id: &str) {
@@ -98,32 +127,57 @@ fn now_nanos() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
 }
 
-/// The sending side of one connection, held by the room task.
+/// The sending side of one connection, held by the room task (and by the
+/// connection itself, for its own errors and pongs).
 #[derive(Clone)]
 pub struct Outbox {
-    /// Ordered messages: inits, edits, acks, presence, errors.
-    pub queue: mpsc::Sender<Queued>,
-    /// Carets and close requests.
+    /// The queue, carets and close request the writer drains.
     pub signals: Arc<ConnSignals>,
 }
 
 impl Outbox {
-    /// Queues a message; false only when the queue is full (the reader
-    /// lags). A closed queue means the connection is ending: nothing to do.
+    /// An outbox whose queue holds at most `limit` messages.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            signals: Arc::new(ConnSignals::new(limit)),
+        }
+    }
+
+    /// Queues a message and wakes the writer; false only when the queue is
+    /// full (the reader lags).
     pub fn push(&self, msg: Queued) -> bool {
+        let queued = self.enqueue(msg);
+        self.wake();
+        queued
+    }
+
+    /// Queues a message without waking the writer: the caller wakes it
+    /// ([`Self::wake`]) once it has queued everything it is about to.
+    pub fn enqueue(&self, msg: Queued) -> bool {
         // The oldest unwritten message's time, for the fan-out latency
-        // metric: one word per connection rather than a timestamp per slot
-        // keeps idle connections small.
-        let _ = self.signals.oldest_queued.compare_exchange(
-            0,
-            now_nanos(),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        !matches!(
-            self.queue.try_send(msg),
-            Err(mpsc::error::TrySendError::Full(_))
-        )
+        // metric: one word per connection rather than a timestamp per
+        // message keeps idle connections small.
+        // (Read first: the clock is only read for a message that finds the
+        // queue drained.)
+        if self.signals.oldest_queued.load(Ordering::Relaxed) == 0 {
+            let _ = self.signals.oldest_queued.compare_exchange(
+                0,
+                now_nanos(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        let mut queue = self.signals.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.len() >= self.signals.limit {
+            return false;
+        }
+        queue.push_back(msg);
+        true
+    }
+
+    /// Wakes the writer to send what is queued.
+    pub fn wake(&self) {
+        self.signals.notify.notify_one();
     }
 
     /// Asks the writer to send what is queued, then close with `code`.

@@ -30,6 +30,9 @@ use crate::store::{Backend, StoreError};
 
 /// At most this many operations go into one Redis commit.
 const MAX_BATCH: usize = 512;
+/// Commands handled back to back before the writers are woken: bounds how
+/// long the first connection of a burst waits for the rest of it.
+const BURST: usize = 64;
 /// A snapshot is written to Redis every this many revisions.
 const SNAPSHOT_EVERY: u64 = 5000;
 /// How often a Redis-backed task checks for missed operations and ghosts.
@@ -80,6 +83,8 @@ struct Conn {
     outbox: Outbox,
     lagging: bool,
     viewer: bool,
+    /// Messages or carets were queued without waking the writer.
+    dirty: bool,
 }
 
 struct Presence {
@@ -137,6 +142,8 @@ pub(super) struct RoomTask {
     draining: Option<tokio::sync::oneshot::Sender<()>>,
     /// Set while another instance holds the commit turn.
     hold_until: Option<Instant>,
+    /// Some connection was queued to without waking its writer.
+    dirty: bool,
 }
 
 impl RoomTask {
@@ -174,6 +181,7 @@ impl RoomTask {
             viewer_id: None,
             draining: None,
             hold_until: None,
+            dirty: false,
         }
     }
 
@@ -302,7 +310,18 @@ impl RoomTask {
         while self.stop.is_none() {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd).await,
+                    Some(cmd) => {
+                        self.handle(cmd).await;
+                        // A burst: handle what else is queued before waking
+                        // the writers, so each writes the burst at once.
+                        for _ in 1..BURST {
+                            let Ok(cmd) = rx.try_recv() else { break };
+                            self.handle(cmd).await;
+                            if self.stop.is_some() {
+                                break;
+                            }
+                        }
+                    }
                     None => break,
                 },
                 feed = feed_rx.recv(), if redis => match feed {
@@ -325,6 +344,7 @@ impl RoomTask {
                     self.on_tick(redis, &mut last_sync, &mut last_touch).await;
                 }
             }
+            self.wake_writers();
             if self.draining.is_some()
                 && self.commit.is_none()
                 && self.pending.is_empty()
@@ -616,6 +636,7 @@ impl RoomTask {
                 client_id,
                 outbox: req.outbox,
                 lagging: false,
+                dirty: false,
                 viewer,
             },
         );
@@ -675,8 +696,18 @@ impl RoomTask {
     /// as lagging rather than buffered without bound.
     fn broadcast(&mut self, msg: &Queued) {
         for conn in self.conns.values_mut() {
-            if !conn.lagging && !conn.outbox.push(msg.clone()) {
-                lag(conn);
+            enqueue(conn, msg);
+        }
+        self.dirty = true;
+    }
+
+    /// Wakes the writers of the connections that were queued to since the
+    /// last call: once per burst of commands, so one write carries the burst.
+    fn wake_writers(&mut self) {
+        if std::mem::take(&mut self.dirty) {
+            for conn in self.conns.values_mut().filter(|c| c.dirty) {
+                conn.dirty = false;
+                conn.outbox.wake();
             }
         }
     }
@@ -958,14 +989,9 @@ impl RoomTask {
             .to_json(),
         );
         for (id, conn) in self.conns.iter_mut() {
-            if conn.lagging {
-                continue;
-            }
-            let msg = if Some(*id) == author { &ack } else { &update };
-            if !conn.outbox.push(msg.clone()) {
-                lag(conn);
-            }
+            enqueue(conn, if Some(*id) == author { &ack } else { &update });
         }
+        self.dirty = true;
         self.log.push_back(entry);
         while self.log.len() > self.config.history_ops {
             self.log.pop_front();
@@ -1236,7 +1262,7 @@ impl RoomTask {
         (place(cursor), anchor.map(place))
     }
 
-    fn fan_cursor(&self, user_id: &Arc<str>, cursor: u64, anchor: Option<u64>) {
+    fn fan_cursor(&mut self, user_id: &Arc<str>, cursor: u64, anchor: Option<u64>) {
         let msg = Utf8Bytes::from(
             ServerMessage::CursorMove {
                 user_id: user_id.to_string(),
@@ -1246,11 +1272,13 @@ impl RoomTask {
             }
             .to_json(),
         );
-        for c in self.conns.values() {
+        for c in self.conns.values_mut() {
             if c.user_id != *user_id && !c.lagging {
                 c.outbox.signals.set_cursor(user_id.clone(), msg.clone());
+                c.dirty = true;
             }
         }
+        self.dirty = true;
     }
 
     fn cursor(&mut self, conn_id: u64, base: u64, cursor: u64, anchor: Option<u64>) {
@@ -1282,6 +1310,19 @@ impl RoomTask {
             cursor,
             anchor,
         ));
+    }
+}
+
+/// Queues `msg` for `conn` without waking its writer ([`RoomTask::wake_writers`]
+/// does, at the end of the burst).
+fn enqueue(conn: &mut Conn, msg: &Queued) {
+    if conn.lagging {
+        return;
+    }
+    if conn.outbox.enqueue(msg.clone()) {
+        conn.dirty = true;
+    } else {
+        lag(conn);
     }
 }
 
