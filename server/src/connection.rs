@@ -22,7 +22,9 @@ use futures_util::{SinkExt, StreamExt};
 use crate::auth::{AuthError, Claims};
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::room::{queued, short, Access, ConnSignals, JoinError, JoinRequest, Outbox, RoomHandle};
+use crate::room::{
+    queued, short, Access, ConnSignals, JoinError, JoinRequest, Outbox, Queued, RoomHandle,
+};
 use crate::AppState;
 
 /// How long a closing connection gets to flush its last messages.
@@ -501,15 +503,8 @@ async fn write_half(
         // operation was queued before the caret was set, so taking the
         // queue second guarantees the operation goes out first.
         let cursors = signals.take_cursors();
-        signals.take_queue(&mut batch);
-        for m in batch.drain(..) {
-            if sink
-                .feed(Message::Text(Utf8Bytes::clone(&m)))
-                .await
-                .is_err()
-            {
-                return;
-            }
+        if feed_queue(&mut sink, &signals, &mut batch).await.is_err() {
+            return;
         }
         if batch.capacity() > SPARE_SLOTS {
             // A burst is over: give its memory back.
@@ -526,11 +521,8 @@ async fn write_half(
         if let Some((code, reason)) = signals.take_close() {
             // What was queued before the close was asked for (the error
             // that explains it) goes first.
-            signals.take_queue(&mut batch);
-            for m in batch.drain(..) {
-                if sink.feed(Message::Text(Utf8Bytes::clone(&m))).await.is_err() {
-                    return;
-                }
+            if feed_queue(&mut sink, &signals, &mut batch).await.is_err() {
+                return;
             }
             if code == close_code::LAGGING {
                 metrics.reject(Reject::Lagging);
@@ -549,4 +541,17 @@ async fn write_half(
             metrics.fanout_latency.observe(wait);
         }
     }
+}
+
+/// Feeds what the room queued to the sink (without flushing it).
+async fn feed_queue(
+    sink: &mut SplitSink<WebSocket, Message>,
+    signals: &ConnSignals,
+    batch: &mut VecDeque<Queued>,
+) -> Result<(), axum::Error> {
+    signals.take_queue(batch);
+    for m in batch.drain(..) {
+        sink.feed(Message::Text(Utf8Bytes::clone(&m))).await?;
+    }
+    Ok(())
 }
