@@ -15,7 +15,6 @@ use axum::extract::ws::Utf8Bytes;
 use collab_protocol::{close_code, error_code, CommittedOp, Operation, ServerMessage, UserInfo};
 use ropey::Rope;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{
@@ -37,6 +36,9 @@ const BURST: usize = 64;
 const SNAPSHOT_EVERY: u64 = 5000;
 /// How often a Redis-backed task checks for missed operations and ghosts.
 const SYNC_EVERY: Duration = Duration::from_secs(2);
+
+type CommitFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<CommitReply, StoreError>> + Send>>;
 
 struct LogEntry {
     revision: u64,
@@ -133,7 +135,10 @@ pub(super) struct RoomTask {
     last_activity: Instant,
     pending: Vec<PendingEdit>,
     in_flight: Vec<PendingEdit>,
-    commit: Option<JoinHandle<Result<CommitReply, StoreError>>>,
+    /// The Redis commit in flight, polled by this task itself (not spawned:
+    /// a spawned task costs two more wake-ups per keystroke, to start it and
+    /// to hear back from it).
+    commit: Option<CommitFuture>,
     stash: BTreeMap<u64, LogEntry>,
     effects: Option<mpsc::UnboundedSender<Effect>>,
     stop: Option<Stop>,
@@ -329,12 +334,9 @@ impl RoomTask {
                     Some(Feed::Resync) => self.sync_from_store().await,
                     None => {}
                 },
-                done = async { self.commit.as_mut().expect("guarded by the condition").await }, if self.commit.is_some() => {
+                reply = async { self.commit.as_mut().expect("guarded by the condition").await }, if self.commit.is_some() => {
                     self.commit = None;
-                    match done {
-                        Ok(reply) => self.on_commit(reply).await,
-                        Err(e) => self.reset(close_code::INTERNAL, error_code::UNAVAILABLE, format!("commit task failed: {e}")),
-                    }
+                    self.on_commit(reply).await;
                 }
                 _ = tokio::time::sleep_until(self.hold_until.unwrap_or_else(Instant::now)), if self.hold_until.is_some() => {
                     self.hold_until = None;
@@ -411,11 +413,9 @@ impl RoomTask {
             }
         }
         rx.close();
-        // A commit still in flight finishes (or not) in Redis by itself; its
-        // clients resend anything unacknowledged to a fresh task.
-        if let Some(commit) = self.commit.take() {
-            commit.abort();
-        }
+        // A commit still in flight is dropped: it happened in Redis or not,
+        // and its clients resend anything unacknowledged to a fresh task.
+        self.commit = None;
     }
 
     fn reset(&mut self, code: u16, reason: &'static str, detail: String) {
@@ -855,7 +855,7 @@ impl RoomTask {
                     })
                     .collect();
                 let (id, expected) = (self.id.clone(), self.revision);
-                self.commit = Some(tokio::spawn(async move {
+                self.commit = Some(Box::pin(async move {
                     store.commit(&id, expected, &entries).await
                 }));
             }
