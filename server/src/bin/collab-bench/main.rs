@@ -44,6 +44,15 @@ struct Args {
     /// `fanout_vs_floor` come with `fanout`, `join` with `history`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Fan-out (and floor) rooms, instead of the size's default (100, quick 10).
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// Fan-out clients per room, instead of the default (10, quick 5).
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Fan-out edits per client per second, instead of the default (5).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// The size of every scenario.
@@ -147,11 +156,17 @@ fn big_doc(bytes: usize) -> String {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let sizes = if args.quick {
+    let mut sizes = if args.quick {
         Sizes::quick()
     } else {
         Sizes::full()
     };
+    sizes.rooms = args.rooms.unwrap_or(sizes.rooms).max(1);
+    sizes.clients = args.clients.unwrap_or(sizes.clients).max(2);
+    sizes.rate = args.rate.unwrap_or(sizes.rate);
+    if !(sizes.rate > 0.0 && sizes.rate <= 1000.0) {
+        anyhow::bail!("--rate must be between 0 and 1000 edits per second");
+    }
     let bin = match &args.server_bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("collab-server"),
