@@ -186,27 +186,30 @@ end
 /// history to keep, this instance's id, turn length ms, then (client id,
 /// "seq:rev", entry json) triples.
 /// Returns {1, rev, {}} committed, {0, rev, entries after the expected
-/// revision} conflict, {-1, 0, {}} gone.
+/// revision} conflict, {2, rev, {}} yield (another instance holds the turn),
+/// {-1, 0, {}} gone.
 const COMMIT_LUA: &str = r#"
-local cur = redis.call('HGET', KEYS[1], 'revision')
-if not cur then return {-1, 0, {}} end
-cur = tonumber(cur)
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'turn', 'snap_rev')
+if not meta[1] then return {-1, 0, {}} end
+local cur = tonumber(meta[1])
 local expected = tonumber(ARGV[1])
 local me = ARGV[5]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local turn = redis.call('HGET', KEYS[1], 'turn')
-local owner, since = nil, 0
+local turn = meta[2]
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local owner, now = nil, nil
 if turn then
   local bar = string.find(turn, '|', 1, true)
-  owner, since = string.sub(turn, 1, bar - 1), tonumber(string.sub(turn, bar + 1))
-  if now - since > tonumber(ARGV[6]) then owner = nil end
+  owner, now = string.sub(turn, 1, bar - 1), clock()
+  if now - tonumber(string.sub(turn, bar + 1)) > tonumber(ARGV[6]) then owner = nil end
 end
 if cur ~= expected then
   -- Hand back what the caller missed, so it can retry at once, and give it
   -- the next turn: under contention instances alternate instead of the
   -- fastest one committing forever while the other keeps losing the race.
-  if not owner then redis.call('HSET', KEYS[1], 'turn', me .. '|' .. now) end
+  if not owner then redis.call('HSET', KEYS[1], 'turn', me .. '|' .. (now or clock())) end
   local missed = {}
   if cur > expected then missed = redis.call('LRANGE', KEYS[3], expected - cur, -1) end
   return {0, cur, missed}
@@ -215,22 +218,23 @@ if owner and owner ~= me then return {2, cur, {}} end
 if turn then redis.call('HDEL', KEYS[1], 'turn') end
 local n = (#ARGV - 6) / 3
 local entries = {}
+local len = 0
 for i = 0, n - 1 do
   local e = ARGV[9 + i * 3]
-  redis.call('RPUSH', KEYS[3], e)
+  len = redis.call('RPUSH', KEYS[3], e)
   redis.call('HSET', KEYS[4], ARGV[7 + i * 3], ARGV[8 + i * 3])
   entries[#entries + 1] = e
 end
 local rev = cur + n
 redis.call('HSET', KEYS[1], 'revision', rev)
-local snap = tonumber(redis.call('HGET', KEYS[1], 'snap_rev'))
-local keep = math.max(tonumber(ARGV[4]), rev - snap)
-local len = redis.call('LLEN', KEYS[3])
+local keep = math.max(tonumber(ARGV[4]), rev - tonumber(meta[3]))
 if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
--- Keys get their TTL when this commit created them; after that the room
--- task refreshes every key while users are connected (and when the last
--- leaves), so a keystroke does not pay for six PEXPIREs.
-if redis.call('PTTL', KEYS[3]) < 0 or redis.call('PTTL', KEYS[4]) < 0 then touch(tonumber(ARGV[2])) end
+-- Keys get their TTL when a commit creates them (the log holding just this
+-- batch was created by it: the first commit, or the first after a snapshot
+-- emptied the log; the dedup hash is created with the first); after that
+-- the room task refreshes every key while users are connected, so a
+-- keystroke does not pay for six PEXPIREs.
+if len == n then touch(tonumber(ARGV[2])) end
 redis.call('PUBLISH', ARGV[3], '{"k":"ops","ops":[' .. table.concat(entries, ',') .. ']}')
 return {1, rev, {}}
 "#;
