@@ -1145,7 +1145,7 @@ impl RoomTask {
     async fn on_event(&mut self, ev: Event) {
         let own = self.redis().map(|s| s.instance.clone()).unwrap_or_default();
         match ev {
-            Event::Ops { ops } => {
+            Event::Ops { ops, .. } => {
                 for e in ops {
                     if e.r > self.revision {
                         self.stash.insert(e.r, LogEntry::from_wire(e));

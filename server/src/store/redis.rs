@@ -53,6 +53,10 @@ pub struct WireEntry {
 pub enum Event {
     /// Committed operations, in revision order.
     Ops {
+        /// Publishing instance (its own subscriber skips the event unread:
+        /// the instance applied these entries when its commit returned).
+        #[serde(default)]
+        i: String,
         /// The entries.
         ops: Vec<WireEntry>,
     },
@@ -235,7 +239,7 @@ if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
 -- the room task refreshes every key while users are connected, so a
 -- keystroke does not pay for six PEXPIREs.
 if len == n then touch(tonumber(ARGV[2])) end
-redis.call('PUBLISH', ARGV[3], '{"k":"ops","ops":[' .. table.concat(entries, ',') .. ']}')
+redis.call('PUBLISH', ARGV[3], '{"k":"ops","i":"' .. me .. '","ops":[' .. table.concat(entries, ',') .. ']}')
 return {1, rev, {}}
 "#;
 
@@ -354,7 +358,12 @@ impl RedisStore {
             subscribers: Arc::default(),
             sub_requests: tx,
         });
-        tokio::spawn(subscriber(client, store.subscribers.clone(), rx));
+        tokio::spawn(subscriber(
+            client,
+            store.subscribers.clone(),
+            rx,
+            own_ops_prefix(&store.instance),
+        ));
         Ok(store)
     }
 
@@ -747,6 +756,12 @@ fn pairs(flat: &[String]) -> impl Iterator<Item = (&str, &str)> {
 /// How long the instance that lost a commit race keeps the next turn.
 pub const TURN: Duration = Duration::from_millis(50);
 
+/// How an `ops` event this instance published begins (the commit script
+/// writes it exactly so).
+fn own_ops_prefix(instance: &str) -> String {
+    format!(r#"{{"k":"ops","i":"{instance}","#)
+}
+
 /// How long a (un)subscribe may take before the subscriber reconnects.
 const SUB_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -757,6 +772,7 @@ async fn subscriber(
     client: redis::Client,
     subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
     mut requests: mpsc::UnboundedReceiver<SubRequest>,
+    own_ops: String,
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
@@ -816,6 +832,9 @@ async fn subscriber(
                         Ok(p) => p,
                         Err(_) => continue,
                     };
+                    if payload.starts_with(&own_ops) {
+                        continue; // Our own commit, applied when it returned.
+                    }
                     match serde_json::from_str::<Event>(&payload) {
                         // A full feed means the task is far behind: it will
                         // see the gap and read the log instead.
