@@ -37,9 +37,10 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 const READ_BUFFER: usize = 1024;
 /// Outgoing frames are gathered up to this size before a write (the writer
 /// also flushes whenever its queue is drained, so this only splits long
-/// bursts into several writes). tungstenite grows its buffer only as frames
-/// arrive, so an idle connection pays nothing for it; 8 KiB lets a hot
-/// room's burst (tens of ~100-byte updates) go out in one write.
+/// bursts into several writes). tungstenite grows its buffer as frames
+/// arrive and keeps what it grew to: 8 KiB let a hot room's burst go out in
+/// one write but cost idle connections ~2 KiB each (the join burst of a
+/// 50-user room grew it), with no hot-room gain beyond run-to-run noise.
 const WRITE_BUFFER: usize = 1024;
 /// A writer keeps the buffer of its last burst for the next one unless it
 /// grew past this many messages.
@@ -287,6 +288,9 @@ async fn serve(
         outbox.signals.clone(),
         app.metrics.clone(),
     ));
+    // The writer ends on a close request; should this handler end without
+    // one (a panic), it must not wait for one forever.
+    let _stop_writer = AbortOnDrop(writer.abort_handle());
     let mut shutdown = app.shutdown.clone();
     let reader = read_half(stream, &room, joined.conn_id, &outbox, &app);
     let reason = tokio::select! {
@@ -489,6 +493,15 @@ fn is_too_large(e: &axum::Error) -> bool {
     text.contains("too long") || text.contains("too big") || text.contains("capacity")
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Writes what the room queued (and the coalesced carets) each time it is
 /// woken, one flush per wake, until a close is requested or the socket fails.
 async fn write_half(
@@ -499,13 +512,10 @@ async fn write_half(
     let mut batch = VecDeque::new();
     loop {
         signals.notify.notified().await;
-        // Carets before the queue: a caret refers to a revision whose
-        // operation was queued before the caret was set, so taking the
-        // queue second guarantees the operation goes out first.
-        let cursors = signals.take_cursors();
-        if feed_queue(&mut sink, &signals, &mut batch).await.is_err() {
+        let cursors = signals.take(&mut batch);
+        let Ok(sent) = feed_batch(&mut sink, &mut batch).await else {
             return;
-        }
+        };
         if batch.capacity() > SPARE_SLOTS {
             // A burst is over: give its memory back.
             batch = VecDeque::new();
@@ -521,7 +531,8 @@ async fn write_half(
         if let Some((code, reason)) = signals.take_close() {
             // What was queued before the close was asked for (the error
             // that explains it) goes first.
-            if feed_queue(&mut sink, &signals, &mut batch).await.is_err() {
+            signals.take_queue(&mut batch);
+            if feed_batch(&mut sink, &mut batch).await.is_err() {
                 return;
             }
             if code == close_code::LAGGING {
@@ -537,21 +548,22 @@ async fn write_half(
         if sink.flush().await.is_err() {
             return;
         }
+        signals.written(sent);
         if let Some(wait) = signals.take_queue_wait() {
             metrics.fanout_latency.observe(wait);
         }
     }
 }
 
-/// Feeds what the room queued to the sink (without flushing it).
-async fn feed_queue(
+/// Feeds a batch the room queued to the sink (without flushing it);
+/// returns how many messages it held.
+async fn feed_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    signals: &ConnSignals,
     batch: &mut VecDeque<Queued>,
-) -> Result<(), axum::Error> {
-    signals.take_queue(batch);
+) -> Result<usize, axum::Error> {
+    let n = batch.len();
     for m in batch.drain(..) {
         sink.feed(Message::Text(Utf8Bytes::clone(&m))).await?;
     }
-    Ok(())
+    Ok(n)
 }

@@ -6,7 +6,7 @@
 //! task talks back through each connection's [`Outbox`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -34,6 +34,9 @@ use task::RoomTask;
 pub struct ConnSignals {
     queue: Mutex<VecDeque<Queued>>,
     limit: usize,
+    /// Queued and not yet written: the queue plus the writer's batch, so a
+    /// lagging reader is caught at `limit`, not at twice that.
+    unsent: AtomicUsize,
     cursors: Mutex<HashMap<Arc<str>, Utf8Bytes>>,
     close: Mutex<Option<(u16, String)>>,
     ping: AtomicBool,
@@ -48,6 +51,7 @@ impl ConnSignals {
         Self {
             queue: Mutex::new(VecDeque::new()),
             limit,
+            unsent: AtomicUsize::new(0),
             cursors: Mutex::default(),
             close: Mutex::default(),
             ping: AtomicBool::new(false),
@@ -66,10 +70,21 @@ impl ConnSignals {
         );
     }
 
-    /// Takes the pending caret messages.
-    pub fn take_cursors(&self) -> Vec<Utf8Bytes> {
-        let mut map = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
-        map.drain().map(|(_, m)| m).collect()
+    /// Takes the queued messages (into `into`, as [`Self::take_queue`]) and
+    /// the pending carets in one snapshot, to be sent in that order. Taken
+    /// together, under both locks, because each order of two separate takes
+    /// breaks one rule: a caret must follow the operation it refers to
+    /// (queued before the caret was set), and must not follow its user's
+    /// `user_left` (the caret is dropped before that is queued).
+    pub fn take(&self, into: &mut VecDeque<Queued>) -> Vec<Utf8Bytes> {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
+        self.take_queue(into);
+        cursors.drain().map(|(_, m)| m).collect()
+    }
+
+    /// The writer wrote `n` messages it took.
+    pub fn written(&self, n: usize) {
+        self.unsent.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// Asks the writer to send a WebSocket ping.
@@ -168,10 +183,11 @@ impl Outbox {
             );
         }
         let mut queue = self.signals.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if queue.len() >= self.signals.limit {
+        if self.signals.unsent.load(Ordering::Relaxed) >= self.signals.limit {
             return false;
         }
         queue.push_back(msg);
+        self.signals.unsent.fetch_add(1, Ordering::Relaxed);
         true
     }
 

@@ -320,11 +320,11 @@ impl RoomTask {
                         // A burst: handle what else is queued before waking
                         // the writers, so each writes the burst at once.
                         for _ in 1..BURST {
-                            let Ok(cmd) = rx.try_recv() else { break };
-                            self.handle(cmd).await;
                             if self.stop.is_some() {
                                 break;
                             }
+                            let Ok(cmd) = rx.try_recv() else { break };
+                            self.handle(cmd).await;
                         }
                     }
                     None => break,
