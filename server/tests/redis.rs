@@ -1,7 +1,8 @@
 //! Several `collab-server` instances sharing rooms through a real, private
 //! `redis-server`: convergence across instances, presence across instances,
 //! an instance killed mid-session, Redis restarted mid-session, an outage,
-//! TTL expiry of every key, and snapshots with a trimmed log.
+//! TTL expiry of every key, snapshots with a trimmed log, and an operation
+//! whose pub/sub message was lost.
 
 mod common;
 
@@ -674,4 +675,35 @@ async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
     // A reconnect from before the kept history gets no `missed`.
     let (_, init) = Client::join(&b.addr, &room, "client_id=c&since=5").await;
     assert!(matches!(init, ServerMessage::Init { missed: None, .. }));
+}
+
+#[tokio::test]
+async fn an_operation_whose_event_was_lost_still_reaches_every_client() {
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &[]);
+    let room = a.create_room("abc").await;
+    let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
+    // Another instance's commit whose pub/sub message never arrived: in the
+    // log and the revision, never published.
+    let mut conn = redis.conn();
+    let entry = r#"{"r":1,"o":[3,"!"],"u":"u-elsewhere","c":"elsewhere","s":1}"#;
+    let _: () = redis::pipe()
+        .cmd("RPUSH")
+        .arg(format!("collab:{{{room}}}:log"))
+        .arg(entry)
+        .cmd("HSET")
+        .arg(format!("collab:{{{room}}}:meta"))
+        .arg("revision")
+        .arg(1)
+        .query(&mut conn)
+        .unwrap();
+    // The room's periodic check (every 2 s) finds it in the log.
+    match c.recv_doc().await {
+        ServerMessage::CodeUpdate(op) => {
+            assert_eq!((op.revision, op.user_id.as_str()), (1, "u-elsewhere"));
+            assert_eq!(op.operation, serde_json::from_str(r#"[3, "!"]"#).unwrap());
+        }
+        other => panic!("expected the lost operation, got {other:?}"),
+    }
+    assert_eq!(a.code(&room).await, "abc!");
 }

@@ -107,6 +107,11 @@ enum Effect {
     Cursor(String, u64, u64, Option<u64>),
     Snapshot(u64, Rope),
     Touch,
+    /// The periodic check for operations pub/sub lost: read the log after
+    /// this revision and feed it to the task as if it had been published.
+    Sync(u64),
+    /// Remove the presence of users whose instance died, and tell the task.
+    Reap,
 }
 
 /// Why the task ended.
@@ -300,6 +305,7 @@ impl RoomTask {
                 self.viewer_id.clone(),
                 self.metrics.clone(),
                 rx,
+                feed_tx.clone(),
             ));
             self.effects = Some(tx);
         }
@@ -444,9 +450,11 @@ impl RoomTask {
             self.effect(Effect::Touch);
         }
         if last_sync.elapsed() >= SYNC_EVERY {
+            // Off this task: awaiting three Redis round trips here held up
+            // every edit of the room meanwhile, every two seconds.
             *last_sync = Instant::now();
-            self.sync_from_store().await;
-            self.reap_ghosts().await;
+            self.effect(Effect::Sync(self.revision));
+            self.effect(Effect::Reap);
         }
     }
 
@@ -1214,37 +1222,6 @@ impl RoomTask {
 
     /// Users whose instance stopped heart-beating are removed and announced
     /// as left (exactly once, by whichever instance removes the record).
-    async fn reap_ghosts(&mut self) {
-        let Some(store) = self.redis() else { return };
-        let records = match store.presence(&self.id).await {
-            Ok(r) => r,
-            Err(_) => return,
-        };
-        let mut instances: Vec<String> = records
-            .iter()
-            .map(|r| r.instance.clone())
-            .filter(|i| *i != store.instance)
-            .collect();
-        instances.sort();
-        instances.dedup();
-        let Ok(alive) = store.alive(&instances).await else {
-            return;
-        };
-        let dead: Vec<&String> = instances
-            .iter()
-            .zip(alive)
-            .filter(|(_, a)| !a)
-            .map(|(i, _)| i)
-            .collect();
-        for r in records.iter().filter(|r| dead.contains(&&r.instance)) {
-            tracing::info!(room = %short(&self.id), user = %r.user.user_id, "reaping a user of a dead instance");
-            // Only if the record still names the dead instance: the user may
-            // have reconnected elsewhere meanwhile.
-            let _ = store.leave_if(&self.id, &r.user.user_id, &r.instance).await;
-            self.remote_left(r.user.user_id.as_str().into());
-        }
-    }
-
     /// Brings a caret at revision `base` to the current revision.
     fn place(&self, base: u64, cursor: u64, anchor: Option<u64>) -> (u64, Option<u64>) {
         let skip = (base - self.oldest_base()) as usize;
@@ -1332,13 +1309,15 @@ fn lag(conn: &mut Conn) {
     conn.outbox.close(close_code::LAGGING, error_code::LAGGING);
 }
 
-/// Runs a room's Redis side effects in order, off the room task.
+/// Runs a room's Redis side effects in order, off the room task; what the
+/// task must learn from them comes back through its feed, like pub/sub.
 async fn run_effects(
     store: Arc<RedisStore>,
     id: String,
     viewer: Option<String>,
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Effect>,
+    feed: mpsc::Sender<Feed>,
 ) {
     while let Some(effect) = rx.recv().await {
         let result = match effect {
@@ -1349,6 +1328,25 @@ async fn run_effects(
                 store.write_snapshot(&id, revision, doc.to_string()).await
             }
             Effect::Touch => store.touch(&id, viewer.as_deref()).await,
+            Effect::Sync(after) => store.entries_since(&id, after).await.map(|tail| {
+                let news = match tail {
+                    // Entries the task already has are ignored; a gap makes
+                    // it read the log itself.
+                    Some((_, ops)) if ops.is_empty() => return,
+                    Some((_, ops)) => Feed::Event(Event::Ops {
+                        i: String::new(),
+                        ops,
+                    }),
+                    None => Feed::Resync, // Gone: the task finds out and ends.
+                };
+                if let Err(mpsc::error::TrySendError::Full(_)) = feed.try_send(news) {
+                    let _ = feed.try_send(Feed::Resync);
+                }
+            }),
+            Effect::Reap => {
+                reap_ghosts(&store, &id, &feed).await;
+                Ok(())
+            }
         };
         if let Err(e) = result {
             metrics
@@ -1356,6 +1354,44 @@ async fn run_effects(
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(room = %short(&id), error = %e, "redis side effect failed");
         }
+    }
+}
+
+/// Removes the presence records of users whose instance stopped beating
+/// (killed, not drained) and tells the room task they left. Errors are left
+/// for the next round.
+async fn reap_ghosts(store: &RedisStore, id: &str, feed: &mpsc::Sender<Feed>) {
+    let Ok(records) = store.presence(id).await else {
+        return;
+    };
+    let mut instances: Vec<String> = records
+        .iter()
+        .map(|r| r.instance.clone())
+        .filter(|i| *i != store.instance)
+        .collect();
+    instances.sort();
+    instances.dedup();
+    let Ok(alive) = store.alive(&instances).await else {
+        return;
+    };
+    let dead: Vec<&String> = instances
+        .iter()
+        .zip(alive)
+        .filter(|(_, a)| !a)
+        .map(|(i, _)| i)
+        .collect();
+    for r in records.iter().filter(|r| dead.contains(&&r.instance)) {
+        tracing::info!(room = %short(id), user = %r.user.user_id, "reaping a user of a dead instance");
+        // Only if the record still names the dead instance: the user may
+        // have reconnected elsewhere meanwhile.
+        let _ = store.leave_if(id, &r.user.user_id, &r.instance).await;
+        // As the dead instance's own leave would have said it.
+        let _ = feed
+            .send(Feed::Event(Event::Leave {
+                i: r.instance.clone(),
+                u: r.user.user_id.clone(),
+            }))
+            .await;
     }
 }
 
