@@ -8,6 +8,7 @@
 //! other instances', are applied and fanned out in revision order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,7 +105,8 @@ struct Remote {
 enum Effect {
     Join(UserInfo),
     Leave(String),
-    Cursor(String, u64, u64, Option<u64>),
+    /// Publish the carets waiting in [`Coalesced::carets`].
+    Carets,
     Snapshot(u64, Rope),
     Touch,
     /// The periodic check for operations pub/sub lost: read the log after
@@ -112,6 +114,16 @@ enum Effect {
     Sync(u64),
     /// Remove the presence of users whose instance died, and tell the task.
     Reap,
+}
+
+/// What the room task hands its effect runner as state rather than as
+/// queued effects, so a slow or unreachable Redis cannot make them pile up:
+/// carets (the newest per user; one [`Effect::Carets`] is queued when the
+/// first arrives) and whether a periodic check is already queued.
+#[derive(Default)]
+struct Coalesced {
+    carets: Mutex<HashMap<String, (u64, u64, Option<u64>)>>,
+    checking: AtomicBool,
 }
 
 /// Why the task ended.
@@ -146,6 +158,7 @@ pub(super) struct RoomTask {
     commit: Option<CommitFuture>,
     stash: BTreeMap<u64, LogEntry>,
     effects: Option<mpsc::UnboundedSender<Effect>>,
+    coalesced: Arc<Coalesced>,
     stop: Option<Stop>,
     metrics: Arc<Metrics>,
     viewer_id: Option<String>,
@@ -186,6 +199,7 @@ impl RoomTask {
             commit: None,
             stash: BTreeMap::new(),
             effects: None,
+            coalesced: Arc::default(),
             stop: None,
             metrics,
             viewer_id: None,
@@ -306,6 +320,7 @@ impl RoomTask {
                 self.metrics.clone(),
                 rx,
                 feed_tx.clone(),
+                self.coalesced.clone(),
             ));
             self.effects = Some(tx);
         }
@@ -453,8 +468,11 @@ impl RoomTask {
             // Off this task: awaiting three Redis round trips here held up
             // every edit of the room meanwhile, every two seconds.
             *last_sync = Instant::now();
-            self.effect(Effect::Sync(self.revision));
-            self.effect(Effect::Reap);
+            // Not while the last one is still queued (Redis is slow).
+            if !self.coalesced.checking.swap(true, Ordering::Relaxed) {
+                self.effect(Effect::Sync(self.revision));
+                self.effect(Effect::Reap);
+            }
         }
     }
 
@@ -1281,12 +1299,21 @@ impl RoomTask {
             p.info.anchor = anchor;
         }
         self.fan_cursor(&user_id, cursor, anchor);
-        self.effect(Effect::Cursor(
-            user_id.to_string(),
-            self.revision,
-            cursor,
-            anchor,
-        ));
+        if self.effects.is_some() {
+            let first = {
+                let mut carets = self
+                    .coalesced
+                    .carets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let first = carets.is_empty();
+                carets.insert(user_id.to_string(), (self.revision, cursor, anchor));
+                first
+            };
+            if first {
+                self.effect(Effect::Carets);
+            }
+        }
     }
 }
 
@@ -1318,12 +1345,27 @@ async fn run_effects(
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Effect>,
     feed: mpsc::Sender<Feed>,
+    coalesced: Arc<Coalesced>,
 ) {
     while let Some(effect) = rx.recv().await {
         let result = match effect {
             Effect::Join(user) => store.join(&id, &user).await,
             Effect::Leave(user_id) => store.leave(&id, &user_id).await.map(|_| ()),
-            Effect::Cursor(user_id, r, c, a) => store.cursor(&id, &user_id, r, c, a).await,
+            Effect::Carets => {
+                let carets: Vec<_> = coalesced
+                    .carets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drain()
+                    .collect();
+                let mut result = Ok(());
+                for (user_id, (r, c, a)) in carets {
+                    if let Err(e) = store.cursor(&id, &user_id, r, c, a).await {
+                        result = Err(e);
+                    }
+                }
+                result
+            }
             Effect::Snapshot(revision, doc) => {
                 store.write_snapshot(&id, revision, doc.to_string()).await
             }
@@ -1345,6 +1387,7 @@ async fn run_effects(
             }),
             Effect::Reap => {
                 reap_ghosts(&store, &id, &feed).await;
+                coalesced.checking.store(false, Ordering::Relaxed);
                 Ok(())
             }
         };
