@@ -116,13 +116,16 @@ enum Effect {
     Reap,
 }
 
+/// A caret to publish: (revision, cursor, anchor).
+type Caret = (u64, u64, Option<u64>);
+
 /// What the room task hands its effect runner as state rather than as
 /// queued effects, so a slow or unreachable Redis cannot make them pile up:
 /// carets (the newest per user; one [`Effect::Carets`] is queued when the
 /// first arrives) and whether a periodic check is already queued.
 #[derive(Default)]
 struct Coalesced {
-    carets: Mutex<HashMap<String, (u64, u64, Option<u64>)>>,
+    carets: Mutex<HashMap<String, Caret>>,
     checking: AtomicBool,
 }
 
