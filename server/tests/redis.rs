@@ -574,15 +574,7 @@ async fn an_outage_answers_503_refuses_edits_and_recovers() {
 async fn every_key_of_an_idle_room_expires() {
     let redis = TestRedis::start();
     let a = TestServer::with_redis(&redis, &["--room-ttl-seconds", "2"]);
-    let created: Value = reqwest::Client::new()
-        .post(format!("{}/rooms", a.http()))
-        .json(&serde_json::json!({"code": "bye"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = a.create_room_json("bye").await;
     let room = created["room_id"].as_str().unwrap().to_owned();
     let viewer_key = format!(
         "collab:viewer:{}",

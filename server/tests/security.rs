@@ -195,15 +195,7 @@ async fn tokens_are_required_checked_and_never_logged() {
 #[tokio::test]
 async fn read_only_links_see_everything_and_change_nothing() {
     let server = TestServer::default_settings();
-    let body: Value = reqwest::Client::new()
-        .post(format!("{}/rooms", server.http()))
-        .json(&json!({"code": "fn main() {}"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = server.create_room_json("fn main() {}").await;
     let room = body["room_id"].as_str().unwrap();
     let viewer_id = body["read_only_id"].as_str().unwrap();
     assert_ne!(room, viewer_id);

@@ -76,6 +76,12 @@ impl TestServer {
 
     /// Creates a room; returns its id.
     pub async fn create_room(&self, code: &str) -> String {
+        let body = self.create_room_json(code).await;
+        body["room_id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /rooms` with `code`; its whole answer (ids and URLs).
+    pub async fn create_room_json(&self, code: &str) -> Value {
         let resp = reqwest::Client::new()
             .post(format!("{}/rooms", self.http()))
             .json(&json!({ "code": code, "language": "rust" }))
@@ -83,8 +89,7 @@ impl TestServer {
             .await
             .expect("POST /rooms");
         assert_eq!(resp.status(), 201);
-        let body: Value = resp.json().await.unwrap();
-        body["room_id"].as_str().unwrap().to_owned()
+        resp.json().await.unwrap()
     }
 
     /// `GET /rooms/{id}` as JSON, or `None` on 404.
