@@ -53,7 +53,7 @@ pub async fn cursor_storm(instances: &[String], s: &Sizes) -> Result<Row> {
             format!("{e} ({disconnects} disconnects)"),
         ));
     }
-    let lat = stats::fanout(&done.outcomes);
+    let lat = stats::fanout(&done.outcomes, None);
     Ok(Row::new(
         "cursor_storm",
         json!({

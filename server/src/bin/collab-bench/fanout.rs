@@ -2,7 +2,13 @@
 //! steady rate across both instances, and the floor: the same message rate
 //! through raw Redis PUBLISH/SUBSCRIBE (one publishing connection, one
 //! subscribed) on the same Redis, through the same redis crate.
+//!
+//! Also `loaded_floor`: the floor measured while the fan-out load runs, so
+//! both figures come from the same contended machine. On two cores the load
+//! generator, two servers and Redis share the CPU, and the idle-machine
+//! floor alone cannot tell collab's overhead from the machine's queueing.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,12 +17,27 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::bot::{Plan, Typing};
-use crate::group::{join_all, Group};
+use crate::group::{join_all, Finished, Group};
+use crate::hot::ratio;
 use crate::stats::{self, Latencies};
 use crate::{http, Row, Sizes};
 
-/// Runs the fan-out scenario; returns its row.
-pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
+/// A fan-out load that ran.
+struct Load<T> {
+    done: Finished,
+    ops_per_s: f64,
+    /// What the future run beside the load returned.
+    beside: T,
+}
+
+/// Creates the rooms, joins the bots (spread over `instances`), lets them
+/// type for `s.duration` while `beside` runs, and waits for them to settle.
+async fn load<T>(
+    instances: &[String],
+    s: &Sizes,
+    tag: &str,
+    beside: impl Future<Output = T>,
+) -> Result<Load<T>> {
     let mut rooms = Vec::new();
     for _ in 0..s.rooms {
         rooms.push(http::create_room(&instances[0], "").await?);
@@ -24,7 +45,7 @@ pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
     let placement: Vec<(usize, String)> = (0..s.rooms * s.clients)
         .map(|i| (i / s.clients, instances[i % instances.len()].clone()))
         .collect();
-    let bots = join_all("fan", &rooms, &placement).await?;
+    let bots = join_all(tag, &rooms, &placement).await?;
     let every = Duration::from_secs_f64(1.0 / s.rate);
     let bots = bots
         .into_iter()
@@ -40,13 +61,23 @@ pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
         })
         .collect();
     let group = Group::start(rooms, bots);
-    tokio::time::sleep(s.duration).await;
+    let ((), beside) = tokio::join!(tokio::time::sleep(s.duration), beside);
     let (elapsed, acked) = group.stop_typing();
     let done = group.finish(instances, Duration::from_secs(60)).await;
-    if let Err(e) = done.converged {
+    Ok(Load {
+        done,
+        ops_per_s: (acked as f64 / elapsed.as_secs_f64()).round(),
+        beside,
+    })
+}
+
+/// Runs the fan-out scenario; returns its row.
+pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
+    let run = load(instances, s, "fan", async {}).await?;
+    if let Err(e) = run.done.converged {
         return Ok(Row::failed("fanout", e));
     }
-    let lat = stats::fanout(&done.outcomes);
+    let lat = stats::fanout(&run.done.outcomes, None);
     Ok(Row::new(
         "fanout",
         json!({
@@ -55,16 +86,74 @@ pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
             "p50_ms": lat.pct_ms(50.0),
             "p99_ms": lat.pct_ms(99.0),
             "max_ms": lat.max_ms(),
-            "ops_per_s": (acked as f64 / elapsed.as_secs_f64()).round(),
+            "ops_per_s": run.ops_per_s,
             "deliveries": lat.len(),
             "converged": true,
         }),
     ))
 }
 
-/// Publishes `rooms * clients * rate` messages a second for `duration`,
+/// Runs the fan-out load again and, through its middle half, the floor;
+/// returns a row comparing the two over the same window (only edits sent
+/// while the floor ran count).
+pub async fn loaded_floor(instances: &[String], redis_url: &str, s: &Sizes) -> Result<Row> {
+    let beside = async {
+        tokio::time::sleep(s.duration / 4).await;
+        let start = Instant::now();
+        let floor = floor_latencies(redis_url, s, s.duration / 2).await;
+        (floor, start..Instant::now())
+    };
+    let run = load(instances, s, "lfan", beside).await?;
+    let (floor, window) = run.beside;
+    let floor = match floor? {
+        Ok(floor) => floor,
+        Err(e) => return Ok(Row::failed("loaded_floor", e)),
+    };
+    if let Err(e) = run.done.converged {
+        return Ok(Row::failed("loaded_floor", e));
+    }
+    let fan = stats::fanout(&run.done.outcomes, Some(window));
+    let (f50, f99) = (fan.pct_ms(50.0), fan.pct_ms(99.0));
+    let (r50, r99) = (floor.pct_ms(50.0), floor.pct_ms(99.0));
+    Ok(Row::new(
+        "loaded_floor",
+        json!({
+            "fanout_p50_ms": f50,
+            "fanout_p99_ms": f99,
+            "floor_p50_ms": r50,
+            "floor_p99_ms": r99,
+            "p50_ratio": ratio(f50, r50),
+            "p99_ratio": ratio(f99, r99),
+            "converged": true,
+        }),
+    ))
+}
+
+/// Publishes `rooms * clients * rate` messages a second for `s.duration`,
 /// spread over `rooms` channels, to one subscriber; returns its row.
 pub async fn floor(redis_url: &str, s: &Sizes) -> Result<Row> {
+    let rate = s.rooms as f64 * s.clients as f64 * s.rate;
+    Ok(match floor_latencies(redis_url, s, s.duration).await? {
+        Ok(lat) => Row::new(
+            "floor",
+            json!({
+                "p50_ms": lat.pct_ms(50.0),
+                "p99_ms": lat.pct_ms(99.0),
+                "max_ms": lat.max_ms(),
+                "msgs_per_s": rate.round(),
+            }),
+        ),
+        Err(e) => Row::failed("floor", e),
+    })
+}
+
+/// The floor's publish-to-receive latencies over `duration`, or why not
+/// every message arrived.
+async fn floor_latencies(
+    redis_url: &str,
+    s: &Sizes,
+    duration: Duration,
+) -> Result<Result<Latencies, String>> {
     let client = redis::Client::open(redis_url)?;
     let mut sub = client.get_async_pubsub().await?;
     let channels: Vec<String> = (0..s.rooms)
@@ -76,7 +165,7 @@ pub async fn floor(redis_url: &str, s: &Sizes) -> Result<Row> {
     let publisher = client.get_multiplexed_async_connection().await?;
     let start = Instant::now();
     let rate = s.rooms as f64 * s.clients as f64 * s.rate;
-    let total = (rate * s.duration.as_secs_f64()).round() as u64;
+    let total = (rate * duration.as_secs_f64()).round() as u64;
     // The subscriber: collects each message's latency until all arrived or
     // a grace period after the last was sent.
     let collector = tokio::spawn(async move {
@@ -127,19 +216,10 @@ pub async fn floor(redis_url: &str, s: &Sizes) -> Result<Row> {
     }
     let samples = collector.await.context("floor subscriber failed")?;
     if (samples.len() as u64) < total {
-        return Ok(Row::failed(
-            "floor",
-            format!("only {} of {total} messages arrived", samples.len()),
-        ));
+        return Ok(Err(format!(
+            "only {} of {total} messages arrived",
+            samples.len()
+        )));
     }
-    let lat = Latencies::new(samples);
-    Ok(Row::new(
-        "floor",
-        json!({
-            "p50_ms": lat.pct_ms(50.0),
-            "p99_ms": lat.pct_ms(99.0),
-            "max_ms": lat.max_ms(),
-            "msgs_per_s": rate.round(),
-        }),
-    ))
+    Ok(Ok(Latencies::new(samples)))
 }

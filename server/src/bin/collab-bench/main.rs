@@ -41,10 +41,12 @@ struct Args {
     #[arg(long)]
     server_bin: Option<PathBuf>,
     /// Run only these scenarios (comma-separated names; `floor` and
-    /// `fanout_vs_floor` come with `fanout`, `join` with `history`).
+    /// `fanout_vs_floor` come with `fanout`, `join` with `history`;
+    /// `loaded_floor` is the fan-out load again with the floor measured
+    /// beside it).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Fan-out (and floor) rooms, instead of the size's default (100, quick 10).
+    /// Fan-out (and floor, and loaded_floor) rooms, instead of the size's default (100, quick 10).
     #[arg(long)]
     rooms: Option<usize>,
     /// Fan-out clients per room, instead of the default (10, quick 5).
@@ -246,6 +248,10 @@ async fn run(args: &Args, s: &Sizes, bin: &std::path::Path) -> Result<Vec<Row>> 
             _ => Row::failed("fanout_vs_floor", "fanout or floor failed"),
         };
         rows.extend([fan, floor, vs]);
+    }
+    if wanted(args, "loaded_floor") {
+        progress("loaded_floor");
+        rows.push(fanout::loaded_floor(&both, &url, s).await?);
     }
 
     let doc = big_doc(s.doc_bytes);

@@ -4,6 +4,7 @@
 //! carried; every bot lives in this process, so one clock serves all).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::bot::Outcome;
@@ -43,13 +44,18 @@ pub fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Every (edit, other bot of its room) delivery latency of a run.
-pub fn fanout(outcomes: &[(usize, Outcome)]) -> Latencies {
+/// Every (edit, other bot of its room) delivery latency of a run; with a
+/// window, only of the edits sent within it.
+pub fn fanout(outcomes: &[(usize, Outcome)], sent_within: Option<Range<Instant>>) -> Latencies {
     let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
     for (room, o) in outcomes {
         let by_seq: HashMap<u64, Instant> = o.sent.iter().copied().collect();
         for (seq, revision) in &o.acks {
-            if let Some(t) = by_seq.get(seq) {
+            let t = by_seq.get(seq).filter(|t| match &sent_within {
+                Some(w) => w.contains(t),
+                None => true,
+            });
+            if let Some(t) = t {
                 sent_at.insert((*room, *revision), *t);
             }
         }
