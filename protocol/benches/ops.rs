@@ -1,8 +1,9 @@
 //! Criterion micro-benchmarks of the operation algebra (apply, transform,
 //! compose) on a small document and on a 1 MiB one: the per-keystroke costs
-//! every server commit and client replica pays.
+//! every server commit and client replica pays; and reading the messages a
+//! client receives once per keystroke of anyone in its room.
 
-use collab_protocol::Operation;
+use collab_protocol::{ClientMessage, Operation, ServerMessage};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ropey::Rope;
 
@@ -48,5 +49,31 @@ fn ops(c: &mut Criterion) {
     bench_size(c, "1MiB", 1 << 20);
 }
 
-criterion_group!(benches, ops);
+/// serde's derive against the one-pass `from_json`, on the messages of one
+/// keystroke.
+fn messages(c: &mut Criterion) {
+    let update = r#"{"type":"code_update","revision":4711,"operation":[512,"x",90],"user_id":"u-3f9a1c2b7d"}"#;
+    let ack = r#"{"type":"ack","revision":4711,"seq":88}"#;
+    let edit = r#"{"type":"code_update","revision":4710,"seq":88,"operation":[512,"x",90]}"#;
+    c.bench_function("parse/code_update/derive", |b| {
+        b.iter(|| serde_json::from_str::<ServerMessage>(update).expect("valid"))
+    });
+    c.bench_function("parse/code_update/one_pass", |b| {
+        b.iter(|| ServerMessage::from_json(update).expect("valid"))
+    });
+    c.bench_function("parse/ack/derive", |b| {
+        b.iter(|| serde_json::from_str::<ServerMessage>(ack).expect("valid"))
+    });
+    c.bench_function("parse/ack/one_pass", |b| {
+        b.iter(|| ServerMessage::from_json(ack).expect("valid"))
+    });
+    c.bench_function("parse/client_edit/derive", |b| {
+        b.iter(|| serde_json::from_str::<ClientMessage>(edit).expect("valid"))
+    });
+    c.bench_function("parse/client_edit/one_pass", |b| {
+        b.iter(|| ClientMessage::from_json(edit).expect("valid"))
+    });
+}
+
+criterion_group!(benches, ops, messages);
 criterion_main!(benches);

@@ -5,6 +5,7 @@
 //! docs/protocol.md.
 
 pub mod client;
+mod decode;
 pub mod messages;
 pub mod operation;
 

@@ -1,9 +1,11 @@
 //! Fuzzing the message decoder and operation validation inside `cargo test`:
 //! arbitrary bytes, arbitrary JSON and arbitrary component lists never panic,
 //! and whatever decodes is a well-formed operation that either fits a
-//! document exactly or is refused without touching it.
+//! document exactly or is refused without touching it; and the one-pass
+//! decoders (`from_json`) agree with serde's derive on every input, accepted
+//! or refused.
 
-use collab_protocol::{ClientMessage, Component, Operation};
+use collab_protocol::{ClientMessage, Component, Operation, ServerMessage};
 use proptest::prelude::*;
 use ropey::Rope;
 
@@ -47,8 +49,115 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+/// A JSON object's text with keys in the given order (duplicates kept,
+/// which `serde_json::Value` cannot hold). Mostly near-valid messages: a
+/// tag first, as real senders write it, then the fields some variant of
+/// that name needs, most with a fitting value, in any order, with some
+/// extra keys (a second `type` among them) and some tags later or missing.
+fn object_text() -> impl Strategy<Value = String> {
+    let tag = prop_oneof![
+        Just("code_update"),
+        Just("ack"),
+        Just("cursor_move"),
+        Just("ping"),
+        Just("pong"),
+        Just("user_left"),
+        Just("dance"),
+    ];
+    let fitting = |key: &str| match key {
+        "operation" => serde_json::json!([1, "x"]),
+        "user_id" => serde_json::json!("u1"),
+        "revision" => serde_json::json!(3),
+        "seq" => serde_json::json!(7),
+        "cursor" => serde_json::json!(2),
+        _ => serde_json::json!(1),
+    };
+    let odd_value = prop_oneof![
+        Just(serde_json::json!(null)),
+        Just(serde_json::json!(-1)),
+        Just(serde_json::json!("u1")),
+        Just(serde_json::json!(["x"])),
+        Just(serde_json::json!([0, -1, "é"])),
+        json_value(),
+    ];
+    let field = (0.0..1.0f64, odd_value.clone());
+    let extra_key = prop_oneof![
+        Just("type".to_owned()),
+        Just("other".to_owned()),
+        Just("revision".to_owned()),
+        ".{0,4}",
+    ];
+    (
+        tag,
+        prop::collection::vec(field, 7),
+        prop::collection::vec((extra_key, odd_value), 0..3),
+        0.0..1.0f64,
+        any::<u64>(),
+    )
+        .prop_map(move |(tag, fields, extra, tag_at, shuffle)| {
+            let keys = [
+                "revision",
+                "seq",
+                "operation",
+                "user_id",
+                "cursor",
+                "anchor",
+                "other",
+            ];
+            let mut kv: Vec<(String, serde_json::Value)> = Vec::new();
+            for (key, (p, odd)) in keys.iter().zip(fields) {
+                // Most fields present with a fitting value, a few odd, a few missing.
+                if p < 0.8 {
+                    kv.push((key.to_string(), fitting(key)));
+                } else if p < 0.9 {
+                    kv.push((key.to_string(), odd));
+                }
+            }
+            kv.extend(extra);
+            // A cheap deterministic shuffle of the fields.
+            let mut x = shuffle | 1;
+            for i in (1..kv.len()).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                kv.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let tag = ("type".to_owned(), serde_json::json!(tag));
+            if tag_at < 0.85 {
+                kv.insert(0, tag);
+            } else if tag_at < 0.95 {
+                let at = kv.len();
+                kv.insert(at, tag);
+            }
+            let fields: Vec<String> = kv
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::json!(k)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        })
+}
+
+/// Both decoders gave the same message, or the same error.
+fn same<T: PartialEq + std::fmt::Debug>(
+    fast: serde_json::Result<T>,
+    derived: serde_json::Result<T>,
+) -> Result<(), TestCaseError> {
+    match (fast, derived) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => prop_assert!(false, "one-pass {a:?} but derived {b:?}"),
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn one_pass_decoders_agree_with_the_derive(text in object_text()) {
+        same(ClientMessage::from_json(&text), serde_json::from_str(&text))?;
+        same(ServerMessage::from_json(&text), serde_json::from_str(&text))?;
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic_the_decoder(bytes in prop::collection::vec(any::<u8>(), 0..256)) {

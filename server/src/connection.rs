@@ -451,7 +451,7 @@ async fn read_half(
             outbox.fail(error_code::RATE_LIMITED, &msg, close_code::POLICY);
             return "rate limited";
         }
-        let msg = match serde_json::from_str::<ClientMessage>(&text) {
+        let msg = match ClientMessage::from_json(&text) {
             Ok(m) => m,
             Err(e) => {
                 metrics.reject(Reject::Malformed);

@@ -244,7 +244,7 @@ async fn session(
                     Some(Err(e)) => return End::Dropped(format!("connection lost: {e}")),
                     None => return End::Dropped("connection lost".into()),
                 };
-                let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else {
+                let Ok(msg) = ServerMessage::from_json(&text) else {
                     // A newer server may send things this client does not know.
                     continue;
                 };

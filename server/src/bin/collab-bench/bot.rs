@@ -118,7 +118,7 @@ impl Bot {
         let init = tokio::time::timeout(INIT_TIMEOUT, async {
             while let Some(frame) = ws.next().await {
                 match frame? {
-                    Message::Text(t) => return Ok(serde_json::from_str::<ServerMessage>(&t)?),
+                    Message::Text(t) => return Ok(ServerMessage::from_json(&t)?),
                     Message::Close(c) => bail!("closed before init: {c:?}"),
                     _ => continue,
                 }
@@ -254,7 +254,7 @@ impl Bot {
         out: &mut Outcome,
         progress: &Progress,
     ) -> Result<()> {
-        let msg: ServerMessage = serde_json::from_str(text).context("unreadable message")?;
+        let msg = ServerMessage::from_json(text).context("unreadable message")?;
         match &msg {
             ServerMessage::CodeUpdate(c) if plan.record => {
                 out.received.push((c.revision, Instant::now()));
