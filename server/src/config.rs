@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::client_addr::TrustedProxies;
+
 /// Everything `run` needs to know besides the listener. (No `Debug`: it
 /// holds the token secret, which must never reach a log.)
 #[derive(Clone)]
@@ -36,6 +38,9 @@ pub struct Config {
     pub max_conns_per_room: usize,
     /// Connections one client address may hold.
     pub max_conns_per_ip: usize,
+    /// Proxies whose `X-Forwarded-For` names the client address; none by
+    /// default.
+    pub trusted_proxies: TrustedProxies,
     /// A connection that sends nothing (not even a pong to our ping) for this
     /// long is closed.
     pub idle_timeout: Duration,
@@ -57,6 +62,7 @@ impl Default for Config {
             rate_burst: 1000.0,
             max_conns_per_room: 200,
             max_conns_per_ip: 1000,
+            trusted_proxies: TrustedProxies::default(),
             idle_timeout: Duration::from_secs(90),
         }
     }

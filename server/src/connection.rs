@@ -82,7 +82,8 @@ pub async fn ws_handler(
             let _alive = app.connections.clone();
             let span =
                 tracing::info_span!("conn", room = %short(&room_id), user = tracing::field::Empty);
-            let conn = serve(socket, app, room_id, params, auth, peer.ip());
+            let ip = app.config.trusted_proxies.client_ip(peer.ip(), &headers);
+            let conn = serve(socket, app, room_id, params, auth, ip);
             tracing::Instrument::instrument(conn, span).await;
         })
 }

@@ -3,6 +3,7 @@
 //! and calls [`run`]; everything else lives here.
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod connection;
 pub mod error;

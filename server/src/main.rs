@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use collab_server::auth::{parse_ttl, Auth};
+use collab_server::client_addr::TrustedProxies;
 use collab_server::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -87,6 +88,16 @@ struct ServeArgs {
     /// Connections one client address may hold (1013 beyond).
     #[arg(long, env = "COLLAB_MAX_CONNS_PER_IP", default_value_t = 1000)]
     max_conns_per_ip: usize,
+    /// Proxies (addresses or networks like 10.0.0.0/8, comma-separated or
+    /// repeated) whose `X-Forwarded-For` header names the client address:
+    /// behind a load balancer, name it, or every user counts as the balancer
+    /// for --max-conns-per-ip. The header is ignored from anyone else.
+    #[arg(
+        long = "trusted-proxy",
+        env = "COLLAB_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
     /// Seconds after which a connection that sent nothing, not even a pong
     /// to the server's ping, is closed (1001).
     #[arg(long, env = "COLLAB_IDLE_TIMEOUT_SECONDS", default_value_t = 90)]
@@ -130,6 +141,8 @@ async fn main() -> anyhow::Result<()> {
         a.rate_per_sec > 0.0 && a.rate_burst >= 1.0,
         "--rate-per-sec must be > 0 and --rate-burst >= 1"
     );
+    let trusted_proxies = TrustedProxies::parse(&a.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
     let config = Config {
         room_ttl: Duration::from_secs(a.room_ttl_seconds),
         max_message_bytes: a.max_message_bytes,
@@ -144,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
         rate_burst: a.rate_burst,
         max_conns_per_room: a.max_conns_per_room.max(1),
         max_conns_per_ip: a.max_conns_per_ip.max(1),
+        trusted_proxies,
         idle_timeout: Duration::from_secs(a.idle_timeout_seconds.max(1)),
     };
     let addr = format!("{}:{}", a.host, a.port);

@@ -385,6 +385,77 @@ async fn limits_close_with_their_codes() {
         .await;
 }
 
+/// Joins through a "proxy" that forwarded `forwarded_for`; the first
+/// message (`init`, or the refusal's `error`) is left to the caller.
+async fn via_proxy(server: &TestServer, room: &str, forwarded_for: &str) -> Client {
+    Client::connect_with(
+        &server.addr,
+        room,
+        "",
+        &[("x-forwarded-for", forwarded_for)],
+    )
+    .await
+    .expect("upgraded")
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_limit_counts_forwarded_addresses() {
+    // The tests connect from 127.0.0.1, playing the load balancer.
+    let server = TestServer::start(
+        &[
+            "--max-conns-per-ip",
+            "2",
+            "--trusted-proxy",
+            "10.0.0.0/8,127.0.0.1",
+        ],
+        &[],
+    );
+    let room = server.create_room("").await;
+    let mut a1 = via_proxy(&server, &room, "203.0.113.1").await;
+    let mut a2 = via_proxy(&server, &room, "198.51.100.7, 203.0.113.1").await;
+    for c in [&mut a1, &mut a2] {
+        assert!(matches!(c.recv().await, ServerMessage::Init { .. }));
+    }
+    via_proxy(&server, &room, "203.0.113.1")
+        .await
+        .expect_refused_at_door("too_many_connections", 1013, "a third from one address")
+        .await;
+    // Two other users behind the same balancer are not counted with the first.
+    let mut b = via_proxy(&server, &room, "203.0.113.2").await;
+    assert!(matches!(b.recv().await, ServerMessage::Init { .. }));
+    let (mut direct, _) = Client::join(&server.addr, &room, "").await;
+    direct.send(&ClientMessage::Ping).await;
+    assert_eq!(direct.recv().await, ServerMessage::Pong);
+
+    // Without --trusted-proxy anyone could claim any address: the header is
+    // ignored and all four count as 127.0.0.1.
+    let plain = TestServer::start(&["--max-conns-per-ip", "2"], &[]);
+    let room = plain.create_room("").await;
+    let mut c1 = via_proxy(&plain, &room, "203.0.113.1").await;
+    let mut c2 = via_proxy(&plain, &room, "203.0.113.2").await;
+    for c in [&mut c1, &mut c2] {
+        assert!(matches!(c.recv().await, ServerMessage::Init { .. }));
+    }
+    via_proxy(&plain, &room, "203.0.113.3")
+        .await
+        .expect_refused_at_door("too_many_connections", 1013, "a forged header")
+        .await;
+}
+
+#[tokio::test]
+async fn a_bad_trusted_proxy_stops_the_server_with_the_culprit() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        .args(["--port", "0", "--trusted-proxy", "10.0.0.0/8,proxy.local"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--trusted-proxy") && err.contains("proxy.local"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn silent_connections_time_out_but_live_ones_stay() {
     let server = TestServer::start(&["--idle-timeout-seconds", "2"], &[]);

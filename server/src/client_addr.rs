@@ -1,0 +1,138 @@
+//! Which address a connection comes from. Behind a load balancer every
+//! socket's peer is the balancer, so the per-address connection limit (and
+//! the logs) would lump all users together. Proxies named with
+//! `--trusted-proxy` are believed about `X-Forwarded-For`; nobody else is,
+//! since any client can send that header.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use ipnet::IpNet;
+
+/// The networks whose `X-Forwarded-For` is believed; empty (the default)
+/// means the header is ignored.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// From networks (`10.0.0.0/8`) and single addresses (`10.1.2.3`).
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
+        items
+            .iter()
+            .map(|s| {
+                let s = s.as_ref().trim();
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{s:?} is neither an address nor a network (a.b.c.d/n)"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the socket's peer, or, while the hop in hand is
+    /// a trusted proxy, the address that proxy appended to `X-Forwarded-For`
+    /// (read right to left, every header of that name in order). Stops at the
+    /// first untrusted hop, and at anything that is not an address, keeping
+    /// the last hop that was one.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let mut client = canonical(peer);
+        if !self.trusts(client) {
+            return client;
+        }
+        let hops: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        for hop in hops.iter().rev() {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) => client = canonical(ip),
+                Err(_) => break,
+            }
+            if !self.trusts(client) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// IPv4 seen through an IPv6 socket (`::ffff:a.b.c.d`) as plain IPv4, so one
+/// client has one address however it arrived.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_header_is_ignored() {
+        let none = TrustedProxies::default();
+        assert_eq!(
+            none.client_ip(ip("10.0.0.5"), &headers(&["203.0.113.7"])),
+            ip("10.0.0.5")
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let h = headers(&["203.0.113.7"]);
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("203.0.113.7"));
+        // An untrusted peer's header is a claim anyone can make.
+        assert_eq!(t.client_ip(ip("198.51.100.1"), &h), ip("198.51.100.1"));
+    }
+
+    #[test]
+    fn hops_are_read_right_to_left_up_to_the_first_untrusted_one() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8", "192.0.2.1"]).unwrap();
+        // The client forged the first entry; 198.51.100.9 is who reached our
+        // edge proxy (192.0.2.1), which reached the balancer (10.0.0.5).
+        let h = headers(&["1.2.3.4, 198.51.100.9", "192.0.2.1"]);
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("198.51.100.9"));
+        // A hop that is not an address ends the walk at the last good one.
+        let h = headers(&["198.51.100.9, garbage"]);
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("10.0.0.5"));
+        // Everything trusted: the leftmost hop.
+        let h = headers(&["10.9.9.9, 192.0.2.1"]);
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("10.9.9.9"));
+    }
+
+    #[test]
+    fn mapped_ipv4_is_plain_ipv4() {
+        let t = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+        let h = headers(&["::ffff:203.0.113.7"]);
+        assert_eq!(t.client_ip(ip("::ffff:127.0.0.1"), &h), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn bad_entries_are_refused_with_the_culprit() {
+        let err = TrustedProxies::parse(&["10.0.0.0/8", "10.0.0.0/33"]).unwrap_err();
+        assert!(err.contains("10.0.0.0/33"), "{err}");
+        assert!(TrustedProxies::parse(&["fd00::/8", "::1"]).is_ok());
+    }
+}
