@@ -36,9 +36,9 @@ impl TrustedProxies {
 
     /// The client's address: the socket's peer, or, while the hop in hand is
     /// a trusted proxy, the address that proxy appended to `X-Forwarded-For`
-    /// (read right to left, every header of that name in order). Stops at the
-    /// first untrusted hop, and at anything that is not an address, keeping
-    /// the last hop that was one.
+    /// (read right to left, every header of that name in order; an entry may
+    /// carry a port). Stops at the first untrusted hop, and at anything that
+    /// is not an address, keeping the last hop that was one.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = canonical(peer);
         if !self.trusts(client) {
@@ -51,9 +51,9 @@ impl TrustedProxies {
             .flat_map(|v| v.split(','))
             .collect();
         for hop in hops.iter().rev() {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => client = canonical(ip),
-                Err(_) => break,
+            match parse_hop(hop) {
+                Some(ip) => client = canonical(ip),
+                None => break,
             }
             if !self.trusts(client) {
                 break;
@@ -61,6 +61,15 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port
+/// (`1.2.3.4:5678`, `[2001:db8::1]:443`), as some proxies write it.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// IPv4 seen through an IPv6 socket (`::ffff:a.b.c.d`) as plain IPv4, so one
@@ -120,6 +129,15 @@ mod tests {
         // Everything trusted: the leftmost hop.
         let h = headers(&["10.9.9.9, 192.0.2.1"]);
         assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("10.9.9.9"));
+    }
+
+    #[test]
+    fn hops_may_carry_ports() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let h = headers(&["203.0.113.7:51000"]);
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("203.0.113.7"));
+        let h = headers(&["[2001:db8::7]:443"]);
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("2001:db8::7"));
     }
 
     #[test]
