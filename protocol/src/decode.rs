@@ -13,8 +13,10 @@
 //! any error) is parsed again by the derived implementation, so what is
 //! accepted, and every error message, stay exactly the derive's.
 
+use std::marker::PhantomData;
+
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::messages::{ClientMessage, CommittedOp, ServerMessage};
@@ -24,10 +26,7 @@ impl ServerMessage {
     /// Parses one message's JSON text; the same result as
     /// `serde_json::from_str`, faster for the frequent messages.
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
-        match serde_json::from_str::<Fast<Self>>(text) {
-            Ok(Fast(Some(msg))) => Ok(msg),
-            _ => serde_json::from_str(text),
-        }
+        decode(text)
     }
 }
 
@@ -35,15 +34,52 @@ impl ClientMessage {
     /// Parses one message's JSON text; the same result as
     /// `serde_json::from_str`, faster for the frequent messages.
     pub fn from_json(text: &str) -> serde_json::Result<Self> {
-        match serde_json::from_str::<Fast<Self>>(text) {
-            Ok(Fast(Some(msg))) => Ok(msg),
-            _ => serde_json::from_str(text),
-        }
+        decode(text)
     }
+}
+
+fn decode<T: OnePass + DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    match serde_json::from_str::<Fast<T>>(text) {
+        Ok(Fast(Some(msg))) => Ok(msg),
+        _ => serde_json::from_str(text),
+    }
+}
+
+/// A message type with variants that can be read in one pass.
+trait OnePass: Sized {
+    /// The variant `tag` names, from the rest of the object; `None` when the
+    /// message must take the derived path.
+    fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error>;
 }
 
 /// A message read in one pass, or `None` when it must take the derived path.
 struct Fast<T>(Option<T>);
+
+impl<'de, T: OnePass> Deserialize<'de> for Fast<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: OnePass> Visitor<'de> for V<T> {
+            type Value = Fast<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let msg = match first_tag(&mut map)? {
+                    Some(tag) => T::read(tag, &mut map)?,
+                    None => None,
+                };
+                if msg.is_none() {
+                    // The caller parses it again; serde_json wants it read to the end.
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                }
+                Ok(Fast(msg))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
 
 /// The first key of the object.
 #[derive(Deserialize)]
@@ -144,94 +180,60 @@ fn rest<'de, T: Deserialize<'de>, A: MapAccess<'de>>(map: &mut A) -> Result<T, A
     T::deserialize(MapAccessDeserializer::new(map))
 }
 
-/// Skips the rest of the object (the caller parses it again).
-fn skip<'de, T, A: MapAccess<'de>>(map: &mut A) -> Result<Fast<T>, A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(Fast(None))
-}
-
-impl<'de> Deserialize<'de> for Fast<ServerMessage> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Fast<ServerMessage>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a server message")
+impl OnePass for ServerMessage {
+    fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error> {
+        Ok(match tag {
+            Tag::CodeUpdate => {
+                let m: ServerCodeUpdate = rest(map)?;
+                (!m.second_tag.0).then_some(ServerMessage::CodeUpdate(CommittedOp {
+                    revision: m.revision,
+                    operation: m.operation,
+                    user_id: m.user_id,
+                    seq: m.seq,
+                }))
             }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let msg = match first_tag(&mut map)? {
-                    Some(Tag::CodeUpdate) => {
-                        let m: ServerCodeUpdate = rest(&mut map)?;
-                        (!m.second_tag.0).then_some({
-                            ServerMessage::CodeUpdate(CommittedOp {
-                                revision: m.revision,
-                                operation: m.operation,
-                                user_id: m.user_id,
-                                seq: m.seq,
-                            })
-                        })
-                    }
-                    Some(Tag::Ack) => {
-                        let m: ServerAck = rest(&mut map)?;
-                        (!m.second_tag.0).then_some(ServerMessage::Ack {
-                            revision: m.revision,
-                            seq: m.seq,
-                        })
-                    }
-                    Some(Tag::CursorMove) => {
-                        let m: ServerCursorMove = rest(&mut map)?;
-                        (!m.second_tag.0).then_some(ServerMessage::CursorMove {
-                            user_id: m.user_id,
-                            revision: m.revision,
-                            cursor: m.cursor,
-                            anchor: m.anchor,
-                        })
-                    }
-                    Some(Tag::Other) | None => return skip(&mut map),
-                };
-                Ok(Fast(msg))
+            Tag::Ack => {
+                let m: ServerAck = rest(map)?;
+                (!m.second_tag.0).then_some(ServerMessage::Ack {
+                    revision: m.revision,
+                    seq: m.seq,
+                })
             }
-        }
-        d.deserialize_map(V)
+            Tag::CursorMove => {
+                let m: ServerCursorMove = rest(map)?;
+                (!m.second_tag.0).then_some(ServerMessage::CursorMove {
+                    user_id: m.user_id,
+                    revision: m.revision,
+                    cursor: m.cursor,
+                    anchor: m.anchor,
+                })
+            }
+            Tag::Other => None,
+        })
     }
 }
 
-impl<'de> Deserialize<'de> for Fast<ClientMessage> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Fast<ClientMessage>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a client message")
+impl OnePass for ClientMessage {
+    fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error> {
+        Ok(match tag {
+            Tag::CodeUpdate => {
+                let m: ClientCodeUpdate = rest(map)?;
+                (!m.second_tag.0).then_some(ClientMessage::CodeUpdate {
+                    revision: m.revision,
+                    seq: m.seq,
+                    operation: m.operation,
+                })
             }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let msg = match first_tag(&mut map)? {
-                    Some(Tag::CodeUpdate) => {
-                        let m: ClientCodeUpdate = rest(&mut map)?;
-                        (!m.second_tag.0).then_some(ClientMessage::CodeUpdate {
-                            revision: m.revision,
-                            seq: m.seq,
-                            operation: m.operation,
-                        })
-                    }
-                    Some(Tag::CursorMove) => {
-                        let m: ClientCursorMove = rest(&mut map)?;
-                        (!m.second_tag.0).then_some(ClientMessage::CursorMove {
-                            revision: m.revision,
-                            cursor: m.cursor,
-                            anchor: m.anchor,
-                        })
-                    }
-                    Some(Tag::Ack | Tag::Other) | None => return skip(&mut map),
-                };
-                Ok(Fast(msg))
+            Tag::CursorMove => {
+                let m: ClientCursorMove = rest(map)?;
+                (!m.second_tag.0).then_some(ClientMessage::CursorMove {
+                    revision: m.revision,
+                    cursor: m.cursor,
+                    anchor: m.anchor,
+                })
             }
-        }
-        d.deserialize_map(V)
+            Tag::Ack | Tag::Other => None,
+        })
     }
 }
 
