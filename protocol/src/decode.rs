@@ -9,14 +9,17 @@
 //! Every sender of this protocol writes `type` first (serde's derive does),
 //! so [`ServerMessage::from_json`] and [`ClientMessage::from_json`] read the
 //! tag and then the fields of `code_update`, `ack` and `cursor_move` straight
-//! from the text. Anything else (`type` later in the object, another variant,
-//! any error) is parsed again by the derived implementation, so what is
-//! accepted, and every error message, stay exactly the derive's.
+//! from the text. Fields a variant does not have are parsed in full and
+//! dropped, as the derive's copy parses them, so a value it refuses (a number
+//! out of range, a lone surrogate, nesting past the depth limit) is refused
+//! here too. Anything else (`type` later in the object, another variant, a
+//! field twice, any error) is parsed again by the derived implementation, so
+//! what is accepted, and every error message, stay exactly the derive's; a
+//! proptest holds the two to that.
 
 use std::marker::PhantomData;
 
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::messages::{ClientMessage, CommittedOp, ServerMessage};
@@ -102,68 +105,120 @@ enum Tag {
     Other,
 }
 
-/// Whether a second `type` key was present, whatever its value (even
-/// `null`): the derive refuses it as a duplicate, so such a message takes
-/// the derived path.
-#[derive(Default)]
-struct SecondTag(bool);
+/// The field names of those variants, and any other.
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Type,
+    Revision,
+    Seq,
+    Operation,
+    UserId,
+    Cursor,
+    Anchor,
+    #[serde(other)]
+    Other,
+}
 
-impl<'de> Deserialize<'de> for SecondTag {
+/// A field's value: absent (`None`), `null` (`Some(None)`), or a value.
+type Slot<T> = Option<Option<T>>;
+
+/// The fields of one message after its tag.
+#[derive(Default)]
+struct Fields {
+    revision: Slot<u64>,
+    seq: Slot<u64>,
+    operation: Option<Operation>,
+    user_id: Slot<String>,
+    cursor: Slot<u64>,
+    anchor: Slot<u64>,
+}
+
+/// A required field's value (absent or `null` leave it to the derive, which
+/// refuses both).
+fn required<T>(slot: Slot<T>) -> Option<T> {
+    slot.flatten()
+}
+
+/// Reads the rest of the object for a variant whose fields are `known`;
+/// others are checked as any JSON value and dropped, as the derive does.
+/// `None` (the rest possibly unread) when the derive must decide: a field
+/// twice, or a second `type`.
+fn fields<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    known: &[Field],
+) -> Result<Option<Fields>, A::Error> {
+    fn put<T>(slot: &mut Option<T>, value: T) -> bool {
+        slot.replace(value).is_none()
+    }
+    let mut f = Fields::default();
+    while let Some(key) = map.next_key::<Field>()? {
+        let first = match key {
+            Field::Type => return Ok(None),
+            _ if !known.contains(&key) => {
+                map.next_value::<Checked>()?;
+                true
+            }
+            Field::Revision => put(&mut f.revision, map.next_value()?),
+            Field::Seq => put(&mut f.seq, map.next_value()?),
+            Field::Operation => put(&mut f.operation, map.next_value()?),
+            Field::UserId => put(&mut f.user_id, map.next_value()?),
+            Field::Cursor => put(&mut f.cursor, map.next_value()?),
+            Field::Anchor => put(&mut f.anchor, map.next_value()?),
+            Field::Other => unreachable!("never known"),
+        };
+        if !first {
+            return Ok(None);
+        }
+    }
+    Ok(Some(f))
+}
+
+/// Any JSON value, parsed in full and dropped: what the derive's copy does
+/// with a field the variant does not have.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        IgnoredAny::deserialize(d).map(|_| SecondTag(true))
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Checked;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_entry::<Checked, Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
-#[derive(Deserialize)]
-struct ServerCodeUpdate {
-    revision: u64,
-    operation: Operation,
-    user_id: String,
-    #[serde(default)]
-    seq: Option<u64>,
-    #[serde(rename = "type", default)]
-    second_tag: SecondTag,
-}
-
-#[derive(Deserialize)]
-struct ServerAck {
-    revision: u64,
-    seq: u64,
-    #[serde(rename = "type", default)]
-    second_tag: SecondTag,
-}
-
-#[derive(Deserialize)]
-struct ServerCursorMove {
-    user_id: String,
-    revision: u64,
-    cursor: u64,
-    anchor: Option<u64>,
-    #[serde(rename = "type", default)]
-    second_tag: SecondTag,
-}
-
-#[derive(Deserialize)]
-struct ClientCodeUpdate {
-    revision: u64,
-    seq: u64,
-    operation: Operation,
-    #[serde(rename = "type", default)]
-    second_tag: SecondTag,
-}
-
-#[derive(Deserialize)]
-struct ClientCursorMove {
-    revision: u64,
-    cursor: u64,
-    #[serde(default)]
-    anchor: Option<u64>,
-    #[serde(rename = "type", default)]
-    second_tag: SecondTag,
-}
-
-/// Reads the first key; the tag when that key is `type`, else `None` (with
-/// the key's value skipped).
+/// Reads the first key; the tag when that key is `type`, else `None`.
 fn first_tag<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Tag>, A::Error> {
     match map.next_key::<Key>()? {
         Some(Key::Type) => map.next_value::<Tag>().map(Some),
@@ -175,65 +230,68 @@ fn first_tag<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Tag>, A::Erro
     }
 }
 
-/// Reads the rest of the object as `T`.
-fn rest<'de, T: Deserialize<'de>, A: MapAccess<'de>>(map: &mut A) -> Result<T, A::Error> {
-    T::deserialize(MapAccessDeserializer::new(map))
-}
-
 impl OnePass for ServerMessage {
     fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error> {
-        Ok(match tag {
-            Tag::CodeUpdate => {
-                let m: ServerCodeUpdate = rest(map)?;
-                (!m.second_tag.0).then_some(ServerMessage::CodeUpdate(CommittedOp {
-                    revision: m.revision,
-                    operation: m.operation,
-                    user_id: m.user_id,
-                    seq: m.seq,
-                }))
-            }
-            Tag::Ack => {
-                let m: ServerAck = rest(map)?;
-                (!m.second_tag.0).then_some(ServerMessage::Ack {
-                    revision: m.revision,
-                    seq: m.seq,
-                })
-            }
-            Tag::CursorMove => {
-                let m: ServerCursorMove = rest(map)?;
-                (!m.second_tag.0).then_some(ServerMessage::CursorMove {
-                    user_id: m.user_id,
-                    revision: m.revision,
-                    cursor: m.cursor,
-                    anchor: m.anchor,
-                })
-            }
-            Tag::Other => None,
-        })
+        use Field::*;
+        let known: &[Field] = match tag {
+            Tag::CodeUpdate => &[Revision, Operation, UserId, Seq],
+            Tag::Ack => &[Revision, Seq],
+            Tag::CursorMove => &[UserId, Revision, Cursor, Anchor],
+            Tag::Other => return Ok(None),
+        };
+        let Some(f) = fields(map, known)? else {
+            return Ok(None);
+        };
+        Ok((|| {
+            Some(match tag {
+                Tag::CodeUpdate => ServerMessage::CodeUpdate(CommittedOp {
+                    revision: required(f.revision)?,
+                    operation: f.operation?,
+                    user_id: required(f.user_id)?,
+                    seq: f.seq.flatten(),
+                }),
+                Tag::Ack => ServerMessage::Ack {
+                    revision: required(f.revision)?,
+                    seq: required(f.seq)?,
+                },
+                Tag::CursorMove => ServerMessage::CursorMove {
+                    user_id: required(f.user_id)?,
+                    revision: required(f.revision)?,
+                    cursor: required(f.cursor)?,
+                    anchor: f.anchor.flatten(),
+                },
+                Tag::Other => return None,
+            })
+        })())
     }
 }
 
 impl OnePass for ClientMessage {
     fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error> {
-        Ok(match tag {
-            Tag::CodeUpdate => {
-                let m: ClientCodeUpdate = rest(map)?;
-                (!m.second_tag.0).then_some(ClientMessage::CodeUpdate {
-                    revision: m.revision,
-                    seq: m.seq,
-                    operation: m.operation,
-                })
-            }
-            Tag::CursorMove => {
-                let m: ClientCursorMove = rest(map)?;
-                (!m.second_tag.0).then_some(ClientMessage::CursorMove {
-                    revision: m.revision,
-                    cursor: m.cursor,
-                    anchor: m.anchor,
-                })
-            }
-            Tag::Ack | Tag::Other => None,
-        })
+        use Field::*;
+        let known: &[Field] = match tag {
+            Tag::CodeUpdate => &[Revision, Seq, Operation],
+            Tag::CursorMove => &[Revision, Cursor, Anchor],
+            Tag::Ack | Tag::Other => return Ok(None),
+        };
+        let Some(f) = fields(map, known)? else {
+            return Ok(None);
+        };
+        Ok((|| {
+            Some(match tag {
+                Tag::CodeUpdate => ClientMessage::CodeUpdate {
+                    revision: required(f.revision)?,
+                    seq: required(f.seq)?,
+                    operation: f.operation?,
+                },
+                Tag::CursorMove => ClientMessage::CursorMove {
+                    revision: required(f.revision)?,
+                    cursor: required(f.cursor)?,
+                    anchor: f.anchor.flatten(),
+                },
+                Tag::Ack | Tag::Other => return None,
+            })
+        })())
     }
 }
 
@@ -281,5 +339,27 @@ mod tests {
             let (fast, derived) = both_server(text);
             assert_eq!(fast, derived, "{text}");
         }
+    }
+
+    #[test]
+    fn values_the_derive_refuses_are_refused_in_fields_it_ignores() {
+        let deep = format!(
+            r#"{{"type":"ack","revision":1,"seq":2,"x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for text in [
+            r#"{"type":"ack","revision":1,"seq":2,"x":1e400}"#,
+            r#"{"type":"ack","revision":1,"seq":2,"x":"\ud800"}"#,
+            r#"{"type":"cursor_move","user_id":"u","revision":1,"cursor":2,"x":{"y":-1e400}}"#,
+            &deep,
+        ] {
+            let (fast, derived) = both_server(text);
+            assert!(fast.starts_with("Err"), "{text}: {fast}");
+            assert_eq!(fast, derived, "{text}");
+        }
+        let text =
+            r#"{"type":"code_update","revision":1,"seq":2,"operation":[1,"x"],"x":"\udc00\ud800"}"#;
+        assert!(ClientMessage::from_json(text).is_err());
     }
 }
