@@ -1,6 +1,6 @@
 //! Which address a connection comes from. Behind a load balancer every
-//! socket's peer is the balancer, so the per-address connection limit (and
-//! the logs) would lump all users together. Proxies named with
+//! socket's peer is the balancer, so the per-address connection limit would
+//! lump all users together. Proxies named with
 //! `--trusted-proxy` are believed about `X-Forwarded-For`; nobody else is,
 //! since any client can send that header.
 
@@ -15,14 +15,17 @@ use ipnet::IpNet;
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
-    /// From networks (`10.0.0.0/8`) and single addresses (`10.1.2.3`).
+    /// From networks (`10.0.0.0/8`) and single addresses (`10.1.2.3`);
+    /// empty entries (an empty variable, a trailing comma) are skipped.
     pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
         items
             .iter()
+            .map(|s| s.as_ref().trim())
+            .filter(|s| !s.is_empty())
             .map(|s| {
-                let s = s.as_ref().trim();
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map(canonical_net)
                     .map_err(|_| format!("{s:?} is neither an address nor a network (a.b.c.d/n)"))
             })
             .collect::<Result<_, _>>()
@@ -44,14 +47,15 @@ impl TrustedProxies {
         if !self.trusts(client) {
             return client;
         }
-        let hops: Vec<&str> = headers
+        // Split the raw bytes: a value with a non-ASCII byte must stop the
+        // walk at that entry, not vanish and let an earlier header speak.
+        let hops: Vec<&[u8]> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
             .collect();
         for hop in hops.iter().rev() {
-            match parse_hop(hop) {
+            match std::str::from_utf8(hop).ok().and_then(parse_hop) {
                 Some(ip) => client = canonical(ip),
                 None => break,
             }
@@ -70,6 +74,18 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// A network written in IPv4-mapped IPv6 (`::ffff:10.0.0.0/104`) as the
+/// IPv4 network it is, since addresses are compared as plain IPv4.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 /// IPv4 seen through an IPv6 socket (`::ffff:a.b.c.d`) as plain IPv4, so one
@@ -145,6 +161,29 @@ mod tests {
         let t = TrustedProxies::parse(&["127.0.0.1"]).unwrap();
         let h = headers(&["::ffff:203.0.113.7"]);
         assert_eq!(t.client_ip(ip("::ffff:127.0.0.1"), &h), ip("203.0.113.7"));
+        let t = TrustedProxies::parse(&["::ffff:10.0.0.0/104"]).unwrap();
+        assert_eq!(t.client_ip(ip("10.1.2.3"), &h), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn a_value_that_is_not_text_stops_the_walk() {
+        let t = TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+        let mut h = headers(&["7.7.7.7"]);
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xc3\xa9, 198.51.100.9").unwrap(),
+        );
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("198.51.100.9"));
+        let h = {
+            let mut h = HeaderMap::new();
+            h.append("x-forwarded-for", HeaderValue::from_static("7.7.7.7"));
+            h.append(
+                "x-forwarded-for",
+                HeaderValue::from_bytes(b"10.2.2.2, \xff").unwrap(),
+            );
+            h
+        };
+        assert_eq!(t.client_ip(ip("10.0.0.5"), &h), ip("10.0.0.5"));
     }
 
     #[test]
@@ -152,5 +191,8 @@ mod tests {
         let err = TrustedProxies::parse(&["10.0.0.0/8", "10.0.0.0/33"]).unwrap_err();
         assert!(err.contains("10.0.0.0/33"), "{err}");
         assert!(TrustedProxies::parse(&["fd00::/8", "::1"]).is_ok());
+        // An empty variable or a trailing comma names nothing.
+        assert_eq!(TrustedProxies::parse(&["", " "]).unwrap().0, vec![]);
+        assert_eq!(TrustedProxies::parse(&["10.0.0.1", ""]).unwrap().0.len(), 1);
     }
 }

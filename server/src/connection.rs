@@ -73,6 +73,9 @@ pub async fn ws_handler(
         .auth
         .as_ref()
         .map(|a| a.check(&headers, params.get("token").map(String::as_str)));
+    // Only the address goes into the upgrade: the header map (slices of the
+    // request's 8 KiB read buffer) would otherwise live as long as the socket.
+    let ip = app.config.trusted_proxies.client_ip(peer.ip(), &headers);
     let max = app.config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
@@ -82,7 +85,6 @@ pub async fn ws_handler(
             let _alive = app.connections.clone();
             let span =
                 tracing::info_span!("conn", room = %short(&room_id), user = tracing::field::Empty);
-            let ip = app.config.trusted_proxies.client_ip(peer.ip(), &headers);
             let conn = serve(socket, app, room_id, params, auth, ip);
             tracing::Instrument::instrument(conn, span).await;
         })
