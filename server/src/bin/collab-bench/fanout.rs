@@ -9,6 +9,7 @@
 //! floor alone cannot tell collab's overhead from the machine's queueing.
 
 use std::future::Future;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,9 @@ pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
         return Ok(Row::failed("fanout", e));
     }
     let lat = stats::fanout(&run.done.outcomes, None);
+    if lat.len() == 0 {
+        return Ok(Row::failed("fanout", "no edit was delivered"));
+    }
     Ok(Row::new(
         "fanout",
         json!({
@@ -94,29 +98,31 @@ pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
 }
 
 /// Runs the fan-out load again and, through its middle half, the floor;
-/// returns a row comparing the two over the same window (only edits sent
-/// while the floor ran count).
+/// returns a row comparing the two over the same window: only edits sent
+/// while the floor was publishing count. (The floor's own traffic adds to
+/// the load both are measured under.)
 pub async fn loaded_floor(instances: &[String], redis_url: &str, s: &Sizes) -> Result<Row> {
+    const NAME: &str = "loaded_floor";
     let beside = async {
         tokio::time::sleep(s.duration / 4).await;
-        let start = Instant::now();
-        let floor = floor_latencies(redis_url, s, s.duration / 2).await;
-        (floor, start..Instant::now())
+        floor_run(redis_url, s, s.duration / 2).await
     };
     let run = load(instances, s, "lfan", beside).await?;
-    let (floor, window) = run.beside;
-    let floor = match floor? {
+    let floor = match run.beside {
         Ok(floor) => floor,
-        Err(e) => return Ok(Row::failed("loaded_floor", e)),
+        Err(e) => return Ok(Row::failed(NAME, e)),
     };
     if let Err(e) = run.done.converged {
-        return Ok(Row::failed("loaded_floor", e));
+        return Ok(Row::failed(NAME, e));
     }
-    let fan = stats::fanout(&run.done.outcomes, Some(window));
+    let fan = stats::fanout(&run.done.outcomes, Some(floor.published));
+    if fan.len() == 0 {
+        return Ok(Row::failed(NAME, "no edit was sent while the floor ran"));
+    }
     let (f50, f99) = (fan.pct_ms(50.0), fan.pct_ms(99.0));
-    let (r50, r99) = (floor.pct_ms(50.0), floor.pct_ms(99.0));
+    let (r50, r99) = (floor.latencies.pct_ms(50.0), floor.latencies.pct_ms(99.0));
     Ok(Row::new(
-        "loaded_floor",
+        NAME,
         json!({
             "fanout_p50_ms": f50,
             "fanout_p99_ms": f99,
@@ -124,6 +130,7 @@ pub async fn loaded_floor(instances: &[String], redis_url: &str, s: &Sizes) -> R
             "floor_p99_ms": r99,
             "p50_ratio": ratio(f50, r50),
             "p99_ratio": ratio(f99, r99),
+            "ops_per_s": run.ops_per_s,
             "converged": true,
         }),
     ))
@@ -131,29 +138,50 @@ pub async fn loaded_floor(instances: &[String], redis_url: &str, s: &Sizes) -> R
 
 /// Publishes `rooms * clients * rate` messages a second for `s.duration`,
 /// spread over `rooms` channels, to one subscriber; returns its row.
-pub async fn floor(redis_url: &str, s: &Sizes) -> Result<Row> {
+pub async fn floor(redis_url: &str, s: &Sizes) -> Row {
     let rate = s.rooms as f64 * s.clients as f64 * s.rate;
-    Ok(match floor_latencies(redis_url, s, s.duration).await? {
-        Ok(lat) => Row::new(
+    match floor_run(redis_url, s, s.duration).await {
+        Ok(run) => Row::new(
             "floor",
             json!({
-                "p50_ms": lat.pct_ms(50.0),
-                "p99_ms": lat.pct_ms(99.0),
-                "max_ms": lat.max_ms(),
+                "p50_ms": run.latencies.pct_ms(50.0),
+                "p99_ms": run.latencies.pct_ms(99.0),
+                "max_ms": run.latencies.max_ms(),
                 "msgs_per_s": rate.round(),
             }),
         ),
         Err(e) => Row::failed("floor", e),
-    })
+    }
 }
 
-/// The floor's publish-to-receive latencies over `duration`, or why not
-/// every message arrived.
-async fn floor_latencies(
+/// A floor measurement.
+struct FloorRun {
+    /// Publish-to-receive latency of every message.
+    latencies: Latencies,
+    /// From the first publish to the last.
+    published: Range<Instant>,
+}
+
+/// The floor over `duration`, or why it has no figures (Redis failed, not
+/// every message arrived, nothing to publish at this size).
+async fn floor_run(redis_url: &str, s: &Sizes, duration: Duration) -> Result<FloorRun, String> {
+    floor_inner(redis_url, s, duration)
+        .await
+        .unwrap_or_else(|e| Err(format!("{e:#}")))
+}
+
+async fn floor_inner(
     redis_url: &str,
     s: &Sizes,
     duration: Duration,
-) -> Result<Result<Latencies, String>> {
+) -> Result<Result<FloorRun, String>> {
+    let rate = s.rooms as f64 * s.clients as f64 * s.rate;
+    let total = (rate * duration.as_secs_f64()).round() as u64;
+    if total == 0 {
+        return Ok(Err(format!(
+            "no message to publish at {rate} a second for {duration:?}"
+        )));
+    }
     let client = redis::Client::open(redis_url)?;
     let mut sub = client.get_async_pubsub().await?;
     let channels: Vec<String> = (0..s.rooms)
@@ -164,8 +192,6 @@ async fn floor_latencies(
     }
     let publisher = client.get_multiplexed_async_connection().await?;
     let start = Instant::now();
-    let rate = s.rooms as f64 * s.clients as f64 * s.rate;
-    let total = (rate * duration.as_secs_f64()).round() as u64;
     // The subscriber: collects each message's latency until all arrived or
     // a grace period after the last was sent.
     let collector = tokio::spawn(async move {
@@ -214,6 +240,7 @@ async fn floor_latencies(
             sent += 1;
         }
     }
+    let published = start..Instant::now();
     let samples = collector.await.context("floor subscriber failed")?;
     if (samples.len() as u64) < total {
         return Ok(Err(format!(
@@ -221,5 +248,8 @@ async fn floor_latencies(
             samples.len()
         )));
     }
-    Ok(Ok(Latencies::new(samples)))
+    Ok(Ok(FloorRun {
+        latencies: Latencies::new(samples),
+        published,
+    }))
 }

@@ -233,7 +233,7 @@ async fn run(args: &Args, s: &Sizes, bin: &std::path::Path) -> Result<Vec<Row>> 
         progress("fanout");
         let fan = fanout::fanout(&both, s).await?;
         progress("floor");
-        let floor = fanout::floor(&url, s).await?;
+        let floor = fanout::floor(&url, s).await;
         let vs = match (
             fan.is_failed() || floor.is_failed(),
             fan.f64("p50_ms"),
