@@ -64,7 +64,8 @@ pub enum Command {
         delay_ms: u64,
     },
     /// Print every protocol message the room sends, one JSON object per
-    /// line, until interrupted or the connection closes.
+    /// line, until interrupted (exit 0) or the connection ends (exit 1, with
+    /// why on stderr: room gone, server restarting, connection lost).
     Watch {
         /// The room id (or a URL ending in it).
         room: String,

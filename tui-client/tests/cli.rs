@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{collab, poll, scratch, Server};
+use common::{collab, poll, scratch, Proxy, Server};
 
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -184,6 +184,67 @@ fn watch_prints_another_clients_edit_as_json_lines() {
     assert_eq!(update["operation"], serde_json::json!([3, "!"]));
     let _ = watcher.kill();
     let _ = watcher.wait();
+}
+
+/// Starts `collab watch ROOM` against `url`; returns it and its stdout lines.
+fn watch(
+    url: &str,
+    room: &str,
+    dir: &std::path::Path,
+) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut watcher = collab(url, dir)
+        .args(["watch", room])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (watcher, rx)
+}
+
+/// Waits for `child` to exit; its status and stderr.
+fn finished(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let status = poll(Duration::from_secs(15), || child.try_wait().unwrap()).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("still running");
+    });
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+#[test]
+fn watch_fails_when_the_server_goes_away() {
+    let mut server = Server::start();
+    let proxy = Proxy::start(&server.rt, server.addr);
+    let dir = scratch("watch-ends");
+    let room = server.create_room("abc");
+
+    // The connection drops without a close frame.
+    let (cut, rx) = watch(&proxy.url(), &room, &dir);
+    let init = rx.recv_timeout(Duration::from_secs(10)).expect("init line");
+    assert!(init.contains(r#""type":"init""#), "{init}");
+    proxy.cut();
+    let (status, err) = finished(cut);
+    assert!(!status.success(), "a lost connection is a failure");
+    assert!(err.contains("connection lost"), "{err}");
+
+    // The server shuts down (close 1012, "reconnect, maybe elsewhere").
+    let (restart, rx) = watch(&server.url(), &room, &dir);
+    rx.recv_timeout(Duration::from_secs(10)).expect("init line");
+    server.shut_down();
+    let (status, err) = finished(restart);
+    assert!(!status.success(), "a restart is not the end of the room");
+    assert!(err.contains("restarting (close 1012)"), "{err}");
 }
 
 #[test]

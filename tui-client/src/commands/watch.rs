@@ -1,6 +1,7 @@
 //! `collab watch ROOM`: every protocol message, one JSON line each, for
 //! debugging and scripts. One plain connection: no reconnecting, nothing
-//! sent.
+//! sent. It exits 0 only when interrupted or when stdout closes; a script
+//! must be able to tell a finished watch from a server that went away.
 
 use std::io::Write;
 
@@ -40,14 +41,23 @@ pub async fn run(api: &ServerApi, room: &str, name: &str) -> anyhow::Result<()> 
                     }
                 }
                 Some(Ok(Message::Close(close))) => {
-                    if close.is_some_and(|c| u16::from(c.code) == close_code::ROOM_NOT_FOUND) {
-                        bail!("room {room} not found (it may have expired)");
+                    let (code, reason) = close
+                        .map(|c| (u16::from(c.code), c.reason.to_string()))
+                        .unwrap_or((close_code::NORMAL, String::new()));
+                    match code {
+                        close_code::ROOM_NOT_FOUND => {
+                            bail!("room {room} not found (it may have expired)")
+                        }
+                        close_code::RESTARTING => bail!(
+                            "the server is restarting (close {code}); run watch again to follow the room"
+                        ),
+                        _ if reason.is_empty() => bail!("the server closed the connection (close {code})"),
+                        _ => bail!("the server closed the connection (close {code}: {reason})"),
                     }
-                    return Ok(());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => bail!("connection lost: {e}"),
-                None => return Ok(()),
+                None => bail!("connection lost"),
             }
         }
     }

@@ -23,6 +23,7 @@ pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), collab_server::RunError>>>,
 }
 
 impl Server {
@@ -36,7 +37,7 @@ impl Server {
         let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        rt.spawn(collab_server::run(
+        let task = rt.spawn(collab_server::run(
             listener,
             collab_server::Config::default(),
             async move {
@@ -47,6 +48,18 @@ impl Server {
             rt,
             addr,
             stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Shuts the server down as SIGTERM does (clients get close 1012) and
+    /// waits until it has.
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = self.rt.block_on(task);
         }
     }
 
