@@ -107,7 +107,8 @@ enum Effect {
     Leave(String),
     /// Publish the carets waiting in [`Coalesced::carets`].
     Carets,
-    Snapshot(u64, Rope),
+    /// Write the snapshot waiting in [`Coalesced::snapshot`].
+    Snapshot,
     Touch,
     /// The periodic check for operations pub/sub lost: read the log after
     /// this revision and feed it to the task as if it had been published.
@@ -122,10 +123,13 @@ type Caret = (u64, u64, Option<u64>);
 /// What the room task hands its effect runner as state rather than as
 /// queued effects, so a slow or unreachable Redis cannot make them pile up:
 /// carets (the newest per user; one [`Effect::Carets`] is queued when the
-/// first arrives) and whether a periodic check is already queued.
+/// first arrives), the newest snapshot not yet written (a newer one replaces
+/// it: each holds a version of the document, up to its whole size), and
+/// whether a periodic check is already queued.
 #[derive(Default)]
 struct Coalesced {
     carets: Mutex<HashMap<String, Caret>>,
+    snapshot: Mutex<Option<(u64, Rope)>>,
     checking: AtomicBool,
 }
 
@@ -900,7 +904,15 @@ impl RoomTask {
                 }
                 debug_assert_eq!(rev, self.revision);
                 if before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
-                    self.effect(Effect::Snapshot(self.revision, self.doc.clone()));
+                    let waiting = self
+                        .coalesced
+                        .snapshot
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .replace((self.revision, self.doc.clone()));
+                    if waiting.is_none() {
+                        self.effect(Effect::Snapshot);
+                    }
                 }
                 self.drain_stash().await;
                 self.flush();
@@ -1369,8 +1381,18 @@ async fn run_effects(
                 }
                 result
             }
-            Effect::Snapshot(revision, doc) => {
-                store.write_snapshot(&id, revision, doc.to_string()).await
+            Effect::Snapshot => {
+                let newest = coalesced
+                    .snapshot
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                match newest {
+                    Some((revision, doc)) => {
+                        store.write_snapshot(&id, revision, doc.to_string()).await
+                    }
+                    None => Ok(()),
+                }
             }
             Effect::Touch => store.touch(&id, viewer.as_deref()).await,
             Effect::Sync(after) => store.entries_since(&id, after).await.map(|tail| {
