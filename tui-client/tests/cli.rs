@@ -144,48 +144,6 @@ fn concurrent_appends_all_land() {
     assert_eq!(code.matches('y').count(), 4);
 }
 
-#[test]
-fn watch_prints_another_clients_edit_as_json_lines() {
-    let server = Server::start();
-    let dir = scratch("watch");
-    let room = server.create_room("abc");
-    let mut watcher = collab(&server.url(), &dir)
-        .args(["watch", &room])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = watcher.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = rx.recv_timeout(Duration::from_secs(10)).expect("init line");
-    let init: serde_json::Value = serde_json::from_str(&first).expect("one JSON object per line");
-    assert_eq!(init["type"], "init");
-    assert_eq!(init["code"], "abc");
-
-    let out = collab(&server.url(), &dir)
-        .args(["append", &room, "!"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let update = poll(Duration::from_secs(10), || {
-        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
-        (v["type"] == "code_update").then_some(v)
-    })
-    .expect("the edit is printed");
-    assert_eq!(update["operation"], serde_json::json!([3, "!"]));
-    let _ = watcher.kill();
-    let _ = watcher.wait();
-}
-
 /// Starts `collab watch ROOM` against `url`; returns it and its stdout lines.
 fn watch(
     url: &str,
@@ -220,6 +178,33 @@ fn finished(mut child: std::process::Child) -> (std::process::ExitStatus, String
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     (status, err)
+}
+
+#[test]
+fn watch_prints_another_clients_edit_as_json_lines() {
+    let server = Server::start();
+    let dir = scratch("watch");
+    let room = server.create_room("abc");
+    let (mut watcher, rx) = watch(&server.url(), &room, &dir);
+    let first = rx.recv_timeout(Duration::from_secs(10)).expect("init line");
+    let init: serde_json::Value = serde_json::from_str(&first).expect("one JSON object per line");
+    assert_eq!(init["type"], "init");
+    assert_eq!(init["code"], "abc");
+
+    let out = collab(&server.url(), &dir)
+        .args(["append", &room, "!"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let update = poll(Duration::from_secs(10), || {
+        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+        (v["type"] == "code_update").then_some(v)
+    })
+    .expect("the edit is printed");
+    assert_eq!(update["operation"], serde_json::json!([3, "!"]));
+    let _ = watcher.kill();
+    let _ = watcher.wait();
 }
 
 #[test]
