@@ -50,9 +50,12 @@ fn decode<T: OnePass + DeserializeOwned>(text: &str) -> serde_json::Result<T> {
 
 /// A message type with variants that can be read in one pass.
 trait OnePass: Sized {
-    /// The variant `tag` names, from the rest of the object; `None` when the
-    /// message must take the derived path.
-    fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error>;
+    /// The fields of the variant `tag` names, when it is read in one pass.
+    fn known(tag: Tag) -> Option<&'static [Field]>;
+
+    /// The message from its fields; `None` (a required field absent or
+    /// `null`) leaves it to the derive, which refuses it.
+    fn build(tag: Tag, f: Fields) -> Option<Self>;
 }
 
 /// A message read in one pass, or `None` when it must take the derived path.
@@ -69,8 +72,8 @@ impl<'de, T: OnePass> Deserialize<'de> for Fast<T> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let msg = match first_tag(&mut map)? {
-                    Some(tag) => T::read(tag, &mut map)?,
+                let msg = match first_tag(&mut map)?.and_then(|tag| Some((tag, T::known(tag)?))) {
+                    Some((tag, known)) => fields(&mut map, known)?.and_then(|f| T::build(tag, f)),
                     None => None,
                 };
                 if msg.is_none() {
@@ -84,18 +87,8 @@ impl<'de, T: OnePass> Deserialize<'de> for Fast<T> {
     }
 }
 
-/// The first key of the object.
-#[derive(Deserialize)]
-#[serde(field_identifier)]
-enum Key {
-    #[serde(rename = "type")]
-    Type,
-    #[serde(other)]
-    Other,
-}
-
 /// The variants read in one pass.
-#[derive(Deserialize)]
+#[derive(Clone, Copy, Deserialize)]
 #[serde(field_identifier, rename_all = "snake_case")]
 enum Tag {
     CodeUpdate,
@@ -134,8 +127,7 @@ struct Fields {
     anchor: Slot<u64>,
 }
 
-/// A required field's value (absent or `null` leave it to the derive, which
-/// refuses both).
+/// A required field's value; `None` when it is absent or `null`.
 fn required<T>(slot: Slot<T>) -> Option<T> {
     slot.flatten()
 }
@@ -220,9 +212,9 @@ impl<'de> Deserialize<'de> for Checked {
 
 /// Reads the first key; the tag when that key is `type`, else `None`.
 fn first_tag<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Tag>, A::Error> {
-    match map.next_key::<Key>()? {
-        Some(Key::Type) => map.next_value::<Tag>().map(Some),
-        Some(Key::Other) => {
+    match map.next_key::<Field>()? {
+        Some(Field::Type) => map.next_value::<Tag>().map(Some),
+        Some(_) => {
             map.next_value::<IgnoredAny>()?;
             Ok(None)
         }
@@ -231,67 +223,63 @@ fn first_tag<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<Tag>, A::Erro
 }
 
 impl OnePass for ServerMessage {
-    fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error> {
+    fn known(tag: Tag) -> Option<&'static [Field]> {
         use Field::*;
-        let known: &[Field] = match tag {
-            Tag::CodeUpdate => &[Revision, Operation, UserId, Seq],
-            Tag::Ack => &[Revision, Seq],
-            Tag::CursorMove => &[UserId, Revision, Cursor, Anchor],
-            Tag::Other => return Ok(None),
-        };
-        let Some(f) = fields(map, known)? else {
-            return Ok(None);
-        };
-        Ok((|| {
-            Some(match tag {
-                Tag::CodeUpdate => ServerMessage::CodeUpdate(CommittedOp {
-                    revision: required(f.revision)?,
-                    operation: f.operation?,
-                    user_id: required(f.user_id)?,
-                    seq: f.seq.flatten(),
-                }),
-                Tag::Ack => ServerMessage::Ack {
-                    revision: required(f.revision)?,
-                    seq: required(f.seq)?,
-                },
-                Tag::CursorMove => ServerMessage::CursorMove {
-                    user_id: required(f.user_id)?,
-                    revision: required(f.revision)?,
-                    cursor: required(f.cursor)?,
-                    anchor: f.anchor.flatten(),
-                },
-                Tag::Other => return None,
-            })
-        })())
+        match tag {
+            Tag::CodeUpdate => Some(&[Revision, Operation, UserId, Seq]),
+            Tag::Ack => Some(&[Revision, Seq]),
+            Tag::CursorMove => Some(&[UserId, Revision, Cursor, Anchor]),
+            Tag::Other => None,
+        }
+    }
+
+    fn build(tag: Tag, f: Fields) -> Option<Self> {
+        Some(match tag {
+            Tag::CodeUpdate => ServerMessage::CodeUpdate(CommittedOp {
+                revision: required(f.revision)?,
+                operation: f.operation?,
+                user_id: required(f.user_id)?,
+                seq: f.seq.flatten(),
+            }),
+            Tag::Ack => ServerMessage::Ack {
+                revision: required(f.revision)?,
+                seq: required(f.seq)?,
+            },
+            Tag::CursorMove => ServerMessage::CursorMove {
+                user_id: required(f.user_id)?,
+                revision: required(f.revision)?,
+                cursor: required(f.cursor)?,
+                anchor: f.anchor.flatten(),
+            },
+            Tag::Other => return None,
+        })
     }
 }
 
 impl OnePass for ClientMessage {
-    fn read<'de, A: MapAccess<'de>>(tag: Tag, map: &mut A) -> Result<Option<Self>, A::Error> {
+    fn known(tag: Tag) -> Option<&'static [Field]> {
         use Field::*;
-        let known: &[Field] = match tag {
-            Tag::CodeUpdate => &[Revision, Seq, Operation],
-            Tag::CursorMove => &[Revision, Cursor, Anchor],
-            Tag::Ack | Tag::Other => return Ok(None),
-        };
-        let Some(f) = fields(map, known)? else {
-            return Ok(None);
-        };
-        Ok((|| {
-            Some(match tag {
-                Tag::CodeUpdate => ClientMessage::CodeUpdate {
-                    revision: required(f.revision)?,
-                    seq: required(f.seq)?,
-                    operation: f.operation?,
-                },
-                Tag::CursorMove => ClientMessage::CursorMove {
-                    revision: required(f.revision)?,
-                    cursor: required(f.cursor)?,
-                    anchor: f.anchor.flatten(),
-                },
-                Tag::Ack | Tag::Other => return None,
-            })
-        })())
+        match tag {
+            Tag::CodeUpdate => Some(&[Revision, Seq, Operation]),
+            Tag::CursorMove => Some(&[Revision, Cursor, Anchor]),
+            Tag::Ack | Tag::Other => None,
+        }
+    }
+
+    fn build(tag: Tag, f: Fields) -> Option<Self> {
+        Some(match tag {
+            Tag::CodeUpdate => ClientMessage::CodeUpdate {
+                revision: required(f.revision)?,
+                seq: required(f.seq)?,
+                operation: f.operation?,
+            },
+            Tag::CursorMove => ClientMessage::CursorMove {
+                revision: required(f.revision)?,
+                cursor: required(f.cursor)?,
+                anchor: f.anchor.flatten(),
+            },
+            Tag::Ack | Tag::Other => return None,
+        })
     }
 }
 
