@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -110,7 +110,7 @@ pub async fn loaded_floor(instances: &[String], redis_url: &str, s: &Sizes) -> R
     let run = load(instances, s, "lfan", beside).await?;
     let floor = match run.beside {
         Ok(floor) => floor,
-        Err(e) => return Ok(Row::failed(NAME, e)),
+        Err(e) => return Ok(Row::failed(NAME, format!("{e:#}"))),
     };
     if let Err(e) = run.done.converged {
         return Ok(Row::failed(NAME, e));
@@ -150,7 +150,7 @@ pub async fn floor(redis_url: &str, s: &Sizes) -> Row {
                 "msgs_per_s": rate.round(),
             }),
         ),
-        Err(e) => Row::failed("floor", e),
+        Err(e) => Row::failed("floor", format!("{e:#}")),
     }
 }
 
@@ -163,24 +163,13 @@ struct FloorRun {
 }
 
 /// The floor over `duration`, or why it has no figures (Redis failed, not
-/// every message arrived, nothing to publish at this size).
-async fn floor_run(redis_url: &str, s: &Sizes, duration: Duration) -> Result<FloorRun, String> {
-    floor_inner(redis_url, s, duration)
-        .await
-        .unwrap_or_else(|e| Err(format!("{e:#}")))
-}
-
-async fn floor_inner(
-    redis_url: &str,
-    s: &Sizes,
-    duration: Duration,
-) -> Result<Result<FloorRun, String>> {
+/// every message arrived, nothing to publish at this size); the callers
+/// report that as their row's failure.
+async fn floor_run(redis_url: &str, s: &Sizes, duration: Duration) -> Result<FloorRun> {
     let rate = s.rooms as f64 * s.clients as f64 * s.rate;
     let total = (rate * duration.as_secs_f64()).round() as u64;
     if total == 0 {
-        return Ok(Err(format!(
-            "no message to publish at {rate} a second for {duration:?}"
-        )));
+        bail!("no message to publish at {rate} a second for {duration:?}");
     }
     let client = redis::Client::open(redis_url)?;
     let mut sub = client.get_async_pubsub().await?;
@@ -243,13 +232,10 @@ async fn floor_inner(
     let published = start..Instant::now();
     let samples = collector.await.context("floor subscriber failed")?;
     if (samples.len() as u64) < total {
-        return Ok(Err(format!(
-            "only {} of {total} messages arrived",
-            samples.len()
-        )));
+        bail!("only {} of {total} messages arrived", samples.len());
     }
-    Ok(Ok(FloorRun {
+    Ok(FloorRun {
         latencies: Latencies::new(samples),
         published,
-    }))
+    })
 }
