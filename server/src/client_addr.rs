@@ -1,8 +1,8 @@
 //! Which address a connection comes from. Behind a load balancer every
 //! socket's peer is the balancer, so the per-address connection limit would
-//! lump all users together. Proxies named with
-//! `--trusted-proxy` are believed about `X-Forwarded-For`; nobody else is,
-//! since any client can send that header.
+//! lump all users together. Proxies named with `--trusted-proxy` are
+//! believed about `X-Forwarded-For`; nobody else is, since any client can
+//! send that header.
 
 use std::net::IpAddr;
 
@@ -32,8 +32,8 @@ impl TrustedProxies {
             .map(Self)
     }
 
+    /// `ip` is already [`canonical`].
     fn trusts(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
         self.0.iter().any(|net| net.contains(&ip))
     }
 
@@ -49,12 +49,11 @@ impl TrustedProxies {
         }
         // Split the raw bytes: a value with a non-ASCII byte must stop the
         // walk at that entry, not vanish and let an earlier header speak.
-        let hops: Vec<&[u8]> = headers
+        let hops = headers
             .get_all("x-forwarded-for")
             .iter()
-            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-            .collect();
-        for hop in hops.iter().rev() {
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','));
+        for hop in hops.rev() {
             match std::str::from_utf8(hop).ok().and_then(parse_hop) {
                 Some(ip) => client = canonical(ip),
                 None => break,

@@ -51,11 +51,8 @@ pub fn fanout(outcomes: &[(usize, Outcome)], sent_within: Option<Range<Instant>>
     for (room, o) in outcomes {
         let by_seq: HashMap<u64, Instant> = o.sent.iter().copied().collect();
         for (seq, revision) in &o.acks {
-            let t = by_seq.get(seq).filter(|t| match &sent_within {
-                Some(w) => w.contains(t),
-                None => true,
-            });
-            if let Some(t) = t {
+            let t = by_seq.get(seq);
+            if let Some(t) = t.filter(|t| sent_within.as_ref().is_none_or(|w| w.contains(t))) {
                 sent_at.insert((*room, *revision), *t);
             }
         }
