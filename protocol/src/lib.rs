@@ -11,6 +11,7 @@ pub mod operation;
 
 pub use client::{ClientSync, Pending, Replica, Resync, SyncError, SyncState};
 pub use messages::{
-    close_code, error_code, is_valid_client_id, ClientMessage, CommittedOp, ServerMessage, UserInfo,
+    close_code, error_code, is_valid_client_id, ClientMessage, CommittedOp, Role, ServerMessage,
+    UserInfo,
 };
 pub use operation::{char_len, Component, OpError, Operation};

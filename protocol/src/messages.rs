@@ -47,6 +47,36 @@ pub struct UserInfo {
     pub cursor: Option<u64>,
     /// The selection's other end, if any.
     pub anchor: Option<u64>,
+    /// Whether this user edits, only views, or is a script that watches.
+    /// Sent only for viewers and watchers (absent means an editor, as with
+    /// older servers, which only had editors).
+    #[serde(default, skip_serializing_if = "Role::is_editor")]
+    pub role: Role,
+}
+
+/// What a connection may do in a room, as everyone in it is told.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Joined with the editing id: may edit.
+    #[default]
+    Editor,
+    /// Joined with the read-only id: sees everything live, cannot edit.
+    Viewer,
+    /// A script that asked to only watch (`role=watcher`): cannot edit.
+    Watcher,
+}
+
+impl Role {
+    /// True for an editor (the default, left out of messages).
+    pub fn is_editor(&self) -> bool {
+        *self == Role::Editor
+    }
+
+    /// True for the roles whose edits the server refuses.
+    pub fn is_read_only(self) -> bool {
+        self != Role::Editor
+    }
 }
 
 /// An operation committed by someone, as carried by `code_update`.
@@ -86,6 +116,16 @@ pub enum ServerMessage {
         language: String,
         /// Every other user present.
         users: Vec<UserInfo>,
+        /// True when this connection may not edit (a viewer or a watcher):
+        /// its `code_update` would be refused with `read_only`. Absent from
+        /// older servers, whose viewers learned it only from that refusal;
+        /// sent only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        read_only: bool,
+        /// The room's read-only id, for editors (so they can share a
+        /// view-only link); absent for viewers, who must not learn more.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_only_id: Option<String>,
         /// Only when the client connected with `since=R` and the server
         /// still holds every operation after R: those operations, in order,
         /// so a reconnecting client can rebase its unacknowledged edits.

@@ -209,6 +209,15 @@ async fn serve(
             return refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
         }
     };
+    let watcher = match params.get("role").map(String::as_str) {
+        None | Some("editor") => false,
+        Some("watcher") => true,
+        Some(_) => {
+            app.metrics.reject(Reject::Malformed);
+            let msg = "role must be editor or watcher";
+            return refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
+        }
+    };
     let (access, room) = match find_room(&app, &id).await {
         Ok(found) => found,
         Err((code, message, close)) => return refuse(socket, code, message, close).await,
@@ -224,6 +233,7 @@ async fn serve(
         name: ids::clean_name(name.as_deref()),
         since,
         viewer_id,
+        watcher,
         outbox: outbox.clone(),
     };
     let mut joined = room.join(request(access.viewer_id.clone())).await;

@@ -212,17 +212,33 @@ async fn read_only_links_see_everything_and_change_nothing() {
     );
 
     let (mut viewer, init) = Client::join(&server.addr, viewer_id, "name=viewer").await;
-    let ServerMessage::Init { room_id, .. } = init else {
-        unreachable!()
-    };
-    assert_eq!(room_id, viewer_id, "a viewer never learns the editing id");
+    let init = serde_json::to_value(&init).unwrap();
+    assert_eq!(
+        init["room_id"], viewer_id,
+        "a viewer never learns the editing id"
+    );
+    assert_eq!(
+        init["read_only"], true,
+        "init tells a viewer it cannot edit"
+    );
+    assert!(init.get("read_only_id").is_none(), "{init}");
     let seen = server.room(viewer_id).await.unwrap();
     assert_eq!(
         (seen["room_id"].as_str(), seen["code"].as_str()),
         (Some(viewer_id), Some("fn main() {}"))
     );
 
-    let (mut editor, _) = Client::join(&server.addr, room, "name=editor").await;
+    let (mut editor, init) = Client::join(&server.addr, room, "name=editor").await;
+    let init = serde_json::to_value(&init).unwrap();
+    assert!(init.get("read_only").is_none(), "editors may edit: {init}");
+    assert_eq!(
+        init["read_only_id"], viewer_id,
+        "editors can share the view"
+    );
+    assert_eq!(
+        init["users"][0]["role"], "viewer",
+        "everyone sees who only watches"
+    );
     editor
         .send(&ClientMessage::CodeUpdate {
             revision: 0,
@@ -251,6 +267,32 @@ async fn read_only_links_see_everything_and_change_nothing() {
         .await;
     viewer
         .expect_refusal("read_only", 4003, "a viewer's edit")
+        .await;
+    assert_eq!(server.code(room).await, "fn main() {}\n");
+
+    // A script that asks to only watch is announced as a watcher and may
+    // not edit either, whichever id it used.
+    let (mut watcher, init) = Client::join(&server.addr, room, "name=bot&role=watcher").await;
+    let init = serde_json::to_value(&init).unwrap();
+    assert_eq!(init["read_only"], true);
+    let mut joined = editor.recv_json().await;
+    while joined["type"] == "user_left" {
+        joined = editor.recv_json().await; // the refused viewer
+    }
+    assert_eq!(
+        (joined["type"].as_str(), joined["user"]["role"].as_str()),
+        (Some("user_joined"), Some("watcher")),
+        "{joined}"
+    );
+    watcher
+        .send(&ClientMessage::CodeUpdate {
+            revision: 1,
+            seq: 1,
+            operation: op(r#"["x", 13]"#),
+        })
+        .await;
+    watcher
+        .expect_refusal("read_only", 4003, "a watcher's edit")
         .await;
     assert_eq!(server.code(room).await, "fn main() {}\n");
 }

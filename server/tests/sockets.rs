@@ -75,7 +75,8 @@ async fn rest_creates_and_describes_rooms() {
 #[tokio::test]
 async fn init_edits_acks_and_presence_have_the_documented_shape() {
     let server = TestServer::default_settings();
-    let room = server.create_room("héllo").await;
+    let created = server.create_room_json("héllo").await;
+    let room = created["room_id"].as_str().unwrap().to_owned();
 
     let (mut ada, init) = Client::join(&server.addr, &room, "name=ada&client_id=ada-1").await;
     let ServerMessage::Init {
@@ -90,7 +91,8 @@ async fn init_edits_acks_and_presence_have_the_documented_shape() {
     assert_eq!(
         init_json,
         json!({"type": "init", "room_id": room, "user_id": ada_id, "name": "ada", "color": ada_color,
-               "revision": 0, "code": "héllo", "language": "rust", "users": []})
+               "revision": 0, "code": "héllo", "language": "rust", "users": [],
+               "read_only_id": created["read_only_id"]})
     );
     assert!(ada_color.starts_with('#') && ada_color.len() == 7);
 
@@ -403,6 +405,7 @@ async fn unknown_rooms_and_bad_query_parameters_are_refused() {
         ("bad%20id", "", "room_not_found", 4004),
         (room.as_str(), "client_id=no%20spaces", "malformed", 4002),
         (room.as_str(), "since=abc", "malformed", 4002),
+        (room.as_str(), "role=boss", "malformed", 4002),
         (room.as_str(), "since=5", "future_revision", 4002),
     ] {
         let mut c = Client::connect(&server.addr, r, query).await;

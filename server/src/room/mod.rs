@@ -231,6 +231,9 @@ pub struct JoinRequest {
     /// Set when joining through the room's read-only id: that id, which the
     /// viewer sees as the room id (the editing id is never revealed to it).
     pub viewer_id: Option<String>,
+    /// The client asked to only watch (`role=watcher`, e.g. `collab watch`):
+    /// announced as a watcher, and its edits are refused like a viewer's.
+    pub watcher: bool,
     /// Where the room sends this connection's messages.
     pub outbox: Outbox,
 }

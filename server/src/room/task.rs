@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use collab_protocol::{close_code, error_code, CommittedOp, Operation, ServerMessage, UserInfo};
+use collab_protocol::{
+    close_code, error_code, CommittedOp, Operation, Role, ServerMessage, UserInfo,
+};
 use ropey::Rope;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -85,7 +87,8 @@ struct Conn {
     client_id: Arc<str>,
     outbox: Outbox,
     lagging: bool,
-    viewer: bool,
+    /// A viewer or a watcher: its edits are refused.
+    role: Role,
     /// Messages or carets were queued without waking the writer.
     dirty: bool,
 }
@@ -584,7 +587,13 @@ impl RoomTask {
             return Err(JoinError::Full(self.config.max_conns_per_room));
         }
         self.last_activity = Instant::now();
-        let viewer = req.viewer_id.is_some();
+        let role = if req.watcher {
+            Role::Watcher
+        } else if req.viewer_id.is_some() {
+            Role::Viewer
+        } else {
+            Role::Editor
+        };
         let client_id: Arc<str> = req.client_id.into();
         let taken: Vec<String> = self
             .users
@@ -635,6 +644,7 @@ impl RoomTask {
                     color: color.clone(),
                     cursor: None,
                     anchor: None,
+                    role,
                 };
                 if !self.remote.contains_key(&user_id) {
                     let msg = ServerMessage::UserJoined { user: info.clone() }.to_json();
@@ -670,7 +680,7 @@ impl RoomTask {
                 outbox: req.outbox,
                 lagging: false,
                 dirty: false,
-                viewer,
+                role,
             },
         );
         let users = self
@@ -692,6 +702,10 @@ impl RoomTask {
                 language: self.language.clone(),
                 users,
                 missed,
+                read_only: role.is_read_only(),
+                read_only_id: (role == Role::Editor)
+                    .then(|| self.viewer_id.clone())
+                    .flatten(),
             },
         })
     }
@@ -752,9 +766,12 @@ impl RoomTask {
         let outbox = conn.outbox.clone();
         let client_id = conn.client_id.clone();
         let user_id = conn.user_id.clone();
-        if conn.viewer {
+        if conn.role.is_read_only() {
             self.metrics.reject(Reject::ReadOnly);
-            let msg = "this is a read-only link: viewers cannot edit";
+            let msg = match conn.role {
+                Role::Watcher => "this connection joined as a watcher: it cannot edit",
+                _ => "this is a read-only link: viewers cannot edit",
+            };
             outbox.fail(error_code::READ_ONLY, msg, close_code::FORBIDDEN);
             return;
         }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use collab_protocol::{ClientMessage, CommittedOp, Operation, ServerMessage, UserInfo};
+use collab_protocol::{ClientMessage, CommittedOp, Operation, Role, ServerMessage, UserInfo};
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
@@ -21,6 +21,8 @@ pub(crate) fn init_msg(revision: u64, code: &str, users: Vec<UserInfo>) -> Serve
         language: "rust".into(),
         users,
         missed: None,
+        read_only: false,
+        read_only_id: Some("ViewOnly1234567890abcd".into()),
     }
 }
 
@@ -31,6 +33,7 @@ pub(crate) fn user(id: &str, color: &str, cursor: Option<u64>, anchor: Option<u6
         color: color.into(),
         cursor,
         anchor,
+        role: Role::Editor,
     }
 }
 
@@ -298,6 +301,8 @@ fn reconnect_rebases_offline_typing() {
         code: "Xabc1".into(),
         language: "rust".into(),
         users: vec![],
+        read_only: false,
+        read_only_id: None,
         missed: Some(vec![
             CommittedOp {
                 revision: 1,

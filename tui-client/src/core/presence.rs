@@ -125,6 +125,7 @@ mod tests {
             color: "#e6194b".into(),
             cursor,
             anchor: None,
+            role: collab_protocol::Role::Editor,
         }
     }
 
