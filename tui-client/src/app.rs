@@ -1,35 +1,72 @@
 //! The interactive editor's shell: owns the terminal, starts the network
-//! task, and runs the loop that feeds terminal input and server messages to
-//! the pure [`Editor`] and carries out its effects. Nothing in this loop
-//! waits on the network: the network task is reached through channels.
+//! task, and runs the loop that feeds terminal input, server messages and
+//! signals to the pure [`Editor`] and carries out its effects. Nothing in
+//! this loop waits on the network: the network task is reached through
+//! channels. It draws only when something changed (input, a message, a
+//! countdown that ticked), so an idle editor costs nothing.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossterm::event::Event;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use crate::core::editor::{ConnState, Editor, Effect};
+use crate::core::editor::{ConnState, Editor, Effect, FileState};
 use crate::local_state::{self, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
-use crate::terminal::Tui;
+use crate::terminal::{self, Tui};
 use crate::view;
 
 /// How often the loop wakes without input (caret throttle, countdowns).
 const TICK: Duration = Duration::from_millis(50);
 
-/// Opens the editor on `room` until the user quits.
-pub async fn run(
-    api: ServerApi,
-    room: String,
-    name: String,
-    file: Option<PathBuf>,
-) -> anyhow::Result<()> {
+/// How the editor ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The user quit.
+    Quit,
+    /// A signal (SIGTERM, SIGHUP, SIGINT) ended it; the process should exit
+    /// with 128 + `number`, as shells expect.
+    Signal {
+        /// The signal's number.
+        number: i32,
+        /// Edits the server had not acknowledged were lost.
+        unsent: bool,
+    },
+}
+
+/// What the editor needs to know besides the room.
+pub struct Session {
+    /// The server.
+    pub api: ServerApi,
+    /// The room id (editing or read-only).
+    pub room: String,
+    /// Display name.
+    pub name: String,
+    /// The local file Ctrl-S writes, if known.
+    pub file: Option<PathBuf>,
+    /// `--server` as share commands should repeat it (`None`: the default).
+    pub server_arg: Option<String>,
+}
+
+/// Opens the editor on the session's room until the user quits or a signal
+/// ends it.
+pub async fn run(session: Session) -> anyhow::Result<Outcome> {
+    let Session {
+        api,
+        room,
+        name,
+        file,
+        server_arg,
+    } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
     let file = file.or_else(|| RoomFiles::default_location().and_then(|f| f.get(&room)));
+    let disk = file.as_deref().map(file_state);
     let mut tui = Tui::enter().context("cannot set up the terminal")?;
     let cfg = NetConfig {
         api,
@@ -37,10 +74,23 @@ pub async fn run(
         name: name.clone(),
         client_id: net::new_client_id(),
     };
-    let mut editor = Editor::new(&room, &name, file);
+    let mut editor = Editor::new(&room, &name, file)
+        .with_server(server_arg.as_deref())
+        .with_disk_state(disk);
     let result = event_loop(&mut tui, &mut editor, cfg).await;
     drop(tui);
     result
+}
+
+/// How a file looks on disk now.
+pub fn file_state(path: &Path) -> FileState {
+    match std::fs::metadata(path) {
+        Ok(m) => FileState::Present {
+            len: m.len(),
+            modified: m.modified().ok(),
+        },
+        Err(_) => FileState::Missing,
+    }
 }
 
 /// Reads terminal events on a thread of its own (crossterm's reader blocks).
@@ -56,7 +106,7 @@ fn spawn_input() -> mpsc::UnboundedReceiver<std::io::Result<Event>> {
     rx
 }
 
-async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyhow::Result<()> {
+async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyhow::Result<Outcome> {
     let room = cfg.room.clone();
     let (since_tx, since_rx) = watch::channel(None);
     let mut net = net::spawn(cfg, since_rx);
@@ -65,10 +115,20 @@ async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyho
     let mut input = spawn_input();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut redraw = true;
+    // What the last frame showed that changes with time alone.
+    let mut drawn_countdown = String::new();
     loop {
-        tui.terminal
-            .draw(|frame| view::draw(frame, editor, std::time::Instant::now()))
-            .context("cannot draw")?;
+        if redraw {
+            let now = Instant::now();
+            tui.terminal
+                .draw(|frame| view::draw(frame, editor, now))
+                .context("cannot draw")?;
+            drawn_countdown = view::status::connection_label(editor.conn(), now).0;
+        }
         tokio::select! {
             event = input.recv() => {
                 let event = event
@@ -80,33 +140,36 @@ async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyho
                 while let Ok(Ok(event)) = input.try_recv() {
                     editor.handle_event(&event);
                 }
+                redraw = true;
             }
-            event = net.events.recv(), if net_alive => match event {
-                Some(event) => on_net_event(editor, event, &mut epoch),
-                None => {
-                    net_alive = false;
-                    // Keep the reason a `Fatal` event already gave.
-                    if !matches!(editor.conn(), ConnState::Offline(_)) {
-                        editor.set_conn(ConnState::Offline("network task stopped".into()));
+            event = net.events.recv(), if net_alive => {
+                match event {
+                    Some(event) => on_net_event(editor, event, &mut epoch),
+                    None => {
+                        net_alive = false;
+                        // Keep the reason a `Fatal` event already gave.
+                        if !matches!(editor.conn(), ConnState::Offline(_)) {
+                            editor.set_conn(ConnState::Offline("network task stopped".into()));
+                        }
                     }
                 }
-            },
-            _ = tick.tick() => {}
+                redraw = true;
+            }
+            _ = tick.tick() => {
+                let countdown = view::status::connection_label(editor.conn(), Instant::now()).0;
+                redraw = countdown != drawn_countdown;
+            }
+            _ = term.recv() => return Ok(signalled(editor, libc_signal::TERM)),
+            _ = hangup.recv() => return Ok(signalled(editor, libc_signal::HUP)),
+            _ = interrupt.recv() => return Ok(signalled(editor, libc_signal::INT)),
         }
         for effect in editor.take_effects() {
+            redraw = true;
             match effect {
                 Effect::Send(msg) => {
                     let _ = net.commands.send(NetCommand::Send { epoch, msg });
                 }
-                Effect::Save { path, text } => match std::fs::write(&path, &text) {
-                    Ok(()) => {
-                        if let Some(files) = RoomFiles::default_location() {
-                            let _ = files.set(&room, &path);
-                        }
-                        editor.saved(path, &text);
-                    }
-                    Err(e) => editor.save_failed(&path, &e.to_string()),
-                },
+                Effect::Save { path, text, expect } => save(editor, &room, path, &text, expect),
                 Effect::SaveRecovery { text } => {
                     let notice = match local_state::save_recovery(&room, &text) {
                         Ok(path) => format!(
@@ -121,16 +184,55 @@ async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyho
                 Effect::ResyncFresh => {
                     let _ = net.commands.send(NetCommand::Reconnect { fresh: true });
                 }
-                Effect::Quit => return Ok(()),
+                Effect::RetryNow => {
+                    let _ = net.commands.send(NetCommand::RetryNow);
+                }
+                Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+                Effect::Quit => return Ok(Outcome::Quit),
             }
         }
-        if let Some(msg) = editor.cursor_message(std::time::Instant::now()) {
+        if let Some(msg) = editor.cursor_message(Instant::now()) {
             let _ = net.commands.send(NetCommand::Send { epoch, msg });
         }
         since_tx.send_if_modified(|since| {
             let now = editor.revision();
             std::mem::replace(since, now) != now
         });
+    }
+}
+
+fn signalled(editor: &Editor, number: i32) -> Outcome {
+    Outcome::Signal {
+        number,
+        unsent: editor.has_unsent(),
+    }
+}
+
+/// Signal numbers, named (POSIX fixes these three on every Unix).
+mod libc_signal {
+    pub const HUP: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const TERM: i32 = 15;
+}
+
+/// Writes the document, unless the file is not as the editor expects (then
+/// the editor asks first).
+fn save(editor: &mut Editor, room: &str, path: PathBuf, text: &str, expect: Option<FileState>) {
+    if let Some(expected) = &expect {
+        if file_state(&path) != *expected {
+            editor.save_conflict(path, Some(expected));
+            return;
+        }
+    }
+    match std::fs::write(&path, text) {
+        Ok(()) => {
+            if let Some(files) = RoomFiles::default_location() {
+                let _ = files.set(room, &path);
+            }
+            let state = file_state(&path);
+            editor.saved(path, text, state);
+        }
+        Err(e) => editor.save_failed(&path, &e.to_string()),
     }
 }
 
@@ -141,14 +243,31 @@ fn on_net_event(editor: &mut Editor, event: NetEvent, epoch: &mut u64) {
             editor.on_server(init);
         }
         NetEvent::Message { msg, .. } => editor.on_server(msg),
-        NetEvent::Disconnected { retry_in, .. } => editor.set_conn(ConnState::Reconnecting {
-            retry_at: std::time::Instant::now() + retry_in,
+        NetEvent::Disconnected {
+            retry_in, reason, ..
+        } => editor.set_conn(ConnState::Reconnecting {
+            retry_at: Instant::now() + retry_in,
+            reason,
         }),
         NetEvent::Fatal(why) => {
-            editor.set_notice(format!(
-                "{why}. Your text stays here: Ctrl-S saves it, Ctrl-Q quits."
-            ));
+            let keep = if editor.is_read_only() {
+                "Ctrl-Q quits."
+            } else {
+                "Your text stays here: Ctrl-S saves it, Ctrl-Q quits."
+            };
+            editor.set_notice(format!("{why}. {keep}"));
             editor.set_conn(ConnState::Offline(why));
         }
+    }
+}
+
+/// Writes whatever a signal's exit must say on stderr (the terminal is back
+/// to normal by then).
+pub fn report_signal(unsent: bool) {
+    if unsent {
+        let _ = writeln!(
+            std::io::stderr(),
+            "collab: edits the server had not acknowledged yet were lost"
+        );
     }
 }

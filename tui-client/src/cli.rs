@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::server_api::{is_valid_room_id, ApiError};
+
 /// The server used when neither `--server` nor `COLLAB_SERVER` is given.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 
@@ -101,14 +103,33 @@ pub struct JoinArgs {
 }
 
 /// A room argument may be a bare id or any URL ending in it (`join_url`,
-/// `ws_url`): take the last path segment.
-pub fn room_id(arg: &str) -> String {
+/// `ws_url`): take the last path segment, which must be a room id.
+pub fn room_id(arg: &str) -> Result<String, ApiError> {
     let path = arg.split(['?', '#']).next().unwrap_or(arg);
-    path.trim_end_matches('/')
+    let id = path
+        .trim_end_matches('/')
         .rsplit('/')
         .next()
-        .unwrap_or(path)
-        .to_owned()
+        .unwrap_or(path);
+    if is_valid_room_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::InvalidRoomId(arg.to_owned()))
+    }
+}
+
+/// The command that joins `room` on the server at `base`: `--server` only
+/// when it is not the default.
+pub fn join_command(base: &str, room: &str) -> String {
+    match server_arg(base) {
+        None => format!("collab join {room}"),
+        Some(server) => format!("collab join {room} --server {server}"),
+    }
+}
+
+/// The server as a share command should name it; `None` for the default.
+pub fn server_arg(base: &str) -> Option<&str> {
+    (base != DEFAULT_SERVER).then_some(base)
 }
 
 /// The display name: `--name`/`COLLAB_NAME`, else the OS user, else
@@ -134,9 +155,21 @@ mod tests {
 
     #[test]
     fn room_ids_come_from_ids_or_urls() {
-        assert_eq!(room_id("abc"), "abc");
-        assert_eq!(room_id("http://h:1/rooms/abc"), "abc");
-        assert_eq!(room_id("ws://h:1/ws/abc/?x=1"), "abc");
+        assert_eq!(room_id("abc").unwrap(), "abc");
+        assert_eq!(room_id("http://h:1/rooms/abc").unwrap(), "abc");
+        assert_eq!(room_id("ws://h:1/ws/abc/?x=1").unwrap(), "abc");
+        let bad = room_id("bad id!").unwrap_err().to_string();
+        assert!(bad.starts_with("invalid room id \"bad id!\""), "{bad}");
+        assert!(room_id("").is_err());
+    }
+
+    #[test]
+    fn share_commands_name_the_server_unless_default() {
+        assert_eq!(join_command(DEFAULT_SERVER, "r1"), "collab join r1");
+        assert_eq!(
+            join_command("http://h:9", "r1"),
+            "collab join r1 --server http://h:9"
+        );
     }
 
     #[test]

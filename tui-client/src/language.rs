@@ -2,8 +2,12 @@
 
 use std::path::Path;
 
-/// The language for `path`'s extension; "plaintext" when unknown.
+/// The language for `path`'s name or extension; "plaintext" when unknown.
 pub fn guess(path: &Path) -> &'static str {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if matches!(name, "Makefile" | "makefile" | "GNUmakefile") {
+        return "makefile";
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -22,7 +26,29 @@ pub fn guess(path: &Path) -> &'static str {
         "toml" => "toml",
         "json" => "json",
         "sh" | "bash" => "shell",
+        "mk" => "makefile",
         _ => "plaintext",
+    }
+}
+
+/// The usual file extension for `language` (a room's hint), for naming a
+/// new file; "txt" when unknown.
+pub fn extension(language: &str) -> &'static str {
+    match language {
+        "rust" => "rs",
+        "python" => "py",
+        "javascript" => "js",
+        "typescript" => "ts",
+        "go" => "go",
+        "c" => "c",
+        "cpp" => "cpp",
+        "java" => "java",
+        "markdown" => "md",
+        "toml" => "toml",
+        "json" => "json",
+        "shell" => "sh",
+        "makefile" => "mk",
+        _ => "txt",
     }
 }
 
@@ -34,7 +60,10 @@ mod tests {
     fn guesses_by_extension() {
         assert_eq!(guess(Path::new("src/main.rs")), "rust");
         assert_eq!(guess(Path::new("a.PY")), "python");
-        assert_eq!(guess(Path::new("Makefile")), "plaintext");
+        assert_eq!(guess(Path::new("Makefile")), "makefile");
+        assert_eq!(guess(Path::new("notes")), "plaintext");
+        assert_eq!(extension(guess(Path::new("x.py"))), "py");
+        assert_eq!(extension("cobol"), "txt");
         assert_eq!(guess(Path::new("x.hpp")), "cpp");
     }
 }

@@ -1,15 +1,17 @@
 //! The `collab` binary: parses the command line, runs the subcommand, and
 //! turns any error into one line on stderr and a non-zero exit (never a
-//! panic trace).
+//! panic trace). An editor ended by a signal exits with 128 + its number,
+//! as shells expect.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use collab::cli::{display_name, room_id, Cli, Command};
+use collab::app::{self, Outcome, Session};
+use collab::cli::{display_name, room_id, server_arg, Cli, Command};
+use collab::commands;
 use collab::server_api::ServerApi;
-use collab::{app, commands};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,7 +23,11 @@ fn main() -> ExitCode {
         .context("cannot start the async runtime")
         .and_then(|rt| rt.block_on(dispatch(cli)));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Quit) => ExitCode::SUCCESS,
+        Ok(Outcome::Signal { number, unsent }) => {
+            app::report_signal(unsent);
+            ExitCode::from(128 + number as u8)
+        }
         Err(e) => {
             eprintln!("collab: {e:#}");
             ExitCode::FAILURE
@@ -29,27 +35,34 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     let api = ServerApi::new(&cli.server, cli.token.clone())?;
     let name = display_name(cli.name.as_deref());
+    let session = |room: String, file| Session {
+        server_arg: server_arg(&api.base()).map(str::to_owned),
+        api: api.clone(),
+        room,
+        name: name.clone(),
+        file,
+    };
     match cli.command {
         Command::Create(args) => {
             let room = commands::create::run(&api, &args).await?;
             if args.join {
-                app::run(api, room, name, args.file.clone()).await?;
+                return app::run(session(room, args.file.clone())).await;
             }
         }
-        Command::Join(args) => app::run(api, room_id(&args.room), name, args.file).await?,
-        Command::Cat { room } => commands::cat::run(&api, &room_id(&room)).await?,
+        Command::Join(args) => return app::run(session(room_id(&args.room)?, args.file)).await,
+        Command::Cat { room } => commands::cat::run(&api, &room_id(&room)?).await?,
         Command::Append {
             room,
             text,
             delay_ms,
         } => {
             let delay = Duration::from_millis(delay_ms);
-            commands::append::run(&api, &room_id(&room), &name, &text, delay).await?;
+            commands::append::run(&api, &room_id(&room)?, &name, &text, delay).await?;
         }
-        Command::Watch { room } => commands::watch::run(&api, &room_id(&room), &name).await?,
+        Command::Watch { room } => commands::watch::run(&api, &room_id(&room)?, &name).await?,
     }
-    Ok(())
+    Ok(Outcome::Quit)
 }

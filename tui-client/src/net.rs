@@ -95,6 +95,9 @@ pub enum NetCommand {
         /// Reconnect without `since`.
         fresh: bool,
     },
+    /// While waiting to reconnect, stop waiting (the user pressed a key);
+    /// ignored while connected or connecting.
+    RetryNow,
 }
 
 /// The UI's end of the network task. Dropping `commands` stops the task
@@ -193,6 +196,7 @@ async fn run(
                         fresh |= f;
                         break;
                     }
+                    Some(NetCommand::RetryNow) => break,
                     // Meant for the dead connection: see the module docs.
                     Some(NetCommand::Send { .. }) => {}
                 },
@@ -222,7 +226,7 @@ async fn session(
     };
     let ws = match timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
         Ok(Ok((ws, _))) => ws,
-        Ok(Err(e)) => return End::Dropped(format!("cannot connect: {e}")),
+        Ok(Err(e)) => return End::Dropped(connect_failure(&e)),
         Err(_) => return End::Dropped("connecting timed out".into()),
     };
     let (mut tx, mut rx) = ws.split();
@@ -241,7 +245,7 @@ async fn session(
                         return ended_by_server(code, last_error.as_deref());
                     }
                     Some(Ok(_)) => continue,
-                    Some(Err(e)) => return End::Dropped(format!("connection lost: {e}")),
+                    Some(Err(_)) => return End::Dropped("connection lost".into()),
                     None => return End::Dropped("connection lost".into()),
                 };
                 let Ok(msg) = ServerMessage::from_json(&text) else {
@@ -267,11 +271,11 @@ async fn session(
             cmd = commands.recv() => match cmd {
                 None => return close(&mut tx, &mut rx).await,
                 Some(NetCommand::Send { epoch: e, msg }) if e == epoch && *got_init => {
-                    if let Err(e) = tx.send(Message::text(msg.to_json())).await {
-                        return End::Dropped(format!("connection lost: {e}"));
+                    if tx.send(Message::text(msg.to_json())).await.is_err() {
+                        return End::Dropped("connection lost".into());
                     }
                 }
-                Some(NetCommand::Send { .. }) => {}
+                Some(NetCommand::Send { .. } | NetCommand::RetryNow) => {}
                 Some(NetCommand::Reconnect { fresh }) => {
                     let _ = close(&mut tx, &mut rx).await;
                     let why = "resynchronizing".to_owned();
@@ -280,8 +284,8 @@ async fn session(
             },
             _ = ping.tick() => {
                 let ping = ClientMessage::Ping.to_json();
-                if let Err(e) = tx.send(Message::text(ping)).await {
-                    return End::Dropped(format!("connection lost: {e}"));
+                if tx.send(Message::text(ping)).await.is_err() {
+                    return End::Dropped("connection lost".into());
                 }
             }
             () = sleep_until(last_heard + IDLE_TIMEOUT) => {
@@ -291,25 +295,63 @@ async fn session(
     }
 }
 
-/// What a close frame from the server means for reconnecting.
+/// Why a connection attempt failed, in the words the status bar shows.
+fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+            std::io::ErrorKind::TimedOut => "connecting timed out".into(),
+            _ => format!("cannot connect ({io})"),
+        },
+        Error::Http(response) => format!("the server answered {}", response.status()),
+        other => format!("cannot connect ({other})"),
+    }
+}
+
+/// What a close frame from the server means for reconnecting. A refusal
+/// that reconnecting cannot change (a read-only link's edit, a bad token, a
+/// message this client got wrong) is never answered by reconnecting into
+/// the same refusal.
 fn ended_by_server(code: Option<u16>, last_error: Option<&str>) -> End {
+    let Some(code) = code else {
+        return End::Dropped("closed by the server".into());
+    };
     match code {
-        Some(close_code::ROOM_NOT_FOUND) => {
-            End::Fatal("room not found (it may have expired)".into())
+        close_code::ROOM_NOT_FOUND => End::Fatal("room not found (it may have expired)".into()),
+        close_code::FORBIDDEN => {
+            End::Fatal("the server refused an edit: this link is read-only".into())
         }
-        Some(close_code::RESTARTING) => End::Restarting,
-        // `since` did not fit this server's history: start over from its
-        // document (the editor saves unsent edits to a recovery file).
-        Some(close_code::MALFORMED)
-            if matches!(
-                last_error,
-                Some(error_code::FUTURE_REVISION | error_code::REVISION_TOO_OLD)
-            ) =>
-        {
-            End::Fresh("the server cannot rebase this client".into())
+        close_code::UNAUTHORIZED => {
+            End::Fatal("the server refused the token (pass a valid --token)".into())
         }
-        Some(code) => End::Dropped(format!("closed by the server ({code})")),
-        None => End::Dropped("closed by the server".into()),
+        close_code::REPLACED => {
+            End::Fatal("another connection with this editor's id took over".into())
+        }
+        close_code::RESTARTING => End::Restarting,
+        // `since` did not fit this server's history, or the server refused
+        // something this client sent: start over from its document (the
+        // editor saves unsent edits to a recovery file), so the same edit
+        // is not refused again and again.
+        close_code::MALFORMED | close_code::TOO_LARGE => match last_error {
+            Some(error_code::FUTURE_REVISION | error_code::REVISION_TOO_OLD) => {
+                End::Fresh("the server cannot rebase this client".into())
+            }
+            Some(other) => End::Fresh(format!(
+                "the server refused what this client sent ({other})"
+            )),
+            None => End::Fresh(format!("the server refused what this client sent ({code})")),
+        },
+        close_code::TRY_AGAIN_LATER => End::Dropped(match last_error {
+            Some(error_code::UNAVAILABLE) => "the server's store is unreachable".into(),
+            Some(error_code::TOO_MANY_CONNECTIONS) => "the server is full".into(),
+            _ => "the server asked to try again later".into(),
+        }),
+        close_code::POLICY => End::Dropped("rate limited by the server".into()),
+        close_code::LAGGING => End::Dropped("fell behind the server".into()),
+        close_code::GOING_AWAY => End::Dropped("idle timeout".into()),
+        code => End::Dropped(format!("closed by the server ({code})")),
     }
 }
 
@@ -343,12 +385,33 @@ mod tests {
             ended_by_server(Some(4002), Some("revision_too_old")),
             End::Fresh(_)
         ));
-        assert!(matches!(
-            ended_by_server(Some(4002), Some("malformed")),
-            End::Dropped(_)
-        ));
         assert!(matches!(ended_by_server(Some(4008), None), End::Dropped(_)));
         assert!(matches!(ended_by_server(None, None), End::Dropped(_)));
+        assert!(
+            matches!(ended_by_server(Some(1013), Some("unavailable")), End::Dropped(r) if r.contains("unreachable"))
+        );
+    }
+
+    #[test]
+    fn refusals_that_reconnecting_cannot_change_never_loop() {
+        // A viewer's edit, a bad token, a newer connection of the same
+        // client: give up and say why.
+        for code in [4003, 4001, 4005] {
+            assert!(
+                matches!(ended_by_server(Some(code), None), End::Fatal(_)),
+                "{code}"
+            );
+        }
+        // Something this client sent was refused: start over without the
+        // refused edit rather than resend it forever.
+        assert!(matches!(
+            ended_by_server(Some(4002), Some("malformed")),
+            End::Fresh(_)
+        ));
+        assert!(matches!(
+            ended_by_server(Some(1009), Some("too_large")),
+            End::Fresh(_)
+        ));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum ApiError {
     /// The room does not exist (or expired).
     #[error("room {0} not found (it may have expired)")]
     RoomNotFound(String),
+    /// Not something a room id can be.
+    #[error("invalid room id {0:?}: a room id is the letters and digits `collab create` printed")]
+    InvalidRoomId(String),
     /// Any other answer than the expected one.
     #[error("the server answered {status}: {body}")]
     Unexpected {
@@ -82,12 +85,26 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     e.to_string()
 }
 
+/// True for what a room id (or a read-only id) can be: 1 to 64 ASCII
+/// letters and digits (the server makes 22).
+pub fn is_valid_room_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 impl ServerApi {
-    /// A client for the server at `base` (`http://host:port`).
+    /// A client for the server at `base` (`http://host:port`; a bare
+    /// `host:port` means `http://host:port`).
     pub fn new(base: &str, token: Option<String>) -> Result<Self, ApiError> {
         let bad = |why: &str| ApiError::BadUrl {
             url: base.to_owned(),
             why: why.to_owned(),
+        };
+        let with_scheme;
+        let base = if base.contains("://") {
+            base
+        } else {
+            with_scheme = format!("http://{base}");
+            &with_scheme
         };
         let mut url = Url::parse(base).map_err(|e| bad(&e.to_string()))?;
         match url.scheme() {
@@ -166,8 +183,8 @@ impl ServerApi {
 
     /// `GET /rooms/{id}`.
     pub async fn room(&self, room: &str) -> Result<RoomState, ApiError> {
-        if room.is_empty() || !room.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ApiError::RoomNotFound(room.to_owned()));
+        if !is_valid_room_id(room) {
+            return Err(ApiError::InvalidRoomId(room.to_owned()));
         }
         let resp = self
             .authorized(self.http.get(self.url(&format!("rooms/{room}"))))
@@ -232,8 +249,13 @@ mod tests {
     }
 
     #[test]
-    fn unusable_urls_are_refused() {
-        assert!(ServerApi::new("example.test", None).is_err());
+    fn unusable_urls_are_refused_and_bare_addresses_mean_http() {
+        let bare = ServerApi::new("127.0.0.1:18100", None).unwrap();
+        assert_eq!(bare.base(), "http://127.0.0.1:18100");
+        let host = ServerApi::new("localhost:8000", None).unwrap();
+        assert_eq!(host.base(), "http://localhost:8000");
+        assert!(ServerApi::new("ftp://example.test", None).is_err());
+        assert!(ServerApi::new("http://", None).is_err());
         assert!(ServerApi::new("https://example.test", None).is_err());
         assert!(ServerApi::new("http://h/prefix", None).is_ok());
     }

@@ -2,20 +2,10 @@
 
 use anyhow::Context;
 
-use crate::cli::{CreateArgs, DEFAULT_SERVER};
+use crate::cli::{join_command, CreateArgs};
 use crate::language;
 use crate::local_state::RoomFiles;
 use crate::server_api::ServerApi;
-
-/// The command a colleague runs to join `room` on the server `api` talks to.
-pub fn join_command(api: &ServerApi, room: &str) -> String {
-    let base = api.base();
-    if base == DEFAULT_SERVER {
-        format!("collab join {room}")
-    } else {
-        format!("collab join {room} --server {base}")
-    }
-}
 
 /// Creates the room; returns its id.
 pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
@@ -43,12 +33,12 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
         println!("Created room {room} ({language}).");
         println!("Share this command to edit together:");
         println!();
-        println!("    {}", join_command(api, &room));
+        println!("    {}", join_command(&api.base(), &room));
         println!();
         if let Some(viewer) = &created.read_only_id {
             println!("Or, to let someone watch without editing:");
             println!();
-            println!("    {}", join_command(api, viewer));
+            println!("    {}", join_command(&api.base(), viewer));
             println!();
         }
     }

@@ -15,7 +15,9 @@ use crate::server_api::ServerApi;
 /// Prints messages until Ctrl-C or the connection closes.
 pub async fn run(api: &ServerApi, room: &str, name: &str) -> anyhow::Result<()> {
     api.room(room).await?;
-    let request = api.ws_request(room, &[("name", name.to_owned())])?;
+    // A watcher: everyone sees it as a script, and it cannot edit.
+    let query = [("name", name.to_owned()), ("role", "watcher".to_owned())];
+    let request = api.ws_request(room, &query)?;
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await
         .with_context(|| format!("cannot open the room's WebSocket at {}", api.base()))?;

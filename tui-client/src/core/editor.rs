@@ -3,24 +3,40 @@
 //! the [`Effect`]s it asks for (send a message, write a file, quit). That
 //! makes the whole editor testable without a terminal or a network.
 //!
-//! Every local edit is one [`Operation::replace`] on the document's current
-//! length, applied locally and handed to the protocol's `ClientSync`; remote
+//! Every local edit is one [`Operation`] on the document's current length,
+//! applied locally and handed to the protocol's `ClientSync`; remote
 //! operations come back transformed and move the caret, the selection, the
-//! colleagues' carets and the undo history along with the text.
+//! colleagues' carets, the view and the undo history along with the text.
+//!
+//! This file holds the state, what the server says and where the view is;
+//! editing, moving and the commands (save, quit, prompts) live in the
+//! submodules.
 
+mod commands;
+mod edit;
+mod motion;
+
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use collab_protocol::{char_len, ClientMessage, Component, Operation, ServerMessage, UserInfo};
+use collab_protocol::{ClientMessage, Operation, ServerMessage, UserInfo};
 use ropey::Rope;
 
+use super::columns::ColumnIndex;
 use super::doc_sync::{InitOutcome, SyncedDoc};
 use super::presence::{parse_color, Presence};
-use super::text_layout::{self as tl, TAB_WIDTH};
-use super::undo::{EditKind, UndoHistory};
+use super::text_layout as tl;
+use super::undo::UndoHistory;
+
+pub use commands::{LineInput, PromptKey};
 
 /// Carets are sent at most this often; the latest position wins.
 pub const CURSOR_THROTTLE: Duration = Duration::from_millis(50);
+
+/// The one-line hint for a key that would edit a read-only room.
+pub const READ_ONLY_HINT: &str =
+    "Read-only: this link lets you watch, not edit (ask for the editing link)";
 
 /// Something the shell must do for the editor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,13 +44,17 @@ pub enum Effect {
     /// Send this on the current connection (dropped when offline: the
     /// sync state machine resends edits after reconnecting).
     Send(ClientMessage),
-    /// Write the document to the local file, then call
-    /// [`Editor::saved`] or [`Editor::save_failed`].
+    /// Write the document to a local file, then call [`Editor::saved`],
+    /// [`Editor::save_failed`] or [`Editor::save_conflict`].
     Save {
         /// Where.
         path: PathBuf,
         /// What.
         text: String,
+        /// Write only if the file is still in this state (as last loaded or
+        /// saved, or missing for a new file); `None` overwrites whatever is
+        /// there (the user said so).
+        expect: Option<FileState>,
     },
     /// Keep edits the server could not take back after a reconnect.
     SaveRecovery {
@@ -44,14 +64,34 @@ pub enum Effect {
     /// The server's messages no longer fit the local state: reconnect
     /// without `since`, taking the server's document.
     ResyncFresh,
+    /// The user is waiting for the link: try to reconnect now instead of at
+    /// the end of the backoff.
+    RetryNow,
+    /// Put this text on the system clipboard (through the terminal).
+    Copy(String),
     /// Leave the editor.
     Quit,
+}
+
+/// A local file as the shell last saw it, to notice another program's
+/// changes before overwriting them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// No file there.
+    Missing,
+    /// A file of this size, last modified then.
+    Present {
+        /// Bytes.
+        len: u64,
+        /// Modification time, where the file system keeps one.
+        modified: Option<SystemTime>,
+    },
 }
 
 /// The state of the link to the server, as the status bar shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnState {
-    /// First connection in progress.
+    /// Connection in progress (the first, or one the user asked for).
     Connecting,
     /// Live.
     Connected,
@@ -59,6 +99,8 @@ pub enum ConnState {
     Reconnecting {
         /// When the next attempt starts.
         retry_at: Instant,
+        /// Why the link is down, e.g. "connection refused".
+        reason: String,
     },
     /// Gone for good (e.g. the room no longer exists).
     Offline(String),
@@ -67,10 +109,18 @@ pub enum ConnState {
 /// A question on the prompt line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Prompt {
-    /// "Save as:" with the path typed so far.
-    SaveAs(String),
+    /// "Save as:" with the path being typed.
+    SaveAs(LineInput),
     /// "Quit without saving?"
     ConfirmQuit,
+    /// The file changed on disk (or exists) since it was loaded or saved:
+    /// overwrite it?
+    ConfirmOverwrite {
+        /// The file.
+        path: PathBuf,
+        /// True when the file did not exist as far as the editor knew.
+        exists: bool,
+    },
 }
 
 /// This user as the server knows them.
@@ -102,7 +152,17 @@ pub struct Viewport {
 pub struct Editor {
     room: String,
     requested_name: String,
+    /// Appended to share commands: `" --server URL"` for a server other
+    /// than the default, else empty.
+    server_arg: String,
     pub(crate) doc: SyncedDoc,
+    /// Counts changes to the document (local, remote, a new `init`).
+    version: u64,
+    /// Columns on long lines, kept across frames (the view asks through
+    /// `&self`, hence the cell).
+    columns: RefCell<ColumnIndex>,
+    /// `is_dirty`'s answer and the version it was for.
+    dirty_memo: Cell<Option<(u64, bool)>>,
     caret: usize,
     anchor: Option<usize>,
     /// Column up/down movement aims for (kept across short lines).
@@ -119,13 +179,20 @@ pub struct Editor {
     presence: Presence,
     me: Option<Identity>,
     language: String,
+    /// This connection may not edit (a viewer's link).
+    read_only: bool,
+    /// The room's read-only id, when the server told an editor.
+    read_only_id: Option<String>,
     conn: ConnState,
     /// The text last loaded or saved, for the unsaved marker.
     saved: Option<Rope>,
     file: Option<PathBuf>,
+    /// The file as it was when last loaded or saved.
+    disk: Option<FileState>,
     prompt: Option<Prompt>,
     notice: Option<String>,
     help: bool,
+    users_panel: bool,
     effects: Vec<Effect>,
     cursor_sent: Option<(u64, u64, Option<u64>)>,
     cursor_sent_at: Option<Instant>,
@@ -138,7 +205,11 @@ impl Editor {
         Self {
             room: room.to_owned(),
             requested_name: name.to_owned(),
+            server_arg: String::new(),
             doc: SyncedDoc::new(),
+            version: 0,
+            columns: RefCell::new(ColumnIndex::new()),
+            dirty_memo: Cell::new(None),
             caret: 0,
             anchor: None,
             goal_col: None,
@@ -151,17 +222,34 @@ impl Editor {
             presence: Presence::new(),
             me: None,
             language: String::new(),
+            read_only: false,
+            read_only_id: None,
             conn: ConnState::Connecting,
             saved: None,
             file,
+            disk: None,
             prompt: None,
             notice: None,
             help: false,
+            users_panel: true,
             effects: Vec::new(),
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
         }
+    }
+
+    /// The server the share commands name (`None`: the default server).
+    pub fn with_server(mut self, server: Option<&str>) -> Self {
+        self.server_arg = server.map_or_else(String::new, |s| format!(" --server {s}"));
+        self
+    }
+
+    /// How the local file looked when the editor started (the shell stats
+    /// it): Ctrl-S asks before overwriting a file changed since.
+    pub fn with_disk_state(mut self, state: Option<FileState>) -> Self {
+        self.disk = state;
+        self
     }
 
     // ----- what the view and the shell read -----
@@ -207,6 +295,11 @@ impl Editor {
         &self.language
     }
 
+    /// True when this connection may only watch.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Connection state.
     pub fn conn(&self) -> &ConnState {
         &self.conn
@@ -217,9 +310,25 @@ impl Editor {
         self.doc.revision()
     }
 
-    /// True when the document differs from what was last loaded or saved.
+    /// True when there is a local file and the document differs from what
+    /// was last loaded from or saved to it. Compares the texts at most once
+    /// per change, and not at all when their lengths differ.
     pub fn is_dirty(&self) -> bool {
-        self.saved.as_ref().is_some_and(|s| s != self.doc.rope())
+        if self.file.is_none() {
+            return false;
+        }
+        if let Some((version, dirty)) = self.dirty_memo.get() {
+            if version == self.version {
+                return dirty;
+            }
+        }
+        let rope = self.doc.rope();
+        let dirty = self
+            .saved
+            .as_ref()
+            .is_some_and(|s| s.len_chars() != rope.len_chars() || s != rope);
+        self.dirty_memo.set(Some((self.version, dirty)));
+        dirty
     }
 
     /// True when edits wait for the server's acknowledgement.
@@ -247,13 +356,39 @@ impl Editor {
         self.help
     }
 
+    /// True while the users panel is wanted (the view hides it on narrow
+    /// terminals anyway).
+    pub fn users_panel_visible(&self) -> bool {
+        self.users_panel
+    }
+
     /// 1-based line and column (display column) of the caret.
     pub fn line_col(&self) -> (usize, usize) {
         let rope = self.doc.rope();
         (
             tl::line_of(rope, self.caret) + 1,
-            tl::column_of(rope, self.caret) + 1,
+            self.column_of(self.caret) + 1,
         )
+    }
+
+    /// Display column of char offset `pos` within its line.
+    pub fn column_of(&self, pos: usize) -> usize {
+        self.columns.borrow_mut().column_of(self.doc.rope(), pos)
+    }
+
+    /// The glyph of `line` covering display column `col`: its char offset
+    /// within the line and its column (past the end: the line's length and
+    /// width).
+    pub fn glyph_at_column(&self, line: usize, col: usize) -> (usize, usize) {
+        self.columns
+            .borrow_mut()
+            .glyph_at_column(self.doc.rope(), line, col)
+    }
+
+    fn offset_at_column(&self, line: usize, col: usize) -> usize {
+        self.columns
+            .borrow_mut()
+            .offset_at_column(self.doc.rope(), line, col)
     }
 
     /// Where the text area was last drawn.
@@ -289,17 +424,23 @@ impl Editor {
         } else if line >= self.top + height {
             self.top = line + 1 - height;
         }
-        let col = tl::column_of(rope, self.caret);
+        let col = self.column_of(self.caret);
         // The cell under the caret (two for a wide char) must be visible.
-        let glyph_width = tl::layout_line(tl::line_content(rope, line))
-            .iter()
-            .find(|g| g.col == col)
+        let offset = self.caret - tl::line_start(rope, line);
+        let glyph_width = tl::Glyphs::new(tl::line_content(rope, line), offset, col)
+            .next()
             .map_or(1, |g| g.width);
         if col < self.left {
             self.left = col;
         } else if col + glyph_width > self.left + width {
             self.left = col + glyph_width - width;
         }
+    }
+
+    /// True when the caret's line is on screen.
+    fn caret_line_visible(&self) -> bool {
+        let line = tl::line_of(self.doc.rope(), self.caret);
+        line >= self.top && line < self.top + usize::from(self.viewport.height.max(1))
     }
 
     /// Sets the connection state.
@@ -310,22 +451,6 @@ impl Editor {
     /// Shows a message on the message line.
     pub fn set_notice(&mut self, notice: impl Into<String>) {
         self.notice = Some(notice.into());
-    }
-
-    /// The file was written: it is the new baseline for the unsaved marker.
-    pub fn saved(&mut self, path: PathBuf, text: &str) {
-        self.saved = Some(Rope::from_str(text));
-        self.notice = Some(format!(
-            "Saved {} lines to {}",
-            tl::line_count(&Rope::from_str(text)),
-            path.display()
-        ));
-        self.file = Some(path);
-    }
-
-    /// Writing the file failed.
-    pub fn save_failed(&mut self, path: &std::path::Path, error: &str) {
-        self.notice = Some(format!("Cannot save {}: {error}", path.display()));
     }
 
     /// The caret to announce, if it changed since last sent and the
@@ -375,14 +500,19 @@ impl Editor {
                 language,
                 users,
                 missed,
+                read_only,
+                read_only_id,
                 ..
             } => {
+                self.presence.set_own_name(&name);
                 self.me = Some(Identity {
                     user_id,
                     name,
                     rgb: parse_color(&color),
                 });
                 self.language = language;
+                self.read_only = read_only;
+                self.read_only_id = read_only_id;
                 self.on_init(revision, &code, missed.as_deref(), &users);
             }
             ServerMessage::CodeUpdate(c) => match self.doc.remote(c.revision, &c.operation) {
@@ -434,6 +564,7 @@ impl Editor {
     ) {
         match self.doc.on_init(revision, code, missed) {
             InitOutcome::Fresh => {
+                self.document_replaced();
                 self.saved = Some(self.doc.rope().clone());
                 self.caret = 0;
                 self.anchor = None;
@@ -446,10 +577,12 @@ impl Editor {
                 self.effects.extend(send.into_iter().map(Effect::Send));
             }
             InitOutcome::Replaced { lost } => {
+                self.document_replaced();
                 self.history.clear();
                 let len = self.doc.rope().len_chars();
                 self.caret = tl::snap(self.doc.rope(), self.caret.min(len), false);
                 self.anchor = self.anchor.map(|a| a.min(len));
+                self.follow_caret = true;
                 if let Some(text) = lost {
                     self.effects.push(Effect::SaveRecovery { text });
                 }
@@ -472,450 +605,44 @@ impl Editor {
         self.effects.push(Effect::ResyncFresh);
     }
 
+    /// The whole document changed at once (a fresh `init`).
+    fn document_replaced(&mut self) {
+        self.version += 1;
+        self.columns.get_mut().clear();
+        let lines = tl::line_count(self.doc.rope());
+        self.top = self.top.min(lines.saturating_sub(1));
+    }
+
+    /// Everything derived from the text follows `op`, just applied to it.
+    fn text_changed(&mut self, op: &Operation) {
+        self.version += 1;
+        self.columns.get_mut().edit(op);
+    }
+
     /// Moves everything that points into the document over an operation
-    /// applied by someone else.
+    /// applied by someone else. The text under the user's eyes stays put:
+    /// lines inserted or removed above the view move the view with them,
+    /// and a caret that was on screen stays on screen.
     fn after_foreign(&mut self, op: &Operation) {
+        let caret_was_visible = self.caret_line_visible();
+        let top_start = tl::line_start(self.doc.rope(), self.top);
+        self.text_changed(op);
         let rope = self.doc.rope();
+        self.top = tl::line_of(rope, op.transform_index(top_start));
         self.caret = tl::snap(rope, op.transform_index(self.caret), false);
         self.anchor = self.anchor.map(|a| op.transform_index(a));
+        if caret_was_visible && !self.caret_line_visible() {
+            self.follow_caret = true;
+        }
         self.presence.transform(op);
         self.history.transform(op);
     }
 
-    // ----- editing -----
-
-    /// Replaces `start..end` with `text` as one operation; the caret goes
-    /// after the new text.
-    fn replace(&mut self, start: usize, end: usize, text: &str, kind: EditKind) {
-        if !self.doc.is_ready() {
-            self.notice = Some("Not connected yet: wait for the document to load".into());
-            return;
+    /// True when a read-only editor would lose the key: says why instead.
+    fn refuse_read_only(&mut self) -> bool {
+        if self.read_only {
+            self.notice = Some(READ_ONLY_HINT.into());
         }
-        let rope = self.doc.rope();
-        let Ok(op) = Operation::replace(rope.len_chars(), start, end, text) else {
-            return;
-        };
-        if op.is_noop() {
-            return;
-        }
-        let Ok(inverse) = op.invert(rope) else {
-            return;
-        };
-        if !self.apply_own(&op) {
-            return;
-        }
-        self.history.record(inverse, kind);
-        self.caret = start + char_len(text);
-        self.anchor = None;
-        self.goal_col = None;
-        self.follow_caret = true;
+        self.read_only
     }
-
-    /// Applies an operation of this user's; false when it did not fit.
-    fn apply_own(&mut self, op: &Operation) -> bool {
-        match self.doc.local(op) {
-            Ok(msg) => {
-                self.effects.extend(msg.map(Effect::Send));
-                self.presence.transform(op);
-                true
-            }
-            Err(e) => {
-                self.notice = Some(format!("Edit refused: {e}"));
-                false
-            }
-        }
-    }
-
-    /// Replaces the selection (or inserts at the caret) with `text`.
-    pub fn insert_text(&mut self, text: &str, kind: EditKind) {
-        let (start, end) = self.selection().unwrap_or((self.caret, self.caret));
-        self.replace(start, end, text, kind);
-    }
-
-    /// Types one char.
-    pub fn type_char(&mut self, c: char) {
-        let typing = !c.is_whitespace() && self.selection().is_none();
-        let kind = if typing {
-            EditKind::Typing
-        } else {
-            EditKind::Other
-        };
-        self.insert_text(&c.to_string(), kind);
-        if !typing {
-            self.history.break_group();
-        }
-    }
-
-    /// A line break that keeps the current line's indentation.
-    pub fn newline(&mut self) {
-        let rope = self.doc.rope();
-        let (start, _) = self.selection().unwrap_or((self.caret, self.caret));
-        let line = tl::line_of(rope, start);
-        let mut indent = tl::indentation(rope, line);
-        // With the caret inside the indentation, keep only what is before it.
-        let before = start - tl::line_start(rope, line);
-        if before < char_len(&indent) {
-            indent = indent.chars().take(before).collect();
-        }
-        self.insert_text(&format!("\n{indent}"), EditKind::Other);
-    }
-
-    /// Tab: spaces up to the next tab stop (the document keeps tabs it
-    /// already has; typing never adds new ones, so code indents the same for
-    /// everyone whatever their tab settings).
-    pub fn tab(&mut self) {
-        let (start, _) = self.selection().unwrap_or((self.caret, self.caret));
-        let col = tl::column_of(self.doc.rope(), start);
-        let spaces = " ".repeat(TAB_WIDTH - col % TAB_WIDTH);
-        self.insert_text(&spaces, EditKind::Other);
-    }
-
-    /// Backspace: the selection, or the glyph before the caret.
-    pub fn backspace(&mut self) {
-        if let Some((start, end)) = self.selection() {
-            return self.replace(start, end, "", EditKind::Other);
-        }
-        if self.caret > 0 {
-            let start = tl::prev_boundary(self.doc.rope(), self.caret);
-            self.replace(start, self.caret, "", EditKind::Other);
-        }
-    }
-
-    /// Delete: the selection, or the glyph after the caret.
-    pub fn delete(&mut self) {
-        if let Some((start, end)) = self.selection() {
-            return self.replace(start, end, "", EditKind::Other);
-        }
-        let end = tl::next_boundary(self.doc.rope(), self.caret);
-        if end > self.caret {
-            self.replace(self.caret, end, "", EditKind::Other);
-        }
-    }
-
-    /// Pasted text (bracketed paste or the internal clipboard) as one edit.
-    pub fn paste(&mut self, text: &str) {
-        // Terminals send line breaks in pastes as CR.
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
-        if !text.is_empty() {
-            self.insert_text(&text, EditKind::Other);
-        }
-        self.history.break_group();
-    }
-
-    /// Copies the selection to the internal clipboard.
-    pub fn copy(&mut self) {
-        match self.selection() {
-            Some((start, end)) => {
-                self.clipboard = self.doc.rope().slice(start..end).to_string();
-                self.notice = Some(format!("Copied {} chars", end - start));
-            }
-            None => self.notice = Some("Nothing selected (Shift+arrows select)".into()),
-        }
-    }
-
-    /// Cuts the selection to the internal clipboard.
-    pub fn cut(&mut self) {
-        if let Some((start, end)) = self.selection() {
-            self.clipboard = self.doc.rope().slice(start..end).to_string();
-            self.replace(start, end, "", EditKind::Other);
-        } else {
-            self.notice = Some("Nothing selected (Shift+arrows select)".into());
-        }
-    }
-
-    /// Pastes the internal clipboard.
-    pub fn paste_clipboard(&mut self) {
-        let text = self.clipboard.clone();
-        self.paste(&text);
-    }
-
-    /// Undoes this user's last edit (never a colleague's).
-    pub fn undo(&mut self) {
-        let Some(op) = self.history.pop_undo() else {
-            self.notice = Some("Nothing to undo".into());
-            return;
-        };
-        let Ok(redo) = op.invert(self.doc.rope()) else {
-            self.history.clear();
-            return;
-        };
-        if self.apply_own(&op) {
-            self.history.push_redo(redo);
-            self.place_after_change(&op);
-        }
-    }
-
-    /// Redoes the last undone edit.
-    pub fn redo(&mut self) {
-        let Some(op) = self.history.pop_redo() else {
-            self.notice = Some("Nothing to redo".into());
-            return;
-        };
-        let Ok(undo) = op.invert(self.doc.rope()) else {
-            self.history.clear();
-            return;
-        };
-        if self.apply_own(&op) {
-            self.history.push_undo(undo);
-            self.place_after_change(&op);
-        }
-    }
-
-    /// Puts the caret at the end of the last change `op` made.
-    fn place_after_change(&mut self, op: &Operation) {
-        let mut pos = 0;
-        let mut mark = None;
-        for c in op.components() {
-            match c {
-                Component::Retain(n) => pos += n,
-                Component::Insert(s) => {
-                    pos += char_len(s);
-                    mark = Some(pos);
-                }
-                Component::Delete(_) => mark = Some(pos),
-            }
-        }
-        self.caret = mark.unwrap_or_else(|| op.transform_index(self.caret));
-        self.anchor = None;
-        self.goal_col = None;
-        self.follow_caret = true;
-    }
-
-    // ----- moving -----
-
-    /// Moves the caret to `pos`, extending the selection or dropping it.
-    pub fn move_to(&mut self, pos: usize, extend: bool) {
-        let pos = pos.min(self.doc.rope().len_chars());
-        if extend {
-            self.anchor.get_or_insert(self.caret);
-        } else {
-            self.anchor = None;
-        }
-        self.caret = pos;
-        self.history.break_group();
-        self.follow_caret = true;
-    }
-
-    fn move_horizontally(&mut self, pos: usize, collapse_to: Option<usize>, extend: bool) {
-        self.goal_col = None;
-        match (extend, collapse_to) {
-            (false, Some(edge)) => self.move_to(edge, false),
-            _ => self.move_to(pos, extend),
-        }
-    }
-
-    /// Left arrow.
-    pub fn left(&mut self, extend: bool) {
-        let pos = tl::prev_boundary(self.doc.rope(), self.caret);
-        let edge = self.selection().map(|s| s.0);
-        self.move_horizontally(pos, edge, extend);
-    }
-
-    /// Right arrow.
-    pub fn right(&mut self, extend: bool) {
-        let pos = tl::next_boundary(self.doc.rope(), self.caret);
-        let edge = self.selection().map(|s| s.1);
-        self.move_horizontally(pos, edge, extend);
-    }
-
-    /// Up (negative) or down by `lines`, aiming at the goal column.
-    pub fn vertical(&mut self, lines: isize, extend: bool) {
-        let rope = self.doc.rope();
-        let line = tl::line_of(rope, self.caret);
-        let last = tl::line_count(rope).saturating_sub(1);
-        let goal = self
-            .goal_col
-            .unwrap_or_else(|| tl::column_of(rope, self.caret));
-        let target = line.saturating_add_signed(lines).min(last);
-        let pos = if lines < 0 && line == 0 {
-            0
-        } else if lines > 0 && line == last {
-            rope.len_chars()
-        } else {
-            tl::offset_at_column(rope, target, goal)
-        };
-        self.move_to(pos, extend);
-        self.goal_col = Some(goal);
-    }
-
-    /// Page up/down: a screenful, and the view with it.
-    pub fn page(&mut self, down: bool, extend: bool) {
-        let page = usize::from(self.viewport.height.max(2)) - 1;
-        let lines = tl::line_count(self.doc.rope());
-        if down {
-            self.top = (self.top + page).min(lines.saturating_sub(1));
-            self.vertical(page as isize, extend);
-        } else {
-            self.top = self.top.saturating_sub(page);
-            self.vertical(-(page as isize), extend);
-        }
-    }
-
-    /// Home: the first non-blank of the line, or column 0 when already there.
-    pub fn home(&mut self, extend: bool) {
-        let rope = self.doc.rope();
-        let line = tl::line_of(rope, self.caret);
-        let start = tl::line_start(rope, line);
-        let first_text = start + char_len(&tl::indentation(rope, line));
-        let pos = if self.caret == first_text {
-            start
-        } else {
-            first_text
-        };
-        self.goal_col = None;
-        self.move_to(pos, extend);
-    }
-
-    /// End: the end of the line.
-    pub fn end(&mut self, extend: bool) {
-        let rope = self.doc.rope();
-        let pos = tl::line_end(rope, tl::line_of(rope, self.caret));
-        self.goal_col = None;
-        self.move_to(pos, extend);
-    }
-
-    /// Ctrl-Home / Ctrl-End.
-    pub fn doc_edge(&mut self, end: bool, extend: bool) {
-        let pos = if end { self.doc.rope().len_chars() } else { 0 };
-        self.goal_col = None;
-        self.move_to(pos, extend);
-    }
-
-    /// Ctrl-A.
-    pub fn select_all(&mut self) {
-        self.anchor = Some(0);
-        self.caret = self.doc.rope().len_chars();
-        self.follow_caret = true;
-    }
-
-    /// Drops the selection.
-    pub fn clear_selection(&mut self) {
-        self.anchor = None;
-    }
-
-    /// The caret to the screen cell (`column`, `row`), e.g. a mouse click.
-    pub fn click(&mut self, column: u16, row: u16, extend: bool) {
-        let v = self.viewport;
-        if row < v.y || row >= v.y + v.height {
-            return;
-        }
-        let rope = self.doc.rope();
-        let line = self.top + usize::from(row - v.y);
-        let pos = if line >= tl::line_count(rope) {
-            rope.len_chars()
-        } else {
-            let col = self.left + usize::from(column.saturating_sub(v.x));
-            tl::offset_at_column(rope, line, col)
-        };
-        self.goal_col = None;
-        self.move_to(pos, extend);
-    }
-
-    /// Scrolls the view by `lines` without moving the caret.
-    pub fn scroll(&mut self, lines: isize) {
-        let max = tl::line_count(self.doc.rope()).saturating_sub(1);
-        self.top = self.top.saturating_add_signed(lines).min(max);
-    }
-
-    /// Moves the caret to the next colleague's caret (cycling).
-    pub fn jump_to_next_user(&mut self) {
-        let next = self
-            .presence
-            .next_after(self.followed.as_deref())
-            .map(|u| (u.user_id.clone(), u.name.clone(), u.cursor));
-        match next {
-            Some((id, name, Some(cursor))) => {
-                self.followed = Some(id);
-                self.goal_col = None;
-                self.move_to(cursor, false);
-                self.notice = Some(format!("At {name}'s caret"));
-            }
-            _ => self.notice = Some("No colleague's caret to jump to".into()),
-        }
-    }
-
-    // ----- commands -----
-
-    /// Ctrl-S: save to the file, or ask for one.
-    pub fn save(&mut self) {
-        match &self.file {
-            Some(path) => self.effects.push(Effect::Save {
-                path: path.clone(),
-                text: self.doc.rope().to_string(),
-            }),
-            None => self.prompt = Some(Prompt::SaveAs(String::new())),
-        }
-    }
-
-    /// Ctrl-Q: quit, asking first when something would be lost.
-    pub fn quit(&mut self) {
-        if self.is_dirty() || self.has_unsent() {
-            self.prompt = Some(Prompt::ConfirmQuit);
-        } else {
-            self.effects.push(Effect::Quit);
-        }
-    }
-
-    /// F1: shows or hides the help overlay.
-    pub fn toggle_help(&mut self) {
-        self.help = !self.help;
-    }
-
-    /// Hides the help overlay.
-    pub fn hide_help(&mut self) {
-        self.help = false;
-    }
-
-    /// Clears the message line.
-    pub fn clear_notice(&mut self) {
-        self.notice = None;
-    }
-
-    /// Types into the open prompt; returns false when no prompt is open.
-    pub fn prompt_key(&mut self, key: PromptKey) -> bool {
-        let Some(prompt) = self.prompt.take() else {
-            return false;
-        };
-        self.prompt = match (prompt, key) {
-            (_, PromptKey::Cancel) => None,
-            (Prompt::SaveAs(mut s), PromptKey::Char(c)) => {
-                s.push(c);
-                Some(Prompt::SaveAs(s))
-            }
-            (Prompt::SaveAs(mut s), PromptKey::Backspace) => {
-                s.pop();
-                Some(Prompt::SaveAs(s))
-            }
-            (Prompt::SaveAs(s), PromptKey::Enter) => {
-                let path = s.trim();
-                if !path.is_empty() {
-                    self.file = Some(PathBuf::from(path));
-                    self.save();
-                }
-                None
-            }
-            (Prompt::ConfirmQuit, PromptKey::Char('y' | 'Y') | PromptKey::Confirm) => {
-                self.effects.push(Effect::Quit);
-                None
-            }
-            (Prompt::ConfirmQuit, PromptKey::Char('n' | 'N')) => None,
-            (p, _) => Some(p),
-        };
-        true
-    }
-}
-
-/// What a key means while a prompt is open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PromptKey {
-    /// A typed char.
-    Char(char),
-    /// Backspace.
-    Backspace,
-    /// Enter.
-    Enter,
-    /// Esc, Ctrl-C.
-    Cancel,
-    /// The prompt's own key pressed again (Ctrl-Q at "quit?").
-    Confirm,
 }

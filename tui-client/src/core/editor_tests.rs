@@ -8,7 +8,15 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use super::editor::{ConnState, Editor, Effect, Prompt, Viewport};
+use super::editor::{ConnState, Editor, Effect, FileState, LineInput, Prompt, Viewport};
+
+/// A file of `len` bytes as the shell would report it.
+pub(crate) fn stamp(len: u64) -> FileState {
+    FileState::Present {
+        len,
+        modified: None,
+    }
+}
 
 pub(crate) fn init_msg(revision: u64, code: &str, users: Vec<UserInfo>) -> ServerMessage {
     ServerMessage::Init {
@@ -273,6 +281,7 @@ fn own_caret_is_sent_throttled_in_server_offsets() {
     );
     ed.set_conn(ConnState::Reconnecting {
         retry_at: t0 + Duration::from_secs(1),
+        reason: "connection lost".into(),
     });
     press(&mut ed, KeyCode::Home);
     assert_eq!(ed.cursor_message(t0 + Duration::from_secs(1)), None);
@@ -286,6 +295,7 @@ fn reconnect_rebases_offline_typing() {
     sent_ops(&mut ed);
     ed.set_conn(ConnState::Reconnecting {
         retry_at: Instant::now(),
+        reason: "connection lost".into(),
     });
     type_str(&mut ed, "3");
     let ServerMessage::Init { .. } = init_msg(0, "", vec![]) else {
@@ -410,23 +420,41 @@ fn save_asks_for_a_path_then_clears_the_marker() {
     let mut ed = ready("x");
     type_str(&mut ed, "y");
     ed.take_effects();
-    assert!(ed.is_dirty());
+    assert!(!ed.is_dirty(), "no local file: nothing to lose");
     ctrl(&mut ed, 's');
-    assert_eq!(ed.prompt(), Some(&Prompt::SaveAs(String::new())));
+    // A name to start from, with the room's language's extension.
+    assert_eq!(
+        ed.prompt(),
+        Some(&Prompt::SaveAs(LineInput::new("untitled.rs")))
+    );
+    for _ in 0.."untitled.rs".len() {
+        press(&mut ed, KeyCode::Backspace);
+    }
     type_str(&mut ed, "out.rs");
     press(&mut ed, KeyCode::Enter);
+    assert_eq!(
+        text(&ed),
+        "yx",
+        "the prompt's keys never reach the document"
+    );
     let effects = ed.take_effects();
     assert_eq!(
         effects,
         vec![Effect::Save {
             path: "out.rs".into(),
-            text: "yx".into()
+            text: "yx".into(),
+            expect: Some(FileState::Missing),
         }]
     );
-    ed.saved("out.rs".into(), "yx");
+    ed.saved("out.rs".into(), "yx", stamp(2));
     assert!(!ed.is_dirty());
+    type_str(&mut ed, "z");
+    assert!(ed.is_dirty());
     ctrl(&mut ed, 's');
-    assert!(matches!(ed.take_effects()[..], [Effect::Save { .. }]));
+    assert!(matches!(
+        ed.take_effects().last(),
+        Some(Effect::Save { expect: Some(s), .. }) if *s == stamp(2)
+    ));
 }
 
 #[test]

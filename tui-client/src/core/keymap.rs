@@ -16,8 +16,11 @@ pub enum Action {
     Type(char),
     /// Line break keeping indentation.
     Newline,
-    /// Spaces to the next tab stop.
+    /// A tab (in files that use tabs), else spaces to the next tab stop;
+    /// with a selection over several lines, indents them.
     Tab,
+    /// Shift-Tab: one level of indentation less.
+    Dedent,
     /// Delete backwards.
     Backspace,
     /// Delete forwards.
@@ -56,6 +59,12 @@ pub enum Action {
     Redo,
     /// Save to the local file.
     Save,
+    /// Save to a file named now.
+    SaveAs,
+    /// Copy the command that joins this room.
+    CopyShare,
+    /// Show or hide the users panel.
+    ToggleUsers,
     /// Quit.
     Quit,
     /// Help overlay.
@@ -66,7 +75,7 @@ pub enum Action {
     Escape,
 }
 
-/// The key table shown by the help overlay.
+/// The key table shown by the help overlay (and README.md).
 pub const KEYS: &[(&str, &str)] = &[
     (
         "Arrows, Home, End",
@@ -81,14 +90,24 @@ pub const KEYS: &[(&str, &str)] = &[
         "copy, cut, paste (editor clipboard)",
     ),
     ("Enter", "new line, keeping the indentation"),
-    ("Tab", "spaces to the next tab stop (4)"),
+    (
+        "Tab, Shift-Tab",
+        "indent (a tab where the file uses tabs), dedent",
+    ),
     ("Ctrl-Z, Ctrl-Y", "undo, redo your own edits"),
-    ("Ctrl-S", "save to the local file"),
+    ("Ctrl-S", "save to the local file (asks for a name once)"),
+    ("F3, Alt-S", "save as another file"),
     ("F2, Ctrl-N", "jump to the next colleague's caret"),
+    ("F4", "copy the join command (system clipboard too)"),
+    ("F6, Ctrl-U", "show / hide the users panel"),
     ("Mouse", "click: move caret, drag: select, wheel: scroll"),
     ("F1, Ctrl-G", "show / hide this help"),
     ("Esc", "close help, drop the selection"),
-    ("Ctrl-Q", "quit (asks when there are unsaved changes)"),
+    ("Any key, offline", "reconnect now instead of waiting"),
+    (
+        "Ctrl-Q",
+        "quit (asks if unsaved or unsent work would be lost)",
+    ),
 ];
 
 /// The action for a key press, if any.
@@ -112,12 +131,16 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
             'q' => Quit,
             'g' => Help,
             'n' => NextUser,
+            'u' => ToggleUsers,
             _ => return None,
         },
+        KeyCode::Char('s' | 'S') if alt && !ctrl => SaveAs,
         // AltGr arrives as Ctrl+Alt on some terminals: it types a char.
         KeyCode::Char(c) => Type(c),
         KeyCode::Enter => Newline,
+        KeyCode::Tab if shift => Dedent,
         KeyCode::Tab => Tab,
+        KeyCode::BackTab => Dedent,
         KeyCode::Backspace => Backspace,
         KeyCode::Delete => Delete,
         KeyCode::Left => Left(shift),
@@ -132,6 +155,9 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::PageDown => PageDown(shift),
         KeyCode::F(1) => Help,
         KeyCode::F(2) => NextUser,
+        KeyCode::F(3) => SaveAs,
+        KeyCode::F(4) => CopyShare,
+        KeyCode::F(6) => ToggleUsers,
         KeyCode::Esc => Escape,
         _ => return None,
     })
@@ -169,6 +195,7 @@ impl Editor {
             return;
         }
         self.clear_notice();
+        self.retry_if_waiting();
         if self.prompt().is_some() {
             let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
             let pk = match key.code {
@@ -176,6 +203,11 @@ impl Editor {
                 KeyCode::Char('c') if ctrl => PromptKey::Cancel,
                 KeyCode::Char(c) if !ctrl => PromptKey::Char(c),
                 KeyCode::Backspace => PromptKey::Backspace,
+                KeyCode::Delete => PromptKey::Delete,
+                KeyCode::Left => PromptKey::Left,
+                KeyCode::Right => PromptKey::Right,
+                KeyCode::Home => PromptKey::Home,
+                KeyCode::End => PromptKey::End,
                 KeyCode::Enter => PromptKey::Enter,
                 KeyCode::Esc => PromptKey::Cancel,
                 _ => return,
@@ -202,6 +234,7 @@ impl Editor {
             Type(c) => self.type_char(c),
             Newline => self.newline(),
             Tab => self.tab(),
+            Dedent => self.dedent(),
             Backspace => self.backspace(),
             Delete => self.delete(),
             Left(s) => self.left(s),
@@ -221,6 +254,9 @@ impl Editor {
             Undo => self.undo(),
             Redo => self.redo(),
             Save => self.save(),
+            SaveAs => self.save_as(),
+            CopyShare => self.copy_share_command(),
+            ToggleUsers => self.toggle_users_panel(),
             Quit => self.quit(),
             Help => self.toggle_help(),
             NextUser => self.jump_to_next_user(),

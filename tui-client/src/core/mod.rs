@@ -3,6 +3,7 @@
 //! so all of it runs in unit tests.
 
 pub mod backoff;
+pub mod columns;
 pub mod doc_sync;
 pub mod editor;
 pub mod keymap;

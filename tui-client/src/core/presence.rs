@@ -3,7 +3,7 @@
 //! the stored carets with it, so a colleague's caret stays on the same text
 //! while anyone types before it.
 
-use collab_protocol::{Operation, UserInfo};
+use collab_protocol::{Operation, Role, UserInfo};
 
 /// A `#rrggbb` color as red, green, blue; grey for anything else.
 pub fn parse_color(hex: &str) -> (u8, u8, u8) {
@@ -31,12 +31,17 @@ pub struct RemoteUser {
     pub cursor: Option<usize>,
     /// Other end of their selection, if any.
     pub anchor: Option<usize>,
+    /// Editor, viewer (read-only link) or watcher (a script).
+    pub role: Role,
 }
 
 /// The other users, in the order they joined.
 #[derive(Clone, Debug, Default)]
 pub struct Presence {
     users: Vec<RemoteUser>,
+    /// This user's own name, which colleagues of the same name are told
+    /// apart from.
+    own_name: String,
 }
 
 impl Presence {
@@ -59,6 +64,7 @@ impl Presence {
             rgb: parse_color(&info.color),
             cursor: info.cursor.and_then(&place),
             anchor: info.anchor.and_then(&place),
+            role: info.role,
         };
         match self.users.iter_mut().find(|u| u.user_id == user.user_id) {
             Some(existing) => *existing = user,
@@ -71,6 +77,27 @@ impl Presence {
         self.users.clear();
         for info in infos {
             self.join(info, &place);
+        }
+    }
+
+    /// Sets this user's own name (from `init`).
+    pub fn set_own_name(&mut self, name: &str) {
+        name.clone_into(&mut self.own_name);
+    }
+
+    /// The name to show for `user_id`: a second `alice` in the room (this
+    /// user counting first) is `alice (2)`, a third `alice (3)`.
+    pub fn display_name(&self, user_id: &str) -> String {
+        let Some(i) = self.users.iter().position(|u| u.user_id == user_id) else {
+            return String::new();
+        };
+        let name = &self.users[i].name;
+        let before = self.users[..i].iter().filter(|u| u.name == *name).count()
+            + usize::from(self.own_name == *name);
+        if before == 0 {
+            name.clone()
+        } else {
+            format!("{name} ({})", before + 1)
         }
     }
 
@@ -161,5 +188,22 @@ mod tests {
         assert_eq!(p.next_after(Some("c")).unwrap().user_id, "a");
         p.leave("a");
         assert_eq!(p.next_after(Some("a")).unwrap().user_id, "c");
+    }
+
+    #[test]
+    fn same_names_are_told_apart() {
+        let mut p = Presence::new();
+        p.set_own_name("ALICE");
+        for id in ["alice", "bob", "alice2"] {
+            let mut i = info(id, None);
+            i.name = if id == "bob" { "BOB" } else { "ALICE" }.into();
+            p.join(&i, |o| Some(o as usize));
+        }
+        assert_eq!(p.display_name("alice"), "ALICE (2)");
+        assert_eq!(p.display_name("bob"), "BOB");
+        assert_eq!(p.display_name("alice2"), "ALICE (3)");
+        p.set_own_name("carol");
+        assert_eq!(p.display_name("alice"), "ALICE");
+        assert_eq!(p.display_name("alice2"), "ALICE (2)");
     }
 }

@@ -2,14 +2,45 @@
 //! occupies. Tabs stop every [`TAB_WIDTH`] columns, wide chars (CJK, most
 //! emoji) take two cells and zero-width chars (combining marks, joiners)
 //! attach to the char before them. Everything that converts between char
-//! offsets and screen columns goes through [`layout_line`], so the caret,
-//! the renderer and mouse clicks always agree.
+//! offsets and screen columns walks lines with [`Glyphs`], so the caret, the
+//! renderer and mouse clicks always agree.
+//!
+//! Nothing here lays out a whole line unless asked to: a glyph walk starts at
+//! any glyph boundary whose column is known (the line's start, or a
+//! checkpoint of [`super::columns::ColumnIndex`]) and stops when the caller
+//! has what it needs, so a 200 KB minified line costs what its visible part
+//! costs.
 
 use ropey::{Rope, RopeSlice};
 use unicode_width::UnicodeWidthChar;
 
 /// Columns between tab stops.
 pub const TAB_WIDTH: usize = 4;
+
+/// What a glyph draws in its first cell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Symbol {
+    /// Blanks (a tab).
+    Blank,
+    /// A control char, which would move the terminal's cursor: a stand-in.
+    StandIn,
+    /// One char.
+    Char(char),
+    /// A char with the zero-width chars attached to it.
+    Cluster(String),
+}
+
+impl Symbol {
+    /// The text of the first cell (`buf` holds a single char's encoding).
+    pub fn as_str<'a>(&'a self, buf: &'a mut [u8; 4]) -> &'a str {
+        match self {
+            Symbol::Blank => " ",
+            Symbol::StandIn => "\u{FFFD}",
+            Symbol::Char(c) => c.encode_utf8(buf),
+            Symbol::Cluster(s) => s,
+        }
+    }
+}
 
 /// One drawn unit of a line: a char plus any zero-width chars attached to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,12 +53,12 @@ pub struct Glyph {
     pub col: usize,
     /// Cells it occupies (0 never happens: a lone mark gets one cell).
     pub width: usize,
-    /// What to draw in its first cell (a tab draws as blanks).
-    pub symbol: String,
+    /// What to draw in its first cell.
+    pub symbol: Symbol,
 }
 
 /// True for chars that take no cell of their own.
-fn is_zero_width(c: char) -> bool {
+pub fn is_zero_width(c: char) -> bool {
     c != '\t' && !c.is_control() && c.width() == Some(0)
 }
 
@@ -39,40 +70,163 @@ fn is_line_break(c: char) -> bool {
     )
 }
 
-/// Splits a line's content (no line break) into glyphs.
-pub fn layout_line(line: RopeSlice<'_>) -> Vec<Glyph> {
-    let mut glyphs: Vec<Glyph> = Vec::new();
-    let mut col = 0;
-    // Whether the last glyph draws its own char (marks on a tab or a
-    // stand-in would be drawn on nothing, so they are only counted).
-    let mut last_drawn = false;
-    for (i, c) in line.chars().enumerate() {
-        if is_zero_width(c) {
-            if let Some(last) = glyphs.last_mut() {
-                if last_drawn {
-                    last.symbol.push(c);
-                }
-                last.end = i + 1;
-                continue;
+/// The glyphs of a line's content from a glyph boundary on, lazily.
+pub struct Glyphs<'a> {
+    chars: std::iter::Peekable<ropey::iter::Chars<'a>>,
+    offset: usize,
+    col: usize,
+}
+
+impl<'a> Glyphs<'a> {
+    /// The glyphs of `line` (content only, no line break) starting at char
+    /// `offset`, which must be a glyph boundary whose column is `col`.
+    pub fn new(line: RopeSlice<'a>, offset: usize, col: usize) -> Self {
+        let offset = offset.min(line.len_chars());
+        Self {
+            chars: line.chars_at(offset).peekable(),
+            offset,
+            col,
+        }
+    }
+
+    /// The offset and column the next glyph starts at (past the end: the
+    /// line's length and width).
+    pub fn position(&self) -> (usize, usize) {
+        (self.offset, self.col)
+    }
+}
+
+impl Iterator for Glyphs<'_> {
+    type Item = Glyph;
+
+    fn next(&mut self) -> Option<Glyph> {
+        let c = self.chars.next()?;
+        let start = self.offset;
+        let mut end = start + 1;
+        // A mark with nothing before it on the line starts a glyph of its
+        // own (a cell, below); marks after any char attach to it.
+        let (width, mut symbol) = match c {
+            '\t' => (TAB_WIDTH - self.col % TAB_WIDTH, Symbol::Blank),
+            c if c.is_control() => (1, Symbol::StandIn),
+            c => (c.width().unwrap_or(1).max(1), Symbol::Char(c)),
+        };
+        // Marks on a tab or a stand-in would be drawn on nothing: only counted.
+        let drawn = matches!(symbol, Symbol::Char(_));
+        while let Some(&m) = self.chars.peek() {
+            if !is_zero_width(m) {
+                break;
+            }
+            self.chars.next();
+            end += 1;
+            if drawn {
+                symbol = match symbol {
+                    Symbol::Char(c) => Symbol::Cluster(format!("{c}{m}")),
+                    Symbol::Cluster(mut s) => {
+                        s.push(m);
+                        Symbol::Cluster(s)
+                    }
+                    other => other,
+                };
             }
         }
-        last_drawn = c != '\t' && !c.is_control();
-        let (width, symbol) = match c {
-            '\t' => (TAB_WIDTH - col % TAB_WIDTH, " ".to_owned()),
-            // Control chars would move the terminal's cursor: show a stand-in.
-            c if c.is_control() => (1, "\u{FFFD}".to_owned()),
-            c => (c.width().unwrap_or(1).max(1), c.to_string()),
-        };
-        glyphs.push(Glyph {
-            start: i,
-            end: i + 1,
-            col,
+        let glyph = Glyph {
+            start,
+            end,
+            col: self.col,
             width,
             symbol,
-        });
-        col += width;
+        };
+        self.offset = end;
+        self.col += width;
+        Some(glyph)
     }
-    glyphs
+}
+
+/// Walks `line` from the boundary (`offset`, `col`) to the glyph holding char
+/// `target` (or the end); returns that glyph's start and column. Allocates
+/// nothing.
+pub fn seek_offset(
+    line: RopeSlice<'_>,
+    offset: usize,
+    col: usize,
+    target: usize,
+) -> (usize, usize) {
+    let mut walk = Walk::new(line, offset, col);
+    while let Some((end, width)) = walk.peek_glyph() {
+        if end > target {
+            break;
+        }
+        walk.advance(end, width);
+    }
+    (walk.offset, walk.col)
+}
+
+/// Walks `line` from the boundary (`offset`, `col`) to the glyph covering
+/// display column `target`; returns its start and column, or the line's end
+/// and width when `target` is past it. Allocates nothing.
+pub fn seek_column(
+    line: RopeSlice<'_>,
+    offset: usize,
+    col: usize,
+    target: usize,
+) -> (usize, usize) {
+    let mut walk = Walk::new(line, offset, col);
+    while let Some((end, width)) = walk.peek_glyph() {
+        if walk.col + width > target {
+            break;
+        }
+        walk.advance(end, width);
+    }
+    (walk.offset, walk.col)
+}
+
+/// The allocation-free core of [`seek_offset`] and [`seek_column`]: glyph
+/// extents without their symbols.
+struct Walk<'a> {
+    line: RopeSlice<'a>,
+    chars: std::iter::Peekable<ropey::iter::Chars<'a>>,
+    offset: usize,
+    col: usize,
+    /// The glyph peeked but not yet passed: (end offset, width).
+    peeked: Option<(usize, usize)>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(line: RopeSlice<'a>, offset: usize, col: usize) -> Self {
+        let offset = offset.min(line.len_chars());
+        Self {
+            line,
+            chars: line.chars_at(offset).peekable(),
+            offset,
+            col,
+            peeked: None,
+        }
+    }
+
+    fn peek_glyph(&mut self) -> Option<(usize, usize)> {
+        if self.peeked.is_none() {
+            let c = self.chars.next()?;
+            let width = match c {
+                '\t' => TAB_WIDTH - self.col % TAB_WIDTH,
+                c if c.is_control() => 1,
+                c => c.width().unwrap_or(1).max(1),
+            };
+            let mut end = self.offset + 1;
+            while self.chars.peek().is_some_and(|&m| is_zero_width(m)) {
+                self.chars.next();
+                end += 1;
+            }
+            self.peeked = Some((end, width));
+        }
+        self.peeked
+    }
+
+    fn advance(&mut self, end: usize, width: usize) {
+        debug_assert!(end <= self.line.len_chars());
+        self.peeked = None;
+        self.offset = end;
+        self.col += width;
+    }
 }
 
 /// Number of lines (a trailing line break starts an empty last line).
@@ -115,47 +269,26 @@ pub fn line_of(doc: &Rope, pos: usize) -> usize {
     doc.char_to_line(pos.min(doc.len_chars()))
 }
 
-/// Display width of `glyphs` (the column just past the last one).
-pub fn glyphs_width(glyphs: &[Glyph]) -> usize {
-    glyphs.last().map_or(0, |g| g.col + g.width)
-}
-
-/// Display column of the caret at char offset `pos` (a line-relative column).
-pub fn column_of(doc: &Rope, pos: usize) -> usize {
-    let line = line_of(doc, pos);
-    let offset = pos - line_start(doc, line);
-    let glyphs = layout_line(line_content(doc, line));
-    glyphs
-        .iter()
-        .find(|g| g.end > offset)
-        .map_or(glyphs_width(&glyphs), |g| g.col)
-}
-
-/// The caret position on `line` for display column `col`: before the glyph
-/// covering `col`, or the line's end when `col` is past it. Never inside a
-/// glyph.
-pub fn offset_at_column(doc: &Rope, line: usize, col: usize) -> usize {
-    let glyphs = layout_line(line_content(doc, line));
-    let within = glyphs
-        .iter()
-        .find(|g| col < g.col + g.width)
-        .map_or_else(|| glyphs.last().map_or(0, |g| g.end), |g| g.start);
-    line_start(doc, line) + within
-}
-
 /// `pos` moved to a glyph boundary: to the start of the glyph it is inside
-/// of, or (with `forward`) past its end.
+/// of, or (with `forward`) past its end. Looks only at the chars around
+/// `pos`: a position is inside a glyph exactly when a zero-width char that
+/// attaches to something follows it.
 pub fn snap(doc: &Rope, pos: usize, forward: bool) -> usize {
     let pos = pos.min(doc.len_chars());
     let line = line_of(doc, pos);
-    let start = line_start(doc, line);
-    let offset = pos - start;
-    let glyphs = layout_line(line_content(doc, line));
-    match glyphs.iter().find(|g| g.start < offset && offset < g.end) {
-        Some(g) if forward => start + g.end,
-        Some(g) => start + g.start,
-        None => pos,
+    let (start, end) = (line_start(doc, line), line_end(doc, line));
+    let inside = |p: usize| p > start && p < end && is_zero_width(doc.char(p));
+    let mut p = pos;
+    if forward {
+        while inside(p) {
+            p += 1;
+        }
+    } else {
+        while inside(p) {
+            p -= 1;
+        }
     }
+    p
 }
 
 /// The caret position one glyph (or line break) after `pos`.
@@ -197,11 +330,13 @@ pub fn indentation(doc: &Rope, line: usize) -> String {
 mod tests {
     use super::*;
 
+    fn glyphs(s: &str) -> Vec<Glyph> {
+        let doc = Rope::from_str(s);
+        Glyphs::new(doc.slice(..), 0, 0).collect()
+    }
+
     fn glyph_cols(s: &str) -> Vec<(usize, usize)> {
-        layout_line(Rope::from_str(s).slice(..))
-            .iter()
-            .map(|g| (g.col, g.width))
-            .collect()
+        glyphs(s).iter().map(|g| (g.col, g.width)).collect()
     }
 
     #[test]
@@ -214,19 +349,43 @@ mod tests {
     fn wide_and_combining_chars() {
         // "界" is two cells; "e" + U+0301 is one glyph of one cell.
         let doc = Rope::from_str("界e\u{301}x");
-        let glyphs = layout_line(doc.slice(..));
-        assert_eq!(glyphs.len(), 3);
-        assert_eq!((glyphs[0].col, glyphs[0].width), (0, 2));
-        assert_eq!(glyphs[1].symbol, "e\u{301}");
-        assert_eq!((glyphs[1].start, glyphs[1].end), (1, 3));
-        assert_eq!((glyphs[2].col, glyphs[2].start), (3, 3));
-        assert_eq!(column_of(&doc, 3), 3);
-        // Column 1 is the second half of "界": the caret goes before it.
-        assert_eq!(offset_at_column(&doc, 0, 1), 0);
+        let g = glyphs("界e\u{301}x");
+        assert_eq!(g.len(), 3);
+        assert_eq!((g[0].col, g[0].width), (0, 2));
+        assert_eq!(g[1].symbol, Symbol::Cluster("e\u{301}".into()));
+        assert_eq!((g[1].start, g[1].end), (1, 3));
+        assert_eq!((g[2].col, g[2].start), (3, 3));
+        let line = doc.slice(..);
+        assert_eq!(seek_offset(line, 0, 0, 3), (3, 3));
+        assert_eq!(seek_offset(line, 0, 0, 2), (1, 2), "inside the cluster");
+        // Column 1 is the second half of "界": the glyph starts at column 0.
+        assert_eq!(seek_column(line, 0, 0, 1), (0, 0));
+        assert_eq!(seek_column(line, 0, 0, 9), (4, 4), "past the end");
         // The caret never rests between "e" and its accent.
         assert_eq!(next_boundary(&doc, 1), 3);
         assert_eq!(prev_boundary(&doc, 3), 1);
         assert_eq!(snap(&doc, 2, false), 1);
+        assert_eq!(snap(&doc, 2, true), 3);
+    }
+
+    #[test]
+    fn a_walk_may_start_at_any_boundary() {
+        let doc = Rope::from_str("a\tb界c");
+        let line = doc.slice(..);
+        let from_start: Vec<Glyph> = Glyphs::new(line, 0, 0).collect();
+        let from_b: Vec<Glyph> = Glyphs::new(line, 2, 4).collect();
+        assert_eq!(&from_start[2..], &from_b[..]);
+        assert_eq!(seek_offset(line, 2, 4, 4), (4, 7));
+        assert_eq!(seek_column(line, 2, 4, 6), (3, 5));
+    }
+
+    #[test]
+    fn a_lone_mark_gets_a_cell() {
+        let doc = Rope::from_str("\u{301}a");
+        let g = glyphs("\u{301}a");
+        assert_eq!((g[0].width, g[1].col), (1, 1));
+        assert_eq!(snap(&doc, 0, true), 0);
+        assert_eq!(next_boundary(&doc, 0), 1);
     }
 
     #[test]
@@ -243,8 +402,8 @@ mod tests {
 
     #[test]
     fn control_chars_get_a_visible_stand_in() {
-        let glyphs = layout_line(Rope::from_str("a\u{1b}b").slice(..));
-        assert_eq!(glyphs[1].symbol, "\u{FFFD}");
-        assert_eq!(glyphs[2].col, 2);
+        let g = glyphs("a\u{1b}b");
+        assert_eq!(g[1].symbol, Symbol::StandIn);
+        assert_eq!(g[2].col, 2);
     }
 }

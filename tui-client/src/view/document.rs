@@ -8,8 +8,8 @@ use ratatui::style::Style;
 
 use super::theme;
 use crate::core::editor::Editor;
-use crate::core::presence::RemoteUser;
-use crate::core::text_layout::{self as tl, Glyph};
+use crate::core::presence::{Presence, RemoteUser};
+use crate::core::text_layout as tl;
 
 /// Longest name shown in a caret label.
 const LABEL_CHARS: usize = 12;
@@ -21,7 +21,8 @@ pub fn gutter_width(lines: usize) -> u16 {
 }
 
 /// Draws the document into `area` (gutter included); returns the screen
-/// position of the caret when it is visible.
+/// position of the caret when it is visible. Only the visible columns of the
+/// visible lines are laid out, so a line's length costs nothing off screen.
 pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position> {
     let rope = editor.text();
     let gutter = gutter_width(tl::line_count(rope)).min(area.width);
@@ -30,7 +31,8 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
     let (top, left) = (editor.top, editor.left);
     let caret_line = tl::line_of(rope, editor.caret());
     let selection = editor.selection();
-    let remote: Vec<&RemoteUser> = editor.presence().users().iter().collect();
+    let presence = editor.presence();
+    let remote: Vec<&RemoteUser> = presence.users().iter().collect();
     let mut caret_pos = None;
 
     for row in 0..area.height {
@@ -48,22 +50,12 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
         buf.set_stringn(area.x, y, number, usize::from(gutter), number_style);
 
         let start = tl::line_start(rope, line);
-        let glyphs = tl::layout_line(tl::line_content(rope, line));
-        let line_width = tl::glyphs_width(&glyphs);
-        let line_end = start + glyphs.last().map_or(0, |g| g.end);
-        // One cell past the content stands for the line break.
-        let break_glyph = Glyph {
-            start: line_end - start,
-            end: line_end - start + 1,
-            col: line_width,
-            width: 1,
-            symbol: " ".into(),
-        };
-        let has_break = line_end < rope.len_chars();
-        for g in glyphs.iter().chain(std::iter::once(&break_glyph)) {
-            let pos = start + g.start;
-            let is_break = g.col == line_width && g.start == break_glyph.start;
+        let content = tl::line_content(rope, line);
+        let (offset, col) = editor.glyph_at_column(line, left);
+        let mut glyphs = tl::Glyphs::new(content, offset, col);
+        let style_at = |pos: usize, is_break: bool| {
             let mut style = Style::new();
+            let has_break = pos < rope.len_chars();
             let selected = |(s, e): (usize, usize)| pos >= s && pos < e && (!is_break || has_break);
             if let Some(u) = remote.iter().find(|u| {
                 u.anchor
@@ -78,19 +70,50 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
             if let Some(u) = remote.iter().find(|u| u.cursor == Some(pos)) {
                 style = style.bg(theme::user_color(u.rgb)).fg(theme::text_on(u.rgb));
             }
-            if is_break && style == Style::new() {
-                continue;
+            style
+        };
+        for g in glyphs.by_ref() {
+            draw_glyph(
+                buf,
+                &g,
+                style_at(start + g.start, false),
+                left,
+                width,
+                text_x,
+                y,
+            );
+            if g.col + g.width >= left + width {
+                break;
             }
-            draw_glyph(buf, g, style, left, width, text_x, y);
+        }
+        // Where the line's content ends, when that is on screen: one cell
+        // there stands for the line break (a caret or selection on it).
+        let (end_offset, end_col) = glyphs.position();
+        let line_width = (end_offset == content.len_chars()).then_some(end_col);
+        if let Some(line_width) = line_width {
+            let style = style_at(start + end_offset, true);
+            if style != Style::new() {
+                let cell = tl::Glyph {
+                    start: end_offset,
+                    end: end_offset + 1,
+                    col: line_width,
+                    width: 1,
+                    symbol: tl::Symbol::Blank,
+                };
+                draw_glyph(buf, &cell, style, left, width, text_x, y);
+            }
         }
         if line == caret_line {
-            let col = tl::column_of(rope, editor.caret());
+            let col = editor.column_of(editor.caret());
             if col >= left && col < left + width {
                 caret_pos = Some(Position::new(text_x + (col - left) as u16, y));
             }
         }
+        let line_end = start + content.len_chars();
+        // Past the screen's edge, a label sits at the edge.
+        let label_col = line_width.unwrap_or(left + width);
         draw_labels(
-            buf, &remote, start, line_end, line_width, left, width, text_x, y,
+            buf, presence, &remote, start, line_end, label_col, left, width, text_x, y,
         );
     }
     caret_pos
@@ -99,7 +122,7 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
 /// Draws the visible cells of one glyph.
 fn draw_glyph(
     buf: &mut Buffer,
-    g: &Glyph,
+    g: &tl::Glyph,
     style: Style,
     left: usize,
     width: usize,
@@ -115,8 +138,9 @@ fn draw_glyph(
     let whole = first >= left && last <= left + width;
     for col in first.max(left)..last.min(left + width) {
         let cell = &mut buf[(x0 + (col - left) as u16, y)];
+        let mut utf8 = [0; 4];
         let symbol = if whole && col == first {
-            g.symbol.as_str()
+            g.symbol.as_str(&mut utf8)
         } else {
             " "
         };
@@ -129,6 +153,7 @@ fn draw_glyph(
 #[allow(clippy::too_many_arguments)]
 fn draw_labels(
     buf: &mut Buffer,
+    presence: &Presence,
     users: &[&RemoteUser],
     start: usize,
     end: usize,
@@ -143,7 +168,11 @@ fn draw_labels(
         if !u.cursor.is_some_and(|c| c >= start && c <= end) {
             continue;
         }
-        let name: String = u.name.chars().take(LABEL_CHARS).collect();
+        let name: String = presence
+            .display_name(&u.user_id)
+            .chars()
+            .take(LABEL_CHARS)
+            .collect();
         let label = format!(" {name} ");
         let label_width = unicode_width::UnicodeWidthStr::width(label.as_str());
         // Keep the label on screen even when the line's end is not.

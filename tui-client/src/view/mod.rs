@@ -36,10 +36,10 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, now: Instant) {
         Constraint::Length(1),
     ])
     .areas(area);
-    let (text_area, panel) = if area.width >= PANEL_MIN_WIDTH {
+    let (text_area, panel) = if editor.users_panel_visible() && area.width >= PANEL_MIN_WIDTH {
         let [t, p] = Layout::horizontal([
             Constraint::Min(1),
-            Constraint::Length(users_panel::PANEL_WIDTH),
+            Constraint::Length(users_panel::width(editor)),
         ])
         .areas(main);
         (t, Some(p))
@@ -59,18 +59,19 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, now: Instant) {
         users_panel::render(editor, panel, buf);
     }
     status::render_status(editor, now, status, buf);
-    status::render_message(editor, message, buf);
+    let prompt_cursor = status::render_message(editor, message, buf);
     if editor.help_visible() {
-        help::render(
-            Rect {
-                height: main.height,
-                ..area
-            },
-            frame.buffer_mut(),
-        );
-    } else if editor.prompt().is_none() {
-        if let Some(pos) = caret {
+        let over = Rect {
+            height: main.height,
+            ..area
+        };
+        help::render(editor, over, frame.buffer_mut());
+    } else if editor.prompt().is_some() {
+        // Typing goes to the prompt: the cursor shows where.
+        if let Some(pos) = prompt_cursor {
             frame.set_cursor_position(pos);
         }
+    } else if let Some(pos) = caret {
+        frame.set_cursor_position(pos);
     }
 }

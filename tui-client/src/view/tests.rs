@@ -191,7 +191,8 @@ fn vertical_scrolling_follows_the_caret() {
 
 #[test]
 fn status_bar_tells_room_connection_user_position_and_changes() {
-    let mut ed = editor_with("abc", vec![]);
+    let mut ed = Editor::new("AbCdEfGhIjKlMnOpQrStUv", "me", Some("main.rs".into()));
+    ed.on_server(init_msg(3, "abc", vec![]));
     key(&mut ed, KeyCode::Char('x'), KeyModifiers::NONE);
     let term = render(&mut ed, 100, H);
     let status = row(buffer(&term), H - 2);
@@ -213,10 +214,15 @@ fn status_bar_tells_room_connection_user_position_and_changes() {
     let now = Instant::now();
     ed.set_conn(ConnState::Reconnecting {
         retry_at: now + Duration::from_millis(4200),
+        reason: "connection refused".into(),
     });
     let mut term = Terminal::new(TestBackend::new(100, H)).unwrap();
     term.draw(|f| draw(f, &mut ed, now)).unwrap();
-    assert!(row(term.backend().buffer(), H - 2).contains("reconnecting in 5s"));
+    let status = row(term.backend().buffer(), H - 2);
+    assert!(
+        status.contains("connection refused: retry in 5s (any key: now)"),
+        "{status:?}"
+    );
 }
 
 #[test]

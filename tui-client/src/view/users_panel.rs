@@ -1,49 +1,110 @@
-//! The side panel listing who is in the room, each in their color.
+//! The side panel listing who is in the room, each in their color: who
+//! edits and where (their caret's line), who only views or watches, two
+//! people of the same name told apart, and whether the list is current
+//! (while offline it is what the server last said).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Padding, Paragraph, Widget};
+use unicode_width::UnicodeWidthStr;
 
 use super::theme;
-use crate::core::editor::Editor;
+use crate::core::editor::{ConnState, Editor};
 use crate::core::text_layout as tl;
+use collab_protocol::Role;
 
-/// Width of the panel, border included.
-pub const PANEL_WIDTH: u16 = 24;
+/// The narrowest and widest the panel gets, border included.
+const MIN_WIDTH: u16 = 14;
+const MAX_WIDTH: u16 = 22;
+
+/// How a role is marked after a name (editors are not marked).
+fn role_mark(role: Role) -> &'static str {
+    match role {
+        Role::Editor => "",
+        Role::Viewer => " (views)",
+        Role::Watcher => " (script)",
+    }
+}
+
+/// The panel's entries: (color, name, dim suffix), this user first.
+fn entries(editor: &Editor) -> Vec<((u8, u8, u8), String, String)> {
+    let mut out = Vec::new();
+    if let Some(me) = editor.me() {
+        let role = if editor.is_read_only() {
+            " (you, views)"
+        } else {
+            " (you)"
+        };
+        out.push((me.rgb, me.name.clone(), role.to_owned()));
+    }
+    let presence = editor.presence();
+    for u in presence.users() {
+        let place = match (u.role, u.cursor) {
+            (Role::Editor, Some(c)) => format!(" :{}", tl::line_of(editor.text(), c) + 1),
+            (role, _) => role_mark(role).to_owned(),
+        };
+        out.push((u.rgb, presence.display_name(&u.user_id), place));
+    }
+    out
+}
+
+/// Under the names while offline: they are what the server last said.
+const STALE_NOTE: &str = "offline: stale";
+
+/// The width the panel wants for the editor's current users.
+pub fn width(editor: &Editor) -> u16 {
+    let widest = entries(editor)
+        .iter()
+        .map(|(_, name, extra)| name.width() + extra.width() + 2)
+        .chain(is_stale(editor).then_some(STALE_NOTE.len()))
+        .max()
+        .unwrap_or(0);
+    // Border and padding.
+    (widest as u16 + 3).clamp(MIN_WIDTH, MAX_WIDTH)
+}
+
+fn is_stale(editor: &Editor) -> bool {
+    *editor.conn() != ConnState::Connected
+}
 
 /// Draws the panel.
 pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
-    let mut lines = Vec::new();
-    if let Some(me) = editor.me() {
-        lines.push(Line::from(vec![
-            Span::styled("■ ", Style::new().fg(theme::user_color(me.rgb))),
-            Span::styled(
-                format!("{} (you)", me.name),
-                Style::new().add_modifier(Modifier::BOLD),
-            ),
-        ]));
+    let stale = is_stale(editor);
+    let name_style = if stale {
+        Style::new().add_modifier(Modifier::DIM)
+    } else {
+        Style::new()
+    };
+    let mut lines: Vec<Line> = entries(editor)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (rgb, name, extra))| {
+            let style = if i == 0 && editor.me().is_some() {
+                name_style.add_modifier(Modifier::BOLD)
+            } else {
+                name_style
+            };
+            Line::from(vec![
+                Span::styled("■ ", Style::new().fg(theme::user_color(rgb))),
+                Span::styled(name, style),
+                Span::styled(extra, theme::GUTTER),
+            ])
+        })
+        .collect();
+    let count = lines.len();
+    if stale && count > 0 {
+        lines.push(Line::styled(STALE_NOTE, theme::GUTTER));
     }
-    for u in editor.presence().users() {
-        let place = u
-            .cursor
-            .map(|c| format!(" :{}", tl::line_of(editor.text(), c) + 1))
-            .unwrap_or_default();
-        lines.push(Line::from(vec![
-            Span::styled("■ ", Style::new().fg(theme::user_color(u.rgb))),
-            Span::raw(u.name.clone()),
-            Span::styled(place, theme::GUTTER),
-        ]));
-    }
-    let count = editor.presence().users().len() + usize::from(editor.me().is_some());
+    let title = format!(" Users ({count}) ");
     Paragraph::new(lines)
         .block(
             Block::new()
                 .borders(Borders::LEFT)
                 .border_style(theme::GUTTER)
                 .padding(Padding::left(1))
-                .title(format!(" Users ({count}) ")),
+                .title(title),
         )
         .render(area, buf);
 }
