@@ -300,3 +300,45 @@ fn unreadable_file_is_reported() {
         "{err}"
     );
 }
+
+#[test]
+fn an_invalid_room_id_says_so_and_a_bare_address_is_http() {
+    let server = Server::start();
+    let dir = scratch("bad-id");
+    for args in [
+        vec!["join", "bad id!"],
+        vec!["cat", "bad id!"],
+        vec!["watch", "bad.id"],
+    ] {
+        let out = collab(&server.url(), &dir)
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = stderr_of(&out);
+        assert!(err.contains("invalid room id"), "{args:?}: {err}");
+        assert!(!err.contains("not found"), "{err}");
+    }
+    // `--server 127.0.0.1:PORT` is the server at http://127.0.0.1:PORT.
+    let room = server.create_room("hi");
+    let out = collab(&server.addr.to_string(), &dir)
+        .args(["cat", &room])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi");
+}
+
+#[test]
+fn watch_joins_as_a_watcher_that_others_see_as_such() {
+    let server = Server::start();
+    let dir = scratch("watcher");
+    let room = server.create_room("abc");
+    let (mut watcher, rx) = watch(&server.url(), &room, &dir);
+    rx.recv_timeout(Duration::from_secs(10)).expect("init line");
+    let users = server.room(&room)["users"].clone();
+    assert_eq!(users[0]["role"], "watcher", "{users}");
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+}

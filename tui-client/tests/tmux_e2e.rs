@@ -101,6 +101,12 @@ impl Tmux {
         })
     }
 
+    /// A tmux format (`#{...}`) evaluated for the pane.
+    fn display(&self, target: &str, format: &str) -> String {
+        let out = self.run(&["display-message", "-p", "-t", target, format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     fn has_session(&self, name: &str) -> bool {
         self.run(&["has-session", "-t", name]).status.success()
     }
@@ -198,14 +204,125 @@ fn two_editors_see_each_others_text_and_colored_carets() {
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmux-e2e-bob.txt");
     let _ = std::fs::write(out, &shot);
 
-    // Quitting with unsaved changes asks first; `y` leaves the editor.
+    // Alice has no local file and the server has her edits: nothing to
+    // lose, so Ctrl-Q leaves at once.
     tmux.keys("alice", &["C-q"]);
-    tmux.wait_for("alice", false, "the quit question", |s| {
-        s.contains("Quit anyway? (y/n)")
-    });
-    tmux.keys("alice", &["y"]);
     poll(DEADLINE, || (!tmux.has_session("alice")).then_some(())).expect("alice's editor exited");
     tmux.wait_for("bob", false, "alice gone from the panel", |s| {
         !s.contains("alice (") && !s.contains("■ alice")
     });
+}
+
+/// `env NAME=... STATE=... collab --server URL join ROOM` as argv.
+fn join_argv(name: &str, state: &std::path::Path, url: &str, room: &str) -> Vec<String> {
+    vec![
+        "env".into(),
+        format!("COLLAB_NAME={name}"),
+        format!("XDG_STATE_HOME={}", state.display()),
+        env!("CARGO_BIN_EXE_collab").into(),
+        "--server".into(),
+        url.into(),
+        "join".into(),
+        room.into(),
+    ]
+}
+
+fn start_pane(tmux: &Tmux, name: &str, argv: &[String]) {
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    tmux.session(name, &argv);
+}
+
+#[test]
+fn a_read_only_link_watches_without_editing_or_reconnecting() {
+    let tmux = Tmux::new();
+    let server = Server::start();
+    let state = scratch("tmux-viewer");
+    let (room, viewer) = server.create_room_ids("fn main() {}\n");
+    let url = server.url();
+    start_pane(&tmux, "vera", &join_argv("vera", &state, &url, &viewer));
+    tmux.wait_for("vera", false, "the document, read-only", |s| {
+        s.contains("fn main() {}") && s.contains("connected") && s.contains("read-only")
+    });
+    start_pane(&tmux, "ed", &join_argv("ed", &state, &url, &room));
+    tmux.wait_for("ed", false, "vera marked as a viewer", |s| {
+        s.contains("vera (views)")
+    });
+
+    // Typing in the viewer: a hint, and nothing reaches the text.
+    tmux.type_text("vera", "hello");
+    tmux.keys("vera", &["Enter"]);
+    tmux.wait_for("vera", false, "the read-only hint", |s| {
+        s.contains("Read-only: this link lets you watch")
+    });
+    // The editor's edit still shows in the viewer, live.
+    tmux.keys("ed", &["C-End"]);
+    tmux.type_text("ed", "// from ed");
+    tmux.wait_for("vera", false, "the editor's text", |s| {
+        s.contains("// from ed")
+    });
+    let screen = tmux.capture("vera", false);
+    assert!(!screen.contains("hello"), "{screen}");
+    assert!(!screen.contains("unsent"), "{screen}");
+    assert_eq!(server.code(&room), "fn main() {}\n// from ed");
+    // Nothing was sent, so nothing was refused, and the link stays up.
+    assert_eq!(
+        server.metric("collab_rejected_total{reason=\"read_only\"}"),
+        0.0
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = tmux.capture("vera", false);
+    assert!(
+        screen.contains("● connected") && !screen.contains("reconnecting"),
+        "{screen}"
+    );
+    // Quitting asks nothing: there is nothing to lose.
+    tmux.keys("vera", &["C-q"]);
+    poll(DEADLINE, || (!tmux.has_session("vera")).then_some(())).expect("the viewer quit");
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_143() {
+    let tmux = Tmux::new();
+    let server = Server::start();
+    let state = scratch("tmux-sigterm");
+    let room = server.create_room("abc\n");
+    let url = server.url();
+    for (signal, status) in [("TERM", "143"), ("HUP", "129"), ("INT", "130")] {
+        let pane = format!("sig{signal}");
+        // A shell runs the editor and writes its exit status down (tmux's
+        // own record of it is not reliable), then keeps the pane open so
+        // the terminal's state can be read after the editor is gone.
+        let status_file = state.join(format!("status-{signal}"));
+        let argv = join_argv("sig", &state, &url, &room).join(" ");
+        let script = format!("{argv}; echo $? > {}; sleep 60", status_file.display());
+        tmux.session(&pane, &["bash", "-c", &script]);
+        tmux.wait_for(&pane, false, "the editor", |s| s.contains("connected"));
+        assert_eq!(tmux.display(&pane, "#{alternate_on}"), "1");
+        assert_eq!(tmux.display(&pane, "#{mouse_any_flag}"), "1");
+        let shell = tmux.display(&pane, "#{pane_pid}");
+        let out = Command::new("pgrep")
+            .args(["-P", &shell])
+            .output()
+            .expect("pgrep");
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(!pid.is_empty(), "the editor's pid");
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+        let written = poll(DEADLINE, || std::fs::read_to_string(&status_file).ok())
+            .unwrap_or_else(|| panic!("SIG{signal} did not end the editor"));
+        assert_eq!(written.trim(), status, "SIG{signal}");
+        assert_eq!(
+            tmux.display(&pane, "#{alternate_on}"),
+            "0",
+            "SIG{signal} left the alternate screen on"
+        );
+        assert_eq!(
+            tmux.display(&pane, "#{mouse_any_flag}"),
+            "0",
+            "SIG{signal} left mouse reporting on"
+        );
+    }
 }

@@ -147,6 +147,15 @@ pub struct Viewport {
     pub height: u16,
 }
 
+/// Where the view was, in text terms, before a remote edit moved the text.
+#[derive(Clone, Copy, Debug)]
+struct ViewMark {
+    /// The char offset the first visible line started at.
+    top_start: usize,
+    /// Whether the caret's line was on screen.
+    caret_visible: bool,
+}
+
 /// The whole editor.
 #[derive(Debug)]
 pub struct Editor {
@@ -515,10 +524,13 @@ impl Editor {
                 self.read_only_id = read_only_id;
                 self.on_init(revision, &code, missed.as_deref(), &users);
             }
-            ServerMessage::CodeUpdate(c) => match self.doc.remote(c.revision, &c.operation) {
-                Ok(local) => self.after_foreign(&local),
-                Err(e) => self.lost_step(&e.to_string()),
-            },
+            ServerMessage::CodeUpdate(c) => {
+                let mark = self.view_mark();
+                match self.doc.remote(c.revision, &c.operation) {
+                    Ok(local) => self.after_foreign(&[local], mark),
+                    Err(e) => self.lost_step(&e.to_string()),
+                }
+            }
             ServerMessage::Ack { revision, seq } => match self.doc.ack(revision, seq) {
                 Ok(Some(next)) => self.effects.push(Effect::Send(next)),
                 Ok(None) => {}
@@ -562,6 +574,7 @@ impl Editor {
         missed: Option<&[collab_protocol::CommittedOp]>,
         users: &[UserInfo],
     ) {
+        let mark = self.view_mark();
         match self.doc.on_init(revision, code, missed) {
             InitOutcome::Fresh => {
                 self.document_replaced();
@@ -571,9 +584,7 @@ impl Editor {
                 self.follow_caret = true;
             }
             InitOutcome::Rebased { applied, send } => {
-                for op in &applied {
-                    self.after_foreign(op);
-                }
+                self.after_foreign(&applied, mark);
                 self.effects.extend(send.into_iter().map(Effect::Send));
             }
             InitOutcome::Replaced { lost } => {
@@ -619,23 +630,35 @@ impl Editor {
         self.columns.get_mut().edit(op);
     }
 
-    /// Moves everything that points into the document over an operation
-    /// applied by someone else. The text under the user's eyes stays put:
-    /// lines inserted or removed above the view move the view with them,
-    /// and a caret that was on screen stays on screen.
-    fn after_foreign(&mut self, op: &Operation) {
-        let caret_was_visible = self.caret_line_visible();
-        let top_start = tl::line_start(self.doc.rope(), self.top);
-        self.text_changed(op);
+    /// Where the view is in the text, taken before someone else's edit.
+    fn view_mark(&self) -> ViewMark {
+        ViewMark {
+            top_start: tl::line_start(self.doc.rope(), self.top),
+            caret_visible: self.caret_line_visible(),
+        }
+    }
+
+    /// Moves everything that points into the document over operations
+    /// applied by someone else (in order; the document already holds them).
+    /// The text under the user's eyes stays put: lines inserted or removed
+    /// above the view move the view with them, and a caret that was on
+    /// screen stays on screen.
+    fn after_foreign(&mut self, ops: &[Operation], mark: ViewMark) {
+        let mut top_start = mark.top_start;
+        for op in ops {
+            self.text_changed(op);
+            top_start = op.transform_index(top_start);
+            self.caret = op.transform_index(self.caret);
+            self.anchor = self.anchor.map(|a| op.transform_index(a));
+            self.presence.transform(op);
+            self.history.transform(op);
+        }
         let rope = self.doc.rope();
-        self.top = tl::line_of(rope, op.transform_index(top_start));
-        self.caret = tl::snap(rope, op.transform_index(self.caret), false);
-        self.anchor = self.anchor.map(|a| op.transform_index(a));
-        if caret_was_visible && !self.caret_line_visible() {
+        self.top = tl::line_of(rope, top_start);
+        self.caret = tl::snap(rope, self.caret, false);
+        if mark.caret_visible && !self.caret_line_visible() {
             self.follow_caret = true;
         }
-        self.presence.transform(op);
-        self.history.transform(op);
     }
 
     /// True when a read-only editor would lose the key: says why instead.

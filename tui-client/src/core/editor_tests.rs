@@ -58,34 +58,34 @@ pub(crate) fn ready(code: &str) -> Editor {
     ed
 }
 
-fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
+pub(crate) fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
     Event::Key(KeyEvent::new(code, modifiers))
 }
 
-fn press(ed: &mut Editor, code: KeyCode) {
+pub(crate) fn press(ed: &mut Editor, code: KeyCode) {
     ed.handle_event(&key(code, KeyModifiers::NONE));
 }
 
-fn shift(ed: &mut Editor, code: KeyCode) {
+pub(crate) fn shift(ed: &mut Editor, code: KeyCode) {
     ed.handle_event(&key(code, KeyModifiers::SHIFT));
 }
 
-fn ctrl(ed: &mut Editor, c: char) {
+pub(crate) fn ctrl(ed: &mut Editor, c: char) {
     ed.handle_event(&key(KeyCode::Char(c), KeyModifiers::CONTROL));
 }
 
-fn type_str(ed: &mut Editor, s: &str) {
+pub(crate) fn type_str(ed: &mut Editor, s: &str) {
     for c in s.chars() {
         press(ed, KeyCode::Char(c));
     }
 }
 
-fn text(ed: &Editor) -> String {
+pub(crate) fn text(ed: &Editor) -> String {
     ed.text().to_string()
 }
 
 /// The operations of the code_update messages among the effects.
-fn sent_ops(ed: &mut Editor) -> Vec<(u64, u64, Operation)> {
+pub(crate) fn sent_ops(ed: &mut Editor) -> Vec<(u64, u64, Operation)> {
     ed.take_effects()
         .into_iter()
         .filter_map(|e| match e {
@@ -99,7 +99,7 @@ fn sent_ops(ed: &mut Editor) -> Vec<(u64, u64, Operation)> {
         .collect()
 }
 
-fn remote(revision: u64, op: Operation) -> ServerMessage {
+pub(crate) fn remote(revision: u64, op: Operation) -> ServerMessage {
     ServerMessage::CodeUpdate(CommittedOp {
         revision,
         operation: op,

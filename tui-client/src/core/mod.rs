@@ -13,3 +13,5 @@ pub mod undo;
 
 #[cfg(test)]
 pub(crate) mod editor_tests;
+#[cfg(test)]
+mod workflow_tests;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use collab_protocol::ServerMessage;
+use collab_protocol::{Role, ServerMessage};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -257,4 +257,96 @@ fn resizing_redraws_at_the_new_size() {
         row(buf, 4).contains("room"),
         "status on the new second-last row"
     );
+}
+
+#[test]
+fn a_viewer_sees_read_only_and_everyone_sees_who_only_watches() {
+    let mut viewer = user("vera", "#e6194b", None, None);
+    viewer.role = Role::Viewer;
+    let mut bot = user("ci", "#3cb44b", None, None);
+    bot.role = Role::Watcher;
+    let mut ed = editor_with("abc", vec![viewer, bot]);
+    let term = render(&mut ed, W, H);
+    let all: String = (0..H).map(|y| row(buffer(&term), y)).collect();
+    assert!(all.contains("vera (views)"), "{all}");
+    assert!(all.contains("ci (script)"), "{all}");
+    assert!(!row(buffer(&term), H - 2).contains("read-only"));
+
+    // The viewer's own screen.
+    let mut ed = Editor::new("ViewOnlyId", "me", None);
+    let mut init = init_msg(3, "abc", vec![]);
+    if let ServerMessage::Init { read_only, .. } = &mut init {
+        *read_only = true;
+    }
+    ed.on_server(init);
+    key(&mut ed, KeyCode::Char('x'), KeyModifiers::NONE);
+    let term = render(&mut ed, W, H);
+    let buf = buffer(&term);
+    assert!(
+        row(buf, H - 2).contains("read-only"),
+        "{:?}",
+        row(buf, H - 2)
+    );
+    assert!(!row(buf, H - 2).contains("unsent"));
+    assert!(row(buf, H - 1).starts_with("Read-only: this link lets you watch"));
+    assert!(row(buf, 0).starts_with("  1 abc "), "{:?}", row(buf, 0));
+    let all: String = (0..H).map(|y| row(buf, y)).collect();
+    assert!(all.contains("me (you, views)"), "{all}");
+}
+
+#[test]
+fn help_shows_the_full_room_id_and_the_share_commands() {
+    let mut ed = editor_with("abc", vec![]);
+    key(&mut ed, KeyCode::F(1), KeyModifiers::NONE);
+    let term = render(&mut ed, 100, 30);
+    let all: String = (0..30).map(|y| row(buffer(&term), y)).collect();
+    for part in [
+        "Room AbCdEfGhIjKlMnOpQrStUv",
+        "collab join AbCdEfGhIjKlMnOpQrStUv",
+        "collab join ViewOnly1234567890abcd",
+        "F3, Alt-S",
+        "F4",
+        "Tab, Shift-Tab",
+    ] {
+        assert!(all.contains(part), "{part} missing:\n{all}");
+    }
+}
+
+#[test]
+fn the_users_panel_is_narrow_hides_and_says_when_stale() {
+    let mut ed = editor_with("abc", vec![user("bob", "#e6194b", Some(1), None)]);
+    let term = render(&mut ed, W, H);
+    let first = row(buffer(&term), 0);
+    let border = first.find('│').expect("panel border");
+    assert!(
+        W as usize - border <= 20,
+        "panel at {border} of {W}: {first:?}"
+    );
+    // Ctrl-U (or F6) gives its columns to the text.
+    key(&mut ed, KeyCode::Char('u'), KeyModifiers::CONTROL);
+    let term = render(&mut ed, W, H);
+    assert!(!row(buffer(&term), 0).contains('│'));
+    key(&mut ed, KeyCode::F(6), KeyModifiers::NONE);
+    // Offline, the list is what the server last said.
+    ed.set_conn(ConnState::Reconnecting {
+        retry_at: Instant::now() + Duration::from_secs(9),
+        reason: "connection refused".into(),
+    });
+    let term = render(&mut ed, W, H);
+    let all: String = (0..H).map(|y| row(buffer(&term), y)).collect();
+    assert!(all.contains("offline: stale"), "{all}");
+}
+
+#[test]
+fn the_save_prompt_shows_its_cursor() {
+    let mut ed = editor_with("abc", vec![]);
+    key(&mut ed, KeyCode::Char('s'), KeyModifiers::CONTROL);
+    key(&mut ed, KeyCode::Left, KeyModifiers::NONE);
+    let mut term = render(&mut ed, W, H);
+    let line = row(buffer(&term), H - 1);
+    let label = "Save as (Enter: write, Esc: cancel): ";
+    assert!(line.starts_with(&format!("{label}untitled.rs")), "{line:?}");
+    // On the "s" of ".rs": one left of the end.
+    let x = (label.len() + "untitled.r".len()) as u16;
+    term.backend_mut().assert_cursor_position((x, H - 1));
 }

@@ -70,6 +70,11 @@ impl Server {
 
     /// Creates a room with `code`; returns its id.
     pub fn create_room(&self, code: &str) -> String {
+        self.create_room_ids(code).0
+    }
+
+    /// Creates a room with `code`; returns its id and its read-only id.
+    pub fn create_room_ids(&self, code: &str) -> (String, String) {
         let url = format!("{}/rooms", self.url());
         self.rt.block_on(async {
             let resp = reqwest::Client::new()
@@ -80,8 +85,25 @@ impl Server {
                 .expect("POST /rooms");
             assert_eq!(resp.status(), 201);
             let body: Value = resp.json().await.expect("json");
-            body["room_id"].as_str().expect("room_id").to_owned()
+            let id = |k: &str| body[k].as_str().expect("ids").to_owned();
+            (id("room_id"), id("read_only_id"))
         })
+    }
+
+    /// `GET /metrics`' value of the series `name` (0 when absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        let url = format!("{}/metrics", self.url());
+        let text = self.rt.block_on(async {
+            reqwest::get(url)
+                .await
+                .expect("GET /metrics")
+                .text()
+                .await
+                .expect("text")
+        });
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// `GET /rooms/{id}`.
