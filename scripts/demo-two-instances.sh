@@ -3,17 +3,38 @@
 # on one, types into it through both at once, and shows that both instances
 # hold the same document. Exits non-zero unless they match.
 #
+# Without redis-server installed it runs the same scripted typing against one
+# in-memory instance (and says how to get the two-instance version).
+#
 #   scripts/demo-two-instances.sh            # private redis-server on a free port
+#   scripts/demo-two-instances.sh --watch    # and watch it: two real editors
+#                                            # side by side in tmux, one per
+#                                            # instance, while the typists type
 #   REDIS_URL=redis://host:port scripts/...  # use that Redis instead
 #   PORT_A=9001 PORT_B=9002 scripts/...      # other ports (default 8001, 8002)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+watch=false
+for arg in "$@"; do
+  case "$arg" in
+    --watch) watch=true ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+if $watch && ! command -v tmux >/dev/null; then
+  echo "demo: --watch needs tmux (apt-get install tmux)" >&2
+  exit 1
+fi
+
 PORT_A=${PORT_A:-8001}
 PORT_B=${PORT_B:-8002}
 tmp=$(mktemp -d)
 pids=()
+tmux_socket="collab-demo-$$"
 cleanup() {
+  if $watch; then tmux -L "$tmux_socket" kill-server 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$tmp"
@@ -28,7 +49,13 @@ wait_port() {
   return 1
 }
 
-for p in "$PORT_A" "$PORT_B"; do
+two=true
+if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null; then
+  two=false
+fi
+ports=("$PORT_A")
+$two && ports+=("$PORT_B")
+for p in "${ports[@]}"; do
   if port_open "$p"; then
     echo "demo: port $p is in use; set PORT_A/PORT_B to free ports" >&2
     exit 1
@@ -39,8 +66,7 @@ echo "== building (release)"
 cargo build --release -q -p collab-server -p collab
 bin=target/release
 
-if [ -z "${REDIS_URL:-}" ]; then
-  command -v redis-server >/dev/null || { echo "demo: redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
+if $two && [ -z "${REDIS_URL:-}" ]; then
   redis_port=$(( 20000 + RANDOM % 20000 ))
   while port_open "$redis_port"; do redis_port=$(( 20000 + RANDOM % 20000 )); done
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
@@ -50,33 +76,82 @@ if [ -z "${REDIS_URL:-}" ]; then
   echo "== private redis-server on port $redis_port"
 fi
 
-for p in "$PORT_A" "$PORT_B"; do
-  REDIS_URL="$REDIS_URL" RUST_LOG=warn "$bin/collab-server" --port "$p" >"$tmp/server-$p.log" 2>&1 &
+for p in "${ports[@]}"; do
+  if $two; then
+    REDIS_URL="$REDIS_URL" RUST_LOG=warn "$bin/collab-server" --port "$p" >"$tmp/server-$p.log" 2>&1 &
+  else
+    RUST_LOG=warn "$bin/collab-server" --port "$p" >"$tmp/server-$p.log" 2>&1 &
+  fi
   pids+=($!)
 done
-wait_port "$PORT_A"
-wait_port "$PORT_B"
+for p in "${ports[@]}"; do wait_port "$p"; done
 A="http://127.0.0.1:$PORT_A"
-B="http://127.0.0.1:$PORT_B"
-echo "== instances on $A and $B"
+if $two; then
+  B="http://127.0.0.1:$PORT_B"
+  echo "== instances on $A and $B"
+else
+  B="$A"
+  echo "== redis-server is not installed: one in-memory instance on $A"
+  echo "   (for two instances sharing rooms: apt-get install redis-server, then run this again)"
+fi
 
 printf 'fn main() {\n    println!("hello");\n}\n' >"$tmp/main.rs"
 room=$("$bin/collab" --server "$A" create -q "$tmp/main.rs")
 echo "== room created on instance A"
 
-echo "== typing through both instances at once (each line is one edit)"
+if $watch; then
+  # Two real editors side by side, one per instance, for a person to watch.
+  editor() { # name server
+    printf 'env XDG_STATE_HOME=%q COLLAB_NAME=%q %q --server %q join %q' \
+      "$tmp/state" "$1" "$PWD/$bin/collab" "$2" "$room"
+  }
+  tmux -L "$tmux_socket" new-session -d -s demo -x "${COLUMNS:-160}" -y "${LINES:-40}" "$(editor "editor-A" "$A")"
+  tmux -L "$tmux_socket" split-window -h -t demo "$(editor "editor-B" "$B")"
+fi
+
+if $two; then
+  echo "== typing through both instances at once (each line is one edit)"
+else
+  echo "== typing two lines at a time into the one instance"
+fi
 type_lines() { # name server
-  for i in 1 2 3 4 5; do
-    COLLAB_NAME=$1 "$bin/collab" --server "$2" append "$room" "// $1, line $i, via $2
+  if $watch; then
+    # Typed char by char as one typist, so its caret can be seen moving.
+    local text=""
+    for i in 1 2 3 4 5; do text+="// $1, line $i, via $2"$'\n'; done
+    COLLAB_NAME=$1 "$bin/collab" --server "$2" append --delay-ms 45 "$room" "$text"
+  else
+    for i in 1 2 3 4 5; do
+      COLLAB_NAME=$1 "$bin/collab" --server "$2" append "$room" "// $1, line $i, via $2
 "
-  done
+    done
+  fi
 }
-type_lines alice "$A" &
-typist_a=$!
-type_lines bob "$B" &
-typist_b=$!
-wait "$typist_a"
-wait "$typist_b"
+typing() {
+  $watch && sleep 2 # the editors connect first
+  type_lines alice "$A" &
+  local a=$!
+  type_lines bob "$B" &
+  local b=$!
+  local status=0
+  wait "$a" || status=1
+  wait "$b" || status=1
+  if $watch; then
+    sleep 4 # a moment to look at the result
+    tmux -L "$tmux_socket" kill-session -t demo 2>/dev/null || true
+  fi
+  return $status
+}
+
+if $watch && [ -t 0 ] && [ -t 1 ]; then
+  typing >"$tmp/typing.log" 2>&1 &
+  typists=$!
+  TMUX='' tmux -L "$tmux_socket" attach -t demo || true
+  wait "$typists" || { cat "$tmp/typing.log" >&2; echo "FAIL: a typist failed" >&2; exit 1; }
+else
+  $watch && echo "   (not a terminal: the editors run in tmux socket $tmux_socket unseen)"
+  typing || { echo "FAIL: a typist failed" >&2; exit 1; }
+fi
 
 # Instance A may be a pub/sub hop behind B for a moment.
 for _ in $(seq 1 40); do
@@ -88,8 +163,10 @@ done
 
 echo "== instance A ($A) holds:"
 printf '%s\n' "$doc_a" | sed 's/^/   | /'
-echo "== instance B ($B) holds:"
-printf '%s\n' "$doc_b" | sed 's/^/   | /'
+if $two; then
+  echo "== instance B ($B) holds:"
+  printf '%s\n' "$doc_b" | sed 's/^/   | /'
+fi
 
 if [ "$doc_a" != "$doc_b" ]; then
   echo "FAIL: the instances disagree" >&2
@@ -100,4 +177,8 @@ for who in alice bob; do
     grep -q "// $who, line $i, via" <<<"$doc_a" || { echo "FAIL: $who's line $i is missing" >&2; exit 1; }
   done
 done
-echo "OK: both instances hold the same document, with both typists' text."
+if $two; then
+  echo "OK: both instances hold the same document, with both typists' text."
+else
+  echo "OK: the instance holds both typists' text. Install redis-server to see two instances share it."
+fi

@@ -1,8 +1,11 @@
 //! `collab append ROOM TEXT`: appends TEXT as edits through the same
 //! reconnecting network task and sync logic as the editor, then waits until
 //! the server acknowledged all of it. With `--delay-ms`, TEXT is typed one
-//! char at a time; a connection that drops meanwhile is re-established and
-//! the unacknowledged part resent, so the text lands exactly once.
+//! char at a time, as a person types: each char goes after the previous one
+//! (wherever others' edits moved it) and the caret is shown to the room, so
+//! two typists at the end of a document each type a run of their own. A
+//! connection that drops meanwhile is re-established and the unacknowledged
+//! part resent, so the text lands exactly once.
 
 use std::time::Duration;
 
@@ -46,6 +49,9 @@ pub async fn run(
     let mut next = 0;
     let mut next_at = Instant::now();
     let mut offline_since: Option<Instant> = None;
+    // Where the next chunk goes: the end of the document when typing
+    // starts, then after what this command typed.
+    let mut caret: Option<usize> = None;
     let send = |epoch: u64, msg: ClientMessage| {
         let _ = net.commands.send(NetCommand::Send { epoch, msg });
     };
@@ -54,9 +60,23 @@ pub async fn run(
         // Keep typing while offline too: edits wait in the sync buffer.
         if doc.is_ready() && next < chunks.len() && Instant::now() >= next_at {
             let len = doc.rope().len_chars();
-            let op = Operation::replace(len, len, len, &chunks[next])?;
+            let at = caret.unwrap_or(len).min(len);
+            let op = Operation::replace(len, at, at, &chunks[next])?;
             if let Some(msg) = doc.local(&op)? {
                 send(epoch, msg);
+            }
+            let after = at + chunks[next].chars().count();
+            caret = Some(after);
+            if let Some(revision) = doc.revision() {
+                let cursor = doc.to_server_offset(after) as u64;
+                send(
+                    epoch,
+                    ClientMessage::CursorMove {
+                        revision,
+                        cursor,
+                        anchor: None,
+                    },
+                );
             }
             next += 1;
             next_at = Instant::now() + delay;
@@ -76,7 +96,10 @@ pub async fn run(
                         };
                         match doc.on_init(revision, &code, missed.as_deref()) {
                             InitOutcome::Fresh => {}
-                            InitOutcome::Rebased { send: msgs, .. } => {
+                            InitOutcome::Rebased { send: msgs, applied } => {
+                                for op in &applied {
+                                    caret = caret.map(|c| after_own_text(op, c));
+                                }
                                 msgs.into_iter().for_each(|m| send(epoch, m));
                             }
                             InitOutcome::Replaced { lost: None } => {}
@@ -88,7 +111,8 @@ pub async fn run(
                     }
                     NetEvent::Message { msg, .. } => match msg {
                         ServerMessage::CodeUpdate(c) => {
-                            doc.remote(c.revision, &c.operation)?;
+                            let op = doc.remote(c.revision, &c.operation)?;
+                            caret = caret.map(|at| after_own_text(&op, at));
                         }
                         ServerMessage::Ack { revision, seq } => {
                             if let Some(msg) = doc.ack(revision, seq)? {
@@ -117,4 +141,30 @@ pub async fn run(
     drop(commands);
     let _ = timeout(Duration::from_secs(2), task).await;
     Ok(())
+}
+
+/// Where a typist's caret `at` goes when someone else's `op` lands: right
+/// after the char it followed. (An editor's caret is pushed past text
+/// inserted exactly at it; a typist's must not be, or two typists at one
+/// spot would interleave their chars.)
+fn after_own_text(op: &Operation, at: usize) -> usize {
+    match at.checked_sub(1) {
+        Some(before) => op.transform_index(before) + 1,
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typists_caret_stays_before_text_inserted_at_it() {
+        // "ab|" and someone inserts "X" at the caret: the caret stays after "b".
+        let op = Operation::replace(2, 2, 2, "X").unwrap();
+        assert_eq!(after_own_text(&op, 2), 2);
+        // Text inserted before the caret moves it.
+        let op = Operation::replace(2, 0, 0, "XY").unwrap();
+        assert_eq!(after_own_text(&op, 2), 4);
+    }
 }
