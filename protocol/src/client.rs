@@ -83,6 +83,28 @@ impl ClientSync {
         }
     }
 
+    /// A client picking up where an earlier process left off (its journal):
+    /// at `revision`, with that state, numbering its next edit `next_seq`.
+    /// Reconnecting with `since = revision` and the same `client_id` then
+    /// resends what was unacknowledged, and the server applies each edit at
+    /// most once.
+    pub fn resume(revision: u64, state: SyncState, next_seq: u64) -> Self {
+        let in_flight = match &state {
+            SyncState::Synchronized => 0,
+            SyncState::AwaitingAck(p) | SyncState::AwaitingWithBuffer(p, _) => p.seq,
+        };
+        Self {
+            revision,
+            state,
+            next_seq: next_seq.max(in_flight + 1),
+        }
+    }
+
+    /// The seq the next edit sent will carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// The last revision the client has seen.
     pub fn revision(&self) -> u64 {
         self.revision

@@ -15,6 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::editor::{ConnState, Editor, Effect, FileState};
+use crate::journal::{self, Journal, Writer};
 use crate::local_state::{self, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
@@ -67,18 +68,41 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
     api.room(&room).await?;
     let file = file.or_else(|| RoomFiles::default_location().and_then(|f| f.get(&room)));
     let disk = file.as_deref().map(file_state);
+    // Edits an earlier collab left unacknowledged: this session continues
+    // them, under their client id.
+    let (resumed, journal) = match journal::take(&room) {
+        Some((entry, journal)) => (Some(entry), Some(journal)),
+        None => (None, None),
+    };
+    let client_id = resumed
+        .as_ref()
+        .map_or_else(net::new_client_id, |e| e.client_id.clone());
+    let journal = journal.or_else(|| Journal::for_session(&room, &client_id));
+    let mut editor = Editor::new(&room, &name, file)
+        .with_server(server_arg.as_deref())
+        .with_disk_state(disk);
+    if let Some(entry) = &resumed {
+        editor = editor.resume(&entry.unacknowledged());
+    }
+    let (journal_errors, journal_failed) = std::sync::mpsc::channel();
+    let writer = journal.map(|j| {
+        Writer::spawn(j, &room, &client_id, move |e| {
+            let _ = journal_errors.send(e);
+        })
+    });
     let mut tui = Tui::enter().context("cannot set up the terminal")?;
     let cfg = NetConfig {
         api,
         room: room.clone(),
         name: name.clone(),
-        client_id: net::new_client_id(),
+        client_id,
     };
-    let mut editor = Editor::new(&room, &name, file)
-        .with_server(server_arg.as_deref())
-        .with_disk_state(disk);
-    let result = event_loop(&mut tui, &mut editor, cfg).await;
+    let result = event_loop(&mut tui, &mut editor, cfg, writer.as_ref(), &journal_failed).await;
     drop(tui);
+    // Whatever is unacknowledged is on disk before the process ends.
+    if let Some(writer) = writer {
+        writer.finish();
+    }
     result
 }
 
@@ -106,9 +130,17 @@ fn spawn_input() -> mpsc::UnboundedReceiver<std::io::Result<Event>> {
     rx
 }
 
-async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyhow::Result<Outcome> {
+async fn event_loop(
+    tui: &mut Tui,
+    editor: &mut Editor,
+    cfg: NetConfig,
+    journal: Option<&Writer>,
+    journal_failed: &std::sync::mpsc::Receiver<String>,
+) -> anyhow::Result<Outcome> {
     let room = cfg.room.clone();
-    let (since_tx, since_rx) = watch::channel(None);
+    // A resumed session reconnects with `since`, so `missed` can rebase.
+    let (since_tx, since_rx) = watch::channel(editor.revision());
+    let mut journaled = (u64::MAX, None, false);
     let mut net = net::spawn(cfg, since_rx);
     let mut net_alive = true;
     let mut epoch = 0;
@@ -198,7 +230,31 @@ async fn event_loop(tui: &mut Tui, editor: &mut Editor, cfg: NetConfig) -> anyho
             let now = editor.revision();
             std::mem::replace(since, now) != now
         });
+        if let Some(writer) = journal {
+            journal_changes(editor, writer, &mut journaled);
+        }
+        if let Ok(why) = journal_failed.try_recv() {
+            editor.set_notice(why);
+            redraw = true;
+        }
     }
+}
+
+/// Hands the writer the unacknowledged edits whenever they changed (a local
+/// edit, a remote one they were rebased over, an ack), and has the journal
+/// removed once nothing is unacknowledged.
+fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, Option<u64>, bool)) {
+    let unsent = editor.has_unsent();
+    let now = (editor.version(), editor.revision(), unsent);
+    if now == *last {
+        return;
+    }
+    match editor.unacknowledged() {
+        Some(unacked) => writer.write(unacked),
+        None if last.2 || last.0 == u64::MAX => writer.remove(),
+        None => {}
+    }
+    *last = now;
 }
 
 fn signalled(editor: &Editor, number: i32) -> Outcome {

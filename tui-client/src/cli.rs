@@ -54,7 +54,9 @@ pub enum Command {
         room: String,
     },
     /// Append TEXT to a room's document as an edit; exits once the server
-    /// acknowledged every part of it.
+    /// acknowledged every part of it. Edits an earlier `collab` left
+    /// unacknowledged in this room (killed, crashed) go first, so
+    /// `collab append ROOM ""` just delivers those.
     Append {
         /// The room id (or a URL ending in it).
         room: String,
@@ -66,8 +68,10 @@ pub enum Command {
         delay_ms: u64,
     },
     /// Print every protocol message the room sends, one JSON object per
-    /// line, until interrupted (exit 0) or the connection ends (exit 1, with
-    /// why on stderr: room gone, server restarting, connection lost).
+    /// line, as a watcher (others see a script; it cannot edit). Reconnects
+    /// like the editor when the link drops, saying so on stderr; exits 0 when
+    /// interrupted or stdout closes, 1 when the room is gone or the server
+    /// refuses it for good.
     Watch {
         /// The room id (or a URL ending in it).
         room: String,

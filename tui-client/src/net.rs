@@ -125,7 +125,7 @@ pub fn spawn(cfg: NetConfig, since: watch::Receiver<Option<u64>>) -> NetHandle {
 }
 
 /// How one connection ended.
-enum End {
+pub(crate) enum End {
     /// The owner hung up.
     Shutdown,
     /// Give up with this message.
@@ -296,7 +296,7 @@ async fn session(
 }
 
 /// Why a connection attempt failed, in the words the status bar shows.
-fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
+pub(crate) fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
     match e {
         Error::Io(io) => match io.kind() {
@@ -314,7 +314,7 @@ fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
 /// that reconnecting cannot change (a read-only link's edit, a bad token, a
 /// message this client got wrong) is never answered by reconnecting into
 /// the same refusal.
-fn ended_by_server(code: Option<u16>, last_error: Option<&str>) -> End {
+pub(crate) fn ended_by_server(code: Option<u16>, last_error: Option<&str>) -> End {
     let Some(code) = code else {
         return End::Dropped("closed by the server".into());
     };

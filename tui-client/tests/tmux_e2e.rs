@@ -326,3 +326,47 @@ fn sigterm_restores_the_terminal_and_exits_143() {
         );
     }
 }
+
+#[test]
+fn an_editor_killed_with_unacknowledged_edits_loses_none() {
+    let tmux = Tmux::new();
+    let server = Server::start();
+    let proxy = common::Proxy::start(&server.rt, server.addr);
+    let state = scratch("tmux-journal");
+    let room = server.create_room("abc\n");
+    start_pane(&tmux, "kim", &join_argv("kim", &state, &proxy.url(), &room));
+    tmux.wait_for("kim", false, "the editor", |s| s.contains("connected"));
+    // The server's answers stop arriving: edits stay unacknowledged.
+    proxy.deafen(true);
+    tmux.keys("kim", &["C-End"]);
+    tmux.type_text("kim", "typed while deaf");
+    tmux.wait_for("kim", false, "the edits unsent", |s| {
+        s.contains("typed while deaf") && s.contains("unsent")
+    });
+    let journal = state.join("collab/journal").join(&room);
+    poll(DEADLINE, || {
+        std::fs::read_dir(&journal).ok()?.flatten().find_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            text.contains("typed while deaf").then_some(())
+        })
+    })
+    .expect("the journal holds the edits");
+    let pid = tmux.display("kim", "#{pane_pid}");
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap()
+        .success());
+
+    // Whatever runs next in this room on this machine sends them.
+    let out = common::collab(&server.url(), &state)
+        .args(["append", &room, ""])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.code(&room), "abc\ntyped while deaf");
+}

@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 use collab_protocol::{ClientMessage, Operation, ServerMessage};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::core::doc_sync::{InitOutcome, SyncedDoc};
+use crate::journal::{self, Entry, Journal};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
 
@@ -36,15 +37,39 @@ pub async fn run(
     } else {
         text.chars().map(String::from).collect()
     };
+    // Edits an earlier collab left unacknowledged in this room go first.
+    let (resumed, journal) = match journal::take(room) {
+        Some((entry, journal)) => (Some(entry), Some(journal)),
+        None => (None, None),
+    };
+    let client_id = resumed
+        .as_ref()
+        .map_or_else(net::new_client_id, |e| e.client_id.clone());
+    let journal = journal.or_else(|| Journal::for_session(room, &client_id));
+    let mut doc = resumed
+        .as_ref()
+        .map_or_else(SyncedDoc::new, |e| SyncedDoc::resume(&e.unacknowledged()));
     let cfg = NetConfig {
         api: api.clone(),
         room: room.to_owned(),
         name: name.to_owned(),
-        client_id: net::new_client_id(),
+        client_id: client_id.clone(),
     };
-    let (since_tx, since_rx) = watch::channel(None);
+    let (since_tx, since_rx) = watch::channel(doc.revision());
     let mut net = net::spawn(cfg, since_rx);
-    let mut doc = SyncedDoc::new();
+    let mut kept_revision = doc.revision();
+    // Written before anything is sent (and after every change), so an edit
+    // the server may have is always on disk: `kill -9` loses nothing typed.
+    let keep = |doc: &SyncedDoc| -> anyhow::Result<()> {
+        let Some(journal) = &journal else {
+            return Ok(());
+        };
+        let written = match doc.unacknowledged() {
+            Some(unacked) => journal.write(&Entry::new(room, &client_id, unacked)),
+            None => journal.remove(),
+        };
+        written.with_context(|| format!("cannot write the journal {}", journal.path().display()))
+    };
     let mut epoch = 0;
     let mut next = 0;
     let mut next_at = Instant::now();
@@ -62,7 +87,10 @@ pub async fn run(
             let len = doc.rope().len_chars();
             let at = caret.unwrap_or(len).min(len);
             let op = Operation::replace(len, at, at, &chunks[next])?;
-            if let Some(msg) = doc.local(&op)? {
+            let msg = doc.local(&op)?;
+            keep(&doc)?;
+            kept_revision = doc.revision();
+            if let Some(msg) = msg {
                 send(epoch, msg);
             }
             let after = at + chunks[next].chars().count();
@@ -133,6 +161,11 @@ pub async fn run(
                     NetEvent::Fatal(why) => bail!("{why}"),
                 }
             }
+        }
+        // Remote edits and acks move the revision the journal records.
+        if doc.revision() != kept_revision {
+            keep(&doc)?;
+            kept_revision = doc.revision();
         }
         since_tx.send_replace(doc.revision());
     }

@@ -1,65 +1,123 @@
 //! `collab watch ROOM`: every protocol message, one JSON line each, for
-//! debugging and scripts. One plain connection: no reconnecting, nothing
-//! sent. It exits 0 only when interrupted or when stdout closes; a script
-//! must be able to tell a finished watch from a server that went away.
+//! debugging and scripts. It joins as a watcher (others see a script, and it
+//! cannot edit) and reconnects as the editor does when the link drops (1 s,
+//! 2 s, 5 s, 10 s, then every 30 s; at once when the server restarts),
+//! saying so on stderr; each new connection prints its `init` line again.
+//! It exits 0 when interrupted or when stdout closes, and 1 on a refusal
+//! that reconnecting cannot change (the room is gone, a bad token), saying
+//! why: a script can tell a finished watch from a room that went away.
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
-use collab_protocol::close_code;
+use anyhow::bail;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::core::backoff::Backoff;
+use crate::net::{connect_failure, ended_by_server, End};
 use crate::server_api::ServerApi;
 
-/// Prints messages until Ctrl-C or the connection closes.
+/// How one connection of the watch ended.
+enum Ended {
+    /// Ctrl-C, or nobody reads stdout any more.
+    Done,
+    /// Reconnect (after the backoff unless `now`), for this reason.
+    Again { reason: String, now: bool },
+}
+
+/// Prints messages until Ctrl-C, stdout closing, or a final refusal.
 pub async fn run(api: &ServerApi, room: &str, name: &str) -> anyhow::Result<()> {
     api.room(room).await?;
-    // A watcher: everyone sees it as a script, and it cannot edit.
-    let query = [("name", name.to_owned()), ("role", "watcher".to_owned())];
-    let request = api.ws_request(room, &query)?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .with_context(|| format!("cannot open the room's WebSocket at {}", api.base()))?;
-    let mut out = std::io::stdout();
+    let mut backoff = Backoff::new();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
+        let ended = tokio::select! {
+            _ = &mut interrupted => return Ok(()),
+            ended = watch_once(api, room, name, &mut backoff) => ended?,
+        };
+        let (reason, now) = match ended {
+            Ended::Done => return Ok(()),
+            Ended::Again { reason, now } => (reason, now),
+        };
+        if now {
+            backoff.retry_now();
+        }
+        let wait = backoff.next_delay(rand::random());
+        eprintln!(
+            "collab: {reason}; reconnecting in {:.0} s",
+            wait.as_secs_f64().ceil()
+        );
         tokio::select! {
-            _ = &mut interrupted => {
-                let _ = ws.send(Message::Close(None)).await;
-                return Ok(());
+            _ = &mut interrupted => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One connection: prints until it ends.
+async fn watch_once(
+    api: &ServerApi,
+    room: &str,
+    name: &str,
+    backoff: &mut Backoff,
+) -> anyhow::Result<Ended> {
+    let query = [("name", name.to_owned()), ("role", "watcher".to_owned())];
+    let request = api.ws_request(room, &query)?;
+    let mut ws = match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, _)) => ws,
+        Err(e) => {
+            return Ok(Ended::Again {
+                reason: connect_failure(&e),
+                now: false,
+            })
+        }
+    };
+    let mut out = std::io::stdout();
+    let mut last_error: Option<String> = None;
+    loop {
+        let frame = ws.next().await;
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let value = serde_json::from_str::<serde_json::Value>(&text).ok();
+                if value.as_ref().is_some_and(|v| v["type"] == "init") {
+                    backoff.reset();
+                }
+                if let Some(v) = value.as_ref().filter(|v| v["type"] == "error") {
+                    last_error = v["code"].as_str().map(str::to_owned);
+                }
+                // One line per message, whatever the server's formatting.
+                let line = match value {
+                    Some(v) => v.to_string(),
+                    None => text.replace('\n', " "),
+                };
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    // stdout closed (e.g. `| head`): stop quietly.
+                    let _ = ws.send(Message::Close(None)).await;
+                    return Ok(Ended::Done);
+                }
             }
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    // One line per message, whatever the server's formatting.
-                    let line = match serde_json::from_str::<serde_json::Value>(&text) {
-                        Ok(v) => v.to_string(),
-                        Err(_) => text.replace('\n', " "),
-                    };
-                    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                        // stdout closed (e.g. `| head`): stop quietly.
-                        return Ok(());
-                    }
-                }
-                Some(Ok(Message::Close(close))) => {
-                    let (code, reason) = close
-                        .map(|c| (u16::from(c.code), c.reason.to_string()))
-                        .unwrap_or((close_code::NORMAL, String::new()));
-                    match code {
-                        close_code::ROOM_NOT_FOUND => {
-                            bail!("room {room} not found (it may have expired)")
-                        }
-                        close_code::RESTARTING => bail!(
-                            "the server is restarting (close {code}); run watch again to follow the room"
-                        ),
-                        _ if reason.is_empty() => bail!("the server closed the connection (close {code})"),
-                        _ => bail!("the server closed the connection (close {code}: {reason})"),
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => bail!("connection lost: {e}"),
-                None => bail!("connection lost"),
+            Some(Ok(Message::Close(close))) => {
+                let code = close.as_ref().map(|c| u16::from(c.code));
+                return match ended_by_server(code, last_error.as_deref()) {
+                    End::Fatal(why) => bail!("{why} (room {room})"),
+                    End::Restarting => Ok(Ended::Again {
+                        reason: "the server is restarting (close 1012)".into(),
+                        now: true,
+                    }),
+                    End::Fresh(why) | End::Dropped(why) => Ok(Ended::Again {
+                        reason: why,
+                        now: false,
+                    }),
+                    End::Shutdown => Ok(Ended::Done),
+                };
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => {
+                return Ok(Ended::Again {
+                    reason: "connection lost".into(),
+                    now: false,
+                })
             }
         }
     }

@@ -4,7 +4,9 @@
 //! and the script commands (`append`) drive this, so the reconnect logic is
 //! written, and tested, once.
 
-use collab_protocol::{ClientMessage, ClientSync, CommittedOp, Operation, SyncError};
+use collab_protocol::{
+    ClientMessage, ClientSync, CommittedOp, Operation, Pending, SyncError, SyncState,
+};
 use ropey::Rope;
 
 /// What an `init` did to the local document.
@@ -30,6 +32,23 @@ pub enum InitOutcome {
     },
 }
 
+/// Everything needed to pick up unacknowledged edits in another process:
+/// what the journal keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unacknowledged {
+    /// The server revision the edits are based on (`since` when resuming).
+    pub revision: u64,
+    /// The seq the next edit would be sent with.
+    pub next_seq: u64,
+    /// The edit in flight, with its seq.
+    pub in_flight: Pending,
+    /// Edits made after it, composed, not yet sent.
+    pub buffer: Option<Operation>,
+    /// The local document: the server's at `revision` plus the edits (a
+    /// rope: taking it costs nothing, writing it out happens elsewhere).
+    pub text: Rope,
+}
+
 /// A document kept in step with the server.
 #[derive(Clone, Debug, Default)]
 pub struct SyncedDoc {
@@ -46,6 +65,36 @@ impl SyncedDoc {
     /// The local text.
     pub fn rope(&self) -> &Rope {
         &self.rope
+    }
+
+    /// A replica resumed from a journal: ready to edit before any `init`,
+    /// and the first `init` (asked for with `since`) rebases the edits.
+    pub fn resume(saved: &Unacknowledged) -> Self {
+        let state = match &saved.buffer {
+            Some(b) => SyncState::AwaitingWithBuffer(saved.in_flight.clone(), b.clone()),
+            None => SyncState::AwaitingAck(saved.in_flight.clone()),
+        };
+        Self {
+            rope: saved.text.clone(),
+            sync: Some(ClientSync::resume(saved.revision, state, saved.next_seq)),
+        }
+    }
+
+    /// What a journal must keep, when edits are unacknowledged.
+    pub fn unacknowledged(&self) -> Option<Unacknowledged> {
+        let sync = self.sync.as_ref()?;
+        let (in_flight, buffer) = match sync.state() {
+            SyncState::Synchronized => return None,
+            SyncState::AwaitingAck(p) => (p.clone(), None),
+            SyncState::AwaitingWithBuffer(p, b) => (p.clone(), Some(b.clone())),
+        };
+        Some(Unacknowledged {
+            revision: sync.revision(),
+            next_seq: sync.next_seq(),
+            in_flight,
+            buffer,
+            text: self.rope.clone(),
+        })
     }
 
     /// True once the first `init` arrived.
@@ -287,6 +336,42 @@ mod tests {
         assert_eq!(d.to_server_offset(1), 0);
         assert_eq!(map_back(&op(r#"[2, -3, 4]"#), 2), 5);
         assert_eq!(map_back(&op(r#"[2, -3, 4]"#), 3), 6);
+    }
+
+    #[test]
+    fn a_resumed_replica_rebases_and_resends_with_the_original_seqs() {
+        // Typed "1" (in flight, seq 1) and "2" (buffered), then the process died.
+        let mut d = SyncedDoc::new();
+        d.on_init(3, "abc", None);
+        d.local(&op(r#"[3, "1"]"#)).unwrap();
+        d.local(&op(r#"[4, "2"]"#)).unwrap();
+        let saved = d.unacknowledged().expect("unacknowledged edits");
+        assert_eq!((saved.revision, saved.in_flight.seq), (3, 1));
+        assert_eq!(saved.text.to_string(), "abc12");
+
+        // A new process: "1" was committed meanwhile, and someone added "X".
+        let mut resumed = SyncedDoc::resume(&saved);
+        assert!(resumed.is_ready() && !resumed.is_synchronized());
+        let missed = [
+            committed(4, r#"["X", 3]"#, None),
+            committed(5, r#"[4, "1"]"#, Some(1)),
+        ];
+        let out = resumed.on_init(5, "Xabc1", Some(&missed));
+        assert!(matches!(out, InitOutcome::Rebased { .. }), "{out:?}");
+        assert_eq!(resumed.rope().to_string(), "Xabc12");
+        let InitOutcome::Rebased { send, .. } = out else {
+            unreachable!()
+        };
+        // "2" goes out as seq 2, the seq it would have had.
+        assert_eq!(
+            send,
+            vec![ClientMessage::CodeUpdate {
+                revision: 5,
+                seq: 2,
+                operation: op(r#"[5, "2"]"#)
+            }]
+        );
+        assert_eq!(SyncedDoc::new().unacknowledged(), None);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use collab_protocol::{ClientMessage, Operation, ServerMessage, UserInfo};
 use ropey::Rope;
 
 use super::columns::ColumnIndex;
-use super::doc_sync::{InitOutcome, SyncedDoc};
+use super::doc_sync::{InitOutcome, SyncedDoc, Unacknowledged};
 use super::presence::{parse_color, Presence};
 use super::text_layout as tl;
 use super::undo::UndoHistory;
@@ -261,7 +261,27 @@ impl Editor {
         self
     }
 
+    /// Picks up edits an earlier process left unacknowledged (its
+    /// journal): editable at once, rebased by the first `init`.
+    pub fn resume(mut self, saved: &Unacknowledged) -> Self {
+        self.doc = SyncedDoc::resume(saved);
+        self.version += 1;
+        self.notice =
+            Some("Resumed edits a previous collab had not sent; they go out once connected".into());
+        self
+    }
+
     // ----- what the view and the shell read -----
+
+    /// Counts changes to the document: the shell journals on a change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The unacknowledged edits, for the journal.
+    pub fn unacknowledged(&self) -> Option<Unacknowledged> {
+        self.doc.unacknowledged()
+    }
 
     /// The document.
     pub fn text(&self) -> &Rope {

@@ -105,7 +105,7 @@ pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<P
         }
         (Some(Prompt::ConfirmQuit), _) => {
             let what = if editor.has_unsent() {
-                "Edits not yet sent to the server will be lost."
+                "Some edits are not on the server yet: they are kept, and sent when you join this room again."
             } else {
                 "The document has changes not saved to your file."
             };

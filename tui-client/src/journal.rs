@@ -1,0 +1,371 @@
+//! The journal of unacknowledged edits: what survives when `collab` itself
+//! does not (the terminal closed, the laptop's battery died, `kill -9`).
+//!
+//! While edits wait for the server's acknowledgement, the editor (and
+//! `collab append`) keep them on disk, with the revision they are based on,
+//! the seq they were or will be sent with, the session's `client_id` and the
+//! local text: `$XDG_STATE_HOME/collab/journal/ROOM/CLIENT_ID.json`, written
+//! to a temporary file, fsynced and renamed over the old one, so a crash
+//! leaves either the old journal or the new one. Once everything is
+//! acknowledged the file is removed.
+//!
+//! The next `collab join` (or `append`) of the room takes the journal and
+//! reconnects with its `client_id` and `since`: the server's `missed` entries
+//! acknowledge what it had already committed, and the rest is resent with
+//! its original seq, so every edit is applied exactly once.
+//!
+//! A running session holds a lock on `CLIENT_ID.lock` beside its journal
+//! (released by the kernel however the process ends), so a second `collab`
+//! on the same machine never takes over a journal that is still in use.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use collab_protocol::{Operation, Pending};
+use serde::{Deserialize, Serialize};
+
+use crate::core::doc_sync::Unacknowledged;
+use crate::local_state::state_dir;
+
+/// The journal's format; a different one is left alone, not misread.
+const FORMAT: u32 = 1;
+
+/// One journal file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The room.
+    pub room: String,
+    /// The session's client id: the server de-duplicates by it.
+    pub client_id: String,
+    /// The revision the edits are based on.
+    pub revision: u64,
+    /// The seq the next edit would be sent with.
+    pub next_seq: u64,
+    /// The seq of the edit in flight.
+    pub in_flight_seq: u64,
+    /// The edit in flight.
+    pub in_flight: Operation,
+    /// Later edits, composed, not yet sent.
+    pub buffer: Option<Operation>,
+    /// The local text (the server's at `revision` plus the edits).
+    pub text: String,
+    /// When it was written, in milliseconds since the Unix epoch.
+    pub written_at: u64,
+}
+
+impl Entry {
+    /// The journal entry for `unacked` edits of `client_id` in `room`.
+    pub fn new(room: &str, client_id: &str, unacked: Unacknowledged) -> Self {
+        Self {
+            format: FORMAT,
+            room: room.to_owned(),
+            client_id: client_id.to_owned(),
+            revision: unacked.revision,
+            next_seq: unacked.next_seq,
+            in_flight_seq: unacked.in_flight.seq,
+            in_flight: unacked.in_flight.operation,
+            buffer: unacked.buffer,
+            text: unacked.text.to_string(),
+            written_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+
+    /// The edits, as the sync state machine resumes them.
+    pub fn unacknowledged(&self) -> Unacknowledged {
+        Unacknowledged {
+            revision: self.revision,
+            next_seq: self.next_seq,
+            in_flight: Pending {
+                seq: self.in_flight_seq,
+                operation: self.in_flight.clone(),
+            },
+            buffer: self.buffer.clone(),
+            text: ropey::Rope::from_str(&self.text),
+        }
+    }
+}
+
+/// A session's journal, locked for as long as this value (or a clone) lives.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    path: PathBuf,
+    lock: std::sync::Arc<File>,
+}
+
+/// The folder of `room`'s journals under `root` (the state directory).
+fn room_dir(root: &Path, room: &str) -> PathBuf {
+    root.join("journal").join(room)
+}
+
+impl Journal {
+    /// The journal of session `client_id` in `room`, under the state
+    /// directory, locked (`None` without a home to keep it in, or when
+    /// another process holds it).
+    pub fn for_session(room: &str, client_id: &str) -> Option<Self> {
+        Self::claim(&state_dir()?, room, client_id)
+    }
+
+    /// The same under `root`.
+    pub fn claim(root: &Path, room: &str, client_id: &str) -> Option<Self> {
+        let dir = room_dir(root, room);
+        fs::create_dir_all(&dir).ok()?;
+        let lock = File::create(dir.join(format!("{client_id}.lock"))).ok()?;
+        lock.try_lock().ok()?;
+        Some(Self {
+            path: dir.join(format!("{client_id}.json")),
+            lock: std::sync::Arc::new(lock),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `entry` durably: a temporary file, fsynced, renamed over the
+    /// journal, and the folder fsynced so the rename survives a crash too.
+    pub fn write(&self, entry: &Entry) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        let tmp = self.path.with_extension("json.tmp");
+        let mut file = File::create(&tmp)?;
+        file.write_all(&serde_json::to_vec(entry).map_err(io::Error::other)?)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &self.path)?;
+        File::open(dir)?.sync_all()
+    }
+
+    /// Removes the journal: everything was acknowledged.
+    pub fn remove(&self) -> io::Result<()> {
+        let _ = &self.lock;
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The oldest journal left for `room` by a process that is gone, if any,
+/// with the journal claimed for the caller's session (which continues it
+/// under the same client id, and so overwrites or removes that file). A file
+/// that cannot be read is renamed `*.unreadable` and skipped, never deleted.
+pub fn take(room: &str) -> Option<(Entry, Journal)> {
+    take_in(&state_dir()?, room)
+}
+
+/// [`take`] under `root`.
+pub fn take_in(root: &Path, room: &str) -> Option<(Entry, Journal)> {
+    let dir = room_dir(root, room);
+    let mut found: Vec<(Entry, Journal)> = Vec::new();
+    for item in fs::read_dir(&dir).ok()?.flatten() {
+        let path = item.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let Some(client_id) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        // In use by a running session: not ours to take.
+        let Some(journal) = Journal::claim(root, room, client_id) else {
+            continue;
+        };
+        let parsed = fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+            .filter(|e| e.format == FORMAT && e.room == room && e.client_id == client_id);
+        match parsed {
+            Some(entry) => found.push((entry, journal)),
+            None => {
+                let _ = fs::rename(&path, path.with_extension("unreadable"));
+            }
+        }
+    }
+    found.sort_by_key(|(e, _)| e.written_at);
+    found.into_iter().next()
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Write(Box<Unacknowledged>),
+    Remove,
+}
+
+/// Writes a session's journal on a thread of its own, so the editor never
+/// waits for the disk: only the newest state matters, so jobs that queue up
+/// behind a slow disk are skipped for the last one.
+pub struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer of `journal`, for session `client_id` in `room`;
+    /// `failed` hears the first error.
+    pub fn spawn(
+        journal: Journal,
+        room: &str,
+        client_id: &str,
+        failed: impl Fn(String) + Send + 'static,
+    ) -> Self {
+        let (room, client_id) = (room.to_owned(), client_id.to_owned());
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::spawn(move || {
+            let mut reported = false;
+            while let Ok(mut job) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    job = newer;
+                }
+                let result = match job {
+                    Job::Write(unacked) => journal.write(&Entry::new(&room, &client_id, *unacked)),
+                    Job::Remove => journal.remove(),
+                };
+                if let Err(e) = result {
+                    if !std::mem::replace(&mut reported, true) {
+                        failed(format!(
+                            "cannot write the journal {}: {e}",
+                            journal.path().display()
+                        ));
+                    }
+                }
+            }
+        });
+        Self {
+            jobs: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Journals `unacked` (replacing what is there).
+    pub fn write(&self, unacked: Unacknowledged) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Write(Box::new(unacked)));
+        }
+    }
+
+    /// Removes the journal.
+    pub fn remove(&self) {
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(Job::Remove);
+        }
+    }
+
+    /// Waits until everything asked for is on disk.
+    pub fn finish(mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(json: &str) -> Operation {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "collab-journal-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn entry(room: &str, client: &str, at: u64) -> Entry {
+        let mut e = Entry::new(
+            room,
+            client,
+            Unacknowledged {
+                revision: 4,
+                next_seq: 3,
+                in_flight: Pending {
+                    seq: 2,
+                    operation: op(r#"[3, "x"]"#),
+                },
+                buffer: Some(op(r#"[4, "y"]"#)),
+                text: ropey::Rope::from_str("abcxy"),
+            },
+        );
+        e.written_at = at;
+        e
+    }
+
+    #[test]
+    fn a_written_journal_is_taken_back_whole_once() {
+        let root = scratch("roundtrip");
+        let j = Journal::claim(&root, "room1", "c1").unwrap();
+        j.write(&entry("room1", "c1", 5)).unwrap();
+        assert!(take_in(&root, "room1").is_none(), "in use by its session");
+        drop(j);
+        let (got, journal) = take_in(&root, "room1").expect("journal");
+        assert_eq!(got, entry("room1", "c1", 5));
+        assert_eq!(got.unacknowledged().in_flight.seq, 2);
+        assert!(
+            take_in(&root, "room1").is_none(),
+            "taken: locked by its new owner"
+        );
+        journal.remove().unwrap();
+        drop(journal);
+        assert!(take_in(&root, "room1").is_none(), "gone once acknowledged");
+        assert!(take_in(&root, "other").is_none());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_oldest_goes_first_and_garbage_is_set_aside() {
+        let root = scratch("oldest");
+        for (client, at) in [("new", 9), ("old", 1)] {
+            let j = Journal::claim(&root, "r", client).unwrap();
+            j.write(&entry("r", client, at)).unwrap();
+        }
+        fs::write(room_dir(&root, "r").join("junk.json"), "{not json").unwrap();
+        let (first, _held) = take_in(&root, "r").unwrap();
+        assert_eq!(first.client_id, "old");
+        assert_eq!(take_in(&root, "r").unwrap().0.client_id, "new");
+        assert!(room_dir(&root, "r").join("junk.unreadable").exists());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_writer_keeps_the_newest_and_removes_when_asked() {
+        let root = scratch("writer");
+        let j = Journal::claim(&root, "r", "c").unwrap();
+        let w = Writer::spawn(j.clone(), "r", "c", |e| panic!("{e}"));
+        for next_seq in 3..50 {
+            let mut unacked = entry("r", "c", 0).unacknowledged();
+            unacked.next_seq = next_seq;
+            w.write(unacked);
+        }
+        w.finish();
+        let saved: Entry = serde_json::from_slice(&fs::read(j.path()).unwrap()).unwrap();
+        assert_eq!((saved.next_seq, saved.text.as_str()), (49, "abcxy"));
+        let w = Writer::spawn(j.clone(), "r", "c", |e| panic!("{e}"));
+        w.remove();
+        w.finish();
+        assert!(!j.path().exists());
+        let _ = fs::remove_dir_all(&root);
+    }
+}
