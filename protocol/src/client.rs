@@ -6,9 +6,7 @@
 //! valid replica. The machine holds no document and does no I/O: the editor,
 //! the test bots and the benchmark all drive the same code.
 
-use ropey::Rope;
-
-use crate::messages::{ClientMessage, CommittedOp, ServerMessage};
+use crate::messages::{ClientMessage, CommittedOp};
 use crate::operation::{OpError, Operation};
 
 /// An operation sent and not yet acknowledged.
@@ -272,54 +270,11 @@ impl ClientSync {
     }
 }
 
-/// A document plus its [`ClientSync`]: a complete headless client replica,
-/// used by test bots, the benchmark and the script-friendly CLI commands.
-#[derive(Clone, Debug)]
-pub struct Replica {
-    /// The local document.
-    pub doc: Rope,
-    /// Its synchronization state.
-    pub sync: ClientSync,
-}
-
-impl Replica {
-    /// A replica from an `init` message's revision and code.
-    pub fn new(revision: u64, code: &str) -> Self {
-        Self {
-            doc: Rope::from_str(code),
-            sync: ClientSync::new(revision),
-        }
-    }
-
-    /// Applies a local edit; returns the message to send, if any.
-    pub fn edit(&mut self, op: Operation) -> Result<Option<ClientMessage>, SyncError> {
-        op.apply(&mut self.doc)?;
-        self.sync.apply_local(op)
-    }
-
-    /// Handles a server message; returns a message to send, if any.
-    /// Messages that do not concern the document are ignored.
-    pub fn handle(&mut self, msg: &ServerMessage) -> Result<Option<ClientMessage>, SyncError> {
-        match msg {
-            ServerMessage::CodeUpdate(c) => {
-                let local = self.sync.apply_remote(c.revision, &c.operation)?;
-                local.apply(&mut self.doc)?;
-                Ok(None)
-            }
-            ServerMessage::Ack { revision, seq } => self.sync.ack(*revision, *seq),
-            _ => Ok(None),
-        }
-    }
-
-    /// The document as a string.
-    pub fn text(&self) -> String {
-        self.doc.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::ServerMessage;
+    use crate::replica::Replica;
 
     fn op(json: &str) -> Operation {
         serde_json::from_str(json).unwrap()

@@ -27,8 +27,8 @@ use std::thread::JoinHandle;
 use collab_protocol::{Operation, Pending};
 use serde::{Deserialize, Serialize};
 
-use crate::core::doc_sync::Unacknowledged;
 use crate::local_state::state_dir;
+use collab_protocol::Unacknowledged;
 
 /// The journal's format; a different one is left alone, not misread.
 const FORMAT: u32 = 1;

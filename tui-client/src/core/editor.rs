@@ -24,10 +24,11 @@ use collab_protocol::{ClientMessage, Operation, ServerMessage, UserInfo};
 use ropey::Rope;
 
 use super::columns::ColumnIndex;
-use super::doc_sync::{InitOutcome, SyncedDoc, Unacknowledged};
+use super::doc_sync::{InitOutcome, SyncedDoc};
 use super::presence::{parse_color, Presence};
 use super::text_layout as tl;
 use super::undo::UndoHistory;
+use collab_protocol::Unacknowledged;
 
 pub use commands::{LineInput, PromptKey};
 
