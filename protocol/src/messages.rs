@@ -65,6 +65,10 @@ pub enum Role {
     Viewer,
     /// A script that asked to only watch (`role=watcher`): cannot edit.
     Watcher,
+    /// A role this client does not know (from a newer server): parsed
+    /// rather than refused, so the message carrying it still counts.
+    #[serde(other)]
+    Other,
 }
 
 impl Role {
@@ -75,7 +79,7 @@ impl Role {
 
     /// True for the roles whose edits the server refuses.
     pub fn is_read_only(self) -> bool {
-        self != Role::Editor
+        matches!(self, Role::Viewer | Role::Watcher)
     }
 }
 
@@ -334,6 +338,28 @@ mod tests {
             user_id: "u1".into(),
         };
         assert_eq!(left.to_json(), r#"{"type":"user_left","user_id":"u1"}"#);
+    }
+
+    #[test]
+    fn roles_are_optional_and_unknown_ones_parse() {
+        let user = |extra: &str| {
+            let json = format!(
+                r##"{{"user_id":"u","name":"n","color":"#000000","cursor":null,"anchor":null{extra}}}"##
+            );
+            serde_json::from_str::<UserInfo>(&json).unwrap().role
+        };
+        assert_eq!(user(""), Role::Editor);
+        assert_eq!(user(r#","role":"viewer""#), Role::Viewer);
+        assert_eq!(user(r#","role":"admin""#), Role::Other);
+        let editor = UserInfo {
+            user_id: "u".into(),
+            name: "n".into(),
+            color: "#000000".into(),
+            cursor: None,
+            anchor: None,
+            role: Role::Editor,
+        };
+        assert!(!serde_json::to_string(&editor).unwrap().contains("role"));
     }
 
     #[test]

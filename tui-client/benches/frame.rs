@@ -4,13 +4,15 @@
 //! before the bytes are written). Issue 11's targets: each under 2 ms, and a
 //! 229 KB single line (a minified file) within 2x a file of normal lines.
 //! Also: drawing a frame with nothing changed, which an idle editor no
-//! longer does at all, but a colleague's caret move still does.
+//! longer does at all, but a colleague's caret move still does; and a
+//! colleague's keystroke at the start of the document while this user looks
+//! at its end.
 
 use std::time::Instant;
 
 use collab::core::editor::Editor;
 use collab::view;
-use collab_protocol::ServerMessage;
+use collab_protocol::{CommittedOp, Operation, ServerMessage};
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
@@ -111,6 +113,28 @@ fn keystroke(c: &mut Criterion, label: &str, code: &str, at: Place) {
     });
 }
 
+/// A colleague's keystroke near the start of the document while this user
+/// looks at its end: what the screen costs for someone else's typing.
+fn remote_keystroke(c: &mut Criterion, label: &str, code: &str) {
+    let (mut ed, mut term) = ready(code);
+    place(&mut ed, &mut term, Place::End);
+    c.bench_function(&format!("remote_keystroke+frame/{label}"), |b| {
+        b.iter(|| {
+            let revision = ed.revision().unwrap_or(0) + 1;
+            let len = ed.text().len_chars();
+            let operation = Operation::replace(len, 5, 5, "x").expect("in range");
+            ed.on_server(ServerMessage::CodeUpdate(CommittedOp {
+                revision,
+                operation,
+                user_id: "colleague".into(),
+                seq: None,
+            }));
+            term.draw(|f| view::draw(f, &mut ed, Instant::now()))
+                .expect("draw");
+        })
+    });
+}
+
 fn benches(c: &mut Criterion) {
     keystroke(
         c,
@@ -133,6 +157,16 @@ fn benches(c: &mut Criterion) {
     );
     let fifty_k = LINE.repeat(50_000);
     keystroke(c, "lines_50000_end", &fifty_k, Place::End);
+    remote_keystroke(
+        c,
+        "one_line_229KB_at_start_view_end",
+        &one_long_line(229 * 1024),
+    );
+    remote_keystroke(
+        c,
+        "normal_1MiB_at_start_view_end",
+        &normal_lines(1024 * 1024),
+    );
 }
 
 criterion_group! {

@@ -147,6 +147,9 @@ async fn run(
     let mut backoff = Backoff::new();
     let mut epoch = 0;
     let mut fresh = false;
+    // The previous session also ended in a fresh start: a refusal that
+    // comes back after every init must not be retried without a pause.
+    let mut fresh_again = false;
     loop {
         epoch += 1;
         let since = if std::mem::take(&mut fresh) {
@@ -156,7 +159,8 @@ async fn run(
         };
         let mut got_init = false;
         let end = session(&cfg, since, epoch, &mut commands, &events, &mut got_init).await;
-        if got_init {
+        let ended_fresh = matches!(end, End::Fresh(_));
+        if got_init && !(ended_fresh && fresh_again) {
             backoff.reset();
         }
         let reason = match end {
@@ -171,11 +175,14 @@ async fn run(
             }
             End::Fresh(why) => {
                 fresh = true;
-                backoff.retry_now();
+                if !fresh_again {
+                    backoff.retry_now();
+                }
                 why
             }
             End::Dropped(why) => why,
         };
+        fresh_again = ended_fresh;
         let retry_in = backoff.next_delay(rand::random());
         let report = NetEvent::Disconnected {
             retry_in,

@@ -267,7 +267,7 @@ fn a_read_only_link_watches_without_editing_or_reconnecting() {
     // Nothing was sent, so nothing was refused, and the link stays up.
     assert_eq!(
         server.metric("collab_rejected_total{reason=\"read_only\"}"),
-        0.0
+        Some(0.0)
     );
     std::thread::sleep(Duration::from_millis(1500));
     let screen = tmux.capture("vera", false);

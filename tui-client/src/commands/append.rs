@@ -177,14 +177,29 @@ pub async fn run(
 }
 
 /// Where a typist's caret `at` goes when someone else's `op` lands: right
-/// after the char it followed. (An editor's caret is pushed past text
+/// after the text it followed. (An editor's caret is pushed past text
 /// inserted exactly at it; a typist's must not be, or two typists at one
 /// spot would interleave their chars.)
 fn after_own_text(op: &Operation, at: usize) -> usize {
-    match at.checked_sub(1) {
-        Some(before) => op.transform_index(before) + 1,
-        None => 0,
+    use collab_protocol::Component;
+    let (mut old, mut new) = (at, at);
+    for c in op.components() {
+        match c {
+            // An insert right after this retain lands at the caret: after it.
+            Component::Retain(n) if old <= *n => break,
+            Component::Retain(n) => old -= n,
+            Component::Insert(s) => new += s.chars().count(),
+            Component::Delete(n) if old <= *n => {
+                new -= old; // the caret was in (or at the end of) the deleted text
+                break;
+            }
+            Component::Delete(n) => {
+                new -= n;
+                old -= n;
+            }
+        }
     }
+    new
 }
 
 #[cfg(test)]
@@ -199,5 +214,15 @@ mod tests {
         // Text inserted before the caret moves it.
         let op = Operation::replace(2, 0, 0, "XY").unwrap();
         assert_eq!(after_own_text(&op, 2), 4);
+        // "abc", caret after "b", and someone deletes "b": after "a".
+        let op = Operation::replace(3, 1, 2, "").unwrap();
+        assert_eq!(after_own_text(&op, 2), 1);
+        // The text around the caret deleted: where it was.
+        let op = Operation::replace(3, 0, 3, "Z").unwrap();
+        assert_eq!(after_own_text(&op, 2), 1);
+        assert_eq!(
+            after_own_text(&Operation::replace(3, 3, 3, "!").unwrap(), 0),
+            0
+        );
     }
 }

@@ -153,7 +153,7 @@ pub struct Viewport {
 struct ViewMark {
     /// The char offset the first visible line started at.
     top_start: usize,
-    /// Whether the caret's line was on screen.
+    /// Whether the caret was on screen.
     caret_visible: bool,
 }
 
@@ -467,10 +467,14 @@ impl Editor {
         }
     }
 
-    /// True when the caret's line is on screen.
-    fn caret_line_visible(&self) -> bool {
+    /// True when the caret is on screen: its line, and its column.
+    fn caret_visible(&self) -> bool {
         let line = tl::line_of(self.doc.rope(), self.caret);
-        line >= self.top && line < self.top + usize::from(self.viewport.height.max(1))
+        let col = self.column_of(self.caret);
+        line >= self.top
+            && line < self.top + usize::from(self.viewport.height.max(1))
+            && col >= self.left
+            && col < self.left + usize::from(self.viewport.width.max(1))
     }
 
     /// Sets the connection state.
@@ -645,17 +649,18 @@ impl Editor {
         self.top = self.top.min(lines.saturating_sub(1));
     }
 
-    /// Everything derived from the text follows `op`, just applied to it.
+    /// Everything derived from the text follows `op`, just applied to it
+    /// (the document holds nothing newer).
     fn text_changed(&mut self, op: &Operation) {
         self.version += 1;
-        self.columns.get_mut().edit(op);
+        self.columns.get_mut().edit(op, self.doc.rope());
     }
 
     /// Where the view is in the text, taken before someone else's edit.
     fn view_mark(&self) -> ViewMark {
         ViewMark {
             top_start: tl::line_start(self.doc.rope(), self.top),
-            caret_visible: self.caret_line_visible(),
+            caret_visible: self.caret_visible(),
         }
     }
 
@@ -666,8 +671,16 @@ impl Editor {
     /// screen stays on screen.
     fn after_foreign(&mut self, ops: &[Operation], mark: ViewMark) {
         let mut top_start = mark.top_start;
+        if ops.len() > 1 {
+            // The document already holds them all: the column index cannot
+            // follow one at a time (a reconnect's replay; rare).
+            self.version += 1;
+            self.columns.get_mut().clear();
+        }
         for op in ops {
-            self.text_changed(op);
+            if ops.len() == 1 {
+                self.text_changed(op);
+            }
             top_start = op.transform_index(top_start);
             self.caret = op.transform_index(self.caret);
             self.anchor = self.anchor.map(|a| op.transform_index(a));
@@ -677,7 +690,7 @@ impl Editor {
         let rope = self.doc.rope();
         self.top = tl::line_of(rope, top_start);
         self.caret = tl::snap(rope, self.caret, false);
-        if mark.caret_visible && !self.caret_line_visible() {
+        if mark.caret_visible && !self.caret_visible() {
             self.follow_caret = true;
         }
     }

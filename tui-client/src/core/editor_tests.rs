@@ -425,11 +425,8 @@ fn save_asks_for_a_path_then_clears_the_marker() {
     // A name to start from, with the room's language's extension.
     assert_eq!(
         ed.prompt(),
-        Some(&Prompt::SaveAs(LineInput::new("untitled.rs")))
+        Some(&Prompt::SaveAs(LineInput::offered("untitled.rs")))
     );
-    for _ in 0.."untitled.rs".len() {
-        press(&mut ed, KeyCode::Backspace);
-    }
     type_str(&mut ed, "out.rs");
     press(&mut ed, KeyCode::Enter);
     assert_eq!(

@@ -151,6 +151,23 @@ pub fn seek_offset(
     col: usize,
     target: usize,
 ) -> (usize, usize) {
+    let stop = walk_to_offset(line, offset, col, target);
+    (stop.offset, stop.col)
+}
+
+/// Where a walk stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stop {
+    /// The glyph boundary reached.
+    pub offset: usize,
+    /// Its column.
+    pub col: usize,
+    /// Whether the walk passed a tab (whose width depends on its column).
+    pub crossed_tab: bool,
+}
+
+/// [`seek_offset`], also telling whether it passed a tab.
+pub fn walk_to_offset(line: RopeSlice<'_>, offset: usize, col: usize, target: usize) -> Stop {
     let mut walk = Walk::new(line, offset, col);
     while let Some((end, width)) = walk.peek_glyph() {
         if end > target {
@@ -158,7 +175,11 @@ pub fn seek_offset(
         }
         walk.advance(end, width);
     }
-    (walk.offset, walk.col)
+    Stop {
+        offset: walk.offset,
+        col: walk.col,
+        crossed_tab: walk.crossed_tab,
+    }
 }
 
 /// Walks `line` from the boundary (`offset`, `col`) to the glyph covering
@@ -189,6 +210,10 @@ struct Walk<'a> {
     col: usize,
     /// The glyph peeked but not yet passed: (end offset, width).
     peeked: Option<(usize, usize)>,
+    /// The peeked glyph is a tab.
+    peeked_tab: bool,
+    /// A tab was passed.
+    crossed_tab: bool,
 }
 
 impl<'a> Walk<'a> {
@@ -200,12 +225,15 @@ impl<'a> Walk<'a> {
             offset,
             col,
             peeked: None,
+            peeked_tab: false,
+            crossed_tab: false,
         }
     }
 
     fn peek_glyph(&mut self) -> Option<(usize, usize)> {
         if self.peeked.is_none() {
             let c = self.chars.next()?;
+            self.peeked_tab = c == '\t';
             let width = match c {
                 '\t' => TAB_WIDTH - self.col % TAB_WIDTH,
                 c if c.is_control() => 1,
@@ -224,6 +252,7 @@ impl<'a> Walk<'a> {
     fn advance(&mut self, end: usize, width: usize) {
         debug_assert!(end <= self.line.len_chars());
         self.peeked = None;
+        self.crossed_tab |= self.peeked_tab;
         self.offset = end;
         self.col += width;
     }

@@ -77,15 +77,13 @@ fn a_failed_save_asks_again_and_sets_no_path() {
     let mut ed = ready("x");
     ctrl(&mut ed, 's');
     ctrl(&mut ed, 'a'); // not an edit key in a prompt: ignored
-    press(&mut ed, KeyCode::Home);
-    press(&mut ed, KeyCode::Delete);
-    // "untitled.rs" minus its first char, then a missing folder typed in.
-    type_str(&mut ed, "sub/u");
+                        // The offered name is replaced by what is typed: the steps.
+    type_str(&mut ed, "sub/out.rs");
     press(&mut ed, KeyCode::Enter);
     let Some(Effect::Save { path, expect, .. }) = ed.take_effects().pop() else {
         panic!("no save");
     };
-    assert_eq!(path.to_str(), Some("sub/untitled.rs"));
+    assert_eq!(path.to_str(), Some("sub/out.rs"));
     assert_eq!(
         expect,
         Some(FileState::Missing),
@@ -95,16 +93,24 @@ fn a_failed_save_asks_again_and_sets_no_path() {
     assert_eq!(ed.file(), None, "the bad path is not kept");
     assert_eq!(
         ed.prompt(),
-        Some(&Prompt::SaveAs(LineInput::new("sub/untitled.rs"))),
-        "the question comes back with the path to correct"
+        Some(&Prompt::SaveAs(LineInput::new("sub/out.rs"))),
+        "the question comes back with the path to correct, cursor at its end"
     );
-    assert!(ed.notice().unwrap().contains("Cannot save sub/untitled.rs"));
+    assert!(ed.notice().unwrap().contains("Cannot save sub/out.rs"));
     // Typing the next name goes to the prompt, never the shared document.
+    press(&mut ed, KeyCode::Home);
     for _ in 0.."sub/".len() {
-        press(&mut ed, KeyCode::Home);
         press(&mut ed, KeyCode::Delete);
     }
     type_str(&mut ed, "z");
+    assert_eq!(
+        ed.prompt(),
+        Some(&Prompt::SaveAs({
+            let mut i = LineInput::new("zout.rs");
+            i.set_cursor_for_tests(1);
+            i
+        }))
+    );
     assert_eq!(text(&ed), "x");
     press(&mut ed, KeyCode::Esc);
     assert_eq!(ed.prompt(), None);
@@ -145,8 +151,15 @@ fn save_as_and_overwriting_a_changed_file_ask_first() {
     ed.handle_event(&key(KeyCode::F(3), KeyModifiers::NONE));
     assert_eq!(
         ed.prompt(),
-        Some(&Prompt::SaveAs(LineInput::new("main.rs")))
+        Some(&Prompt::SaveAs(LineInput::offered("main.rs")))
     );
+    // An arrow keeps the offer to edit it: ".bak" goes at its end.
+    press(&mut ed, KeyCode::End);
+    type_str(&mut ed, ".bak");
+    let Some(Prompt::SaveAs(input)) = ed.prompt() else {
+        panic!("prompt");
+    };
+    assert_eq!(input.text(), "main.rs.bak");
     press(&mut ed, KeyCode::Esc);
     ed.handle_event(&key(KeyCode::Char('s'), KeyModifiers::ALT));
     assert!(matches!(ed.prompt(), Some(Prompt::SaveAs(_))));
@@ -315,4 +328,26 @@ fn viewers_and_watchers_and_namesakes_are_told_apart() {
     assert_eq!(p.users()[0].role, Role::Viewer);
     assert_eq!(p.users()[1].role, Role::Watcher);
     assert_eq!(p.display_name("m2"), "me (2)");
+}
+
+#[test]
+fn a_remote_insert_before_the_caret_on_its_line_keeps_it_in_view_sideways() {
+    let mut ed = ready(&"x".repeat(34));
+    press(&mut ed, KeyCode::End);
+    let viewport = Viewport {
+        x: 4,
+        y: 0,
+        width: 40,
+        height: 10,
+    };
+    ed.set_viewport(viewport);
+    assert_eq!(ed.left, 0);
+    ed.on_server(remote(
+        1,
+        Operation::replace(34, 0, 0, &"y".repeat(30)).unwrap(),
+    ));
+    ed.set_viewport(viewport);
+    let col = ed.column_of(ed.caret());
+    assert_eq!(col, 64);
+    assert!(col >= ed.left && col < ed.left + 40, "left {}", ed.left);
 }

@@ -5,13 +5,13 @@ use std::time::Instant;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
-use unicode_width::UnicodeWidthStr;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::theme;
-use crate::core::editor::{ConnState, Editor, Prompt};
+use crate::core::editor::{ConnState, Editor, LineInput, Prompt};
 
 /// Room ids are long capabilities; the bar shows their start.
 const ROOM_CHARS: usize = 8;
@@ -29,7 +29,7 @@ pub fn connection_label(conn: &ConnState, now: Instant) -> (String, Color) {
             let text = if secs == 0 {
                 format!("◌ {reason}: reconnecting…")
             } else {
-                format!("◌ {reason}: retry in {secs}s (any key: now)")
+                format!("◌ {reason}: retry in {secs}s")
             };
             (text, Color::Yellow)
         }
@@ -53,12 +53,22 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     };
     let (line, col) = editor.line_col();
     let sep = || Span::raw(" │ ");
-    let mut spans = vec![
-        Span::raw(format!(" room {room}{ellipsis}")),
+    let mut spans = vec![Span::raw(format!(" room {room}{ellipsis}"))];
+    // What needs attention comes before what is long, so a narrow terminal
+    // (or a long reconnect reason) never cuts it off.
+    let markers = [
+        (editor.is_read_only(), "read-only", Color::LightCyan),
+        (editor.has_unsent(), "↑ unsent", Color::Yellow),
+        (editor.is_dirty(), "[+] modified", Color::LightRed),
+    ];
+    for (_, text, color) in markers.into_iter().filter(|m| m.0) {
+        spans.extend([sep(), Span::styled(text, theme::STATUS.fg(color))]);
+    }
+    spans.extend([
         sep(),
         Span::styled(conn, theme::STATUS.fg(conn_color)),
         sep(),
-    ];
+    ]);
     if let Some(rgb) = rgb {
         spans.push(Span::styled("■ ", theme::STATUS.fg(theme::user_color(rgb))));
     }
@@ -72,44 +82,22 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
             None => "rev -".into(),
         }),
     ]);
-    if editor.is_read_only() {
-        spans.extend([
-            sep(),
-            Span::styled("read-only", theme::STATUS.fg(Color::LightCyan)),
-        ]);
-    }
-    if editor.has_unsent() {
-        spans.extend([
-            sep(),
-            Span::styled("↑ unsent", theme::STATUS.fg(Color::Yellow)),
-        ]);
-    }
-    if editor.is_dirty() {
-        spans.extend([
-            sep(),
-            Span::styled("[+] modified", theme::STATUS.fg(Color::LightRed)),
-        ]);
-    }
     Line::from(spans).style(theme::STATUS).render(area, buf);
 }
 
 /// Draws the message line; returns where the terminal's cursor belongs
 /// when a prompt is taking text.
 pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position> {
-    let (text, style, cursor) = match (editor.prompt(), editor.notice()) {
-        (Some(Prompt::SaveAs(input)), _) => {
-            let label = "Save as (Enter: write, Esc: cancel): ";
-            let before: String = input.text().chars().take(input.cursor()).collect();
-            let at = UnicodeWidthStr::width(label) + UnicodeWidthStr::width(before.as_str());
-            (format!("{label}{}", input.text()), theme::PROMPT, Some(at))
-        }
+    let (text, style) = match (editor.prompt(), editor.notice()) {
+        (Some(Prompt::SaveAs(input)), _) => return render_input(input, area, buf),
+        // Questions first, reasons after: a narrow terminal cuts the end.
         (Some(Prompt::ConfirmQuit), _) => {
-            let what = if editor.has_unsent() {
-                "Some edits are not on the server yet: they are kept, and sent when you join this room again."
+            let why = if editor.has_unsent() {
+                "edits not on the server yet are kept, and sent when you join this room again"
             } else {
-                "The document has changes not saved to your file."
+                "the document has changes not saved to your file"
             };
-            (format!("{what} Quit anyway? (y/n)"), theme::PROMPT, None)
+            (format!("Quit anyway? (y/n): {why}"), theme::PROMPT)
         }
         (Some(Prompt::ConfirmOverwrite { path, exists }), _) => {
             let what = if *exists {
@@ -117,22 +105,57 @@ pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<P
             } else {
                 "changed on disk since it was loaded or saved"
             };
-            let text = format!("{} {what}. Overwrite it? (y/n)", path.display());
-            (text, theme::PROMPT, None)
+            let text = format!("Overwrite? (y/n): {} {what}", path.display());
+            (text, theme::PROMPT)
         }
-        (None, Some(notice)) => (notice.to_owned(), Style::new().fg(Color::White), None),
+        (None, Some(notice)) => (notice.to_owned(), Style::new().fg(Color::White)),
         (None, None) => {
-            let hint = if editor.is_read_only() {
+            let hint = if matches!(editor.conn(), ConnState::Reconnecting { .. }) {
+                "Offline: any key reconnects now · F1 help · Ctrl-Q quit"
+            } else if editor.is_read_only() {
                 "Read-only · F1 help · Ctrl-Q quit · F2 next colleague"
             } else {
                 "F1 help · Ctrl-S save · Ctrl-Q quit · F2 next colleague"
             };
-            (hint.to_owned(), theme::MESSAGE, None)
+            (hint.to_owned(), theme::MESSAGE)
         }
     };
     buf.set_style(area, style);
     buf.set_stringn(area.x, area.y, text, usize::from(area.width), style);
-    cursor
-        .filter(|&at| at < usize::from(area.width))
-        .map(|at| Position::new(area.x + at as u16, area.y))
+    None
+}
+
+/// The save-as question with the path being typed: an offered name shows
+/// selected (typing replaces it), and a path too long for the line scrolls
+/// so the cursor stays in view.
+fn render_input(input: &LineInput, area: Rect, buf: &mut Buffer) -> Option<Position> {
+    const LABEL: &str = "Save as (Enter: write, Esc: cancel): ";
+    buf.set_style(area, theme::PROMPT);
+    let width = usize::from(area.width);
+    let label_width = LABEL.width();
+    // Room for the text and the cursor after it.
+    let room = width.saturating_sub(label_width + 1);
+    let chars: Vec<char> = input.text().chars().collect();
+    let cursor = input.cursor().min(chars.len());
+    let width_of = |cs: &[char]| cs.iter().map(|c| c.width().unwrap_or(0)).sum::<usize>();
+    // Drop chars from the left until the cursor fits, marking the cut.
+    let mut first = 0;
+    while first < cursor && width_of(&chars[first..cursor]) + usize::from(first > 0) > room {
+        first += 1;
+    }
+    let shown: String = chars[first..].iter().collect();
+    let cut = if first > 0 { "…" } else { "" };
+    let text_style = if input.is_selected() {
+        theme::PROMPT.add_modifier(Modifier::REVERSED)
+    } else {
+        theme::PROMPT
+    };
+    Line::from(vec![
+        Span::styled(LABEL, theme::PROMPT),
+        Span::styled(cut, theme::PROMPT),
+        Span::styled(shown, text_style),
+    ])
+    .render(area, buf);
+    let at = label_width + cut.width() + width_of(&chars[first..cursor]);
+    (at < width).then(|| Position::new(area.x + at as u16, area.y))
 }

@@ -220,8 +220,21 @@ fn status_bar_tells_room_connection_user_position_and_changes() {
     term.draw(|f| draw(f, &mut ed, now)).unwrap();
     let status = row(term.backend().buffer(), H - 2);
     assert!(
-        status.contains("connection refused: retry in 5s (any key: now)"),
+        status.contains("connection refused: retry in 5s"),
         "{status:?}"
+    );
+    // On 80 columns the markers still show, before the long reason.
+    let mut term = Terminal::new(TestBackend::new(80, H)).unwrap();
+    term.draw(|f| draw(f, &mut ed, now)).unwrap();
+    let status = row(term.backend().buffer(), H - 2);
+    assert!(
+        status.contains("↑ unsent") && status.contains("[+] modified"),
+        "{status:?}"
+    );
+    let hint = row(term.backend().buffer(), H - 1);
+    assert!(
+        hint.starts_with("Offline: any key reconnects now"),
+        "{hint:?}"
     );
 }
 
@@ -349,4 +362,31 @@ fn the_save_prompt_shows_its_cursor() {
     // On the "s" of ".rs": one left of the end.
     let x = (label.len() + "untitled.r".len()) as u16;
     term.backend_mut().assert_cursor_position((x, H - 1));
+}
+
+#[test]
+fn a_long_path_scrolls_to_keep_the_cursor_and_an_offer_shows_selected() {
+    let mut ed = editor_with("abc", vec![]);
+    key(&mut ed, KeyCode::F(3), KeyModifiers::NONE);
+    let term = render(&mut ed, W, H);
+    let label = "Save as (Enter: write, Esc: cancel): ";
+    let x = label.len() as u16;
+    assert!(buffer(&term)[(x, H - 1)]
+        .modifier
+        .contains(ratatui::style::Modifier::REVERSED));
+    let long = "some/deeply/nested/folder/with/a/long/name/file.rs";
+    for c in long.chars() {
+        key(&mut ed, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    let mut term = render(&mut ed, W, H);
+    let line = row(buffer(&term), H - 1);
+    assert!(
+        line.contains("…") && line.trim_end().ends_with("name/file.rs"),
+        "{line:?}"
+    );
+    term.backend_mut()
+        .assert_cursor_position((line.trim_end().chars().count() as u16, H - 1));
+    assert!(!buffer(&term)[(x + 2, H - 1)]
+        .modifier
+        .contains(ratatui::style::Modifier::REVERSED));
 }

@@ -22,7 +22,7 @@ const MAX_WIDTH: u16 = 22;
 /// How a role is marked after a name (editors are not marked).
 fn role_mark(role: Role) -> &'static str {
     match role {
-        Role::Editor => "",
+        Role::Editor | Role::Other => "",
         Role::Viewer => " (views)",
         Role::Watcher => " (script)",
     }

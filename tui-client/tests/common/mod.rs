@@ -90,8 +90,8 @@ impl Server {
         })
     }
 
-    /// `GET /metrics`' value of the series `name` (0 when absent).
-    pub fn metric(&self, name: &str) -> f64 {
+    /// `GET /metrics`' value of the series `name`, if the server has it.
+    pub fn metric(&self, name: &str) -> Option<f64> {
         let url = format!("{}/metrics", self.url());
         let text = self.rt.block_on(async {
             reqwest::get(url)
@@ -103,7 +103,6 @@ impl Server {
         });
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0.0)
     }
 
     /// `GET /rooms/{id}`.

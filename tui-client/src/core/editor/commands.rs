@@ -9,12 +9,16 @@ use super::{ConnState, Editor, Effect, FileState, Prompt};
 use crate::core::text_layout as tl;
 use crate::language;
 
-/// A line of text being typed into a prompt, with its cursor.
+/// A line of text being typed into a prompt, with its cursor. An offered
+/// text (a default file name) starts selected: typing replaces it, the
+/// arrows keep it to edit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LineInput {
     text: String,
     /// The cursor, in chars.
     cursor: usize,
+    /// The whole text is selected (offered, not yet touched).
+    selected: bool,
 }
 
 impl LineInput {
@@ -23,6 +27,15 @@ impl LineInput {
         Self {
             text: text.to_owned(),
             cursor: text.chars().count(),
+            selected: false,
+        }
+    }
+
+    /// `text` offered: selected, so the first char typed replaces it.
+    pub fn offered(text: &str) -> Self {
+        Self {
+            selected: !text.is_empty(),
+            ..Self::new(text)
         }
     }
 
@@ -36,6 +49,17 @@ impl LineInput {
         self.cursor
     }
 
+    /// Moves the cursor (tests build expected prompts with it).
+    #[cfg(test)]
+    pub(crate) fn set_cursor_for_tests(&mut self, cursor: usize) {
+        self.cursor = cursor;
+    }
+
+    /// True while the offered text is selected.
+    pub fn is_selected(&self) -> bool {
+        self.selected
+    }
+
     fn byte_at(&self, chars: usize) -> usize {
         self.text
             .char_indices()
@@ -44,6 +68,20 @@ impl LineInput {
     }
 
     fn key(&mut self, key: PromptKey) {
+        if std::mem::take(&mut self.selected) {
+            match key {
+                // Typing or deleting replaces the offer.
+                PromptKey::Char(_) | PromptKey::Backspace | PromptKey::Delete => {
+                    self.text.clear();
+                    self.cursor = 0;
+                    if !matches!(key, PromptKey::Char(_)) {
+                        return;
+                    }
+                }
+                // Moving keeps it, to be edited.
+                _ => {}
+            }
+        }
         let len = self.text.chars().count();
         match key {
             PromptKey::Char(c) if !c.is_control() => {
@@ -114,7 +152,7 @@ impl Editor {
             Some(f) => f.display().to_string(),
             None => format!("untitled.{}", language::extension(&self.language)),
         };
-        self.prompt = Some(Prompt::SaveAs(LineInput::new(&offer)));
+        self.prompt = Some(Prompt::SaveAs(LineInput::offered(&offer)));
     }
 
     fn request_save(&mut self, path: PathBuf, expect: Option<FileState>) {
