@@ -2,7 +2,7 @@
 //! on, with no I/O: the wire messages ([`messages`]), the operation algebra
 //! that keeps replicas identical ([`operation`]) and the client's
 //! synchronization state machine ([`client`]) with the replica built on it
-//! ([`replica`]). The normative description is
+//! ([`replica`]), and the REST bodies ([`rest`]). The normative description is
 //! docs/protocol.md.
 
 pub mod client;
@@ -10,6 +10,7 @@ mod decode;
 pub mod messages;
 pub mod operation;
 pub mod replica;
+pub mod rest;
 
 pub use client::{ClientSync, Pending, Resync, SyncError, SyncState};
 pub use messages::{

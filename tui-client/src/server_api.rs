@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use collab_protocol::rest::{CreateRoom, CreatedRoom, RoomState};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -43,28 +44,6 @@ pub enum ApiError {
         /// Body (or the decoding problem).
         body: String,
     },
-}
-
-/// `POST /rooms`'s answer.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CreatedRoom {
-    /// The new room's id.
-    pub room_id: String,
-    /// The id that joins the same room read-only (servers before it existed
-    /// do not send one).
-    #[serde(default)]
-    pub read_only_id: Option<String>,
-}
-
-/// `GET /rooms/{id}`'s answer (fields this client uses).
-#[derive(Debug, Clone, Deserialize)]
-pub struct RoomState {
-    /// The document's current revision.
-    pub revision: u64,
-    /// Language hint.
-    pub language: String,
-    /// The document.
-    pub code: String,
 }
 
 /// A collab server: base URL plus the optional bearer token.
@@ -167,7 +146,10 @@ impl ServerApi {
 
     /// `POST /rooms`.
     pub async fn create_room(&self, code: &str, language: &str) -> Result<CreatedRoom, ApiError> {
-        let body = serde_json::json!({ "code": code, "language": language });
+        let body = CreateRoom {
+            code: code.to_owned(),
+            language: Some(language.to_owned()),
+        };
         let resp = self
             .authorized(self.http.post(self.url("rooms")).json(&body))
             .send()

@@ -1,0 +1,106 @@
+//! The REST bodies, as docs/protocol.md specifies them: the server writes
+//! and reads these types, and clients read and write the same ones, so the
+//! two cannot disagree about a field's name or shape.
+
+use serde::{Deserialize, Serialize};
+
+use crate::messages::UserInfo;
+
+/// `POST /rooms`' optional body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    /// The document the room starts with.
+    #[serde(default)]
+    pub code: String,
+    /// A language hint ("rust"); `plaintext` when absent or blank.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// `POST /rooms`' answer (201).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedRoom {
+    /// The new room's id: who has it can edit.
+    pub room_id: String,
+    /// The room's REST URL, built from the request's `Host`.
+    pub join_url: String,
+    /// The room's WebSocket URL.
+    pub ws_url: String,
+    /// The id that joins the same room read-only (servers before it existed
+    /// did not send one).
+    #[serde(default)]
+    pub read_only_id: Option<String>,
+    /// The read-only id's WebSocket URL.
+    #[serde(default)]
+    pub read_only_ws_url: Option<String>,
+}
+
+/// `GET /rooms/{id}`' answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomState {
+    /// The id asked for (through a read-only id, that id).
+    pub room_id: String,
+    /// The document's current revision.
+    pub revision: u64,
+    /// Language hint.
+    pub language: String,
+    /// The document.
+    pub code: String,
+    /// Who is connected.
+    pub users: Vec<UserInfo>,
+}
+
+/// `GET /rooms/{id}/exists`' answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomExists {
+    /// Whether either id of a room is `room_id`.
+    pub exists: bool,
+    /// The id asked for.
+    pub room_id: String,
+}
+
+/// `GET /health`'s answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`, or `unavailable` (with status 503).
+    pub status: String,
+    /// `memory`, `redis`, or what is wrong with the store.
+    pub store: String,
+}
+
+/// Any REST error's body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_have_the_documented_shape() {
+        let created = CreatedRoom {
+            room_id: "r".into(),
+            join_url: "http://h/rooms/r".into(),
+            ws_url: "ws://h/ws/r".into(),
+            read_only_id: Some("v".into()),
+            read_only_ws_url: Some("ws://h/ws/v".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&created).unwrap(),
+            json!({"room_id": "r", "join_url": "http://h/rooms/r", "ws_url": "ws://h/ws/r",
+                   "read_only_id": "v", "read_only_ws_url": "ws://h/ws/v"})
+        );
+        let body: CreateRoom = serde_json::from_str(r#"{"code":"x"}"#).unwrap();
+        assert_eq!(body.language, None);
+        assert!(serde_json::from_str::<CreateRoom>(r#"{"cod":"x"}"#).is_err());
+        assert_eq!(
+            serde_json::to_string(&CreateRoom::default()).unwrap(),
+            r#"{"code":""}"#
+        );
+    }
+}
