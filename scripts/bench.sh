@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
 done
 
 command -v redis-server >/dev/null || { echo "bench.sh: redis-server is not installed" >&2; exit 2; }
-cargo build --release -p collab-server --bins
+cargo build --release -p collab-server -p collab-bench
 
 # collab-bench kills what it started when it ends; its own process group
 # lets this script stop everything if it is interrupted.
