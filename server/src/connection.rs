@@ -272,7 +272,7 @@ async fn serve(
     if let ServerMessage::Init { user_id, .. } = &joined.init {
         tracing::Span::current().record("user", user_id.as_str());
     }
-    let _guard = LeaveGuard {
+    let guard = LeaveGuard {
         room: room.clone(),
         conn_id: joined.conn_id,
     };
@@ -285,7 +285,7 @@ async fn serve(
     }
     drop(joined.init);
 
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_half(
         sink,
         outbox.signals.clone(),
@@ -295,27 +295,59 @@ async fn serve(
     // one (a panic), it must not wait for one forever.
     let _stop_writer = AbortOnDrop(writer.abort_handle());
     let mut shutdown = app.shutdown.clone();
-    let reader = read_half(stream, &room, joined.conn_id, &outbox, &app);
-    let reason = tokio::select! {
+    let reader = read_half(&mut stream, &room, joined.conn_id, &outbox, &app);
+    let (reason, writer_ended) = tokio::select! {
         reason = reader => {
             outbox.close_unless_closing(close_code::NORMAL, reason);
-            // Let the writer deliver what the room queued (an error, a close).
-            if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
-                writer.abort();
-            }
-            reason
+            (reason, false)
         }
-        _ = &mut writer => "writer ended",
+        _ = &mut writer => ("writer ended", true),
         _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => {
             // The room drains first; this is the fallback for stragglers.
             outbox.close_unless_closing(close_code::RESTARTING, error_code::SHUTTING_DOWN);
-            if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
-                writer.abort();
-            }
-            "server shutting down"
+            ("server shutting down", false)
         }
     };
+    // Out of the room now (its slot is free for others); the socket still
+    // has to close cleanly.
+    drop(guard);
+    // Let the writer deliver what the room queued (an error, a close).
+    linger((!writer_ended).then_some(&mut writer), &mut stream).await;
     tracing::debug!(%reason, "connection closed");
+}
+
+/// Waits (at most [`FLUSH_TIMEOUT`]) for the writer to send what is queued
+/// and the close frame, and for the client to answer the close, reading and
+/// dropping whatever it still sends meanwhile. A socket closed with unread
+/// data in it is reset rather than closed, and a reset destroys what the
+/// client had not read yet: a flooding client would never see its
+/// `rate_limited` error and 1008 close (nor the pongs before them).
+async fn linger(
+    mut writer: Option<&mut tokio::task::JoinHandle<()>>,
+    stream: &mut SplitStream<WebSocket>,
+) {
+    let drain = async {
+        // The client's close frame (answering ours) ends it, as does the
+        // end of the stream; after the close the client sends nothing more.
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let written = async {
+        if let Some(w) = writer.as_deref_mut() {
+            let _ = w.await;
+        }
+    };
+    if tokio::time::timeout(FLUSH_TIMEOUT, async { tokio::join!(written, drain) })
+        .await
+        .is_err()
+    {
+        if let Some(w) = writer {
+            w.abort();
+        }
+    }
 }
 
 /// An `error` code, its message and the close code that follows.
@@ -387,7 +419,7 @@ impl TokenBucket {
 
 /// Reads client messages until the connection ends; returns why it ended.
 async fn read_half(
-    mut stream: SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
     room: &RoomHandle,
     conn_id: u64,
     outbox: &Outbox,

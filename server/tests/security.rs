@@ -385,6 +385,40 @@ async fn limits_close_with_their_codes() {
         .await;
 }
 
+#[tokio::test]
+async fn a_flood_gets_the_rate_limited_error_and_close_not_a_reset() {
+    // Default limits: a burst of 1,000, then 500 per second. The flood is
+    // sent without reading, as a misbehaving client does, so unread
+    // messages sit in the server's socket when it closes: unless the server
+    // reads them away, the kernel answers with a reset, which destroys
+    // what the client had not read yet (the pongs, the error, the close).
+    let server = TestServer::default_settings();
+    let room = server.create_room("").await;
+    for burst in [1_100, 20_000] {
+        let (mut flooder, _) = Client::join(&server.addr, &room, "").await;
+        let mut sent = 0;
+        while sent < burst && flooder.try_send(&ClientMessage::Ping).await {
+            sent += 1;
+        }
+        let what = format!("a burst of {burst}");
+        // A reset shows first as a failed send.
+        assert_eq!(
+            sent, burst,
+            "{what}: the connection was reset while sending"
+        );
+        let (seen, end) = flooder.until_end().await;
+        assert!(
+            seen.iter()
+                .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited")),
+            "{what}: no rate_limited error among {} messages",
+            seen.len()
+        );
+        assert_eq!(end, End::Closed(1008), "{what}: close code");
+        let pongs = seen.iter().filter(|m| **m == ServerMessage::Pong).count();
+        assert!(pongs >= 1000, "{what}: the burst is served: {pongs} pongs");
+    }
+}
+
 /// Joins through a "proxy" that forwarded `forwarded_for`; the first
 /// message (`init`, or the refusal's `error`) is left to the caller.
 async fn via_proxy(server: &TestServer, room: &str, forwarded_for: &str) -> Client {

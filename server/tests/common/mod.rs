@@ -226,12 +226,21 @@ impl Client {
             let frame = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
             return Some(match frame {
                 Some(Ok(Message::Text(t))) => Ok(serde_json::from_str(&t).expect("valid message")),
-                Some(Ok(Message::Close(Some(f)))) => Err(End::Closed(f.code.into())),
-                Some(Ok(Message::Close(None))) => Err(End::Closed(1005)),
+                Some(Ok(Message::Close(f))) => {
+                    self.answer_close().await;
+                    Err(End::Closed(f.map_or(1005, |f| f.code.into())))
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => Err(End::Dropped),
             });
         }
+    }
+
+    /// Sends the answer to the server's close frame (tungstenite queued it
+    /// when the close arrived), as a well-behaved client does: the server
+    /// waits a little for it before it lets go of the socket.
+    async fn answer_close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.flush()).await;
     }
 
     /// Connects and reads `init`, or says why that failed.
@@ -330,8 +339,10 @@ impl Client {
                 Some(Ok(Message::Text(t))) => {
                     seen.push(serde_json::from_str(&t).expect("valid message"))
                 }
-                Some(Ok(Message::Close(Some(f)))) => return (seen, End::Closed(f.code.into())),
-                Some(Ok(Message::Close(None))) => return (seen, End::Closed(1005)),
+                Some(Ok(Message::Close(f))) => {
+                    self.answer_close().await;
+                    return (seen, End::Closed(f.map_or(1005, |f| f.code.into())));
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return (seen, End::Dropped),
             }
