@@ -744,3 +744,14 @@ async fn the_periodic_check_runs_every_two_seconds() {
         "{checks} checks in {window:?}: the check does not run every 2 s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_edit_on_a_replaced_connection_is_not_applied_through_redis() {
+    let redis = TestRedis::start();
+    let flags = ["--max-document-chars", "100000000"];
+    let a = TestServer::with_redis(&redis, &flags);
+    let b = TestServer::with_redis(&redis, &flags);
+    // Both connections on one instance, then the new one on another.
+    common::late_edit_on_a_replaced_connection(&a.addr, &a.addr, &a.http()).await;
+    common::late_edit_on_a_replaced_connection(&a.addr, &b.addr, &a.http()).await;
+}

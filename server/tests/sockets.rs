@@ -484,3 +484,9 @@ async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_late_edit_on_a_replaced_connection_is_not_applied() {
+    let server = TestServer::start(&["--max-document-chars", "100000000"], &[]);
+    common::late_edit_on_a_replaced_connection(&server.addr, &server.addr, &server.http()).await;
+}

@@ -20,6 +20,7 @@ use crate::ids;
 use crate::metrics::Metrics;
 use crate::store::{Backend, StoreError};
 
+mod own_ops;
 mod task;
 use task::RoomTask;
 

@@ -18,6 +18,7 @@ use ropey::Rope;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::own_ops::OwnOps;
 use super::{
     queued, short, Command, JoinError, JoinRequest, Joined, Outbox, Queued, Registry, RoomHandle,
     Snapshot,
@@ -88,6 +89,8 @@ struct Conn {
     viewer: bool,
     /// Messages or carets were queued without waking the writer.
     dirty: bool,
+    /// Which of its client's commits this connection hears as acks.
+    own: OwnOps,
 }
 
 struct Presence {
@@ -572,20 +575,14 @@ impl RoomTask {
             }
         }
         // One live connection per client id: a client that reconnects
-        // replaces its old connection (acks and de-duplication are per client).
+        // replaces its old connection (acks and de-duplication are per
+        // client). It leaves the room once the new one is in (below).
         let replaced: Vec<u64> = self
             .conns
             .iter()
             .filter(|(_, c)| *c.client_id == *req.client_id)
             .map(|(id, _)| *id)
             .collect();
-        for id in &replaced {
-            if let Some(c) = self.conns.get(id) {
-                let msg = "another connection with the same client_id replaced this one";
-                c.outbox
-                    .fail(error_code::REPLACED, msg, close_code::REPLACED);
-            }
-        }
         if self.conns.len() - replaced.len() >= self.config.max_conns_per_room {
             return Err(JoinError::Full(self.config.max_conns_per_room));
         }
@@ -666,6 +663,11 @@ impl RoomTask {
                     .collect()
             })
         });
+        let own = if missed.is_some() {
+            OwnOps::rebasing()
+        } else {
+            OwnOps::fresh()
+        };
         let conn_id = self.next_conn;
         self.next_conn += 1;
         self.conns.insert(
@@ -677,8 +679,12 @@ impl RoomTask {
                 lagging: false,
                 dirty: false,
                 viewer,
+                own,
             },
         );
+        for id in replaced {
+            self.replace(id);
+        }
         let users = self
             .snapshot()
             .users
@@ -700,6 +706,21 @@ impl RoomTask {
                 missed,
             },
         })
+    }
+
+    /// Closes a connection another one of the same client replaced (4005)
+    /// and takes it out of the room at once. Its socket may live on for a
+    /// while (a stalled client's writer waits on a full send buffer, and
+    /// its reader keeps reading), but nothing it sends from now on is
+    /// applied: edits and carets from a connection not in the room are
+    /// dropped. Its user stays present through the new connection.
+    fn replace(&mut self, conn_id: u64) {
+        if let Some(c) = self.conns.get(&conn_id) {
+            let msg = "another connection with the same client_id replaced this one";
+            c.outbox
+                .fail(error_code::REPLACED, msg, close_code::REPLACED);
+        }
+        self.leave(conn_id);
     }
 
     fn leave(&mut self, conn_id: u64) {
@@ -752,9 +773,10 @@ impl RoomTask {
     }
 
     fn edit(&mut self, conn_id: u64, base: u64, seq: u64, operation: Operation) {
-        let Some(conn) = self.conns.get(&conn_id) else {
-            return;
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return; // Left or replaced: nothing it sends is applied.
         };
+        conn.own.sent(seq);
         let outbox = conn.outbox.clone();
         let client_id = conn.client_id.clone();
         let user_id = conn.user_id.clone();
@@ -1036,7 +1058,9 @@ impl RoomTask {
             .to_json(),
         );
         for (id, conn) in self.conns.iter_mut() {
-            enqueue(conn, if Some(*id) == author { &ack } else { &update });
+            let acked = Some(*id) == author
+                || (conn.client_id == entry.client_id && conn.own.is_ack(entry.seq));
+            enqueue(conn, if acked { &ack } else { &update });
         }
         self.dirty = true;
         self.log.push_back(entry);
@@ -1225,7 +1249,7 @@ impl RoomTask {
                 let id: Arc<str> = user.user_id.as_str().into();
                 let known = self.users.contains_key(&id) || self.remote.contains_key(&id);
                 self.remote.insert(
-                    id,
+                    id.clone(),
                     Remote {
                         info: user.clone(),
                         instance: i,
@@ -1233,6 +1257,19 @@ impl RoomTask {
                 );
                 if !known {
                     self.broadcast(&queued(ServerMessage::UserJoined { user }.to_json()));
+                }
+                // One live connection per client across instances too: the
+                // client (a user id is one client's) reconnected elsewhere,
+                // so its connections here are replaced. Its user stays
+                // present, now as a remote one.
+                let stale: Vec<u64> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.user_id == id)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for conn_id in stale {
+                    self.replace(conn_id);
                 }
             }
             Event::Leave { i, u } => {

@@ -633,3 +633,128 @@ impl Bot {
         }
     }
 }
+
+impl Client {
+    /// Joins with a tiny socket receive buffer, so that a connection that
+    /// stops reading stalls the server's writer after a few megabytes
+    /// (the server's send buffer) instead of the tens of megabytes a
+    /// self-tuning receive buffer takes.
+    pub async fn join_small_window(addr: &str, room: &str, query: &str) -> (Self, ServerMessage) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let url = format!("ws://{addr}/ws/{room}?{query}");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("ws handshake");
+        let mut c = Self { ws };
+        let init = c.recv().await;
+        assert!(matches!(init, ServerMessage::Init { .. }), "{init:?}");
+        (c, init)
+    }
+}
+
+/// Issue 12, item 1: client `x`'s first connection stalls (it stops reading
+/// while a typist's large inserts fill the server's send buffer towards
+/// it), `x` reconnects with the same `client_id` and `since` on
+/// `new_addr` (replacing the stalled connection, which lives on at the
+/// TCP level), and then an edit `x` had sent on the old connection
+/// arrives there. Nothing may come of the late copy: `x`'s resend of that
+/// seq gets a fresh ack, `x` never receives its own operation as someone
+/// else's, and everyone ends with the same text holding `x`'s edit once.
+pub async fn late_edit_on_a_replaced_connection(old_addr: &str, new_addr: &str, http: &str) {
+    let room = reqwest::Client::new()
+        .post(format!("{http}/rooms"))
+        .json(&json!({ "code": "", "language": "rust" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut stalled, _) = Client::join_small_window(old_addr, &room, "client_id=x").await;
+    let mut typist = Bot::join(old_addr, &room, "client_id=t").await;
+    // About 6 MB towards the stalled connection: more than the server's
+    // send buffer (4 MB at most) and its 4 KB receive window hold.
+    let chunk = "y".repeat(60_000);
+    for _ in 0..100 {
+        let len = typist.replica.doc.len_chars();
+        typist
+            .edit(Operation::replace(len, len, len, &chunk).unwrap())
+            .await;
+        typist.settle(0).await;
+    }
+    // `x` typed "X1" on the old connection at revision 0 (seq 1); the
+    // message left late. Meanwhile `x` reconnects, replacing it.
+    let mut x = Replica::new(0, "");
+    let sent = x
+        .edit(serde_json::from_str(r#"["X1"]"#).unwrap())
+        .unwrap()
+        .unwrap();
+    let (mut fresh, init) = Client::join(new_addr, &room, "client_id=x&since=0").await;
+    let ServerMessage::Init {
+        revision,
+        missed,
+        user_id: my_id,
+        ..
+    } = init
+    else {
+        unreachable!()
+    };
+    let resync = x.sync.resync(&missed.expect("history since 0")).unwrap();
+    for op in &resync.apply {
+        op.apply(&mut x.doc).unwrap();
+    }
+    assert_eq!(x.sync.revision(), revision);
+    // Now the late copy arrives on the replaced connection.
+    stalled.try_send(&sent).await;
+    // Give it time to be (wrongly) committed: the room's revision moves.
+    let rev_of = |body: Value| body["revision"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let body = reqwest::get(format!("{http}/rooms/{room}"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        if rev_of(body) > revision {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for msg in resync.send {
+        fresh.send(&msg).await;
+    }
+    while !x.sync.is_synchronized() {
+        let msg = fresh.recv().await;
+        if let ServerMessage::CodeUpdate(c) = &msg {
+            assert_ne!(
+                c.user_id, my_id,
+                "x received its own operation as someone else's: {c:?}"
+            );
+        }
+        if let ServerMessage::Ack { revision: r, .. } = &msg {
+            assert!(
+                *r > x.sync.revision(),
+                "the resend was acked at revision {r}, which x already has"
+            );
+        }
+        x.handle(&msg).expect("server messages fit x's replica");
+    }
+    typist.settle(x.sync.revision()).await;
+    let body = reqwest::get(format!("{http}/rooms/{room}"))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let text = body["code"].as_str().unwrap();
+    assert_eq!(text.matches("X1").count(), 1, "x's edit once");
+    assert_eq!(x.text(), text, "x's replica");
+    assert_eq!(typist.replica.text(), text, "the typist's replica");
+    drop(stalled);
+}
