@@ -104,11 +104,18 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::default());
     let backend = match &config.redis_url {
         None => Backend::Memory,
         Some(url) => {
             let instance = ids::new_client_id().replacen("anon-", "i-", 1);
-            let store = RedisStore::connect(url, instance, config.room_ttl, config.history_ops)?;
+            let store = RedisStore::connect(
+                url,
+                instance,
+                config.room_ttl,
+                config.history_ops,
+                metrics.redis_errors.clone(),
+            )?;
             tracing::info!(instance = %store.instance, "rooms live in redis");
             let beat = store.clone();
             tokio::spawn(async move {
@@ -125,7 +132,6 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (conn_tx, mut conn_rx) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
-    let metrics = Arc::new(Metrics::default());
     let rooms = Arc::new(Rooms::new(config.clone(), backend, metrics.clone()));
     let state = AppState {
         rooms: rooms.clone(),

@@ -755,3 +755,47 @@ async fn a_late_edit_on_a_replaced_connection_is_not_applied_through_redis() {
     common::late_edit_on_a_replaced_connection(&a.addr, &a.addr, &a.http()).await;
     common::late_edit_on_a_replaced_connection(&a.addr, &b.addr, &a.http()).await;
 }
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_redis_failure_is_counted_not_only_commits() {
+    let mut redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &[]);
+    let room = a.create_room("x").await;
+    let errors = || async {
+        let text = reqwest::get(format!("{}/metrics", a.http()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric(&text, "collab_redis_errors_total")
+    };
+    let before = errors().await;
+    redis.stop();
+    // Three requests that reach Redis and fail, none of them a commit.
+    for path in [
+        format!("/rooms/{room}"),
+        format!("/rooms/{room}/exists"),
+        "/health".into(),
+    ] {
+        let status = reqwest::get(format!("{}{path}", a.http()))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 503, "{path} while Redis is down");
+    }
+    let after = errors().await;
+    assert!(
+        after >= before + 3.0,
+        "collab_redis_errors_total went from {before} to {after}"
+    );
+}

@@ -327,7 +327,6 @@ impl RoomTask {
                 store,
                 self.id.clone(),
                 self.viewer_id.clone(),
-                self.metrics.clone(),
                 rx,
                 feed_tx.clone(),
                 self.coalesced.clone(),
@@ -980,10 +979,7 @@ impl RoomTask {
                 );
             }
             Err(e) => {
-                self.metrics
-                    .redis_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // The reply may be lost while the commit happened: start over
+                // (The store counted the failure.) The reply may be lost while the commit happened: start over
                 // from Redis; clients resend with their seq, applied once.
                 self.reset(
                     close_code::TRY_AGAIN_LATER,
@@ -1400,7 +1396,6 @@ async fn run_effects(
     store: Arc<RedisStore>,
     id: String,
     viewer: Option<String>,
-    metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Effect>,
     feed: mpsc::Sender<Feed>,
     coalesced: Arc<Coalesced>,
@@ -1460,9 +1455,7 @@ async fn run_effects(
             }
         };
         if let Err(e) = result {
-            metrics
-                .redis_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // (The store counted the failure.)
             tracing::warn!(room = %short(&id), error = %e, "redis side effect failed");
         }
     }

@@ -9,6 +9,8 @@
 //! subscriber reconnect) reads the missed operations from the log.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -309,6 +311,9 @@ pub struct RedisStore {
     leave: Script,
     subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
     sub_requests: mpsc::UnboundedSender<SubRequest>,
+    /// Counts every failed request to Redis, whatever asked for it (a
+    /// commit, a join, a REST lookup, a heartbeat, the subscriber).
+    errors: Arc<AtomicU64>,
 }
 
 /// What a room task receives from the subscriber.
@@ -327,12 +332,14 @@ enum SubRequest {
 
 impl RedisStore {
     /// Connects lazily: the server starts even while Redis is down, and the
-    /// connection manager reconnects by itself.
+    /// connection manager reconnects by itself. Every failed request adds
+    /// one to `errors`.
     pub fn connect(
         url: &str,
         instance: String,
         ttl: Duration,
         history: usize,
+        errors: Arc<AtomicU64>,
     ) -> Result<Arc<Self>> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
@@ -357,14 +364,25 @@ impl RedisStore {
             leave: Script::new(LEAVE_LUA),
             subscribers: Arc::default(),
             sub_requests: tx,
+            errors: errors.clone(),
         });
         tokio::spawn(subscriber(
             client,
             store.subscribers.clone(),
             rx,
             own_ops_prefix(&store.instance),
+            errors,
         ));
         Ok(store)
+    }
+
+    /// Runs one request to Redis, counting it when it fails.
+    async fn counted<T>(&self, request: impl Future<Output = Result<T>>) -> Result<T> {
+        let result = request.await;
+        if result.is_err() {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -374,8 +392,7 @@ impl RedisStore {
     /// True when Redis answers a PING.
     pub async fn healthy(&self) -> bool {
         let mut c = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut c)
+        self.counted(async { Ok(redis::cmd("PING").query_async::<String>(&mut c).await?) })
             .await
             .is_ok()
     }
@@ -388,111 +405,123 @@ impl RedisStore {
         code: &str,
         language: &str,
     ) -> Result<()> {
-        let mut c = self.conn.clone();
-        let ttl = self.ttl_ms();
-        // The read-only id lives on another cluster slot: its own command.
-        c.set_ex::<_, _, ()>(k_viewer(viewer), id, self.ttl.as_secs().max(1))
-            .await?;
-        redis::pipe()
-            .atomic()
-            .hset_multiple(
-                k_meta(id),
-                &[
-                    ("revision", "0"),
-                    ("snap_rev", "0"),
-                    ("language", language),
-                    ("viewer", viewer),
-                ],
-            )
-            .pexpire(k_meta(id), ttl as i64)
-            .set(k_snap(id), code)
-            .pexpire(k_snap(id), ttl as i64)
-            .query_async::<()>(&mut c)
-            .await?;
-        Ok(())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let ttl = self.ttl_ms();
+            // The read-only id lives on another cluster slot: its own command.
+            c.set_ex::<_, _, ()>(k_viewer(viewer), id, self.ttl.as_secs().max(1))
+                .await?;
+            redis::pipe()
+                .atomic()
+                .hset_multiple(
+                    k_meta(id),
+                    &[
+                        ("revision", "0"),
+                        ("snap_rev", "0"),
+                        ("language", language),
+                        ("viewer", viewer),
+                    ],
+                )
+                .pexpire(k_meta(id), ttl as i64)
+                .set(k_snap(id), code)
+                .pexpire(k_snap(id), ttl as i64)
+                .query_async::<()>(&mut c)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// True when the room exists.
     pub async fn exists(&self, id: &str) -> Result<bool> {
-        let mut c = self.conn.clone();
-        Ok(c.exists(k_meta(id)).await?)
+        self.counted(async {
+            let mut c = self.conn.clone();
+            Ok(c.exists(k_meta(id)).await?)
+        })
+        .await
     }
 
     /// The room a read-only id opens, if any.
     pub async fn viewer_room(&self, viewer: &str) -> Result<Option<String>> {
-        let mut c = self.conn.clone();
-        Ok(c.get(k_viewer(viewer)).await?)
+        self.counted(async {
+            let mut c = self.conn.clone();
+            Ok(c.get(k_viewer(viewer)).await?)
+        })
+        .await
     }
 
     /// Reads a room whole, or `None` when it does not exist.
     pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>> {
-        let mut c = self.conn.clone();
-        let mut inv = self.load.prepare_invoke();
-        for k in room_keys(id) {
-            inv.key(k);
-        }
-        type Raw = Option<(
-            u64,
-            u64,
-            String,
-            String,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        )>;
-        let raw: Raw = inv.invoke_async(&mut c).await?;
-        let Some((
-            revision,
-            snapshot_revision,
-            language,
-            viewer,
-            snapshot,
-            log,
-            dedup,
-            ids,
-            presence,
-        )) = raw
-        else {
-            return Ok(None);
-        };
-        let log = log
-            .iter()
-            .map(|e| parse_entry(e))
-            .collect::<Result<Vec<_>>>()?;
-        let dedup = pairs(&dedup)
-            .map(|(k, v)| {
-                let (s, r) = v
-                    .split_once(':')
-                    .ok_or_else(|| StoreError::Corrupt(v.to_owned()))?;
-                let num = |x: &str| {
-                    x.parse::<u64>()
-                        .map_err(|_| StoreError::Corrupt(v.to_owned()))
-                };
-                Ok((k.to_owned(), (num(s)?, num(r)?)))
-            })
-            .collect::<Result<_>>()?;
-        let identities = pairs(&ids)
-            .filter_map(|(k, v)| {
-                v.split_once('|')
-                    .map(|(u, c)| (k.to_owned(), (u.to_owned(), c.to_owned())))
-            })
-            .collect();
-        let presence = pairs(&presence)
-            .filter_map(|(_, v)| serde_json::from_str(v).ok())
-            .collect();
-        Ok(Some(LoadedRoom {
-            revision,
-            language,
-            snapshot_revision,
-            snapshot,
-            log,
-            dedup,
-            identities,
-            presence,
-            viewer: Some(viewer).filter(|v| !v.is_empty()),
-        }))
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.load.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            type Raw = Option<(
+                u64,
+                u64,
+                String,
+                String,
+                String,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            )>;
+            let raw: Raw = inv.invoke_async(&mut c).await?;
+            let Some((
+                revision,
+                snapshot_revision,
+                language,
+                viewer,
+                snapshot,
+                log,
+                dedup,
+                ids,
+                presence,
+            )) = raw
+            else {
+                return Ok(None);
+            };
+            let log = log
+                .iter()
+                .map(|e| parse_entry(e))
+                .collect::<Result<Vec<_>>>()?;
+            let dedup = pairs(&dedup)
+                .map(|(k, v)| {
+                    let (s, r) = v
+                        .split_once(':')
+                        .ok_or_else(|| StoreError::Corrupt(v.to_owned()))?;
+                    let num = |x: &str| {
+                        x.parse::<u64>()
+                            .map_err(|_| StoreError::Corrupt(v.to_owned()))
+                    };
+                    Ok((k.to_owned(), (num(s)?, num(r)?)))
+                })
+                .collect::<Result<_>>()?;
+            let identities = pairs(&ids)
+                .filter_map(|(k, v)| {
+                    v.split_once('|')
+                        .map(|(u, c)| (k.to_owned(), (u.to_owned(), c.to_owned())))
+                })
+                .collect();
+            let presence = pairs(&presence)
+                .filter_map(|(_, v)| serde_json::from_str(v).ok())
+                .collect();
+            Ok(Some(LoadedRoom {
+                revision,
+                language,
+                snapshot_revision,
+                snapshot,
+                log,
+                dedup,
+                identities,
+                presence,
+                viewer: Some(viewer).filter(|v| !v.is_empty()),
+            }))
+        })
+        .await
     }
 
     /// Appends `entries` (revisions `expected+1 ..`) if the room is still at
@@ -503,34 +532,38 @@ impl RedisStore {
         expected: u64,
         entries: &[WireEntry],
     ) -> Result<CommitReply> {
-        let mut c = self.conn.clone();
-        let mut inv = self.commit.prepare_invoke();
-        for k in room_keys(id) {
-            inv.key(k);
-        }
-        inv.arg(expected)
-            .arg(self.ttl_ms())
-            .arg(channel(id))
-            .arg(self.history)
-            .arg(&self.instance)
-            .arg(TURN.as_millis() as u64);
-        for e in entries {
-            let json = serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            inv.arg(&e.c).arg(format!("{}:{}", e.s, e.r)).arg(json);
-        }
-        let (status, rev, missed): (i64, u64, Vec<String>) = inv.invoke_async(&mut c).await?;
-        Ok(match status {
-            1 => CommitReply::Committed(rev),
-            0 => CommitReply::Conflict(
-                rev,
-                missed
-                    .iter()
-                    .map(|e| parse_entry(e))
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            2 => CommitReply::Yield(rev),
-            _ => CommitReply::Gone,
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.commit.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            inv.arg(expected)
+                .arg(self.ttl_ms())
+                .arg(channel(id))
+                .arg(self.history)
+                .arg(&self.instance)
+                .arg(TURN.as_millis() as u64);
+            for e in entries {
+                let json =
+                    serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                inv.arg(&e.c).arg(format!("{}:{}", e.s, e.r)).arg(json);
+            }
+            let (status, rev, missed): (i64, u64, Vec<String>) = inv.invoke_async(&mut c).await?;
+            Ok(match status {
+                1 => CommitReply::Committed(rev),
+                0 => CommitReply::Conflict(
+                    rev,
+                    missed
+                        .iter()
+                        .map(|e| parse_entry(e))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                2 => CommitReply::Yield(rev),
+                _ => CommitReply::Gone,
+            })
         })
+        .await
     }
 
     /// The logged operations after revision `after`: `Ok(None)` when the
@@ -541,52 +574,61 @@ impl RedisStore {
         id: &str,
         after: u64,
     ) -> Result<Option<(u64, Vec<WireEntry>)>> {
-        let mut c = self.conn.clone();
-        let mut inv = self.since.prepare_invoke();
-        for k in room_keys(id) {
-            inv.key(k);
-        }
-        inv.arg(after);
-        let raw: Option<(u64, Vec<String>)> = inv.invoke_async(&mut c).await?;
-        let Some((revision, log)) = raw else {
-            return Ok(None);
-        };
-        let entries = log
-            .iter()
-            .map(|e| parse_entry(e))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some((revision, entries)))
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.since.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            inv.arg(after);
+            let raw: Option<(u64, Vec<String>)> = inv.invoke_async(&mut c).await?;
+            let Some((revision, log)) = raw else {
+                return Ok(None);
+            };
+            let entries = log
+                .iter()
+                .map(|e| parse_entry(e))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some((revision, entries)))
+        })
+        .await
     }
 
     /// Stores the document at `revision` as the snapshot and trims the log.
     pub async fn write_snapshot(&self, id: &str, revision: u64, text: String) -> Result<()> {
-        let mut c = self.conn.clone();
-        let mut inv = self.snapshot.prepare_invoke();
-        for k in room_keys(id) {
-            inv.key(k);
-        }
-        inv.arg(revision)
-            .arg(text)
-            .arg(self.history)
-            .arg(self.ttl_ms());
-        inv.invoke_async::<i64>(&mut c).await?;
-        Ok(())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.snapshot.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            inv.arg(revision)
+                .arg(text)
+                .arg(self.history)
+                .arg(self.ttl_ms());
+            inv.invoke_async::<i64>(&mut c).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Refreshes the TTL of every key of a room and of its read-only id.
     pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<()> {
-        let mut c = self.conn.clone();
-        let mut inv = self.touch.prepare_invoke();
-        for k in room_keys(id) {
-            inv.key(k);
-        }
-        inv.arg(self.ttl_ms());
-        inv.invoke_async::<i64>(&mut c).await?;
-        if let Some(v) = viewer {
-            c.pexpire::<_, ()>(k_viewer(v), self.ttl_ms() as i64)
-                .await?;
-        }
-        Ok(())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.touch.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            inv.arg(self.ttl_ms());
+            inv.invoke_async::<i64>(&mut c).await?;
+            if let Some(v) = viewer {
+                c.pexpire::<_, ()>(k_viewer(v), self.ttl_ms() as i64)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// The identity of `client_id` in a room: the stored one, or the given
@@ -598,39 +640,45 @@ impl RedisStore {
         user_id: &str,
         color: &str,
     ) -> Result<(String, String)> {
-        let mut c = self.conn.clone();
-        let key = k_ids(id);
-        let (_, stored, _): (bool, String, ()) = redis::pipe()
-            .atomic()
-            .hset_nx(&key, client_id, format!("{user_id}|{color}"))
-            .hget(&key, client_id)
-            .pexpire(&key, self.ttl_ms() as i64)
-            .query_async(&mut c)
-            .await?;
-        let (u, col) = stored
-            .split_once('|')
-            .ok_or_else(|| StoreError::Corrupt(stored.clone()))?;
-        Ok((u.to_owned(), col.to_owned()))
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let key = k_ids(id);
+            let (_, stored, _): (bool, String, ()) = redis::pipe()
+                .atomic()
+                .hset_nx(&key, client_id, format!("{user_id}|{color}"))
+                .hget(&key, client_id)
+                .pexpire(&key, self.ttl_ms() as i64)
+                .query_async(&mut c)
+                .await?;
+            let (u, col) = stored
+                .split_once('|')
+                .ok_or_else(|| StoreError::Corrupt(stored.clone()))?;
+            Ok((u.to_owned(), col.to_owned()))
+        })
+        .await
     }
 
     /// Records a user as present on this instance and announces it.
     pub async fn join(&self, id: &str, user: &UserInfo) -> Result<()> {
-        let mut c = self.conn.clone();
-        let record = PresenceRecord {
-            user: user.clone(),
-            instance: self.instance.clone(),
-        };
-        let event = Event::Join {
-            i: self.instance.clone(),
-            user: user.clone(),
-        };
-        redis::pipe()
-            .hset(k_presence(id), &user.user_id, to_json(&record))
-            .pexpire(k_presence(id), self.ttl_ms() as i64)
-            .publish(channel(id), to_json(&event))
-            .query_async::<()>(&mut c)
-            .await?;
-        Ok(())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let record = PresenceRecord {
+                user: user.clone(),
+                instance: self.instance.clone(),
+            };
+            let event = Event::Join {
+                i: self.instance.clone(),
+                user: user.clone(),
+            };
+            redis::pipe()
+                .hset(k_presence(id), &user.user_id, to_json(&record))
+                .pexpire(k_presence(id), self.ttl_ms() as i64)
+                .publish(channel(id), to_json(&event))
+                .query_async::<()>(&mut c)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Removes this instance's presence record of a user and announces the
@@ -643,23 +691,26 @@ impl RedisStore {
     /// then announces the departure, in one step: a reaped ghost is
     /// announced exactly once, and a user who moved is not removed.
     pub async fn leave_if(&self, id: &str, user_id: &str, instance: &str) -> Result<bool> {
-        let mut c = self.conn.clone();
-        let event = Event::Leave {
-            i: self.instance.clone(),
-            u: user_id.to_owned(),
-        };
-        let owner =
-            serde_json::to_string(instance).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let removed: i64 = self
-            .leave
-            .key(k_presence(id))
-            .arg(user_id)
-            .arg(format!("\"instance\":{owner}"))
-            .arg(channel(id))
-            .arg(to_json(&event))
-            .invoke_async(&mut c)
-            .await?;
-        Ok(removed == 1)
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let event = Event::Leave {
+                i: self.instance.clone(),
+                u: user_id.to_owned(),
+            };
+            let owner =
+                serde_json::to_string(instance).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let removed: i64 = self
+                .leave
+                .key(k_presence(id))
+                .arg(user_id)
+                .arg(format!("\"instance\":{owner}"))
+                .arg(channel(id))
+                .arg(to_json(&event))
+                .invoke_async(&mut c)
+                .await?;
+            Ok(removed == 1)
+        })
+        .await
     }
 
     /// Publishes a caret.
@@ -671,48 +722,60 @@ impl RedisStore {
         cursor: u64,
         anchor: Option<u64>,
     ) -> Result<()> {
-        let mut c = self.conn.clone();
-        let event = Event::Cursor {
-            i: self.instance.clone(),
-            u: user_id.to_owned(),
-            r: revision,
-            c: cursor,
-            a: anchor,
-        };
-        c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
-        Ok(())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let event = Event::Cursor {
+                i: self.instance.clone(),
+                u: user_id.to_owned(),
+                r: revision,
+                c: cursor,
+                a: anchor,
+            };
+            c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Marks this instance alive for `ttl`; instances that stop doing this
     /// have their users reaped by the others.
     pub async fn heartbeat(&self, ttl: Duration) -> Result<()> {
-        let mut c = self.conn.clone();
-        c.set_ex::<_, _, ()>(k_instance(&self.instance), "1", ttl.as_secs().max(1))
-            .await?;
-        Ok(())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            c.set_ex::<_, _, ()>(k_instance(&self.instance), "1", ttl.as_secs().max(1))
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Which of these instances are alive.
     pub async fn alive(&self, instances: &[String]) -> Result<Vec<bool>> {
-        if instances.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut c = self.conn.clone();
-        let mut pipe = redis::pipe();
-        for i in instances {
-            pipe.exists(k_instance(i));
-        }
-        Ok(pipe.query_async(&mut c).await?)
+        self.counted(async {
+            if instances.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut c = self.conn.clone();
+            let mut pipe = redis::pipe();
+            for i in instances {
+                pipe.exists(k_instance(i));
+            }
+            Ok(pipe.query_async(&mut c).await?)
+        })
+        .await
     }
 
     /// Presence records of a room, from Redis.
     pub async fn presence(&self, id: &str) -> Result<Vec<PresenceRecord>> {
-        let mut c = self.conn.clone();
-        let raw: HashMap<String, String> = c.hgetall(k_presence(id)).await?;
-        Ok(raw
-            .values()
-            .filter_map(|v| serde_json::from_str(v).ok())
-            .collect())
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let raw: HashMap<String, String> = c.hgetall(k_presence(id)).await?;
+            Ok(raw
+                .values()
+                .filter_map(|v| serde_json::from_str(v).ok())
+                .collect())
+        })
+        .await
     }
 
     /// Starts delivering the room's channel to `feed`.
@@ -773,13 +836,18 @@ async fn subscriber(
     subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
     mut requests: mpsc::UnboundedReceiver<SubRequest>,
     own_ops: String,
+    errors: Arc<AtomicU64>,
 ) {
+    let failed = || {
+        errors.fetch_add(1, Ordering::Relaxed);
+    };
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
         let pubsub = match client.get_async_pubsub().await {
             Ok(p) => p,
             Err(e) => {
+                failed();
                 tracing::warn!(error = %e, "redis subscriber cannot connect; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -804,6 +872,7 @@ async fn subscriber(
             }
         }
         if !ok {
+            failed();
             tokio::time::sleep(backoff).await;
             continue;
         }
@@ -854,6 +923,7 @@ async fn subscriber(
                         SubRequest::Unsubscribe(ch) => tokio::time::timeout(SUB_TIMEOUT, sink.unsubscribe(&ch)).await,
                     };
                     if !matches!(result, Ok(Ok(()))) {
+                        failed();
                         break;
                     }
                 }
