@@ -44,6 +44,12 @@ pub struct Config {
     /// A connection that sends nothing (not even a pong to our ping) for this
     /// long is closed.
     pub idle_timeout: Duration,
+    /// A request whose headers take longer than this to arrive closes its
+    /// connection.
+    pub header_timeout: Duration,
+    /// Connections one client address may hold before they become
+    /// WebSockets (requests under way, idle keep-alives).
+    pub max_pending_per_ip: usize,
 }
 
 impl Default for Config {
@@ -64,6 +70,8 @@ impl Default for Config {
             max_conns_per_ip: 1000,
             trusted_proxies: TrustedProxies::default(),
             idle_timeout: Duration::from_secs(90),
+            header_timeout: Duration::from_secs(10),
+            max_pending_per_ip: 64,
         }
     }
 }

@@ -102,6 +102,15 @@ struct ServeArgs {
     /// to the server's ping, is closed (1001).
     #[arg(long, env = "COLLAB_IDLE_TIMEOUT_SECONDS", default_value_t = 90)]
     idle_timeout_seconds: u64,
+    /// Seconds a client has to send a request's headers before its
+    /// connection is closed.
+    #[arg(long, env = "COLLAB_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Connections one client address may hold before they become
+    /// WebSockets (unfinished requests, idle keep-alives); more are closed
+    /// at once. Trusted proxies are exempt.
+    #[arg(long, env = "COLLAB_MAX_PENDING_PER_IP", default_value_t = 64)]
+    max_pending_per_ip: usize,
     /// Committed operations kept per room for late edits and reconnects.
     #[arg(long, env = "COLLAB_HISTORY_OPS", default_value_t = 10_000)]
     history_ops: usize,
@@ -159,6 +168,8 @@ async fn main() -> anyhow::Result<()> {
         max_conns_per_ip: a.max_conns_per_ip.max(1),
         trusted_proxies,
         idle_timeout: Duration::from_secs(a.idle_timeout_seconds.max(1)),
+        header_timeout: Duration::from_secs(a.header_timeout_seconds.max(1)),
+        max_pending_per_ip: a.max_pending_per_ip.max(1),
     };
     let addr = format!("{}:{}", a.host, a.port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -34,8 +34,26 @@ impl TestServer {
         Self::spawn(args, env, Some(log))
     }
 
+    /// Like `start`, with the server's open-file limit lowered to `files`
+    /// (for the server process only: `prlimit` execs the server).
+    pub fn start_with_file_limit(files: u32, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={files}:{files}"))
+            .arg(env!("CARGO_BIN_EXE_collab-server"));
+        Self::spawn_command(cmd, args, env, None)
+    }
+
     fn spawn(args: &[&str], env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
+        let cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
+        Self::spawn_command(cmd, args, env, log)
+    }
+
+    fn spawn_command(
+        mut cmd: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         cmd.args(["--host", "127.0.0.1", "--port", "0"])
             .args(args)
             .env_remove("REDIS_URL")
