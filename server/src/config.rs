@@ -22,6 +22,12 @@ pub struct Config {
     /// Committed operations kept per room for transforming late edits and for
     /// reconnecting clients (`since`); older ones are trimmed.
     pub history_ops: usize,
+    /// Bytes of committed operations one room keeps at most (oldest dropped
+    /// first, as for `history_ops`).
+    pub history_bytes: usize,
+    /// Bytes of committed operations all rooms of this instance keep at
+    /// most, shared evenly by the rooms alive.
+    pub history_bytes_total: usize,
     /// How long connections get to close after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Redis URL; rooms live in memory when `None`.
@@ -60,6 +66,8 @@ impl Default for Config {
             max_document_chars: 10 << 20,
             outgoing_queue: 4096,
             history_ops: 10_000,
+            history_bytes: 32 << 20,
+            history_bytes_total: 512 << 20,
             shutdown_grace: Duration::from_secs(10),
             redis_url: None,
             jwt_secret: None,

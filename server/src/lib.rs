@@ -114,6 +114,7 @@ pub async fn run(
                 instance,
                 config.room_ttl,
                 config.history_ops,
+                config.history_bytes,
                 metrics.redis_errors.clone(),
             )?;
             tracing::info!(instance = %store.instance, "rooms live in redis");

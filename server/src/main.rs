@@ -114,6 +114,14 @@ struct ServeArgs {
     /// Committed operations kept per room for late edits and reconnects.
     #[arg(long, env = "COLLAB_HISTORY_OPS", default_value_t = 10_000)]
     history_ops: usize,
+    /// Bytes of committed operations one room keeps at most (the oldest go
+    /// first, as with --history-ops).
+    #[arg(long, env = "COLLAB_HISTORY_BYTES", default_value_t = 32 << 20)]
+    history_bytes: usize,
+    /// Bytes of committed operations all rooms of this instance keep at
+    /// most, shared evenly by the rooms open on it.
+    #[arg(long, env = "COLLAB_HISTORY_BYTES_TOTAL", default_value_t = 512 << 20)]
+    history_bytes_total: usize,
     /// Messages queued per connection before a lagging client is closed (4008).
     #[arg(long, env = "COLLAB_OUTGOING_QUEUE", default_value_t = 4096)]
     outgoing_queue: usize,
@@ -157,6 +165,8 @@ async fn main() -> anyhow::Result<()> {
         max_message_bytes: a.max_message_bytes,
         max_document_chars: a.max_document_chars,
         history_ops: a.history_ops.max(1),
+        history_bytes: a.history_bytes,
+        history_bytes_total: a.history_bytes_total,
         outgoing_queue: a.outgoing_queue.max(16),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_seconds),
         redis_url: a.redis_url.filter(|u| !u.is_empty()),

@@ -92,6 +92,9 @@ pub struct Metrics {
     pub rooms: AtomicI64,
     /// Operations committed by this instance.
     pub ops_committed: AtomicU64,
+    /// Bytes of history (committed operations kept for late edits and
+    /// reconnects) held by every room of this instance.
+    pub history_bytes: Arc<AtomicI64>,
     /// Requests to Redis that failed, whatever made them (shared with the
     /// Redis store, which counts them).
     pub redis_errors: Arc<AtomicU64>,
@@ -131,6 +134,12 @@ impl Metrics {
             "collab_rooms",
             "Rooms with a task on this instance.",
             self.rooms.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "collab_history_bytes",
+            "Bytes of history (operations kept for late edits and reconnects) in all rooms of this instance.",
+            self.history_bytes.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

@@ -799,3 +799,31 @@ async fn every_redis_failure_is_counted_not_only_commits() {
         "collab_redis_errors_total went from {before} to {after}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_has_a_byte_budget_in_redis_too() {
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &["--history-bytes", "4000000"]);
+    let peak = common::insert_delete_run(&a, 500_000, 300).await;
+    assert!(
+        peak < 80 * 1024,
+        "resident memory reached {} MiB",
+        peak / 1024
+    );
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut redis.conn())
+        .unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        used < 40 << 20,
+        "Redis holds {} MiB after 150 MB of inserts",
+        used >> 20
+    );
+}

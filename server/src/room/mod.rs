@@ -20,7 +20,9 @@ use crate::ids;
 use crate::metrics::Metrics;
 use crate::store::{Backend, StoreError};
 
+mod history;
 mod own_ops;
+pub use history::HistoryLimits;
 mod task;
 use task::RoomTask;
 

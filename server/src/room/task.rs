@@ -7,7 +7,7 @@
 //! transforms the batch over it and retries. Committed operations, its own or
 //! other instances', are applied and fanned out in revision order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use ropey::Rope;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::history::{History, HistoryLimits, LogEntry};
 use super::own_ops::OwnOps;
 use super::{
     queued, short, Command, JoinError, JoinRequest, Joined, Outbox, Queued, Registry, RoomHandle,
@@ -41,14 +42,6 @@ const SYNC_EVERY: Duration = Duration::from_secs(2);
 
 type CommitFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<CommitReply, StoreError>> + Send>>;
-
-struct LogEntry {
-    revision: u64,
-    operation: Operation,
-    user_id: Arc<str>,
-    client_id: Arc<str>,
-    seq: u64,
-}
 
 impl LogEntry {
     fn from_wire(e: WireEntry) -> Self {
@@ -152,7 +145,8 @@ pub(super) struct RoomTask {
     backend: Backend,
     doc: Rope,
     revision: u64,
-    log: VecDeque<LogEntry>,
+    log: History,
+    limits: HistoryLimits,
     dedup: HashMap<Arc<str>, (u64, u64)>,
     identities: HashMap<Arc<str>, (Arc<str>, String)>,
     users: HashMap<Arc<str>, Presence>,
@@ -189,6 +183,11 @@ impl RoomTask {
         backend: Backend,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let limits = HistoryLimits {
+            ops: config.history_ops,
+            room_bytes: config.history_bytes,
+            instance_bytes: config.history_bytes_total,
+        };
         Self {
             id,
             language: language.to_owned(),
@@ -196,7 +195,8 @@ impl RoomTask {
             backend,
             doc: Rope::from_str(code),
             revision: 0,
-            log: VecDeque::new(),
+            log: History::new(metrics.history_bytes.clone()),
+            limits,
             dedup: HashMap::new(),
             identities: HashMap::new(),
             users: HashMap::new(),
@@ -257,7 +257,7 @@ impl RoomTask {
                 })?;
                 task.revision = e.revision;
             }
-            task.log.push_back(e);
+            task.log.push(e);
         }
         if task.revision != loaded.revision {
             return Err(StoreError::Corrupt(format!(
@@ -265,10 +265,9 @@ impl RoomTask {
                 task.revision, loaded.revision
             )));
         }
-        // The log may reach back before the snapshot; keep only a contiguous tail.
-        while task.log.len() > task.config.history_ops {
-            task.log.pop_front();
-        }
+        // The log may reach back before the snapshot and past this
+        // instance's budget; keep the tail that fits.
+        task.trim_history();
         task.dedup = loaded
             .dedup
             .into_iter()
@@ -458,6 +457,8 @@ impl RoomTask {
     }
 
     async fn on_tick(&mut self, redis: bool, last_touch: &mut Instant) {
+        // Rooms opened elsewhere on this instance shrink this one's share.
+        self.trim_history();
         if self.conns.is_empty() {
             let idle = self.last_activity.elapsed();
             // With Redis the room outlives the task: a short grace suffices.
@@ -924,13 +925,17 @@ impl RoomTask {
 
     async fn on_commit(&mut self, reply: Result<CommitReply, StoreError>) {
         match reply {
-            Ok(CommitReply::Committed(rev)) => {
+            Ok(CommitReply::Committed { rev, log_bytes }) => {
                 let before = self.revision;
                 for p in std::mem::take(&mut self.in_flight) {
                     self.commit_own(p);
                 }
                 debug_assert_eq!(rev, self.revision);
-                if before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
+                // Every SNAPSHOT_EVERY revisions, and whenever the log is
+                // over its byte budget: Redis can only drop entries the
+                // snapshot covers.
+                let over_budget = log_bytes > self.limits.room_bytes as u64;
+                if over_budget || before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
                     let waiting = self
                         .coalesced
                         .snapshot
@@ -1059,10 +1064,16 @@ impl RoomTask {
             enqueue(conn, if acked { &ack } else { &update });
         }
         self.dirty = true;
-        self.log.push_back(entry);
-        while self.log.len() > self.config.history_ops {
-            self.log.pop_front();
-        }
+        self.log.push(entry);
+        self.trim_history();
+    }
+
+    /// Keeps the history within its count and this room's share of the
+    /// byte budgets (the share shrinks as rooms open on this instance).
+    fn trim_history(&mut self) {
+        let rooms = self.metrics.rooms.load(Ordering::Relaxed).max(1) as usize;
+        let bytes = self.limits.room_share(rooms);
+        self.log.trim(self.limits.ops, bytes, |_| {});
     }
 
     /// Applies another instance's committed operation. Pending edits must be

@@ -125,8 +125,15 @@ pub struct LoadedRoom {
 /// The answer to a commit.
 #[derive(Debug)]
 pub enum CommitReply {
-    /// Appended; the room is now at this revision.
-    Committed(u64),
+    /// Appended; the room is now at revision `rev`, and its log (trimmed)
+    /// holds `log_bytes` bytes.
+    Committed {
+        /// The room's revision.
+        rev: u64,
+        /// The bytes the room's log holds: more than the budget means the
+        /// entries after the snapshot are over it, and a snapshot is due.
+        log_bytes: u64,
+    },
     /// Someone committed first; the room is at this revision, and these are
     /// the logged entries after the expected one (all the log holds of them).
     Conflict(u64, Vec<WireEntry>),
@@ -188,15 +195,34 @@ local function touch(ttl)
 end
 "#;
 
+/// Drops the log's oldest entries (KEYS[3]) while it holds more than
+/// `max_ops` entries or `max_bytes` bytes, but never one after the snapshot
+/// (the document is rebuilt from them). `len` and `bytes` are the log's;
+/// returns them after trimming. `meta.log_bytes` keeps the byte count (a
+/// room written before it existed starts from 0: its older entries are only
+/// trimmed by count).
+const TRIM_LUA: &str = r#"
+local function trim(len, bytes, after_snap, max_ops, max_bytes)
+  while len > after_snap and (len > max_ops or bytes > max_bytes) do
+    local old = redis.call('LPOP', KEYS[3])
+    if not old then break end
+    len = len - 1
+    bytes = bytes - #old
+  end
+  if bytes < 0 then bytes = 0 end
+  return len, bytes
+end
+"#;
+
 /// KEYS: the 6 room keys. ARGV: expected revision, ttl ms, channel,
-/// history to keep, this instance's id, turn length ms, then (client id,
-/// "seq:rev", entry json) triples.
-/// Returns {1, rev, {}} committed, {0, rev, entries after the expected
-/// revision} conflict, {2, rev, {}} yield (another instance holds the turn),
-/// {-1, 0, {}} gone.
+/// history to keep, this instance's id, turn length ms, history bytes to
+/// keep, then (client id, "seq:rev", entry json) triples.
+/// Returns {1, rev, {}, log bytes} committed, {0, rev, entries after the
+/// expected revision, 0} conflict, {2, rev, {}, 0} yield (another instance
+/// holds the turn), {-1, 0, {}, 0} gone.
 const COMMIT_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'turn', 'snap_rev')
-if not meta[1] then return {-1, 0, {}} end
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'turn', 'snap_rev', 'log_bytes')
+if not meta[1] then return {-1, 0, {}, 0} end
 local cur = tonumber(meta[1])
 local expected = tonumber(ARGV[1])
 local me = ARGV[5]
@@ -218,46 +244,47 @@ if cur ~= expected then
   if not owner then redis.call('HSET', KEYS[1], 'turn', me .. '|' .. (now or clock())) end
   local missed = {}
   if cur > expected then missed = redis.call('LRANGE', KEYS[3], expected - cur, -1) end
-  return {0, cur, missed}
+  return {0, cur, missed, 0}
 end
-if owner and owner ~= me then return {2, cur, {}} end
+if owner and owner ~= me then return {2, cur, {}, 0} end
 if turn then redis.call('HDEL', KEYS[1], 'turn') end
-local n = (#ARGV - 6) / 3
+local n = (#ARGV - 7) / 3
 local entries = {}
 local len = 0
+local bytes = tonumber(meta[4]) or 0
 for i = 0, n - 1 do
-  local e = ARGV[9 + i * 3]
+  local e = ARGV[10 + i * 3]
   len = redis.call('RPUSH', KEYS[3], e)
-  redis.call('HSET', KEYS[4], ARGV[7 + i * 3], ARGV[8 + i * 3])
+  bytes = bytes + #e
+  redis.call('HSET', KEYS[4], ARGV[8 + i * 3], ARGV[9 + i * 3])
   entries[#entries + 1] = e
 end
 local rev = cur + n
-redis.call('HSET', KEYS[1], 'revision', rev)
-local keep = math.max(tonumber(ARGV[4]), rev - tonumber(meta[3]))
-if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
+local created = len == n
+len, bytes = trim(len, bytes, rev - tonumber(meta[3]), tonumber(ARGV[4]), tonumber(ARGV[7]))
+redis.call('HSET', KEYS[1], 'revision', rev, 'log_bytes', bytes)
 -- Keys get their TTL when a commit creates them (the log holding just this
 -- batch was created by it: the first commit, or the first after a snapshot
 -- emptied the log; the dedup hash is created with the first); after that
 -- the room task refreshes every key while users are connected, so a
 -- keystroke does not pay for six PEXPIREs.
-if len == n then touch(tonumber(ARGV[2])) end
+if created then touch(tonumber(ARGV[2])) end
 redis.call('PUBLISH', ARGV[3], '{"k":"ops","i":"' .. me .. '","ops":[' .. table.concat(entries, ',') .. ']}')
-return {1, rev, {}}
+return {1, rev, {}, bytes}
 "#;
 
-/// KEYS: the 6 room keys. ARGV: snapshot revision, text, history, ttl ms.
-/// Stores a newer snapshot and trims the log behind it.
+/// KEYS: the 6 room keys. ARGV: snapshot revision, text, history, ttl ms,
+/// history bytes. Stores a newer snapshot and trims the log behind it.
 const SNAPSHOT_LUA: &str = r#"
-local cur = redis.call('HGET', KEYS[1], 'revision')
-if not cur then return 0 end
-local snap = tonumber(redis.call('HGET', KEYS[1], 'snap_rev'))
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'log_bytes')
+if not meta[1] then return 0 end
+local cur = tonumber(meta[1])
 local at = tonumber(ARGV[1])
-if at <= snap or at > tonumber(cur) then return 0 end
+if at <= tonumber(meta[2]) or at > cur then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
-redis.call('HSET', KEYS[1], 'snap_rev', at)
-local keep = math.max(tonumber(ARGV[3]), tonumber(cur) - at)
-local len = redis.call('LLEN', KEYS[3])
-if len > keep then redis.call('LTRIM', KEYS[3], len - keep, -1) end
+local len, bytes = trim(redis.call('LLEN', KEYS[3]), tonumber(meta[3]) or 0, cur - at,
+  tonumber(ARGV[3]), tonumber(ARGV[5]))
+redis.call('HSET', KEYS[1], 'snap_rev', at, 'log_bytes', bytes)
 touch(tonumber(ARGV[4]))
 return 1
 "#;
@@ -303,6 +330,7 @@ pub struct RedisStore {
     pub instance: String,
     ttl: Duration,
     history: usize,
+    history_bytes: usize,
     commit: Script,
     snapshot: Script,
     load: Script,
@@ -339,6 +367,7 @@ impl RedisStore {
         instance: String,
         ttl: Duration,
         history: usize,
+        history_bytes: usize,
         errors: Arc<AtomicU64>,
     ) -> Result<Arc<Self>> {
         let client = redis::Client::open(url)?;
@@ -348,7 +377,7 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let script = |body: &str| Script::new(&format!("{TOUCH_LUA}\n{body}"));
+        let script = |body: &str| Script::new(&format!("{TOUCH_LUA}\n{TRIM_LUA}\n{body}"));
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Arc::new(Self {
             conn,
@@ -356,6 +385,7 @@ impl RedisStore {
             instance,
             ttl,
             history,
+            history_bytes,
             commit: script(COMMIT_LUA),
             snapshot: script(SNAPSHOT_LUA),
             load: script(LOAD_LUA),
@@ -543,15 +573,17 @@ impl RedisStore {
                 .arg(channel(id))
                 .arg(self.history)
                 .arg(&self.instance)
-                .arg(TURN.as_millis() as u64);
+                .arg(TURN.as_millis() as u64)
+                .arg(self.history_bytes);
             for e in entries {
                 let json =
                     serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 inv.arg(&e.c).arg(format!("{}:{}", e.s, e.r)).arg(json);
             }
-            let (status, rev, missed): (i64, u64, Vec<String>) = inv.invoke_async(&mut c).await?;
+            let (status, rev, missed, log_bytes): (i64, u64, Vec<String>, u64) =
+                inv.invoke_async(&mut c).await?;
             Ok(match status {
-                1 => CommitReply::Committed(rev),
+                1 => CommitReply::Committed { rev, log_bytes },
                 0 => CommitReply::Conflict(
                     rev,
                     missed
@@ -605,7 +637,8 @@ impl RedisStore {
             inv.arg(revision)
                 .arg(text)
                 .arg(self.history)
-                .arg(self.ttl_ms());
+                .arg(self.ttl_ms())
+                .arg(self.history_bytes);
             inv.invoke_async::<i64>(&mut c).await?;
             Ok(())
         })

@@ -136,6 +136,17 @@ impl TestServer {
         let _ = self.child.wait();
     }
 
+    /// The process's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server runs");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -775,4 +786,38 @@ pub async fn late_edit_on_a_replaced_connection(old_addr: &str, new_addr: &str, 
     assert_eq!(x.text(), text, "x's replica");
     assert_eq!(typist.replica.text(), text, "the typist's replica");
     drop(stalled);
+}
+
+/// Issue 12, item 4: one client alternately inserts and deletes a block of
+/// `block` chars (each frame under the 1 MiB message cap, the document
+/// staying one char long), `rounds` times, while the server's resident
+/// memory is sampled. Returns the largest sample, in KiB.
+pub async fn insert_delete_run(server: &TestServer, block: usize, rounds: usize) -> u64 {
+    let room = server.create_room("x").await;
+    let (mut c, _) = Client::join(&server.addr, &room, "client_id=big").await;
+    let text = "y".repeat(block);
+    let insert: Operation = serde_json::from_value(json!([1, text])).unwrap();
+    let delete: Operation = serde_json::from_value(json!([1, -(block as i64)])).unwrap();
+    let mut peak = server.rss_kib();
+    let mut seq = 0;
+    for round in 0..rounds {
+        for op in [&insert, &delete] {
+            seq += 1;
+            c.send(&ClientMessage::CodeUpdate {
+                revision: seq - 1,
+                seq,
+                operation: op.clone(),
+            })
+            .await;
+            assert_eq!(
+                c.recv_doc().await,
+                ServerMessage::Ack { revision: seq, seq }
+            );
+        }
+        if round % 10 == 0 {
+            peak = peak.max(server.rss_kib());
+        }
+    }
+    assert_eq!(server.code(&room).await, "x");
+    peak.max(server.rss_kib())
 }
