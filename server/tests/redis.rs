@@ -827,3 +827,41 @@ async fn history_has_a_byte_budget_in_redis_too() {
         used >> 20
     );
 }
+
+#[tokio::test]
+async fn client_records_expire_with_the_history_window() {
+    // Every client_id that ever joined left a de-duplication record and an
+    // identity behind for good. With a window of 10 operations, 40 clients
+    // that each type once and leave must not leave 40 of each.
+    let redis = TestRedis::start();
+    let a = TestServer::with_redis(&redis, &["--history-ops", "10"]);
+    let room = a.create_room("").await;
+    for i in 0..40u64 {
+        let (mut c, _) = Client::join(&a.addr, &room, &format!("client_id=once{i}")).await;
+        let operation = Operation::replace(i as usize, 0, 0, "x").unwrap();
+        c.send(&ClientMessage::CodeUpdate {
+            revision: i,
+            seq: 1,
+            operation,
+        })
+        .await;
+        assert!(matches!(c.recv_doc().await, ServerMessage::Ack { .. }));
+    }
+    let count = |key: &str| -> u64 {
+        redis::cmd("HLEN")
+            .arg(format!("collab:{{{room}}}:{key}"))
+            .query(&mut redis.conn())
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count("dedup") > 10 || count("ids") > 10 {
+        assert!(
+            Instant::now() < deadline,
+            "dedup holds {}, ids {} records",
+            count("dedup"),
+            count("ids")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.code(&room).await, "x".repeat(40));
+}

@@ -20,6 +20,7 @@ use crate::ids;
 use crate::metrics::Metrics;
 use crate::store::{Backend, StoreError};
 
+mod clients;
 mod history;
 mod own_ops;
 pub use history::HistoryLimits;

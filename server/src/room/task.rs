@@ -18,6 +18,7 @@ use ropey::Rope;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::clients::{self, Dedup, Identities};
 use super::history::{History, HistoryLimits, LogEntry};
 use super::own_ops::OwnOps;
 use super::{
@@ -147,8 +148,8 @@ pub(super) struct RoomTask {
     revision: u64,
     log: History,
     limits: HistoryLimits,
-    dedup: HashMap<Arc<str>, (u64, u64)>,
-    identities: HashMap<Arc<str>, (Arc<str>, String)>,
+    dedup: Dedup,
+    identities: Identities,
     users: HashMap<Arc<str>, Presence>,
     remote: HashMap<Arc<str>, Remote>,
     conns: HashMap<u64, Conn>,
@@ -472,12 +473,11 @@ impl RoomTask {
                 return;
             }
         }
-        if !redis {
-            return;
-        }
         if !self.conns.is_empty() && last_touch.elapsed() >= self.config.room_ttl / 3 {
             *last_touch = Instant::now();
+            // (Touching also expires the client records in Redis.)
             self.effect(Effect::Touch);
+            self.expire_identities();
         }
     }
 
@@ -736,8 +736,10 @@ impl RoomTask {
             self.users.remove(&conn.user_id);
             self.effect(Effect::Leave(conn.user_id.to_string()));
             if self.conns.is_empty() {
-                // The room's keys (and its read-only id) expire together from now.
+                // The room's keys (and its read-only id) expire together
+                // from now; stale client records go (here and in Redis).
                 self.effect(Effect::Touch);
+                self.expire_identities();
             }
             for c in self.conns.values() {
                 c.outbox.signals.drop_cursor(&conn.user_id);
@@ -1073,7 +1075,19 @@ impl RoomTask {
     fn trim_history(&mut self) {
         let rooms = self.metrics.rooms.load(Ordering::Relaxed).max(1) as usize;
         let bytes = self.limits.room_share(rooms);
-        self.log.trim(self.limits.ops, bytes, |_| {});
+        let dedup = &mut self.dedup;
+        self.log.trim(self.limits.ops, bytes, |e| {
+            clients::commit_left_history(dedup, &e.client_id, e.revision);
+        });
+    }
+
+    /// Forgets the identities of clients that are not here and have no
+    /// commit in the history (see [`clients`]).
+    fn expire_identities(&mut self) {
+        let (users, remote) = (&self.users, &self.remote);
+        clients::expire_identities(&mut self.identities, &self.dedup, |u| {
+            users.contains_key(u) || remote.contains_key(u)
+        });
     }
 
     /// Applies another instance's committed operation. Pending edits must be
@@ -1443,7 +1457,10 @@ async fn run_effects(
                     None => Ok(()),
                 }
             }
-            Effect::Touch => store.touch(&id, viewer.as_deref()).await,
+            Effect::Touch => match store.touch(&id, viewer.as_deref()).await {
+                Ok(()) => store.expire_clients(&id).await,
+                Err(e) => Err(e),
+            },
             Effect::Sync(after) => store.entries_since(&id, after).await.map(|tail| {
                 let news = match tail {
                     // Entries the task already has are ignored; a gap makes

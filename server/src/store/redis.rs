@@ -300,6 +300,38 @@ return {meta[1], meta[2], meta[3], meta[4] or '', redis.call('GET', KEYS[2]) or 
 /// KEYS: the 6 room keys. ARGV: ttl ms.
 const TOUCH_ONLY_LUA: &str = "touch(tonumber(ARGV[1])) return 1";
 
+/// KEYS: the 6 room keys. ARGV: history to keep (operations). Forgets the
+/// de-duplication records of clients whose last commit is older than any
+/// instance keeps (a client only resends what was committed after the
+/// revision it reconnected at, inside the kept history), then the
+/// identities of clients with no such record that are not present.
+/// Returns how many records went.
+const EXPIRE_CLIENTS_LUA: &str = r#"
+local cur = redis.call('HGET', KEYS[1], 'revision')
+if not cur then return 0 end
+local oldest = tonumber(cur) - tonumber(ARGV[1])
+local removed = 0
+local dedup = redis.call('HGETALL', KEYS[4])
+for i = 1, #dedup, 2 do
+  local rev = tonumber(string.match(dedup[i + 1], ':(%d+)$'))
+  if rev and rev <= oldest then
+    redis.call('HDEL', KEYS[4], dedup[i])
+    removed = removed + 1
+  end
+end
+local present = {}
+for _, user in ipairs(redis.call('HKEYS', KEYS[6])) do present[user] = true end
+local ids = redis.call('HGETALL', KEYS[5])
+for i = 1, #ids, 2 do
+  local user = string.match(ids[i + 1], '^([^|]*)|')
+  if not present[user] and redis.call('HEXISTS', KEYS[4], ids[i]) == 0 then
+    redis.call('HDEL', KEYS[5], ids[i])
+    removed = removed + 1
+  end
+end
+return removed
+"#;
+
 /// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision,
 /// entries}: the logged entries after `after` (all of the log when it does
 /// not reach back that far; the caller checks the first one).
@@ -335,6 +367,7 @@ pub struct RedisStore {
     snapshot: Script,
     load: Script,
     touch: Script,
+    expire_clients: Script,
     since: Script,
     leave: Script,
     subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<Feed>>>>,
@@ -390,6 +423,7 @@ impl RedisStore {
             snapshot: script(SNAPSHOT_LUA),
             load: script(LOAD_LUA),
             touch: script(TOUCH_ONLY_LUA),
+            expire_clients: Script::new(EXPIRE_CLIENTS_LUA),
             since: script(SINCE_LUA),
             leave: Script::new(LEAVE_LUA),
             subscribers: Arc::default(),
@@ -658,6 +692,25 @@ impl RedisStore {
             if let Some(v) = viewer {
                 c.pexpire::<_, ()>(k_viewer(v), self.ttl_ms() as i64)
                     .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets stale client records of a room: de-duplication records older
+    /// than the kept history, identities of absent clients without one.
+    pub async fn expire_clients(&self, id: &str) -> Result<()> {
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.expire_clients.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            inv.arg(self.history);
+            let removed: i64 = inv.invoke_async(&mut c).await?;
+            if removed > 0 {
+                tracing::debug!(room = %crate::room::short(id), removed, "expired client records");
             }
             Ok(())
         })
