@@ -27,6 +27,8 @@ use crate::room::{
 };
 use crate::AppState;
 
+/// How often a join is tried again when the room's task ended meanwhile.
+const JOIN_RETRIES: usize = 3;
 /// How long a closing connection gets to flush its last messages.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read from the socket at a time. tungstenite's default (128 KiB,
@@ -228,12 +230,24 @@ async fn serve(
     };
     let mut joined = room.join(request(access.viewer_id.clone())).await;
     let mut room = room;
-    if matches!(joined, Err(JoinError::Gone)) {
-        // The task ended while we joined (expired, or reset after a store
-        // hiccup): a fresh one answers, or the room is really gone.
-        if let Ok((again, fresh)) = find_room(&app, &id).await {
-            joined = fresh.join(request(again.viewer_id)).await;
-            room = fresh;
+    for retry in 0..JOIN_RETRIES {
+        if !matches!(joined, Err(JoinError::Gone)) {
+            break;
+        }
+        // The task ended while we joined (expired, reset after a store
+        // hiccup, or it found Redis's history parted from its own): a fresh
+        // one answers, or the room is really gone (4004 below). A task on
+        // its way out may still be found once; its successor follows.
+        if retry > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match find_room(&app, &id).await {
+            Ok((again, fresh)) => {
+                joined = fresh.join(request(again.viewer_id)).await;
+                room = fresh;
+            }
+            // Gone for good, or the store is unavailable: say which.
+            Err((code, message, close)) => return refuse(socket, code, message, close).await,
         }
     }
     let joined = match joined {

@@ -17,6 +17,8 @@ use collab_protocol::{Component, Operation};
 
 /// One committed operation, as a room keeps it.
 pub(super) struct LogEntry {
+    /// Its id (`lineage`); 0 when unknown.
+    pub(super) id: u64,
     pub(super) revision: u64,
     pub(super) operation: Operation,
     pub(super) user_id: Arc<str>,
@@ -144,6 +146,7 @@ mod tests {
         let mut operation = Operation::new();
         operation.retain(1).insert(insert);
         LogEntry {
+            id: revision,
             revision,
             operation,
             user_id: "u".into(),

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use super::clients::{self, Dedup, Identities};
 use super::history::{History, HistoryLimits, LogEntry};
+use super::lineage::{self, Mark};
 use super::own_ops::OwnOps;
 use super::{
     queued, short, Command, JoinError, JoinRequest, Joined, Outbox, Queued, Registry, RoomHandle,
@@ -47,6 +48,7 @@ type CommitFuture =
 impl LogEntry {
     fn from_wire(e: WireEntry) -> Self {
         Self {
+            id: lineage::parse_id(e.h.as_deref()),
             revision: e.r,
             operation: e.o,
             user_id: e.u.into(),
@@ -73,6 +75,9 @@ struct PendingEdit {
     user_id: Arc<str>,
     client_id: Arc<str>,
     seq: u64,
+    /// Its id in the room's history, drawn when it is sent to Redis (see
+    /// `lineage`); 0 in memory.
+    id: u64,
 }
 
 struct Conn {
@@ -107,6 +112,8 @@ enum Effect {
     /// Write the snapshot waiting in [`Coalesced::snapshot`].
     Snapshot,
     Touch,
+    /// Forget stale client records (see `clients`).
+    ExpireClients,
     /// The periodic check for operations pub/sub lost: read the log after
     /// this revision and feed it to the task as if it had been published.
     Sync(u64),
@@ -137,6 +144,23 @@ enum Stop {
     Drained,
     /// Closing everyone with this code/reason; they reconnect and resync.
     Reset(u16, &'static str, String),
+    /// Redis holds another history than the one this task applied (it was
+    /// restored from an older state): record where the histories part,
+    /// then close everyone with 1012; they reconnect to what Redis holds.
+    Parted(String),
+}
+
+/// What a task that ended abnormally knew of the room's history, for the
+/// next task of the room on this instance: should Redis turn out to hold
+/// another history, the clients that reconnect from this one must not be
+/// rebased onto it (see `lineage`).
+pub(super) struct Prior {
+    /// The revision the task had reached.
+    pub(super) revision: u64,
+    /// The ids of the revisions it kept.
+    pub(super) marks: Vec<Mark>,
+    /// When it ended (old records are dropped).
+    pub(super) at: Instant,
 }
 
 pub(super) struct RoomTask {
@@ -161,7 +185,15 @@ pub(super) struct RoomTask {
     /// a spawned task costs two more wake-ups per keystroke, to start it and
     /// to hear back from it).
     commit: Option<CommitFuture>,
-    stash: BTreeMap<u64, LogEntry>,
+    /// Other instances' operations ahead of the room's revision, waiting
+    /// for the ones before them, each with the id of the operation it was
+    /// committed after (0 when unknown).
+    stash: BTreeMap<u64, (LogEntry, u64)>,
+    /// The id of the operation that produced `revision`; 0 when unknown.
+    tip: u64,
+    /// The revision after which the room's history parted, if it did: a
+    /// reconnect with a later `since` gets no `missed`.
+    fork: Option<u64>,
     effects: Option<mpsc::UnboundedSender<Effect>>,
     coalesced: Arc<Coalesced>,
     stop: Option<Stop>,
@@ -209,6 +241,8 @@ impl RoomTask {
             in_flight: Vec::new(),
             commit: None,
             stash: BTreeMap::new(),
+            tip: 0,
+            fork: None,
             effects: None,
             coalesced: Arc::default(),
             stop: None,
@@ -243,6 +277,8 @@ impl RoomTask {
             metrics,
         );
         task.viewer_id = loaded.viewer.clone();
+        task.fork = loaded.fork;
+        let tip = loaded.tip.as_deref().and_then(lineage::parse_tip);
         task.revision = loaded.snapshot_revision;
         for e in loaded.log {
             let e = LogEntry::from_wire(e);
@@ -266,6 +302,10 @@ impl RoomTask {
                 task.revision, loaded.revision
             )));
         }
+        task.tip = match tip {
+            Some((rev, id)) if rev == task.revision => id,
+            _ => task.log.iter().last().map_or(0, |e| e.id),
+        };
         // The log may reach back before the snapshot and past this
         // instance's budget; keep the tail that fits.
         task.trim_history();
@@ -397,7 +437,10 @@ impl RoomTask {
         self.metrics
             .rooms
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        // Leaving: stop taking commands first, so nobody joins a dying task.
+        // Leaving: stop taking commands first, so nobody joins a dying task
+        // (a join sent now fails at once, and the registry below no longer
+        // hands this task out; a closed channel is skipped there too).
+        rx.close();
         {
             let mut reg = registry.lock().unwrap_or_else(|e| e.into_inner());
             if reg
@@ -412,6 +455,22 @@ impl RoomTask {
                     }
                 }
             }
+            if self.redis().is_some()
+                && matches!(self.stop, Some(Stop::Reset(..) | Stop::Parted(_)))
+            {
+                // In the same step as the task leaves the registry: the next
+                // task of the room here must not load without it.
+                let ttl = self.config.room_ttl;
+                reg.prior.retain(|_, p| p.at.elapsed() < ttl);
+                reg.prior.insert(
+                    self.id.clone(),
+                    Prior {
+                        revision: self.revision,
+                        marks: self.marks(),
+                        at: Instant::now(),
+                    },
+                );
+            }
         }
         if let Some(store) = self.redis() {
             store.unsubscribe(&self.id);
@@ -424,6 +483,39 @@ impl RoomTask {
                 }
                 // Tell a reconnecting client's new instance (maybe this one) nothing:
                 // its presence records are removed by the leaves below.
+                let users: Vec<Arc<str>> = self.users.keys().cloned().collect();
+                if let Some(store) = self.redis() {
+                    for u in users {
+                        let _ = store.leave(&self.id, &u).await;
+                    }
+                }
+            }
+            Some(Stop::Parted(detail)) => {
+                let fork = match self.redis() {
+                    Some(store) => record_parting(&store, &self.id, &self.marks()).await,
+                    None => None,
+                };
+                tracing::warn!(
+                    room = %short(&self.id),
+                    %detail,
+                    revision = self.revision,
+                    ?fork,
+                    "the room's history in Redis parted from this instance's (Redis restored \
+                     from an older state?): resynchronizing to what Redis holds; clients \
+                     reconnect, and those past the fork keep their unacknowledged edits aside"
+                );
+                let msg = match fork {
+                    Some(f) => format!(
+                        "the room's store went back to an older state; the room continues from \
+                         what it holds, which shares revisions up to {f} with yours. Reconnect: \
+                         edits after that cannot be merged automatically"
+                    ),
+                    None => "the room's store went back to an older state; reconnect".to_owned(),
+                };
+                for conn in self.conns.values() {
+                    conn.outbox
+                        .fail(error_code::HISTORY_RESET, &msg, close_code::RESTARTING);
+                }
                 let users: Vec<Arc<str>> = self.users.keys().cloned().collect();
                 if let Some(store) = self.redis() {
                     for u in users {
@@ -447,7 +539,6 @@ impl RoomTask {
                 tracing::info!(room = %short(&self.id), "room task ended");
             }
         }
-        rx.close();
         // A commit still in flight is dropped: it happened in Redis or not,
         // and its clients resend anything unacknowledged to a fresh task.
         self.commit = None;
@@ -455,6 +546,46 @@ impl RoomTask {
 
     fn reset(&mut self, code: u16, reason: &'static str, detail: String) {
         self.stop = Some(Stop::Reset(code, reason, detail));
+    }
+
+    /// Redis holds another history than this task applied: stop applying
+    /// anything and resynchronize (see [`Stop::Parted`]).
+    fn parted(&mut self, detail: String) {
+        if !matches!(self.stop, Some(Stop::Parted(_))) {
+            self.stop = Some(Stop::Parted(detail));
+        }
+    }
+
+    /// Learns where the room's history parted, if Redis says so.
+    fn note_fork(&mut self, fork: Option<u64>) {
+        if let Some(f) = fork {
+            self.fork = Some(self.fork.map_or(f, |mine| mine.min(f)));
+        }
+    }
+
+    /// The id of the operation that produced revision `rev`, when known.
+    fn id_at(&self, rev: u64) -> Option<u64> {
+        let id = if rev == self.revision {
+            self.tip
+        } else {
+            let i = rev.checked_sub(self.oldest_base() + 1)?;
+            self.log.get(i as usize)?.id
+        };
+        (id != 0).then_some(id)
+    }
+
+    /// The ids this task knows of the revisions it applied.
+    fn marks(&self) -> Vec<Mark> {
+        let mut marks: Vec<Mark> = self
+            .log
+            .iter()
+            .filter(|e| e.id != 0)
+            .map(|e| (e.revision, e.id))
+            .collect();
+        if self.tip != 0 && marks.last().is_none_or(|m| m.0 != self.revision) {
+            marks.push((self.revision, self.tip));
+        }
+        marks
     }
 
     async fn on_tick(&mut self, redis: bool, last_touch: &mut Instant) {
@@ -475,8 +606,8 @@ impl RoomTask {
         }
         if !self.conns.is_empty() && last_touch.elapsed() >= self.config.room_ttl / 3 {
             *last_touch = Instant::now();
-            // (Touching also expires the client records in Redis.)
             self.effect(Effect::Touch);
+            self.effect(Effect::ExpireClients);
             self.expire_identities();
         }
     }
@@ -566,6 +697,11 @@ impl RoomTask {
                 return Err(JoinError::Gone);
             }
         }
+        if let (Some(store), Some(_)) = (self.redis(), req.since) {
+            // Whether the room's history parted, as of now: another instance
+            // may have found out since this task loaded.
+            self.note_fork(store.fork(&self.id).await?);
+        }
         if let Some(since) = req.since {
             if since > self.revision {
                 return Err(JoinError::FutureRevision {
@@ -649,8 +785,12 @@ impl RoomTask {
                 color
             }
         };
+        // Not past the fork: a client there may hold a revision `since` of
+        // the other history, and no entry of this one fits its document.
+        let rebasable =
+            |since: u64| since >= self.oldest_base() && self.fork.is_none_or(|fork| since <= fork);
         let missed = req.since.and_then(|since| {
-            (since >= self.oldest_base()).then(|| {
+            rebasable(since).then(|| {
                 self.log
                     .iter()
                     .filter(|e| e.revision > since)
@@ -739,6 +879,7 @@ impl RoomTask {
                 // The room's keys (and its read-only id) expire together
                 // from now; stale client records go (here and in Redis).
                 self.effect(Effect::Touch);
+                self.effect(Effect::ExpireClients);
                 self.expire_identities();
             }
             for c in self.conns.values() {
@@ -880,6 +1021,7 @@ impl RoomTask {
             user_id,
             client_id,
             seq,
+            id: 0,
         });
         self.flush();
     }
@@ -905,12 +1047,18 @@ impl RoomTask {
             Some(store) => {
                 let n = self.pending.len().min(MAX_BATCH);
                 self.in_flight = self.pending.drain(..n).collect();
+                // Fresh ids each attempt: a batch retried after a lost race
+                // holds other operations at other revisions.
+                for p in &mut self.in_flight {
+                    p.id = lineage::new_id();
+                }
                 let entries: Vec<WireEntry> = self
                     .in_flight
                     .iter()
                     .enumerate()
                     .map(|(i, p)| WireEntry {
                         r: self.revision + 1 + i as u64,
+                        h: Some(lineage::id_text(p.id)),
                         o: p.operation.clone(),
                         u: p.user_id.to_string(),
                         c: p.client_id.to_string(),
@@ -918,8 +1066,14 @@ impl RoomTask {
                     })
                     .collect();
                 let (id, expected) = (self.id.clone(), self.revision);
+                let expected_tip =
+                    (self.tip != 0).then(|| lineage::tip_text((self.revision, self.tip)));
+                let last = self.in_flight.last().map_or(0, |p| p.id);
+                let new_tip = lineage::tip_text((self.revision + n as u64, last));
                 self.commit = Some(Box::pin(async move {
-                    store.commit(&id, expected, &entries).await
+                    store
+                        .commit(&id, expected, expected_tip.as_deref(), &new_tip, &entries)
+                        .await
                 }));
             }
         }
@@ -957,7 +1111,8 @@ impl RoomTask {
                 // once, in one round trip.
                 let batch = std::mem::take(&mut self.in_flight);
                 self.pending.splice(0..0, batch);
-                self.catch_up(revision, missed);
+                // (The script checked that Redis's history is ours.)
+                self.catch_up(revision, missed, None);
             }
             Ok(CommitReply::Yield(revision)) => {
                 // Another instance holds the next turn: retry once its commit
@@ -978,6 +1133,10 @@ impl RoomTask {
                     self.flush();
                 }
             }
+            Ok(CommitReply::Parted(revision)) => self.parted(format!(
+                "Redis (at revision {revision}) holds another history than this instance's (at {})",
+                self.revision
+            )),
             Ok(CommitReply::Gone) => {
                 self.reset(
                     close_code::ROOM_NOT_FOUND,
@@ -1005,6 +1164,7 @@ impl RoomTask {
             .ops_committed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = LogEntry {
+            id: p.id,
             revision: self.revision + 1,
             operation: p.operation,
             user_id: p.user_id,
@@ -1027,6 +1187,7 @@ impl RoomTask {
             return;
         }
         self.revision = entry.revision;
+        self.tip = entry.id;
         self.last_activity = Instant::now();
         self.dedup
             .insert(entry.client_id.clone(), (entry.seq, entry.revision));
@@ -1164,7 +1325,14 @@ impl RoomTask {
             return;
         }
         let mut applied = false;
-        while let Some(entry) = self.stash.remove(&(self.revision + 1)) {
+        while let Some((entry, after)) = self.stash.remove(&(self.revision + 1)) {
+            if after != 0 && self.tip != 0 && after != self.tip {
+                self.parted(format!(
+                    "revision {} was committed on another revision {} than this instance's",
+                    entry.revision, self.revision
+                ));
+                return;
+            }
             self.apply_remote(entry);
             if self.stop.is_some() {
                 return;
@@ -1188,7 +1356,11 @@ impl RoomTask {
             return; // The commit's reply will tell.
         }
         match store.entries_since(&self.id, self.revision).await {
-            Ok(Some((revision, entries))) => self.catch_up(revision, entries),
+            Ok(Some(tail)) => {
+                self.note_fork(tail.fork);
+                let base = tail.base.as_deref().and_then(lineage::parse_tip);
+                self.catch_up(tail.revision, tail.entries, base);
+            }
             Ok(None) => self.reset(
                 close_code::ROOM_NOT_FOUND,
                 error_code::ROOM_NOT_FOUND,
@@ -1202,15 +1374,23 @@ impl RoomTask {
 
     /// Applies what the store committed up to `revision` (`entries`: every
     /// entry after ours, as far as the log reaches), rebases what is pending
-    /// and commits it.
-    fn catch_up(&mut self, revision: u64, entries: Vec<WireEntry>) {
+    /// and commits it. `base` is the store's mark of our revision, when it
+    /// knows one.
+    fn catch_up(&mut self, revision: u64, entries: Vec<WireEntry>, base: Option<Mark>) {
         if revision < self.revision {
-            self.reset(
-                close_code::RESTARTING,
-                error_code::UNAVAILABLE,
-                "the store lost operations".into(),
-            );
+            self.parted(format!(
+                "Redis is at revision {revision}, behind this instance's {}",
+                self.revision
+            ));
             return;
+        }
+        if let Some((rev, id)) = base {
+            if rev == self.revision && self.tip != 0 && id != self.tip {
+                self.parted(format!(
+                    "Redis holds another operation at revision {rev} than this instance applied"
+                ));
+                return;
+            }
         }
         if revision > self.revision && entries.first().is_none_or(|e| e.r != self.revision + 1) {
             self.reset(
@@ -1237,10 +1417,33 @@ impl RoomTask {
     async fn on_event(&mut self, ev: Event) {
         let own = self.redis().map(|s| s.instance.clone()).unwrap_or_default();
         match ev {
-            Event::Ops { ops, .. } => {
+            Event::Ops { ops, p, .. } => {
+                // Each entry follows the one before it; the first follows `p`.
+                let mut after = p.as_deref().and_then(lineage::parse_tip);
                 for e in ops {
-                    if e.r > self.revision {
-                        self.stash.insert(e.r, LogEntry::from_wire(e));
+                    let entry = LogEntry::from_wire(e);
+                    let follows = after
+                        .filter(|(rev, _)| *rev + 1 == entry.revision)
+                        .map_or(0, |(_, id)| id);
+                    if let Some((rev, id)) = after.filter(|(rev, _)| *rev <= self.revision) {
+                        if self.id_at(rev).is_some_and(|mine| mine != id) {
+                            self.parted(format!(
+                                "another instance committed after another operation at revision {rev}"
+                            ));
+                            return;
+                        }
+                    }
+                    after = (entry.id != 0).then_some((entry.revision, entry.id));
+                    if entry.revision > self.revision {
+                        self.stash.insert(entry.revision, (entry, follows));
+                    }
+                }
+                if let Some((rev, id)) = after.filter(|(rev, _)| *rev <= self.revision) {
+                    if self.id_at(rev).is_some_and(|mine| mine != id) {
+                        self.parted(format!(
+                            "another instance committed another operation at revision {rev}"
+                        ));
+                        return;
                     }
                 }
                 let before = self.revision;
@@ -1457,18 +1660,21 @@ async fn run_effects(
                     None => Ok(()),
                 }
             }
-            Effect::Touch => match store.touch(&id, viewer.as_deref()).await {
-                Ok(()) => store.expire_clients(&id).await,
-                Err(e) => Err(e),
-            },
+            Effect::Touch => store.touch(&id, viewer.as_deref()).await,
+            Effect::ExpireClients => store.expire_clients(&id).await,
             Effect::Sync(after) => store.entries_since(&id, after).await.map(|tail| {
                 let news = match tail {
+                    // Redis went back: the task reads it again and finds out.
+                    Some(tail) if tail.revision < after => Feed::Resync,
+                    // Nothing new, and nothing to check our history against.
+                    Some(tail) if tail.entries.is_empty() && tail.base.is_none() => return,
                     // Entries the task already has are ignored; a gap makes
-                    // it read the log itself.
-                    Some((_, ops)) if ops.is_empty() => return,
-                    Some((_, ops)) => Feed::Event(Event::Ops {
+                    // it read the log itself. `base` lets it check that they
+                    // follow its own revision `after`.
+                    Some(tail) => Feed::Event(Event::Ops {
                         i: String::new(),
-                        ops,
+                        p: tail.base,
+                        ops: tail.entries,
                     }),
                     None => Feed::Resync, // Gone: the task finds out and ends.
                 };
@@ -1544,4 +1750,47 @@ pub(super) fn snapshot_of(loaded: LoadedRoom) -> Result<Snapshot, StoreError> {
         language: loaded.language,
         users: loaded.presence.into_iter().map(|p| p.user).collect(),
     })
+}
+
+/// The marks (revision, id) a room loaded from Redis knows.
+pub(super) fn loaded_marks(loaded: &LoadedRoom) -> Vec<Mark> {
+    let mut marks: Vec<Mark> = loaded
+        .log
+        .iter()
+        .map(|e| (e.r, lineage::parse_id(e.h.as_deref())))
+        .filter(|(_, id)| *id != 0)
+        .collect();
+    if let Some(tip) = loaded.tip.as_deref().and_then(lineage::parse_tip) {
+        if tip.0 == loaded.revision {
+            marks.push(tip);
+        }
+    }
+    marks
+}
+
+/// Records in Redis where the room's history parted from `mine` (the marks
+/// of a history this instance applied): the last revision both share.
+/// Retries a little while Redis is unreachable; `None` when it could not.
+pub(super) async fn record_parting(store: &RedisStore, id: &str, mine: &[Mark]) -> Option<u64> {
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+        }
+        let loaded = match store.load(id).await {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(room = %short(id), error = %e, "cannot read the room to record where its history parted");
+                continue;
+            }
+        };
+        let fork = lineage::fork_point(mine, &loaded_marks(&loaded));
+        match store.record_fork(id, fork).await {
+            Ok(recorded) => return recorded,
+            Err(e) => {
+                tracing::warn!(room = %short(id), error = %e, "cannot record where the room's history parted")
+            }
+        }
+    }
+    None
 }

@@ -37,8 +37,14 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// One committed operation as stored in the log list and published.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WireEntry {
-    /// The revision it produced.
+    /// The revision it produced. (Written first: the scripts read it with
+    /// a pattern anchored at the start.)
     pub r: u64,
+    /// Its id, 16 hex digits (room/lineage.rs); absent in entries written
+    /// before ids existed. Written before the operation, so the scripts find
+    /// it without scanning the inserted text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h: Option<String>,
     /// The operation.
     pub o: Operation,
     /// Author's user id.
@@ -59,6 +65,10 @@ pub enum Event {
         /// the instance applied these entries when its commit returned).
         #[serde(default)]
         i: String,
+        /// The tip (`"REV:ID"`) the entries were committed on, when known:
+        /// a receiver whose own tip differs is on another history.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p: Option<String>,
         /// The entries.
         ops: Vec<WireEntry>,
     },
@@ -120,6 +130,26 @@ pub struct LoadedRoom {
     pub presence: Vec<PresenceRecord>,
     /// The room's read-only id.
     pub viewer: Option<String>,
+    /// `"REV:ID"` of the room's latest revision, when known.
+    pub tip: Option<String>,
+    /// Set once instances found that the room's history parted (Redis
+    /// restored from an older state): clients reconnecting with a `since`
+    /// after this revision cannot be rebased.
+    pub fork: Option<u64>,
+}
+
+/// The log after a revision, as [`RedisStore::entries_since`] reads it.
+#[derive(Debug)]
+pub struct Tail {
+    /// The room's revision.
+    pub revision: u64,
+    /// The logged entries after the revision asked for (as far as the log
+    /// reaches back).
+    pub entries: Vec<WireEntry>,
+    /// `"REV:ID"` of the revision asked for, when Redis knows it.
+    pub base: Option<String>,
+    /// The revision after which the room's history parted, if it did.
+    pub fork: Option<u64>,
 }
 
 /// The answer to a commit.
@@ -140,6 +170,10 @@ pub enum CommitReply {
     /// Another instance lost a race and holds the next turn: retry after it
     /// committed (or after the turn lapses). The room was at this revision.
     Yield(u64),
+    /// Redis holds another history than the one the commit builds on (it
+    /// is behind the expected revision, or holds another operation there):
+    /// it was restored from an older state. The room is at this revision.
+    Parted(u64),
     /// The room no longer exists (expired).
     Gone,
 }
@@ -195,6 +229,24 @@ local function touch(ttl)
 end
 "#;
 
+/// The tip (`"REV:ID"`) of revision `rev` when the room (KEYS[3] its log)
+/// is at `cur` with `meta.tip` = `tip`; nil when unknown (not in the log,
+/// or written before ids existed).
+const TIP_LUA: &str = r#"
+local function tip_at(rev, cur, tip)
+  if rev == cur then
+    if tip and tonumber(string.match(tip, '^(%d+):')) == cur then return tip end
+    return nil
+  end
+  if rev > cur or rev <= 0 then return nil end
+  local e = redis.call('LINDEX', KEYS[3], rev - cur - 1)
+  if not e or tonumber(string.match(e, '^{"r":(%d+)')) ~= rev then return nil end
+  local h = string.match(e, '"h":"(%x+)"')
+  if not h then return nil end
+  return rev .. ':' .. h
+end
+"#;
+
 /// Drops the log's oldest entries (KEYS[3]) while it holds more than
 /// `max_ops` entries or `max_bytes` bytes, but never one after the snapshot
 /// (the document is rebuilt from them). `len` and `bytes` are the log's;
@@ -216,15 +268,21 @@ end
 
 /// KEYS: the 6 room keys. ARGV: expected revision, ttl ms, channel,
 /// history to keep, this instance's id, turn length ms, history bytes to
-/// keep, then (client id, "seq:rev", entry json) triples.
+/// keep, expected tip ("REV:ID" of the expected revision, or "" when
+/// unknown), the batch's tip, then (client id, "seq:rev", entry json)
+/// triples.
 /// Returns {1, rev, {}, log bytes} committed, {0, rev, entries after the
 /// expected revision, 0} conflict, {2, rev, {}, 0} yield (another instance
-/// holds the turn), {-1, 0, {}, 0} gone.
+/// holds the turn), {3, rev, {}, 0} parted (Redis is behind the expected
+/// revision or holds another operation there), {-1, 0, {}, 0} gone.
 const COMMIT_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'turn', 'snap_rev', 'log_bytes')
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'turn', 'snap_rev', 'log_bytes', 'tip')
 if not meta[1] then return {-1, 0, {}, 0} end
 local cur = tonumber(meta[1])
 local expected = tonumber(ARGV[1])
+if cur < expected then return {3, cur, {}, 0} end
+local base = tip_at(expected, cur, meta[5])
+if ARGV[8] ~= '' and base and base ~= ARGV[8] then return {3, cur, {}, 0} end
 local me = ARGV[5]
 local turn = meta[2]
 local function clock()
@@ -248,28 +306,30 @@ if cur ~= expected then
 end
 if owner and owner ~= me then return {2, cur, {}, 0} end
 if turn then redis.call('HDEL', KEYS[1], 'turn') end
-local n = (#ARGV - 7) / 3
+local n = (#ARGV - 9) / 3
 local entries = {}
 local len = 0
 local bytes = tonumber(meta[4]) or 0
 for i = 0, n - 1 do
-  local e = ARGV[10 + i * 3]
+  local e = ARGV[12 + i * 3]
   len = redis.call('RPUSH', KEYS[3], e)
   bytes = bytes + #e
-  redis.call('HSET', KEYS[4], ARGV[8 + i * 3], ARGV[9 + i * 3])
+  redis.call('HSET', KEYS[4], ARGV[10 + i * 3], ARGV[11 + i * 3])
   entries[#entries + 1] = e
 end
 local rev = cur + n
 local created = len == n
 len, bytes = trim(len, bytes, rev - tonumber(meta[3]), tonumber(ARGV[4]), tonumber(ARGV[7]))
-redis.call('HSET', KEYS[1], 'revision', rev, 'log_bytes', bytes)
+redis.call('HSET', KEYS[1], 'revision', rev, 'log_bytes', bytes, 'tip', ARGV[9])
 -- Keys get their TTL when a commit creates them (the log holding just this
 -- batch was created by it: the first commit, or the first after a snapshot
 -- emptied the log; the dedup hash is created with the first); after that
 -- the room task refreshes every key while users are connected, so a
 -- keystroke does not pay for six PEXPIREs.
 if created then touch(tonumber(ARGV[2])) end
-redis.call('PUBLISH', ARGV[3], '{"k":"ops","i":"' .. me .. '","ops":[' .. table.concat(entries, ',') .. ']}')
+local prev = ''
+if base then prev = '"p":"' .. base .. '",' end
+redis.call('PUBLISH', ARGV[3], '{"k":"ops","i":"' .. me .. '",' .. prev .. '"ops":[' .. table.concat(entries, ',') .. ']}')
 return {1, rev, {}, bytes}
 "#;
 
@@ -291,10 +351,10 @@ return 1
 
 /// KEYS: the 6 room keys. Returns everything a room task starts from.
 const LOAD_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer')
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork')
 if not meta[1] then return false end
 return {meta[1], meta[2], meta[3], meta[4] or '', redis.call('GET', KEYS[2]) or '',redis.call('LRANGE', KEYS[3], 0, -1), redis.call('HGETALL', KEYS[4]),
-        redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])}
+        redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6]), meta[5] or '', meta[6] or ''}
 "#;
 
 /// KEYS: the 6 room keys. ARGV: ttl ms.
@@ -333,14 +393,32 @@ return removed
 "#;
 
 /// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision,
-/// entries}: the logged entries after `after` (all of the log when it does
-/// not reach back that far; the caller checks the first one).
+/// entries, tip of `after` or "", fork or ""}: the logged entries after
+/// `after` (all of the log when it does not reach back that far; the caller
+/// checks the first one).
 const SINCE_LUA: &str = r#"
-local cur = redis.call('HGET', KEYS[1], 'revision')
-if not cur then return false end
-local n = tonumber(cur) - tonumber(ARGV[1])
-if n <= 0 then return {cur, {}} end
-return {cur, redis.call('LRANGE', KEYS[3], -n, -1)}
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'tip', 'fork')
+if not meta[1] then return false end
+local cur = tonumber(meta[1])
+local after = tonumber(ARGV[1])
+local base = tip_at(after, cur, meta[2]) or ''
+local n = cur - after
+if n <= 0 then return {meta[1], {}, base, meta[3] or ''} end
+return {meta[1], redis.call('LRANGE', KEYS[3], -n, -1), base, meta[3] or ''}
+"#;
+
+/// KEYS: meta. ARGV: a revision. Records that the room's history parted
+/// after that revision, keeping the earliest such revision ever recorded;
+/// returns it.
+const FORK_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local fork = tonumber(redis.call('HGET', KEYS[1], 'fork'))
+local at = tonumber(ARGV[1])
+if not fork or at < fork then
+  redis.call('HSET', KEYS[1], 'fork', at)
+  fork = at
+end
+return fork
 "#;
 
 /// KEYS: presence. ARGV: user id, `"instance":"id"` the record must hold,
@@ -367,6 +445,7 @@ pub struct RedisStore {
     snapshot: Script,
     load: Script,
     touch: Script,
+    fork: Script,
     expire_clients: Script,
     since: Script,
     leave: Script,
@@ -410,7 +489,8 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        let script = |body: &str| Script::new(&format!("{TOUCH_LUA}\n{TRIM_LUA}\n{body}"));
+        let script =
+            |body: &str| Script::new(&format!("{TOUCH_LUA}\n{TRIM_LUA}\n{TIP_LUA}\n{body}"));
         let (tx, rx) = mpsc::unbounded_channel();
         let store = Arc::new(Self {
             conn,
@@ -423,6 +503,7 @@ impl RedisStore {
             snapshot: script(SNAPSHOT_LUA),
             load: script(LOAD_LUA),
             touch: script(TOUCH_ONLY_LUA),
+            fork: Script::new(FORK_LUA),
             expire_clients: Script::new(EXPIRE_CLIENTS_LUA),
             since: script(SINCE_LUA),
             leave: Script::new(LEAVE_LUA),
@@ -532,6 +613,8 @@ impl RedisStore {
                 Vec<String>,
                 Vec<String>,
                 Vec<String>,
+                String,
+                String,
             )>;
             let raw: Raw = inv.invoke_async(&mut c).await?;
             let Some((
@@ -544,6 +627,8 @@ impl RedisStore {
                 dedup,
                 ids,
                 presence,
+                tip,
+                fork,
             )) = raw
             else {
                 return Ok(None);
@@ -583,17 +668,24 @@ impl RedisStore {
                 identities,
                 presence,
                 viewer: Some(viewer).filter(|v| !v.is_empty()),
+                tip: Some(tip).filter(|t| !t.is_empty()),
+                fork: fork.parse().ok(),
             }))
         })
         .await
     }
 
     /// Appends `entries` (revisions `expected+1 ..`) if the room is still at
-    /// `expected`, and publishes them, atomically.
+    /// `expected`, and publishes them, atomically. `expected_tip` names the
+    /// expected revision's operation when known (`"REV:ID"`): Redis holding
+    /// another one there answers [`CommitReply::Parted`]; `new_tip` names the
+    /// batch's last entry.
     pub async fn commit(
         &self,
         id: &str,
         expected: u64,
+        expected_tip: Option<&str>,
+        new_tip: &str,
         entries: &[WireEntry],
     ) -> Result<CommitReply> {
         self.counted(async {
@@ -608,7 +700,9 @@ impl RedisStore {
                 .arg(self.history)
                 .arg(&self.instance)
                 .arg(TURN.as_millis() as u64)
-                .arg(self.history_bytes);
+                .arg(self.history_bytes)
+                .arg(expected_tip.unwrap_or(""))
+                .arg(new_tip);
             for e in entries {
                 let json =
                     serde_json::to_string(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -626,6 +720,7 @@ impl RedisStore {
                         .collect::<Result<Vec<_>>>()?,
                 ),
                 2 => CommitReply::Yield(rev),
+                3 => CommitReply::Parted(rev),
                 _ => CommitReply::Gone,
             })
         })
@@ -635,11 +730,7 @@ impl RedisStore {
     /// The logged operations after revision `after`: `Ok(None)` when the
     /// room is gone, `Err(Corrupt)` never for a trimmed log: the caller checks
     /// that the first entry is `after + 1`.
-    pub async fn entries_since(
-        &self,
-        id: &str,
-        after: u64,
-    ) -> Result<Option<(u64, Vec<WireEntry>)>> {
+    pub async fn entries_since(&self, id: &str, after: u64) -> Result<Option<Tail>> {
         self.counted(async {
             let mut c = self.conn.clone();
             let mut inv = self.since.prepare_invoke();
@@ -647,15 +738,47 @@ impl RedisStore {
                 inv.key(k);
             }
             inv.arg(after);
-            let raw: Option<(u64, Vec<String>)> = inv.invoke_async(&mut c).await?;
-            let Some((revision, log)) = raw else {
+            let raw: Option<(u64, Vec<String>, String, String)> = inv.invoke_async(&mut c).await?;
+            let Some((revision, log, base, fork)) = raw else {
                 return Ok(None);
             };
             let entries = log
                 .iter()
                 .map(|e| parse_entry(e))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(Some((revision, entries)))
+            Ok(Some(Tail {
+                revision,
+                entries,
+                base: Some(base).filter(|b| !b.is_empty()),
+                fork: fork.parse().ok(),
+            }))
+        })
+        .await
+    }
+
+    /// Records that the room's history parted after revision `at` (keeping
+    /// the earliest such revision); returns the recorded one, `None` when
+    /// the room is gone.
+    pub async fn record_fork(&self, id: &str, at: u64) -> Result<Option<u64>> {
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let fork: i64 = self
+                .fork
+                .key(k_meta(id))
+                .arg(at)
+                .invoke_async(&mut c)
+                .await?;
+            Ok(u64::try_from(fork).ok())
+        })
+        .await
+    }
+
+    /// The revision after which the room's history parted, if it ever did.
+    pub async fn fork(&self, id: &str) -> Result<Option<u64>> {
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let fork: Option<u64> = c.hget(k_meta(id), "fork").await?;
+            Ok(fork)
         })
         .await
     }

@@ -578,6 +578,17 @@ impl TestRedis {
         self.spawn();
     }
 
+    /// Kills it (SIGKILL: nothing is written on the way out) and starts it
+    /// again on the same port and directory: it comes back with whatever
+    /// its files hold, e.g. the RDB file of the last `SAVE`.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
     /// A synchronous connection for inspecting keys.
     pub fn conn(&self) -> redis::Connection {
         redis::Client::open(self.url())
