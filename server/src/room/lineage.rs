@@ -50,6 +50,50 @@ pub fn parse_tip(text: &str) -> Option<Mark> {
     (id != 0).then_some((rev.parse().ok()?, id))
 }
 
+/// The marks a stored history holds: its entries' (revision, stored id),
+/// and its tip when that is the tip of `revision`. Unknown ids are left out.
+pub fn marks<'a>(
+    entries: impl Iterator<Item = (u64, Option<&'a str>)>,
+    tip: Option<&str>,
+    revision: u64,
+) -> Vec<Mark> {
+    let mut marks: Vec<Mark> = entries
+        .map(|(rev, id)| (rev, parse_id(id)))
+        .filter(|(_, id)| *id != 0)
+        .collect();
+    if let Some(tip) = tip.and_then(parse_tip).filter(|t| t.0 == revision) {
+        if marks.last() != Some(&tip) {
+            marks.push(tip);
+        }
+    }
+    marks
+}
+
+/// For consecutive entries `marks` committed after `base`: the id of the
+/// operation each one was committed after, 0 when unknown.
+pub fn predecessors(base: Option<Mark>, marks: &[Mark]) -> Vec<u64> {
+    let before = std::iter::once(base).chain(marks.iter().map(|m| Some(*m)));
+    before
+        .zip(marks)
+        .map(|(prev, (rev, _))| match prev {
+            Some((p, id)) if p + 1 == *rev && id != 0 => id,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// The first revision among `marks` where `mine` (this instance's id of a
+/// revision, when it knows one) holds another operation.
+pub fn contradiction<'a>(
+    marks: impl IntoIterator<Item = &'a Mark>,
+    mine: impl Fn(u64) -> Option<u64>,
+) -> Option<u64> {
+    marks
+        .into_iter()
+        .find(|(rev, id)| *id != 0 && mine(*rev).is_some_and(|m| m != *id))
+        .map(|(rev, _)| *rev)
+}
+
 /// True when `theirs` (a store's history, up to `their_revision`) cannot be
 /// the history `mine` (marks of what this instance applied, up to
 /// `my_revision`) continued: the store is behind a revision this instance
@@ -105,6 +149,39 @@ mod tests {
             "same revision, other op"
         );
         assert!(parted(3, &[], &[], 2), "behind, even without ids");
+    }
+
+    #[test]
+    fn stored_marks_skip_unknown_ids_and_stale_tips() {
+        let entries = [(1, Some("0b")), (2, None), (3, Some("0d"))];
+        assert_eq!(
+            marks(entries.into_iter(), Some("3:0d"), 3),
+            [(1, 11), (3, 13)]
+        );
+        assert_eq!(
+            marks(entries.into_iter(), Some("4:0e"), 4),
+            [(1, 11), (3, 13), (4, 14)]
+        );
+        assert_eq!(
+            marks(entries.into_iter(), Some("2:0c"), 4),
+            [(1, 11), (3, 13)],
+            "stale tip"
+        );
+    }
+
+    #[test]
+    fn each_entry_follows_the_one_before() {
+        let batch = [(5, 15), (6, 16), (7, 0), (8, 18)];
+        assert_eq!(predecessors(Some((4, 14)), &batch), [14, 15, 16, 0]);
+        assert_eq!(predecessors(None, &batch)[0], 0);
+        assert_eq!(predecessors(Some((3, 13)), &batch)[0], 0, "not adjacent");
+    }
+
+    #[test]
+    fn a_contradiction_is_another_id_at_a_known_revision() {
+        let mine = |rev: u64| (rev <= 5).then_some(rev + 10);
+        assert_eq!(contradiction(&[(4, 14), (5, 15), (6, 99)], mine), None);
+        assert_eq!(contradiction(&[(4, 14), (5, 0), (5, 99)], mine), Some(5));
     }
 
     #[test]

@@ -1418,32 +1418,22 @@ impl RoomTask {
         let own = self.redis().map(|s| s.instance.clone()).unwrap_or_default();
         match ev {
             Event::Ops { ops, p, .. } => {
-                // Each entry follows the one before it; the first follows `p`.
-                let mut after = p.as_deref().and_then(lineage::parse_tip);
-                for e in ops {
-                    let entry = LogEntry::from_wire(e);
-                    let follows = after
-                        .filter(|(rev, _)| *rev + 1 == entry.revision)
-                        .map_or(0, |(_, id)| id);
-                    if let Some((rev, id)) = after.filter(|(rev, _)| *rev <= self.revision) {
-                        if self.id_at(rev).is_some_and(|mine| mine != id) {
-                            self.parted(format!(
-                                "another instance committed after another operation at revision {rev}"
-                            ));
-                            return;
-                        }
-                    }
-                    after = (entry.id != 0).then_some((entry.revision, entry.id));
-                    if entry.revision > self.revision {
-                        self.stash.insert(entry.revision, (entry, follows));
-                    }
+                let entries: Vec<LogEntry> = ops.into_iter().map(LogEntry::from_wire).collect();
+                let base = p.as_deref().and_then(lineage::parse_tip);
+                let marks: Vec<Mark> = entries.iter().map(|e| (e.revision, e.id)).collect();
+                // What they were committed on, and what they hold, at
+                // revisions this task has applied must be what it applied.
+                let mine = |rev: u64| (rev <= self.revision).then(|| self.id_at(rev)).flatten();
+                if let Some(rev) = lineage::contradiction(base.iter().chain(&marks), mine) {
+                    self.parted(format!(
+                        "another instance's operations follow another operation at revision {rev}"
+                    ));
+                    return;
                 }
-                if let Some((rev, id)) = after.filter(|(rev, _)| *rev <= self.revision) {
-                    if self.id_at(rev).is_some_and(|mine| mine != id) {
-                        self.parted(format!(
-                            "another instance committed another operation at revision {rev}"
-                        ));
-                        return;
+                let follows = lineage::predecessors(base, &marks);
+                for (entry, after) in entries.into_iter().zip(follows) {
+                    if entry.revision > self.revision {
+                        self.stash.insert(entry.revision, (entry, after));
                     }
                 }
                 let before = self.revision;
@@ -1754,18 +1744,11 @@ pub(super) fn snapshot_of(loaded: LoadedRoom) -> Result<Snapshot, StoreError> {
 
 /// The marks (revision, id) a room loaded from Redis knows.
 pub(super) fn loaded_marks(loaded: &LoadedRoom) -> Vec<Mark> {
-    let mut marks: Vec<Mark> = loaded
-        .log
-        .iter()
-        .map(|e| (e.r, lineage::parse_id(e.h.as_deref())))
-        .filter(|(_, id)| *id != 0)
-        .collect();
-    if let Some(tip) = loaded.tip.as_deref().and_then(lineage::parse_tip) {
-        if tip.0 == loaded.revision {
-            marks.push(tip);
-        }
-    }
-    marks
+    lineage::marks(
+        loaded.log.iter().map(|e| (e.r, e.h.as_deref())),
+        loaded.tip.as_deref(),
+        loaded.revision,
+    )
 }
 
 /// Records in Redis where the room's history parted from `mine` (the marks
