@@ -92,6 +92,8 @@ impl ServerProc {
             .args([
                 "--max-conns-per-ip",
                 "1000000",
+                "--max-pending-per-ip",
+                "1000000",
                 "--max-conns-per-room",
                 "1000000",
             ])

@@ -238,6 +238,9 @@ pub mod error_code {
     pub const IDLE_TIMEOUT: &str = "idle_timeout";
     /// A newer connection with the same `client_id` took over.
     pub const REPLACED: &str = "replaced";
+    /// The room's store went back to an older state (Redis restored from an
+    /// older snapshot): the server resynchronizes to it and closes with 1012.
+    pub const HISTORY_RESET: &str = "history_reset";
 }
 
 /// WebSocket close codes used by the protocol.

@@ -32,6 +32,11 @@ impl TrustedProxies {
             .map(Self)
     }
 
+    /// True when connections from `peer` come through a trusted proxy.
+    pub fn is_trusted(&self, peer: IpAddr) -> bool {
+        self.trusts(canonical(peer))
+    }
+
     /// `ip` is already [`canonical`].
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|net| net.contains(&ip))
@@ -89,7 +94,7 @@ fn canonical_net(net: IpNet) -> IpNet {
 
 /// IPv4 seen through an IPv6 socket (`::ffff:a.b.c.d`) as plain IPv4, so one
 /// client has one address however it arrived.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,

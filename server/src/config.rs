@@ -22,6 +22,12 @@ pub struct Config {
     /// Committed operations kept per room for transforming late edits and for
     /// reconnecting clients (`since`); older ones are trimmed.
     pub history_ops: usize,
+    /// Bytes of committed operations one room keeps at most (oldest dropped
+    /// first, as for `history_ops`).
+    pub history_bytes: usize,
+    /// Bytes of committed operations all rooms of this instance keep at
+    /// most, shared evenly by the rooms alive.
+    pub history_bytes_total: usize,
     /// How long connections get to close after a shutdown signal.
     pub shutdown_grace: Duration,
     /// Redis URL; rooms live in memory when `None`.
@@ -44,6 +50,12 @@ pub struct Config {
     /// A connection that sends nothing (not even a pong to our ping) for this
     /// long is closed.
     pub idle_timeout: Duration,
+    /// A request whose headers take longer than this to arrive closes its
+    /// connection.
+    pub header_timeout: Duration,
+    /// Connections one client address may hold before they become
+    /// WebSockets (requests under way, idle keep-alives).
+    pub max_pending_per_ip: usize,
 }
 
 impl Default for Config {
@@ -54,6 +66,8 @@ impl Default for Config {
             max_document_chars: 10 << 20,
             outgoing_queue: 4096,
             history_ops: 10_000,
+            history_bytes: 32 << 20,
+            history_bytes_total: 512 << 20,
             shutdown_grace: Duration::from_secs(10),
             redis_url: None,
             jwt_secret: None,
@@ -64,6 +78,8 @@ impl Default for Config {
             max_conns_per_ip: 1000,
             trusted_proxies: TrustedProxies::default(),
             idle_timeout: Duration::from_secs(90),
+            header_timeout: Duration::from_secs(10),
+            max_pending_per_ip: 64,
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::room::{
 };
 use crate::AppState;
 
+/// How often a join is tried again when the room's task ended meanwhile.
+const JOIN_RETRIES: usize = 3;
 /// How long a closing connection gets to flush its last messages.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes read from the socket at a time. tungstenite's default (128 KiB,
@@ -238,12 +240,24 @@ async fn serve(
     };
     let mut joined = room.join(request(access.viewer_id.clone())).await;
     let mut room = room;
-    if matches!(joined, Err(JoinError::Gone)) {
-        // The task ended while we joined (expired, or reset after a store
-        // hiccup): a fresh one answers, or the room is really gone.
-        if let Ok((again, fresh)) = find_room(&app, &id).await {
-            joined = fresh.join(request(again.viewer_id)).await;
-            room = fresh;
+    for retry in 0..JOIN_RETRIES {
+        if !matches!(joined, Err(JoinError::Gone)) {
+            break;
+        }
+        // The task ended while we joined (expired, reset after a store
+        // hiccup, or it found Redis's history parted from its own): a fresh
+        // one answers, or the room is really gone (4004 below). A task on
+        // its way out may still be found once; its successor follows.
+        if retry > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match find_room(&app, &id).await {
+            Ok((again, fresh)) => {
+                joined = fresh.join(request(again.viewer_id)).await;
+                room = fresh;
+            }
+            // Gone for good, or the store is unavailable: say which.
+            Err((code, message, close)) => return refuse(socket, code, message, close).await,
         }
     }
     let joined = match joined {
@@ -282,7 +296,7 @@ async fn serve(
     if let ServerMessage::Init { user_id, .. } = &joined.init {
         tracing::Span::current().record("user", user_id.as_str());
     }
-    let _guard = LeaveGuard {
+    let guard = LeaveGuard {
         room: room.clone(),
         conn_id: joined.conn_id,
     };
@@ -295,7 +309,7 @@ async fn serve(
     }
     drop(joined.init);
 
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_half(
         sink,
         outbox.signals.clone(),
@@ -305,27 +319,59 @@ async fn serve(
     // one (a panic), it must not wait for one forever.
     let _stop_writer = AbortOnDrop(writer.abort_handle());
     let mut shutdown = app.shutdown.clone();
-    let reader = read_half(stream, &room, joined.conn_id, &outbox, &app);
-    let reason = tokio::select! {
+    let reader = read_half(&mut stream, &room, joined.conn_id, &outbox, &app);
+    let (reason, writer_ended) = tokio::select! {
         reason = reader => {
             outbox.close_unless_closing(close_code::NORMAL, reason);
-            // Let the writer deliver what the room queued (an error, a close).
-            if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
-                writer.abort();
-            }
-            reason
+            (reason, false)
         }
-        _ = &mut writer => "writer ended",
+        _ = &mut writer => ("writer ended", true),
         _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => {
             // The room drains first; this is the fallback for stragglers.
             outbox.close_unless_closing(close_code::RESTARTING, error_code::SHUTTING_DOWN);
-            if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
-                writer.abort();
-            }
-            "server shutting down"
+            ("server shutting down", false)
         }
     };
+    // Out of the room now (its slot is free for others); the socket still
+    // has to close cleanly.
+    drop(guard);
+    // Let the writer deliver what the room queued (an error, a close).
+    linger((!writer_ended).then_some(&mut writer), &mut stream).await;
     tracing::debug!(%reason, "connection closed");
+}
+
+/// Waits (at most [`FLUSH_TIMEOUT`]) for the writer to send what is queued
+/// and the close frame, and for the client to answer the close, reading and
+/// dropping whatever it still sends meanwhile. A socket closed with unread
+/// data in it is reset rather than closed, and a reset destroys what the
+/// client had not read yet: a flooding client would never see its
+/// `rate_limited` error and 1008 close (nor the pongs before them).
+async fn linger(
+    mut writer: Option<&mut tokio::task::JoinHandle<()>>,
+    stream: &mut SplitStream<WebSocket>,
+) {
+    let drain = async {
+        // The client's close frame (answering ours) ends it, as does the
+        // end of the stream; after the close the client sends nothing more.
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let written = async {
+        if let Some(w) = writer.as_deref_mut() {
+            let _ = w.await;
+        }
+    };
+    if tokio::time::timeout(FLUSH_TIMEOUT, async { tokio::join!(written, drain) })
+        .await
+        .is_err()
+    {
+        if let Some(w) = writer {
+            w.abort();
+        }
+    }
 }
 
 /// An `error` code, its message and the close code that follows.
@@ -397,7 +443,7 @@ impl TokenBucket {
 
 /// Reads client messages until the connection ends; returns why it ended.
 async fn read_half(
-    mut stream: SplitStream<WebSocket>,
+    stream: &mut SplitStream<WebSocket>,
     room: &RoomHandle,
     conn_id: u64,
     outbox: &Outbox,

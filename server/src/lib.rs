@@ -7,6 +7,7 @@ pub mod client_addr;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod front_door;
 pub mod http;
 pub mod ids;
 pub mod metrics;
@@ -15,12 +16,11 @@ pub mod store;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderValue;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -104,11 +104,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::default());
     let backend = match &config.redis_url {
         None => Backend::Memory,
         Some(url) => {
             let instance = ids::new_client_id().replacen("anon-", "i-", 1);
-            let store = RedisStore::connect(url, instance, config.room_ttl, config.history_ops)?;
+            let store = RedisStore::connect(
+                url,
+                instance,
+                config.room_ttl,
+                config.history_ops,
+                config.history_bytes,
+                metrics.redis_errors.clone(),
+            )?;
             tracing::info!(instance = %store.instance, "rooms live in redis");
             let beat = store.clone();
             tokio::spawn(async move {
@@ -125,15 +133,19 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (conn_tx, mut conn_rx) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
-    let metrics = Arc::new(Metrics::default());
     let rooms = Arc::new(Rooms::new(config.clone(), backend, metrics.clone()));
+    let limits = front_door::DoorLimits {
+        header_timeout: config.header_timeout,
+        max_pending_per_ip: config.max_pending_per_ip,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
     let state = AppState {
         rooms: rooms.clone(),
         auth: config.jwt_secret.as_deref().map(Auth::new),
         config: Arc::new(config),
         shutdown: stop_rx,
         connections: conn_tx,
-        metrics,
+        metrics: metrics.clone(),
         ip_conns: Arc::default(),
     };
     let app = router(state);
@@ -152,21 +164,10 @@ pub async fn run(
         }
         let _ = stop_tx.send(true);
     });
-    // Every message is a small frame that someone is waiting for: never let
-    // Nagle's algorithm hold one back for the peer's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    front_door::serve(listener, app, limits, metrics, async {
         let _ = accepting_rx.await;
     })
-    .await?;
+    .await;
     let _ = drained.await;
     // The router (and its state's sender) is gone; wait for upgraded sockets.
     let _ = tokio::time::timeout(grace, conn_rx.recv()).await;

@@ -102,9 +102,26 @@ struct ServeArgs {
     /// to the server's ping, is closed (1001).
     #[arg(long, env = "COLLAB_IDLE_TIMEOUT_SECONDS", default_value_t = 90)]
     idle_timeout_seconds: u64,
+    /// Seconds a client has to send a request's headers before its
+    /// connection is closed.
+    #[arg(long, env = "COLLAB_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    header_timeout_seconds: u64,
+    /// Connections one client address may hold before they become
+    /// WebSockets (unfinished requests, idle keep-alives); more are closed
+    /// at once. Trusted proxies are exempt.
+    #[arg(long, env = "COLLAB_MAX_PENDING_PER_IP", default_value_t = 64)]
+    max_pending_per_ip: usize,
     /// Committed operations kept per room for late edits and reconnects.
     #[arg(long, env = "COLLAB_HISTORY_OPS", default_value_t = 10_000)]
     history_ops: usize,
+    /// Bytes of committed operations one room keeps at most (the oldest go
+    /// first, as with --history-ops).
+    #[arg(long, env = "COLLAB_HISTORY_BYTES", default_value_t = 32 << 20)]
+    history_bytes: usize,
+    /// Bytes of committed operations all rooms of this instance keep at
+    /// most, shared evenly by the rooms open on it.
+    #[arg(long, env = "COLLAB_HISTORY_BYTES_TOTAL", default_value_t = 512 << 20)]
+    history_bytes_total: usize,
     /// Messages queued per connection before a lagging client is closed (4008).
     #[arg(long, env = "COLLAB_OUTGOING_QUEUE", default_value_t = 4096)]
     outgoing_queue: usize,
@@ -148,6 +165,8 @@ async fn main() -> anyhow::Result<()> {
         max_message_bytes: a.max_message_bytes,
         max_document_chars: a.max_document_chars,
         history_ops: a.history_ops.max(1),
+        history_bytes: a.history_bytes,
+        history_bytes_total: a.history_bytes_total,
         outgoing_queue: a.outgoing_queue.max(16),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_seconds),
         redis_url: a.redis_url.filter(|u| !u.is_empty()),
@@ -159,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
         max_conns_per_ip: a.max_conns_per_ip.max(1),
         trusted_proxies,
         idle_timeout: Duration::from_secs(a.idle_timeout_seconds.max(1)),
+        header_timeout: Duration::from_secs(a.header_timeout_seconds.max(1)),
+        max_pending_per_ip: a.max_pending_per_ip.max(1),
     };
     let addr = format!("{}:{}", a.host, a.port);
     let listener = tokio::net::TcpListener::bind(&addr)

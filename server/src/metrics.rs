@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Upper bounds of the latency histograms' buckets, in seconds.
@@ -91,8 +92,12 @@ pub struct Metrics {
     pub rooms: AtomicI64,
     /// Operations committed by this instance.
     pub ops_committed: AtomicU64,
-    /// Redis commands that failed.
-    pub redis_errors: AtomicU64,
+    /// Bytes of history (committed operations kept for late edits and
+    /// reconnects) held by every room of this instance.
+    pub history_bytes: Arc<AtomicI64>,
+    /// Requests to Redis that failed, whatever made them (shared with the
+    /// Redis store, which counts them).
+    pub redis_errors: Arc<AtomicU64>,
     /// From an edit reaching its room task to its commit.
     pub commit_latency: Histogram,
     /// From a message being queued for a connection to its being written.
@@ -130,6 +135,12 @@ impl Metrics {
             "Rooms with a task on this instance.",
             self.rooms.load(Ordering::Relaxed),
         );
+        gauge(
+            &mut out,
+            "collab_history_bytes",
+            "Bytes of history (operations kept for late edits and reconnects) in all rooms of this instance.",
+            self.history_bytes.load(Ordering::Relaxed),
+        );
         counter(
             &mut out,
             "collab_ops_committed_total",
@@ -139,7 +150,7 @@ impl Metrics {
         counter(
             &mut out,
             "collab_redis_errors_total",
-            "Redis commands that failed.",
+            "Requests to Redis that failed (commits, joins, lookups, heartbeats, the subscriber).",
             self.redis_errors.load(Ordering::Relaxed),
         );
         let _ = writeln!(out, "# HELP collab_rejected_total Messages and connections refused, by reason.\n# TYPE collab_rejected_total counter");

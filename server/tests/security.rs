@@ -427,6 +427,104 @@ async fn limits_close_with_their_codes() {
         .await;
 }
 
+#[tokio::test]
+async fn a_flood_gets_the_rate_limited_error_and_close_not_a_reset() {
+    // Default limits: a burst of 1,000, then 500 per second. The flood is
+    // sent without reading, as a misbehaving client does, so unread
+    // messages sit in the server's socket when it closes: unless the server
+    // reads them away, the kernel answers with a reset, which destroys
+    // what the client had not read yet (the pongs, the error, the close).
+    let server = TestServer::default_settings();
+    let room = server.create_room("").await;
+    for burst in [1_100, 20_000] {
+        let (mut flooder, _) = Client::join(&server.addr, &room, "").await;
+        let mut sent = 0;
+        while sent < burst && flooder.try_send(&ClientMessage::Ping).await {
+            sent += 1;
+        }
+        let what = format!("a burst of {burst}");
+        // A reset shows first as a failed send.
+        assert_eq!(
+            sent, burst,
+            "{what}: the connection was reset while sending"
+        );
+        let (seen, end) = flooder.until_end().await;
+        assert!(
+            seen.iter()
+                .any(|m| matches!(m, ServerMessage::Error { code, .. } if code == "rate_limited")),
+            "{what}: no rate_limited error among {} messages",
+            seen.len()
+        );
+        assert_eq!(end, End::Closed(1008), "{what}: close code");
+        let pongs = seen.iter().filter(|m| **m == ServerMessage::Pong).count();
+        assert!(pongs >= 1000, "{what}: the burst is served: {pongs} pongs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_time_out_and_cannot_starve_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // 256 open files for the server: without limits, a few hundred
+    // unfinished requests would use them all and it could accept nothing.
+    let server = TestServer::start_with_file_limit(256, &["--header-timeout-seconds", "2"], &[]);
+    let target: std::net::SocketAddr = server.addr.parse().unwrap();
+    // An attacker on another address (127.0.0.2 is loopback too) opens
+    // 1,100 connections and sends each a request without its last line.
+    // (All at once: a server that stops accepting leaves later connects
+    // hanging in a full accept queue.)
+    let connects = (0..1100).map(|_| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut tcp = tokio::time::timeout(Duration::from_secs(3), socket.connect(target))
+            .await
+            .ok()?
+            .ok()?;
+        tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .ok()?;
+        Some(tcp)
+    });
+    let mut attack: Vec<_> = futures_util::future::join_all(connects)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        attack.len() > 300,
+        "only {} attack connections",
+        attack.len()
+    );
+    // Meanwhile everyone else is served.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..6 {
+        let health = http.get(format!("{}/health", server.http())).send().await;
+        assert!(
+            matches!(&health, Ok(r) if r.status() == 200),
+            "/health during the attack: {health:?}"
+        );
+        let room = http
+            .post(format!("{}/rooms", server.http()))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        assert_eq!(room.ok(), Some(201), "POST /rooms during the attack");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // And every unfinished request is closed (after the 2 s header timeout,
+    // or at once beyond the per-address limit).
+    for (i, tcp) in attack.iter_mut().enumerate() {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "unfinished request {i} still open"
+        );
+    }
+}
+
 /// Joins through a "proxy" that forwarded `forwarded_for`; the first
 /// message (`init`, or the refusal's `error`) is left to the caller.
 async fn via_proxy(server: &TestServer, room: &str, forwarded_for: &str) -> Client {

@@ -487,3 +487,22 @@ async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_late_edit_on_a_replaced_connection_is_not_applied() {
+    let server = TestServer::start(&["--max-document-chars", "100000000"], &[]);
+    common::late_edit_on_a_replaced_connection(&server.addr, &server.addr, &server.http()).await;
+}
+
+#[tokio::test]
+async fn history_has_a_byte_budget() {
+    // 300 inserts of 500,000 chars (150 MB in all) through a room whose
+    // history may hold 4 MB: memory stays bounded whatever the edits' sizes.
+    let server = TestServer::start(&["--history-bytes", "4000000"], &[]);
+    let peak = common::insert_delete_run(&server, 500_000, 300).await;
+    assert!(
+        peak < 80 * 1024,
+        "resident memory reached {} MiB",
+        peak / 1024
+    );
+}

@@ -20,6 +20,11 @@ use crate::ids;
 use crate::metrics::Metrics;
 use crate::store::{Backend, StoreError};
 
+mod clients;
+mod history;
+mod lineage;
+mod own_ops;
+pub use history::HistoryLimits;
 mod task;
 use task::RoomTask;
 
@@ -379,6 +384,9 @@ pub(crate) struct Registry {
     pub(crate) rooms: HashMap<String, RoomHandle>,
     /// Read-only id -> room id (in memory; Redis keeps its own mapping).
     pub(crate) viewers: HashMap<String, String>,
+    /// What rooms whose task ended abnormally knew of their history, until
+    /// the next task of the room here loads it (with Redis).
+    prior: HashMap<String, task::Prior>,
 }
 
 /// How a client reaches a room: through its id (editor) or its read-only id.
@@ -501,9 +509,37 @@ impl Rooms {
         let Backend::Redis(store) = &self.backend else {
             return Ok(None);
         };
-        let Some(loaded) = store.load(id).await? else {
+        let Some(mut loaded) = store.load(id).await? else {
             return Ok(None);
         };
+        // The room's last task here ended abnormally: make sure Redis still
+        // holds the history it applied, before any client reconnecting from
+        // it is rebased onto what Redis holds.
+        let prior = self.lock().prior.remove(id);
+        if let Some(prior) = prior {
+            let theirs = task::loaded_marks(&loaded);
+            if lineage::parted(prior.revision, &prior.marks, &theirs, loaded.revision) {
+                let fork = lineage::fork_point(&prior.marks, &theirs);
+                match store.record_fork(id, fork).await {
+                    Ok(recorded) => {
+                        tracing::warn!(
+                            room = %short(id),
+                            revision = prior.revision,
+                            redis_revision = loaded.revision,
+                            fork = ?recorded,
+                            "the room's history in Redis parted from the one this instance \
+                             applied (Redis restored from an older state?): continuing from \
+                             what Redis holds"
+                        );
+                        loaded.fork = recorded.or(loaded.fork);
+                    }
+                    Err(e) => {
+                        self.lock().prior.insert(id.to_owned(), prior);
+                        return Err(e);
+                    }
+                }
+            }
+        }
         let task = RoomTask::from_loaded(
             id.to_owned(),
             loaded,

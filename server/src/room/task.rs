@@ -7,7 +7,7 @@
 //! transforms the batch over it and retries. Committed operations, its own or
 //! other instances', are applied and fanned out in revision order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +20,10 @@ use ropey::Rope;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::clients::{self, Dedup, Identities};
+use super::history::{History, HistoryLimits, LogEntry};
+use super::lineage::{self, Mark};
+use super::own_ops::OwnOps;
 use super::{
     queued, short, Command, JoinError, JoinRequest, Joined, Outbox, Queued, Registry, RoomHandle,
     Snapshot,
@@ -43,17 +47,10 @@ const SYNC_EVERY: Duration = Duration::from_secs(2);
 type CommitFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<CommitReply, StoreError>> + Send>>;
 
-struct LogEntry {
-    revision: u64,
-    operation: Operation,
-    user_id: Arc<str>,
-    client_id: Arc<str>,
-    seq: u64,
-}
-
 impl LogEntry {
     fn from_wire(e: WireEntry) -> Self {
         Self {
+            id: lineage::parse_id(e.h.as_deref()),
             revision: e.r,
             operation: e.o,
             user_id: e.u.into(),
@@ -80,6 +77,9 @@ struct PendingEdit {
     user_id: Arc<str>,
     client_id: Arc<str>,
     seq: u64,
+    /// Its id in the room's history, drawn when it is sent to Redis (see
+    /// `lineage`); 0 in memory.
+    id: u64,
 }
 
 struct Conn {
@@ -91,6 +91,8 @@ struct Conn {
     role: Role,
     /// Messages or carets were queued without waking the writer.
     dirty: bool,
+    /// Which of its client's commits this connection hears as acks.
+    own: OwnOps,
 }
 
 struct Presence {
@@ -113,6 +115,8 @@ enum Effect {
     /// Write the snapshot waiting in [`Coalesced::snapshot`].
     Snapshot,
     Touch,
+    /// Forget stale client records (see `clients`).
+    ExpireClients,
     /// The periodic check for operations pub/sub lost: read the log after
     /// this revision and feed it to the task as if it had been published.
     Sync(u64),
@@ -143,6 +147,23 @@ enum Stop {
     Drained,
     /// Closing everyone with this code/reason; they reconnect and resync.
     Reset(u16, &'static str, String),
+    /// Redis holds another history than the one this task applied (it was
+    /// restored from an older state): record where the histories part,
+    /// then close everyone with 1012; they reconnect to what Redis holds.
+    Parted(String),
+}
+
+/// What a task that ended abnormally knew of the room's history, for the
+/// next task of the room on this instance: should Redis turn out to hold
+/// another history, the clients that reconnect from this one must not be
+/// rebased onto it (see `lineage`).
+pub(super) struct Prior {
+    /// The revision the task had reached.
+    pub(super) revision: u64,
+    /// The ids of the revisions it kept.
+    pub(super) marks: Vec<Mark>,
+    /// When it ended (old records are dropped).
+    pub(super) at: Instant,
 }
 
 pub(super) struct RoomTask {
@@ -152,9 +173,10 @@ pub(super) struct RoomTask {
     backend: Backend,
     doc: Rope,
     revision: u64,
-    log: VecDeque<LogEntry>,
-    dedup: HashMap<Arc<str>, (u64, u64)>,
-    identities: HashMap<Arc<str>, (Arc<str>, String)>,
+    log: History,
+    limits: HistoryLimits,
+    dedup: Dedup,
+    identities: Identities,
     users: HashMap<Arc<str>, Presence>,
     remote: HashMap<Arc<str>, Remote>,
     conns: HashMap<u64, Conn>,
@@ -166,7 +188,15 @@ pub(super) struct RoomTask {
     /// a spawned task costs two more wake-ups per keystroke, to start it and
     /// to hear back from it).
     commit: Option<CommitFuture>,
-    stash: BTreeMap<u64, LogEntry>,
+    /// Other instances' operations ahead of the room's revision, waiting
+    /// for the ones before them, each with the id of the operation it was
+    /// committed after (0 when unknown).
+    stash: BTreeMap<u64, (LogEntry, u64)>,
+    /// The id of the operation that produced `revision`; 0 when unknown.
+    tip: u64,
+    /// The revision after which the room's history parted, if it did: a
+    /// reconnect with a later `since` gets no `missed`.
+    fork: Option<u64>,
     effects: Option<mpsc::UnboundedSender<Effect>>,
     coalesced: Arc<Coalesced>,
     stop: Option<Stop>,
@@ -189,6 +219,11 @@ impl RoomTask {
         backend: Backend,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let limits = HistoryLimits {
+            ops: config.history_ops,
+            room_bytes: config.history_bytes,
+            instance_bytes: config.history_bytes_total,
+        };
         Self {
             id,
             language: language.to_owned(),
@@ -196,7 +231,8 @@ impl RoomTask {
             backend,
             doc: Rope::from_str(code),
             revision: 0,
-            log: VecDeque::new(),
+            log: History::new(metrics.history_bytes.clone()),
+            limits,
             dedup: HashMap::new(),
             identities: HashMap::new(),
             users: HashMap::new(),
@@ -208,6 +244,8 @@ impl RoomTask {
             in_flight: Vec::new(),
             commit: None,
             stash: BTreeMap::new(),
+            tip: 0,
+            fork: None,
             effects: None,
             coalesced: Arc::default(),
             stop: None,
@@ -242,6 +280,8 @@ impl RoomTask {
             metrics,
         );
         task.viewer_id = loaded.viewer.clone();
+        task.fork = loaded.fork;
+        let tip = loaded.tip.as_deref().and_then(lineage::parse_tip);
         task.revision = loaded.snapshot_revision;
         for e in loaded.log {
             let e = LogEntry::from_wire(e);
@@ -257,7 +297,7 @@ impl RoomTask {
                 })?;
                 task.revision = e.revision;
             }
-            task.log.push_back(e);
+            task.log.push(e);
         }
         if task.revision != loaded.revision {
             return Err(StoreError::Corrupt(format!(
@@ -265,10 +305,13 @@ impl RoomTask {
                 task.revision, loaded.revision
             )));
         }
-        // The log may reach back before the snapshot; keep only a contiguous tail.
-        while task.log.len() > task.config.history_ops {
-            task.log.pop_front();
-        }
+        task.tip = match tip {
+            Some((rev, id)) if rev == task.revision => id,
+            _ => task.log.iter().last().map_or(0, |e| e.id),
+        };
+        // The log may reach back before the snapshot and past this
+        // instance's budget; keep the tail that fits.
+        task.trim_history();
         task.dedup = loaded
             .dedup
             .into_iter()
@@ -327,7 +370,6 @@ impl RoomTask {
                 store,
                 self.id.clone(),
                 self.viewer_id.clone(),
-                self.metrics.clone(),
                 rx,
                 feed_tx.clone(),
                 self.coalesced.clone(),
@@ -338,7 +380,11 @@ impl RoomTask {
         let tick = (self.config.room_ttl / 4).clamp(Duration::from_millis(50), SYNC_EVERY);
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_sync = Instant::now();
+        // A timer of its own: checking "2 s since the last check?" on the
+        // 2 s expiry tick missed by a hair every other time, so the check
+        // ran every 4 s (docs/redis.md promises 2).
+        let mut sync_ticker = tokio::time::interval_at(Instant::now() + SYNC_EVERY, SYNC_EVERY);
+        sync_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_touch = Instant::now();
         // A room loaded near the end of its TTL must not expire under us.
         self.effect(Effect::Touch);
@@ -374,8 +420,9 @@ impl RoomTask {
                     self.flush();
                 }
                 _ = ticker.tick() => {
-                    self.on_tick(redis, &mut last_sync, &mut last_touch).await;
+                    self.on_tick(redis, &mut last_touch).await;
                 }
+                _ = sync_ticker.tick(), if redis => self.on_sync_tick(),
             }
             self.wake_writers();
             if self.draining.is_some()
@@ -393,7 +440,10 @@ impl RoomTask {
         self.metrics
             .rooms
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        // Leaving: stop taking commands first, so nobody joins a dying task.
+        // Leaving: stop taking commands first, so nobody joins a dying task
+        // (a join sent now fails at once, and the registry below no longer
+        // hands this task out; a closed channel is skipped there too).
+        rx.close();
         {
             let mut reg = registry.lock().unwrap_or_else(|e| e.into_inner());
             if reg
@@ -408,6 +458,22 @@ impl RoomTask {
                     }
                 }
             }
+            if self.redis().is_some()
+                && matches!(self.stop, Some(Stop::Reset(..) | Stop::Parted(_)))
+            {
+                // In the same step as the task leaves the registry: the next
+                // task of the room here must not load without it.
+                let ttl = self.config.room_ttl;
+                reg.prior.retain(|_, p| p.at.elapsed() < ttl);
+                reg.prior.insert(
+                    self.id.clone(),
+                    Prior {
+                        revision: self.revision,
+                        marks: self.marks(),
+                        at: Instant::now(),
+                    },
+                );
+            }
         }
         if let Some(store) = self.redis() {
             store.unsubscribe(&self.id);
@@ -420,6 +486,39 @@ impl RoomTask {
                 }
                 // Tell a reconnecting client's new instance (maybe this one) nothing:
                 // its presence records are removed by the leaves below.
+                let users: Vec<Arc<str>> = self.users.keys().cloned().collect();
+                if let Some(store) = self.redis() {
+                    for u in users {
+                        let _ = store.leave(&self.id, &u).await;
+                    }
+                }
+            }
+            Some(Stop::Parted(detail)) => {
+                let fork = match self.redis() {
+                    Some(store) => record_parting(&store, &self.id, &self.marks()).await,
+                    None => None,
+                };
+                tracing::warn!(
+                    room = %short(&self.id),
+                    %detail,
+                    revision = self.revision,
+                    ?fork,
+                    "the room's history in Redis parted from this instance's (Redis restored \
+                     from an older state?): resynchronizing to what Redis holds; clients \
+                     reconnect, and those past the fork keep their unacknowledged edits aside"
+                );
+                let msg = match fork {
+                    Some(f) => format!(
+                        "the room's store went back to an older state; the room continues from \
+                         what it holds, which shares revisions up to {f} with yours. Reconnect: \
+                         edits after that cannot be merged automatically"
+                    ),
+                    None => "the room's store went back to an older state; reconnect".to_owned(),
+                };
+                for conn in self.conns.values() {
+                    conn.outbox
+                        .fail(error_code::HISTORY_RESET, &msg, close_code::RESTARTING);
+                }
                 let users: Vec<Arc<str>> = self.users.keys().cloned().collect();
                 if let Some(store) = self.redis() {
                     for u in users {
@@ -443,7 +542,6 @@ impl RoomTask {
                 tracing::info!(room = %short(&self.id), "room task ended");
             }
         }
-        rx.close();
         // A commit still in flight is dropped: it happened in Redis or not,
         // and its clients resend anything unacknowledged to a fresh task.
         self.commit = None;
@@ -453,7 +551,49 @@ impl RoomTask {
         self.stop = Some(Stop::Reset(code, reason, detail));
     }
 
-    async fn on_tick(&mut self, redis: bool, last_sync: &mut Instant, last_touch: &mut Instant) {
+    /// Redis holds another history than this task applied: stop applying
+    /// anything and resynchronize (see [`Stop::Parted`]).
+    fn parted(&mut self, detail: String) {
+        if !matches!(self.stop, Some(Stop::Parted(_))) {
+            self.stop = Some(Stop::Parted(detail));
+        }
+    }
+
+    /// Learns where the room's history parted, if Redis says so.
+    fn note_fork(&mut self, fork: Option<u64>) {
+        if let Some(f) = fork {
+            self.fork = Some(self.fork.map_or(f, |mine| mine.min(f)));
+        }
+    }
+
+    /// The id of the operation that produced revision `rev`, when known.
+    fn id_at(&self, rev: u64) -> Option<u64> {
+        let id = if rev == self.revision {
+            self.tip
+        } else {
+            let i = rev.checked_sub(self.oldest_base() + 1)?;
+            self.log.get(i as usize)?.id
+        };
+        (id != 0).then_some(id)
+    }
+
+    /// The ids this task knows of the revisions it applied.
+    fn marks(&self) -> Vec<Mark> {
+        let mut marks: Vec<Mark> = self
+            .log
+            .iter()
+            .filter(|e| e.id != 0)
+            .map(|e| (e.revision, e.id))
+            .collect();
+        if self.tip != 0 && marks.last().is_none_or(|m| m.0 != self.revision) {
+            marks.push((self.revision, self.tip));
+        }
+        marks
+    }
+
+    async fn on_tick(&mut self, redis: bool, last_touch: &mut Instant) {
+        // Rooms opened elsewhere on this instance shrink this one's share.
+        self.trim_history();
         if self.conns.is_empty() {
             let idle = self.last_activity.elapsed();
             // With Redis the room outlives the task: a short grace suffices.
@@ -467,22 +607,22 @@ impl RoomTask {
                 return;
             }
         }
-        if !redis {
-            return;
-        }
         if !self.conns.is_empty() && last_touch.elapsed() >= self.config.room_ttl / 3 {
             *last_touch = Instant::now();
             self.effect(Effect::Touch);
+            self.effect(Effect::ExpireClients);
+            self.expire_identities();
         }
-        if last_sync.elapsed() >= SYNC_EVERY {
-            // Off this task: awaiting three Redis round trips here held up
-            // every edit of the room meanwhile, every two seconds.
-            *last_sync = Instant::now();
-            // Not while the last one is still queued (Redis is slow).
-            if !self.coalesced.checking.swap(true, Ordering::Relaxed) {
-                self.effect(Effect::Sync(self.revision));
-                self.effect(Effect::Reap);
-            }
+    }
+
+    /// The periodic check for operations pub/sub lost and for ghosts, every
+    /// [`SYNC_EVERY`]. Off this task: awaiting three Redis round trips here
+    /// held up every edit of the room meanwhile, every two seconds.
+    fn on_sync_tick(&mut self) {
+        // Not while the last one is still queued (Redis is slow).
+        if !self.coalesced.checking.swap(true, Ordering::Relaxed) {
+            self.effect(Effect::Sync(self.revision));
+            self.effect(Effect::Reap);
         }
     }
 
@@ -560,6 +700,11 @@ impl RoomTask {
                 return Err(JoinError::Gone);
             }
         }
+        if let (Some(store), Some(_)) = (self.redis(), req.since) {
+            // Whether the room's history parted, as of now: another instance
+            // may have found out since this task loaded.
+            self.note_fork(store.fork(&self.id).await?);
+        }
         if let Some(since) = req.since {
             if since > self.revision {
                 return Err(JoinError::FutureRevision {
@@ -569,20 +714,14 @@ impl RoomTask {
             }
         }
         // One live connection per client id: a client that reconnects
-        // replaces its old connection (acks and de-duplication are per client).
+        // replaces its old connection (acks and de-duplication are per
+        // client). It leaves the room once the new one is in (below).
         let replaced: Vec<u64> = self
             .conns
             .iter()
             .filter(|(_, c)| *c.client_id == *req.client_id)
             .map(|(id, _)| *id)
             .collect();
-        for id in &replaced {
-            if let Some(c) = self.conns.get(id) {
-                let msg = "another connection with the same client_id replaced this one";
-                c.outbox
-                    .fail(error_code::REPLACED, msg, close_code::REPLACED);
-            }
-        }
         if self.conns.len() - replaced.len() >= self.config.max_conns_per_room {
             return Err(JoinError::Full(self.config.max_conns_per_room));
         }
@@ -656,8 +795,12 @@ impl RoomTask {
                 color
             }
         };
+        // Not past the fork: a client there may hold a revision `since` of
+        // the other history, and no entry of this one fits its document.
+        let rebasable =
+            |since: u64| since >= self.oldest_base() && self.fork.is_none_or(|fork| since <= fork);
         let missed = req.since.and_then(|since| {
-            (since >= self.oldest_base()).then(|| {
+            rebasable(since).then(|| {
                 self.log
                     .iter()
                     .filter(|e| e.revision > since)
@@ -670,6 +813,11 @@ impl RoomTask {
                     .collect()
             })
         });
+        let own = if missed.is_some() {
+            OwnOps::rebasing()
+        } else {
+            OwnOps::fresh()
+        };
         let conn_id = self.next_conn;
         self.next_conn += 1;
         self.conns.insert(
@@ -681,8 +829,12 @@ impl RoomTask {
                 lagging: false,
                 dirty: false,
                 role,
+                own,
             },
         );
+        for id in replaced {
+            self.replace(id);
+        }
         let users = self
             .snapshot()
             .users
@@ -710,6 +862,21 @@ impl RoomTask {
         })
     }
 
+    /// Closes a connection another one of the same client replaced (4005)
+    /// and takes it out of the room at once. Its socket may live on for a
+    /// while (a stalled client's writer waits on a full send buffer, and
+    /// its reader keeps reading), but nothing it sends from now on is
+    /// applied: edits and carets from a connection not in the room are
+    /// dropped. Its user stays present through the new connection.
+    fn replace(&mut self, conn_id: u64) {
+        if let Some(c) = self.conns.get(&conn_id) {
+            let msg = "another connection with the same client_id replaced this one";
+            c.outbox
+                .fail(error_code::REPLACED, msg, close_code::REPLACED);
+        }
+        self.leave(conn_id);
+    }
+
     fn leave(&mut self, conn_id: u64) {
         let Some(conn) = self.conns.remove(&conn_id) else {
             return;
@@ -723,8 +890,11 @@ impl RoomTask {
             self.users.remove(&conn.user_id);
             self.effect(Effect::Leave(conn.user_id.to_string()));
             if self.conns.is_empty() {
-                // The room's keys (and its read-only id) expire together from now.
+                // The room's keys (and its read-only id) expire together
+                // from now; stale client records go (here and in Redis).
                 self.effect(Effect::Touch);
+                self.effect(Effect::ExpireClients);
+                self.expire_identities();
             }
             for c in self.conns.values() {
                 c.outbox.signals.drop_cursor(&conn.user_id);
@@ -760,9 +930,10 @@ impl RoomTask {
     }
 
     fn edit(&mut self, conn_id: u64, base: u64, seq: u64, operation: Operation) {
-        let Some(conn) = self.conns.get(&conn_id) else {
-            return;
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return; // Left or replaced: nothing it sends is applied.
         };
+        conn.own.sent(seq);
         let outbox = conn.outbox.clone();
         let client_id = conn.client_id.clone();
         let user_id = conn.user_id.clone();
@@ -867,6 +1038,7 @@ impl RoomTask {
             user_id,
             client_id,
             seq,
+            id: 0,
         });
         self.flush();
     }
@@ -892,12 +1064,18 @@ impl RoomTask {
             Some(store) => {
                 let n = self.pending.len().min(MAX_BATCH);
                 self.in_flight = self.pending.drain(..n).collect();
+                // Fresh ids each attempt: a batch retried after a lost race
+                // holds other operations at other revisions.
+                for p in &mut self.in_flight {
+                    p.id = lineage::new_id();
+                }
                 let entries: Vec<WireEntry> = self
                     .in_flight
                     .iter()
                     .enumerate()
                     .map(|(i, p)| WireEntry {
                         r: self.revision + 1 + i as u64,
+                        h: Some(lineage::id_text(p.id)),
                         o: p.operation.clone(),
                         u: p.user_id.to_string(),
                         c: p.client_id.to_string(),
@@ -905,8 +1083,14 @@ impl RoomTask {
                     })
                     .collect();
                 let (id, expected) = (self.id.clone(), self.revision);
+                let expected_tip =
+                    (self.tip != 0).then(|| lineage::tip_text((self.revision, self.tip)));
+                let last = self.in_flight.last().map_or(0, |p| p.id);
+                let new_tip = lineage::tip_text((self.revision + n as u64, last));
                 self.commit = Some(Box::pin(async move {
-                    store.commit(&id, expected, &entries).await
+                    store
+                        .commit(&id, expected, expected_tip.as_deref(), &new_tip, &entries)
+                        .await
                 }));
             }
         }
@@ -914,13 +1098,17 @@ impl RoomTask {
 
     async fn on_commit(&mut self, reply: Result<CommitReply, StoreError>) {
         match reply {
-            Ok(CommitReply::Committed(rev)) => {
+            Ok(CommitReply::Committed { rev, log_bytes }) => {
                 let before = self.revision;
                 for p in std::mem::take(&mut self.in_flight) {
                     self.commit_own(p);
                 }
                 debug_assert_eq!(rev, self.revision);
-                if before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
+                // Every SNAPSHOT_EVERY revisions, and whenever the log is
+                // over its byte budget: Redis can only drop entries the
+                // snapshot covers.
+                let over_budget = log_bytes > self.limits.room_bytes as u64;
+                if over_budget || before / SNAPSHOT_EVERY != self.revision / SNAPSHOT_EVERY {
                     let waiting = self
                         .coalesced
                         .snapshot
@@ -940,7 +1128,8 @@ impl RoomTask {
                 // once, in one round trip.
                 let batch = std::mem::take(&mut self.in_flight);
                 self.pending.splice(0..0, batch);
-                self.catch_up(revision, missed);
+                // (The script checked that Redis's history is ours.)
+                self.catch_up(revision, missed, None);
             }
             Ok(CommitReply::Yield(revision)) => {
                 // Another instance holds the next turn: retry once its commit
@@ -961,6 +1150,10 @@ impl RoomTask {
                     self.flush();
                 }
             }
+            Ok(CommitReply::Parted(revision)) => self.parted(format!(
+                "Redis (at revision {revision}) holds another history than this instance's (at {})",
+                self.revision
+            )),
             Ok(CommitReply::Gone) => {
                 self.reset(
                     close_code::ROOM_NOT_FOUND,
@@ -969,10 +1162,7 @@ impl RoomTask {
                 );
             }
             Err(e) => {
-                self.metrics
-                    .redis_errors
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // The reply may be lost while the commit happened: start over
+                // (The store counted the failure.) The reply may be lost while the commit happened: start over
                 // from Redis; clients resend with their seq, applied once.
                 self.reset(
                     close_code::TRY_AGAIN_LATER,
@@ -991,6 +1181,7 @@ impl RoomTask {
             .ops_committed
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = LogEntry {
+            id: p.id,
             revision: self.revision + 1,
             operation: p.operation,
             user_id: p.user_id,
@@ -1013,6 +1204,7 @@ impl RoomTask {
             return;
         }
         self.revision = entry.revision;
+        self.tip = entry.id;
         self.last_activity = Instant::now();
         self.dedup
             .insert(entry.client_id.clone(), (entry.seq, entry.revision));
@@ -1047,13 +1239,33 @@ impl RoomTask {
             .to_json(),
         );
         for (id, conn) in self.conns.iter_mut() {
-            enqueue(conn, if Some(*id) == author { &ack } else { &update });
+            let acked = Some(*id) == author
+                || (conn.client_id == entry.client_id && conn.own.is_ack(entry.seq));
+            enqueue(conn, if acked { &ack } else { &update });
         }
         self.dirty = true;
-        self.log.push_back(entry);
-        while self.log.len() > self.config.history_ops {
-            self.log.pop_front();
-        }
+        self.log.push(entry);
+        self.trim_history();
+    }
+
+    /// Keeps the history within its count and this room's share of the
+    /// byte budgets (the share shrinks as rooms open on this instance).
+    fn trim_history(&mut self) {
+        let rooms = self.metrics.rooms.load(Ordering::Relaxed).max(1) as usize;
+        let bytes = self.limits.room_share(rooms);
+        let dedup = &mut self.dedup;
+        self.log.trim(self.limits.ops, bytes, |e| {
+            clients::commit_left_history(dedup, &e.client_id, e.revision);
+        });
+    }
+
+    /// Forgets the identities of clients that are not here and have no
+    /// commit in the history (see [`clients`]).
+    fn expire_identities(&mut self) {
+        let (users, remote) = (&self.users, &self.remote);
+        clients::expire_identities(&mut self.identities, &self.dedup, |u| {
+            users.contains_key(u) || remote.contains_key(u)
+        });
     }
 
     /// Applies another instance's committed operation. Pending edits must be
@@ -1130,7 +1342,14 @@ impl RoomTask {
             return;
         }
         let mut applied = false;
-        while let Some(entry) = self.stash.remove(&(self.revision + 1)) {
+        while let Some((entry, after)) = self.stash.remove(&(self.revision + 1)) {
+            if after != 0 && self.tip != 0 && after != self.tip {
+                self.parted(format!(
+                    "revision {} was committed on another revision {} than this instance's",
+                    entry.revision, self.revision
+                ));
+                return;
+            }
             self.apply_remote(entry);
             if self.stop.is_some() {
                 return;
@@ -1154,7 +1373,11 @@ impl RoomTask {
             return; // The commit's reply will tell.
         }
         match store.entries_since(&self.id, self.revision).await {
-            Ok(Some((revision, entries))) => self.catch_up(revision, entries),
+            Ok(Some(tail)) => {
+                self.note_fork(tail.fork);
+                let base = tail.base.as_deref().and_then(lineage::parse_tip);
+                self.catch_up(tail.revision, tail.entries, base);
+            }
             Ok(None) => self.reset(
                 close_code::ROOM_NOT_FOUND,
                 error_code::ROOM_NOT_FOUND,
@@ -1168,15 +1391,23 @@ impl RoomTask {
 
     /// Applies what the store committed up to `revision` (`entries`: every
     /// entry after ours, as far as the log reaches), rebases what is pending
-    /// and commits it.
-    fn catch_up(&mut self, revision: u64, entries: Vec<WireEntry>) {
+    /// and commits it. `base` is the store's mark of our revision, when it
+    /// knows one.
+    fn catch_up(&mut self, revision: u64, entries: Vec<WireEntry>, base: Option<Mark>) {
         if revision < self.revision {
-            self.reset(
-                close_code::RESTARTING,
-                error_code::UNAVAILABLE,
-                "the store lost operations".into(),
-            );
+            self.parted(format!(
+                "Redis is at revision {revision}, behind this instance's {}",
+                self.revision
+            ));
             return;
+        }
+        if let Some((rev, id)) = base {
+            if rev == self.revision && self.tip != 0 && id != self.tip {
+                self.parted(format!(
+                    "Redis holds another operation at revision {rev} than this instance applied"
+                ));
+                return;
+            }
         }
         if revision > self.revision && entries.first().is_none_or(|e| e.r != self.revision + 1) {
             self.reset(
@@ -1203,10 +1434,23 @@ impl RoomTask {
     async fn on_event(&mut self, ev: Event) {
         let own = self.redis().map(|s| s.instance.clone()).unwrap_or_default();
         match ev {
-            Event::Ops { ops, .. } => {
-                for e in ops {
-                    if e.r > self.revision {
-                        self.stash.insert(e.r, LogEntry::from_wire(e));
+            Event::Ops { ops, p, .. } => {
+                let entries: Vec<LogEntry> = ops.into_iter().map(LogEntry::from_wire).collect();
+                let base = p.as_deref().and_then(lineage::parse_tip);
+                let marks: Vec<Mark> = entries.iter().map(|e| (e.revision, e.id)).collect();
+                // What they were committed on, and what they hold, at
+                // revisions this task has applied must be what it applied.
+                let mine = |rev: u64| (rev <= self.revision).then(|| self.id_at(rev)).flatten();
+                if let Some(rev) = lineage::contradiction(base.iter().chain(&marks), mine) {
+                    self.parted(format!(
+                        "another instance's operations follow another operation at revision {rev}"
+                    ));
+                    return;
+                }
+                let follows = lineage::predecessors(base, &marks);
+                for (entry, after) in entries.into_iter().zip(follows) {
+                    if entry.revision > self.revision {
+                        self.stash.insert(entry.revision, (entry, after));
                     }
                 }
                 let before = self.revision;
@@ -1236,7 +1480,7 @@ impl RoomTask {
                 let id: Arc<str> = user.user_id.as_str().into();
                 let known = self.users.contains_key(&id) || self.remote.contains_key(&id);
                 self.remote.insert(
-                    id,
+                    id.clone(),
                     Remote {
                         info: user.clone(),
                         instance: i,
@@ -1244,6 +1488,19 @@ impl RoomTask {
                 );
                 if !known {
                     self.broadcast(&queued(ServerMessage::UserJoined { user }.to_json()));
+                }
+                // One live connection per client across instances too: the
+                // client (a user id is one client's) reconnected elsewhere,
+                // so its connections here are replaced. Its user stays
+                // present, now as a remote one.
+                let stale: Vec<u64> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.user_id == id)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for conn_id in stale {
+                    self.replace(conn_id);
                 }
             }
             Event::Leave { i, u } => {
@@ -1374,7 +1631,6 @@ async fn run_effects(
     store: Arc<RedisStore>,
     id: String,
     viewer: Option<String>,
-    metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Effect>,
     feed: mpsc::Sender<Feed>,
     coalesced: Arc<Coalesced>,
@@ -1412,14 +1668,20 @@ async fn run_effects(
                 }
             }
             Effect::Touch => store.touch(&id, viewer.as_deref()).await,
+            Effect::ExpireClients => store.expire_clients(&id).await,
             Effect::Sync(after) => store.entries_since(&id, after).await.map(|tail| {
                 let news = match tail {
+                    // Redis went back: the task reads it again and finds out.
+                    Some(tail) if tail.revision < after => Feed::Resync,
+                    // Nothing new, and nothing to check our history against.
+                    Some(tail) if tail.entries.is_empty() && tail.base.is_none() => return,
                     // Entries the task already has are ignored; a gap makes
-                    // it read the log itself.
-                    Some((_, ops)) if ops.is_empty() => return,
-                    Some((_, ops)) => Feed::Event(Event::Ops {
+                    // it read the log itself. `base` lets it check that they
+                    // follow its own revision `after`.
+                    Some(tail) => Feed::Event(Event::Ops {
                         i: String::new(),
-                        ops,
+                        p: tail.base,
+                        ops: tail.entries,
                     }),
                     None => Feed::Resync, // Gone: the task finds out and ends.
                 };
@@ -1434,9 +1696,7 @@ async fn run_effects(
             }
         };
         if let Err(e) = result {
-            metrics
-                .redis_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // (The store counted the failure.)
             tracing::warn!(room = %short(&id), error = %e, "redis side effect failed");
         }
     }
@@ -1497,4 +1757,40 @@ pub(super) fn snapshot_of(loaded: LoadedRoom) -> Result<Snapshot, StoreError> {
         language: loaded.language,
         users: loaded.presence.into_iter().map(|p| p.user).collect(),
     })
+}
+
+/// The marks (revision, id) a room loaded from Redis knows.
+pub(super) fn loaded_marks(loaded: &LoadedRoom) -> Vec<Mark> {
+    lineage::marks(
+        loaded.log.iter().map(|e| (e.r, e.h.as_deref())),
+        loaded.tip.as_deref(),
+        loaded.revision,
+    )
+}
+
+/// Records in Redis where the room's history parted from `mine` (the marks
+/// of a history this instance applied): the last revision both share.
+/// Retries a little while Redis is unreachable; `None` when it could not.
+pub(super) async fn record_parting(store: &RedisStore, id: &str, mine: &[Mark]) -> Option<u64> {
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+        }
+        let loaded = match store.load(id).await {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(room = %short(id), error = %e, "cannot read the room to record where its history parted");
+                continue;
+            }
+        };
+        let fork = lineage::fork_point(mine, &loaded_marks(&loaded));
+        match store.record_fork(id, fork).await {
+            Ok(recorded) => return recorded,
+            Err(e) => {
+                tracing::warn!(room = %short(id), error = %e, "cannot record where the room's history parted")
+            }
+        }
+    }
+    None
 }

@@ -34,8 +34,26 @@ impl TestServer {
         Self::spawn(args, env, Some(log))
     }
 
+    /// Like `start`, with the server's open-file limit lowered to `files`
+    /// (for the server process only: `prlimit` execs the server).
+    pub fn start_with_file_limit(files: u32, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={files}:{files}"))
+            .arg(env!("CARGO_BIN_EXE_collab-server"));
+        Self::spawn_command(cmd, args, env, None)
+    }
+
     fn spawn(args: &[&str], env: &[(&str, &str)], log: Option<&std::path::Path>) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
+        let cmd = Command::new(env!("CARGO_BIN_EXE_collab-server"));
+        Self::spawn_command(cmd, args, env, log)
+    }
+
+    fn spawn_command(
+        mut cmd: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         cmd.args(["--host", "127.0.0.1", "--port", "0"])
             .args(args)
             .env_remove("REDIS_URL")
@@ -116,6 +134,17 @@ impl TestServer {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The process's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server runs");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     /// True while the process runs.
@@ -226,12 +255,21 @@ impl Client {
             let frame = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
             return Some(match frame {
                 Some(Ok(Message::Text(t))) => Ok(serde_json::from_str(&t).expect("valid message")),
-                Some(Ok(Message::Close(Some(f)))) => Err(End::Closed(f.code.into())),
-                Some(Ok(Message::Close(None))) => Err(End::Closed(1005)),
+                Some(Ok(Message::Close(f))) => {
+                    self.answer_close().await;
+                    Err(End::Closed(f.map_or(1005, |f| f.code.into())))
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => Err(End::Dropped),
             });
         }
+    }
+
+    /// Sends the answer to the server's close frame (tungstenite queued it
+    /// when the close arrived), as a well-behaved client does: the server
+    /// waits a little for it before it lets go of the socket.
+    async fn answer_close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.flush()).await;
     }
 
     /// Connects and reads `init`, or says why that failed.
@@ -330,8 +368,10 @@ impl Client {
                 Some(Ok(Message::Text(t))) => {
                     seen.push(serde_json::from_str(&t).expect("valid message"))
                 }
-                Some(Ok(Message::Close(Some(f)))) => return (seen, End::Closed(f.code.into())),
-                Some(Ok(Message::Close(None))) => return (seen, End::Closed(1005)),
+                Some(Ok(Message::Close(f))) => {
+                    self.answer_close().await;
+                    return (seen, End::Closed(f.map_or(1005, |f| f.code.into())));
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return (seen, End::Dropped),
             }
@@ -538,6 +578,17 @@ impl TestRedis {
         self.spawn();
     }
 
+    /// Kills it (SIGKILL: nothing is written on the way out) and starts it
+    /// again on the same port and directory: it comes back with whatever
+    /// its files hold, e.g. the RDB file of the last `SAVE`.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
     /// A synchronous connection for inspecting keys.
     pub fn conn(&self) -> redis::Connection {
         redis::Client::open(self.url())
@@ -621,4 +672,163 @@ impl Bot {
             self.client.try_send(msg).await;
         }
     }
+}
+
+impl Client {
+    /// Joins with a tiny socket receive buffer, so that a connection that
+    /// stops reading stalls the server's writer after a few megabytes
+    /// (the server's send buffer) instead of the tens of megabytes a
+    /// self-tuning receive buffer takes.
+    pub async fn join_small_window(addr: &str, room: &str, query: &str) -> (Self, ServerMessage) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let url = format!("ws://{addr}/ws/{room}?{query}");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("ws handshake");
+        let mut c = Self { ws };
+        let init = c.recv().await;
+        assert!(matches!(init, ServerMessage::Init { .. }), "{init:?}");
+        (c, init)
+    }
+}
+
+/// Issue 12, item 1: client `x`'s first connection stalls (it stops reading
+/// while a typist's large inserts fill the server's send buffer towards
+/// it), `x` reconnects with the same `client_id` and `since` on
+/// `new_addr` (replacing the stalled connection, which lives on at the
+/// TCP level), and then an edit `x` had sent on the old connection
+/// arrives there. Nothing may come of the late copy: `x`'s resend of that
+/// seq gets a fresh ack, `x` never receives its own operation as someone
+/// else's, and everyone ends with the same text holding `x`'s edit once.
+pub async fn late_edit_on_a_replaced_connection(old_addr: &str, new_addr: &str, http: &str) {
+    let room = reqwest::Client::new()
+        .post(format!("{http}/rooms"))
+        .json(&json!({ "code": "", "language": "rust" }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut stalled, _) = Client::join_small_window(old_addr, &room, "client_id=x").await;
+    let mut typist = Bot::join(old_addr, &room, "client_id=t").await;
+    // About 6 MB towards the stalled connection: more than the server's
+    // send buffer (4 MB at most) and its 4 KB receive window hold.
+    let chunk = "y".repeat(60_000);
+    for _ in 0..100 {
+        let len = typist.replica.doc.len_chars();
+        typist
+            .edit(Operation::replace(len, len, len, &chunk).unwrap())
+            .await;
+        typist.settle(0).await;
+    }
+    // `x` typed "X1" on the old connection at revision 0 (seq 1); the
+    // message left late. Meanwhile `x` reconnects, replacing it.
+    let mut x = Replica::new(0, "");
+    let sent = x
+        .edit(serde_json::from_str(r#"["X1"]"#).unwrap())
+        .unwrap()
+        .unwrap();
+    let (mut fresh, init) = Client::join(new_addr, &room, "client_id=x&since=0").await;
+    let ServerMessage::Init {
+        revision,
+        missed,
+        user_id: my_id,
+        ..
+    } = init
+    else {
+        unreachable!()
+    };
+    let resync = x.sync.resync(&missed.expect("history since 0")).unwrap();
+    for op in &resync.apply {
+        op.apply(&mut x.doc).unwrap();
+    }
+    assert_eq!(x.sync.revision(), revision);
+    // Now the late copy arrives on the replaced connection.
+    stalled.try_send(&sent).await;
+    // Give it time to be (wrongly) committed: the room's revision moves.
+    let rev_of = |body: Value| body["revision"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        let body = reqwest::get(format!("{http}/rooms/{room}"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        if rev_of(body) > revision {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for msg in resync.send {
+        fresh.send(&msg).await;
+    }
+    while !x.sync.is_synchronized() {
+        let msg = fresh.recv().await;
+        if let ServerMessage::CodeUpdate(c) = &msg {
+            assert_ne!(
+                c.user_id, my_id,
+                "x received its own operation as someone else's: {c:?}"
+            );
+        }
+        if let ServerMessage::Ack { revision: r, .. } = &msg {
+            assert!(
+                *r > x.sync.revision(),
+                "the resend was acked at revision {r}, which x already has"
+            );
+        }
+        x.handle(&msg).expect("server messages fit x's replica");
+    }
+    typist.settle(x.sync.revision()).await;
+    let body = reqwest::get(format!("{http}/rooms/{room}"))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let text = body["code"].as_str().unwrap();
+    assert_eq!(text.matches("X1").count(), 1, "x's edit once");
+    assert_eq!(x.text(), text, "x's replica");
+    assert_eq!(typist.replica.text(), text, "the typist's replica");
+    drop(stalled);
+}
+
+/// Issue 12, item 4: one client alternately inserts and deletes a block of
+/// `block` chars (each frame under the 1 MiB message cap, the document
+/// staying one char long), `rounds` times, while the server's resident
+/// memory is sampled. Returns the largest sample, in KiB.
+pub async fn insert_delete_run(server: &TestServer, block: usize, rounds: usize) -> u64 {
+    let room = server.create_room("x").await;
+    let (mut c, _) = Client::join(&server.addr, &room, "client_id=big").await;
+    let text = "y".repeat(block);
+    let insert: Operation = serde_json::from_value(json!([1, text])).unwrap();
+    let delete: Operation = serde_json::from_value(json!([1, -(block as i64)])).unwrap();
+    let mut peak = server.rss_kib();
+    let mut seq = 0;
+    for round in 0..rounds {
+        for op in [&insert, &delete] {
+            seq += 1;
+            c.send(&ClientMessage::CodeUpdate {
+                revision: seq - 1,
+                seq,
+                operation: op.clone(),
+            })
+            .await;
+            assert_eq!(
+                c.recv_doc().await,
+                ServerMessage::Ack { revision: seq, seq }
+            );
+        }
+        if round % 10 == 0 {
+            peak = peak.max(server.rss_kib());
+        }
+    }
+    assert_eq!(server.code(&room).await, "x");
+    peak.max(server.rss_kib())
 }
