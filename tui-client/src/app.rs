@@ -14,7 +14,7 @@ use crossterm::event::Event;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
-use crate::core::editor::{ConnState, Editor, Effect, FileState};
+use crate::core::editor::{ConnState, Editor, Effect, FileState, Recovery};
 use crate::journal::{self, Journal, Writer};
 use crate::local_state::{self, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
@@ -202,14 +202,25 @@ async fn event_loop(
                     let _ = net.commands.send(NetCommand::Send { epoch, msg });
                 }
                 Effect::Save { path, text, expect } => save(editor, &room, path, &text, expect),
-                Effect::SaveRecovery { text } => {
-                    let notice = match local_state::save_recovery(&room, &text) {
-                        Ok(path) => format!(
+                Effect::SaveRecovery { text, why } => {
+                    let saved = local_state::save_recovery(&room, &text);
+                    let notice = match (why, saved) {
+                        (Recovery::Unmerged, Ok(path)) => format!(
                             "Reconnected, but your unsent edits could not be merged; \
                              your version is saved in {}",
                             path.display()
                         ),
-                        Err(e) => format!("Reconnected; your unsent edits were lost ({e:#})"),
+                        (Recovery::Unmerged, Err(e)) => {
+                            format!("Reconnected; your unsent edits were lost ({e:#})")
+                        }
+                        (Recovery::HistoryReset, Ok(path)) => format!(
+                            "The server lost recent history (its store was restored); \
+                             your copy of the document is saved in {}",
+                            path.display()
+                        ),
+                        (Recovery::HistoryReset, Err(e)) => format!(
+                            "The server lost recent history, and your copy could not be saved ({e:#})"
+                        ),
                     };
                     editor.set_notice(notice);
                 }

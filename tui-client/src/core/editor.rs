@@ -57,10 +57,12 @@ pub enum Effect {
         /// there (the user said so).
         expect: Option<FileState>,
     },
-    /// Keep edits the server could not take back after a reconnect.
+    /// Keep the local document in a recovery file and say why.
     SaveRecovery {
-        /// The local document as it was, with the unsent edits.
+        /// The local document as it was.
         text: String,
+        /// Why it is kept.
+        why: Recovery,
     },
     /// The server's messages no longer fit the local state: reconnect
     /// without `since`, taking the server's document.
@@ -72,6 +74,16 @@ pub enum Effect {
     Copy(String),
     /// Leave the editor.
     Quit,
+}
+
+/// Why the editor keeps a copy of the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// A reconnect could not merge the unsent edits.
+    Unmerged,
+    /// The server's store went back to an older state: edits it had
+    /// acknowledged may be gone from the room.
+    HistoryReset,
 }
 
 /// A local file as the shell last saw it, to notice another program's
@@ -581,6 +593,14 @@ impl Editor {
             ServerMessage::UserLeft { user_id } => self.presence.leave(&user_id),
             ServerMessage::Error { code, message, seq } => {
                 self.notice = Some(format!("Server: {message} ({code})"));
+                if code == collab_protocol::error_code::HISTORY_RESET && self.doc.is_ready() {
+                    // What the room holds may lack edits it had acknowledged:
+                    // this copy still has them.
+                    self.effects.push(Effect::SaveRecovery {
+                        text: self.doc.rope().to_string(),
+                        why: Recovery::HistoryReset,
+                    });
+                }
                 if code == collab_protocol::error_code::DOCUMENT_TOO_LARGE && seq.is_some() {
                     // The refused edit will never be acknowledged: take the
                     // server's document again; what was unsent goes to a
@@ -620,7 +640,10 @@ impl Editor {
                 self.anchor = self.anchor.map(|a| a.min(len));
                 self.follow_caret = true;
                 if let Some(text) = lost {
-                    self.effects.push(Effect::SaveRecovery { text });
+                    self.effects.push(Effect::SaveRecovery {
+                        text,
+                        why: Recovery::Unmerged,
+                    });
                 }
             }
         }

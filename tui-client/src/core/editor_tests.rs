@@ -8,7 +8,7 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use super::editor::{ConnState, Editor, Effect, FileState, LineInput, Prompt, Viewport};
+use super::editor::{ConnState, Editor, Effect, FileState, LineInput, Prompt, Recovery, Viewport};
 
 /// A file of `len` bytes as the shell would report it.
 pub(crate) fn stamp(len: u64) -> FileState {
@@ -347,7 +347,8 @@ fn reconnect_without_history_saves_unsent_text() {
     assert_eq!(
         ed.take_effects(),
         vec![Effect::SaveRecovery {
-            text: "!abc".into()
+            text: "!abc".into(),
+            why: Recovery::Unmerged,
         }]
     );
 }
@@ -512,4 +513,21 @@ fn a_refused_edit_resyncs_and_keeps_the_text_for_the_user() {
     // Other errors that refuse nothing in particular do not resync.
     ed.on_server(ServerMessage::error("unavailable", "later"));
     assert!(!ed.take_effects().contains(&Effect::ResyncFresh));
+}
+
+#[test]
+fn a_history_reset_keeps_a_copy_of_the_document() {
+    let mut ed = ready("acknowledged text");
+    ed.on_server(ServerMessage::Error {
+        code: collab_protocol::error_code::HISTORY_RESET.into(),
+        message: "the room's store went back".into(),
+        seq: None,
+    });
+    assert_eq!(
+        ed.take_effects(),
+        vec![Effect::SaveRecovery {
+            text: "acknowledged text".into(),
+            why: Recovery::HistoryReset,
+        }]
+    );
 }
