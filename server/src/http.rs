@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::metrics::Reject;
-use crate::store::Backend;
 use crate::AppState;
 
 /// Optional body of `POST /rooms`.
@@ -60,7 +59,7 @@ pub async fn create_room(
         .filter(|l| !l.trim().is_empty())
         .unwrap_or_else(|| "plaintext".to_owned());
     let (room_id, read_only_id) = app.rooms.create(&req.code, &language).await?;
-    tracing::info!(room = %crate::room::short(&room_id), "room created");
+    tracing::info!(room = %crate::ids::short(&room_id), "room created");
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -113,10 +112,14 @@ pub async fn get_room(
 
 /// `GET /health`: 200 while the store answers, 503 when it does not.
 pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (status, store) = match app.rooms.backend() {
-        Backend::Memory => (StatusCode::OK, "memory"),
-        Backend::Redis(r) if r.healthy().await => (StatusCode::OK, "redis"),
-        Backend::Redis(_) => (StatusCode::SERVICE_UNAVAILABLE, "redis unreachable"),
+    let store = app.rooms.store();
+    let (status, store) = if store.healthy().await {
+        (StatusCode::OK, store.name().to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{} unreachable", store.name()),
+        )
     };
     let word = if status == StatusCode::OK {
         "ok"

@@ -52,6 +52,11 @@ pub fn pick_color<'a>(
         .to_string()
 }
 
+/// A room id shortened for logs: ids are capabilities, never logged whole.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(6)]
+}
+
 /// A display name made safe to show: control characters dropped, trimmed,
 /// at most 32 chars; "anonymous" when nothing is left.
 pub fn clean_name(name: Option<&str>) -> String {

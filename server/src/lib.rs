@@ -30,7 +30,7 @@ use auth::Auth;
 pub use config::Config;
 use metrics::Metrics;
 use room::Rooms;
-use store::{Backend, RedisStore};
+use store::{MemoryStore, RedisStore, Store};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -81,10 +81,6 @@ pub fn router(state: AppState) -> Router {
     app.with_state(state)
 }
 
-/// How often an instance tells Redis it is alive, and how long that lasts.
-const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
-const HEARTBEAT_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -105,8 +101,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::default());
-    let backend = match &config.redis_url {
-        None => Backend::Memory,
+    let store = match &config.redis_url {
+        None => Store::Memory(Arc::new(MemoryStore::new())),
         Some(url) => {
             let instance = ids::new_client_id().replacen("anon-", "i-", 1);
             let store = RedisStore::connect(
@@ -117,23 +113,15 @@ pub async fn run(
                 config.history_bytes,
                 metrics.redis_errors.clone(),
             )?;
-            tracing::info!(instance = %store.instance, "rooms live in redis");
-            let beat = store.clone();
-            tokio::spawn(async move {
-                loop {
-                    if let Err(e) = beat.heartbeat(HEARTBEAT_TTL).await {
-                        tracing::warn!(error = %e, "redis heartbeat failed");
-                    }
-                    tokio::time::sleep(HEARTBEAT_EVERY).await;
-                }
-            });
-            Backend::Redis(store)
+            tracing::info!(instance = %store.instance(), "rooms live in redis");
+            store::redis::spawn_heartbeat(store.clone());
+            Store::Redis(store)
         }
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (conn_tx, mut conn_rx) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
-    let rooms = Arc::new(Rooms::new(config.clone(), backend, metrics.clone()));
+    let rooms = Arc::new(Rooms::new(config.clone(), store, metrics.clone()));
     let limits = front_door::DoorLimits {
         header_timeout: config.header_timeout,
         max_pending_per_ip: config.max_pending_per_ip,

@@ -1,37 +1,428 @@
-//! Where rooms live. In memory (the default: the room task itself is the
-//! authority and nothing else is needed) or in Redis (`REDIS_URL`), where
-//! several server instances share rooms; all Redis specifics are in
-//! [`redis`].
+//! Where rooms live, behind one port: the room actor, the registry and the
+//! REST layer call [`Store`]'s methods and read the backend-neutral types
+//! below, never knowing which backend answers.
+//!
+//! - [`memory`] (the default): the room itself is the authority; the store
+//!   only remembers which rooms exist and their read-only ids, and every
+//!   commit succeeds at once.
+//! - [`redis`] (`REDIS_URL`): several server instances share rooms; commits
+//!   go through one atomic script and other instances' commits, carets and
+//!   joins arrive as [`StoreEvent`]s.
 
+pub mod memory;
 pub mod redis;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use self::redis::{RedisStore, StoreError};
+use collab_protocol::{Operation, UserInfo};
+use ropey::Rope;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-/// The storage behind the rooms of this server.
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+/// How long the instance that lost a commit race keeps the next turn
+/// (another instance's commit in that window is answered
+/// [`CommitReply::Yield`]).
+pub const TURN: Duration = Duration::from_millis(50);
+
+/// A revision and the id of the operation that produced it (see
+/// `room::core::lineage`).
+pub type Mark = (u64, u64);
+
+/// A store failure, as the rest of the server sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or answered an error.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store held data this server cannot read.
+    #[error("corrupt room data: {0}")]
+    Corrupt(String),
+}
+
+/// One committed operation: what a room keeps in its history, what the
+/// store logs and what other instances receive. The field names in the
+/// stored form are short (`r`, `h`, `o`, `u`, `c`, `s`, in that order: the
+/// Redis scripts read `r` and `h` with patterns anchored at the start).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedEntry {
+    /// The revision it produced.
+    #[serde(rename = "r")]
+    pub revision: u64,
+    /// Its id in the room's history (`lineage`), 16 hex digits when stored;
+    /// 0 (absent when stored) for entries written before ids existed.
+    #[serde(
+        rename = "h",
+        default,
+        with = "hex_id",
+        skip_serializing_if = "is_zero"
+    )]
+    pub id: u64,
+    /// The operation, on the document at `revision - 1`.
+    #[serde(rename = "o")]
+    pub operation: Operation,
+    /// The author's user id.
+    #[serde(rename = "u")]
+    pub user_id: Arc<str>,
+    /// The author's client id (de-duplication).
+    #[serde(rename = "c")]
+    pub client_id: Arc<str>,
+    /// The author's seq.
+    #[serde(rename = "s")]
+    pub seq: u64,
+}
+
+fn is_zero(id: &u64) -> bool {
+    *id == 0
+}
+
+/// An entry id as stored: 16 hex digits, absent for 0.
+mod hex_id {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{id:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(u64::from_str_radix(&text, 16).unwrap_or(0))
+    }
+}
+
+/// A user present in a room and the instance holding its connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRecord {
+    /// The user.
+    pub user: UserInfo,
+    /// The instance holding its connection.
+    pub instance: String,
+}
+
+/// Everything needed to start a room, read in one atomic step.
+#[derive(Clone, Debug, Default)]
+pub struct LoadedRoom {
+    /// Current revision.
+    pub revision: u64,
+    /// Language hint.
+    pub language: String,
+    /// Revision of `snapshot`.
+    pub snapshot_revision: u64,
+    /// The document at `snapshot_revision`.
+    pub snapshot: String,
+    /// Logged operations, oldest first, ending at `revision`.
+    pub log: Vec<CommittedEntry>,
+    /// client id -> (seq, revision) of its last commit.
+    pub dedup: Vec<(String, (u64, u64))>,
+    /// client id -> (user id, color).
+    pub identities: Vec<(String, (String, String))>,
+    /// Users present on any instance.
+    pub presence: Vec<PresenceRecord>,
+    /// The room's read-only id.
+    pub viewer: Option<String>,
+    /// The room's latest revision and its operation's id, when known.
+    pub tip: Option<Mark>,
+    /// Set once instances found that the room's history parted (the store
+    /// was restored from an older state): clients reconnecting with a
+    /// `since` after this revision cannot be rebased.
+    pub fork: Option<u64>,
+}
+
+/// The log after a revision, as [`Store::entries_since`] reads it.
+#[derive(Clone, Debug)]
+pub struct Tail {
+    /// The room's revision.
+    pub revision: u64,
+    /// The logged entries after the revision asked for (as far as the log
+    /// reaches back; the reader checks the first one).
+    pub entries: Vec<CommittedEntry>,
+    /// The revision asked for and its operation's id, when the store knows.
+    pub base: Option<Mark>,
+    /// The revision after which the room's history parted, if it did.
+    pub fork: Option<u64>,
+}
+
+/// A batch of edits to commit at revisions `expected + 1 ..`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitRequest {
+    /// The revision the batch builds on.
+    pub expected: u64,
+    /// That revision's mark, when known: a store holding another operation
+    /// there answers [`CommitReply::Parted`].
+    pub expected_tip: Option<Mark>,
+    /// The entries, in order.
+    pub entries: Vec<CommittedEntry>,
+}
+
+/// The answer to a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommitReply {
+    /// Appended; the room is now at `revision`, and its stored log holds
+    /// `log_bytes` bytes (over the budget: a snapshot is due).
+    Committed {
+        /// The room's revision.
+        revision: u64,
+        /// Bytes of the stored log.
+        log_bytes: u64,
+    },
+    /// Someone committed first; the room is at `revision`, and `missed` are
+    /// the logged entries after the expected one (all the log holds).
+    Conflict {
+        /// The room's revision.
+        revision: u64,
+        /// What the committer missed.
+        missed: Vec<CommittedEntry>,
+    },
+    /// Another instance lost a race and holds the next turn: retry once its
+    /// commit arrived (or the turn lapsed). The room was at `revision`.
+    Yield {
+        /// The room's revision.
+        revision: u64,
+    },
+    /// The store holds another history than the one the commit builds on
+    /// (it was restored from an older state). It is at `revision`.
+    Parted {
+        /// The store's revision.
+        revision: u64,
+    },
+    /// The room no longer exists (expired).
+    Gone,
+}
+
+/// What other instances did, as the store tells a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// Operations committed (by another instance, or read back by a
+    /// periodic check), in revision order, on `base` when known.
+    Ops {
+        /// The mark they were committed on.
+        base: Option<Mark>,
+        /// The entries.
+        entries: Vec<CommittedEntry>,
+    },
+    /// A user's caret at `revision`.
+    Cursor {
+        /// The user.
+        user_id: String,
+        /// Revision of the offsets.
+        revision: u64,
+        /// Caret.
+        cursor: u64,
+        /// Selection anchor.
+        anchor: Option<u64>,
+    },
+    /// A user joined on `instance`.
+    Join {
+        /// The instance holding the user's connection.
+        instance: String,
+        /// Who.
+        user: UserInfo,
+    },
+    /// A user left (or its instance died).
+    Leave {
+        /// Who.
+        user_id: String,
+    },
+    /// Events may have been lost (the store's link reconnected, or the room
+    /// fell far behind): read the log again.
+    Resync,
+}
+
+/// The rooms' store: one of the backends, behind one set of methods.
 #[derive(Clone)]
-pub enum Backend {
-    /// Rooms live only in this process.
-    Memory,
+pub enum Store {
+    /// Rooms live in this process only.
+    Memory(Arc<MemoryStore>),
     /// Rooms live in Redis, shared with other instances.
     Redis(Arc<RedisStore>),
 }
 
-impl Backend {
-    /// The Redis store, if that is the backend.
-    pub fn redis(&self) -> Option<&Arc<RedisStore>> {
-        match self {
-            Backend::Memory => None,
-            Backend::Redis(r) => Some(r),
+/// A commit on its way: the room polls it itself (a spawned task would cost
+/// two more wake-ups per keystroke).
+pub type CommitFuture = Pin<Box<dyn Future<Output = Result<CommitReply, StoreError>> + Send>>;
+
+/// Calls the same method on whichever backend this is.
+macro_rules! each {
+    ($self:expr, $s:ident => $call:expr) => {
+        match $self {
+            Store::Memory($s) => $call,
+            Store::Redis($s) => $call,
         }
+    };
+}
+
+impl Store {
+    /// What `/health` calls the store.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        }
+    }
+
+    /// True when other server instances write the same rooms: rooms then
+    /// catch up, check presence and publish carets through the store.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Redis(_))
+    }
+
+    /// This instance's id in the store.
+    pub fn instance(&self) -> &str {
+        each!(self, s => s.instance())
     }
 
     /// True when the store can be reached.
     pub async fn healthy(&self) -> bool {
-        match self {
-            Backend::Memory => true,
-            Backend::Redis(r) => r.healthy().await,
+        each!(self, s => s.healthy().await)
+    }
+
+    /// Stores a new room at revision 0.
+    pub async fn create_room(
+        &self,
+        id: &str,
+        viewer: &str,
+        code: &str,
+        language: &str,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.create_room(id, viewer, code, language).await)
+    }
+
+    /// True when the room exists.
+    pub async fn exists(&self, id: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.exists(id).await)
+    }
+
+    /// The room a read-only id opens, if any.
+    pub async fn viewer_room(&self, viewer: &str) -> Result<Option<String>, StoreError> {
+        each!(self, s => s.viewer_room(viewer).await)
+    }
+
+    /// Reads a room whole, or `None` when it does not exist.
+    pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>, StoreError> {
+        each!(self, s => s.load(id).await)
+    }
+
+    /// The room's actor ended. An in-memory room is gone with it; a stored
+    /// one lives on until its TTL.
+    pub fn room_ended(&self, id: &str, viewer: Option<&str>) {
+        if let Store::Memory(s) = self {
+            s.forget(id, viewer);
         }
     }
+
+    /// Commits a batch (see [`CommitRequest`]). In memory the answer is
+    /// ready at once.
+    pub fn commit(&self, id: &str, req: CommitRequest) -> CommitFuture {
+        match self {
+            Store::Memory(_) => Box::pin(std::future::ready(Ok(CommitReply::Committed {
+                revision: req.expected + req.entries.len() as u64,
+                log_bytes: 0,
+            }))),
+            Store::Redis(s) => {
+                let (s, id) = (s.clone(), id.to_owned());
+                Box::pin(async move { s.commit(&id, req).await })
+            }
+        }
+    }
+
+    /// The logged operations after revision `after`; `None` when the room
+    /// is gone.
+    pub async fn entries_since(&self, id: &str, after: u64) -> Result<Option<Tail>, StoreError> {
+        each!(self, s => s.entries_since(id, after).await)
+    }
+
+    /// Records that the room's history parted after revision `at` (keeping
+    /// the earliest such revision); returns the recorded one.
+    pub async fn record_fork(&self, id: &str, at: u64) -> Result<Option<u64>, StoreError> {
+        each!(self, s => s.record_fork(id, at).await)
+    }
+
+    /// The revision after which the room's history parted, if it ever did.
+    pub async fn fork(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        each!(self, s => s.fork(id).await)
+    }
+
+    /// Stores the document at `revision` as the snapshot and trims the log.
+    pub async fn write_snapshot(
+        &self,
+        id: &str,
+        revision: u64,
+        doc: Rope,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.write_snapshot(id, revision, doc).await)
+    }
+
+    /// Keeps the room (and its read-only id) alive for another TTL.
+    pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<(), StoreError> {
+        each!(self, s => s.touch(id, viewer).await)
+    }
+
+    /// Forgets stale client records of a room.
+    pub async fn expire_clients(&self, id: &str) -> Result<(), StoreError> {
+        each!(self, s => s.expire_clients(id).await)
+    }
+
+    /// The identity of `client_id` in a room: the stored one, or the given
+    /// new one if none was stored (first writer wins across instances).
+    pub async fn identity(
+        &self,
+        id: &str,
+        client_id: &str,
+        fresh: (String, String),
+    ) -> Result<(String, String), StoreError> {
+        each!(self, s => s.identity(id, client_id, fresh).await)
+    }
+
+    /// Records a user as present on this instance and tells the others.
+    pub async fn join(&self, id: &str, user: &UserInfo) -> Result<(), StoreError> {
+        each!(self, s => s.join(id, user).await)
+    }
+
+    /// Removes this instance's presence record of a user and tells the
+    /// others; a record another instance wrote meanwhile stays.
+    pub async fn leave(&self, id: &str, user_id: &str) -> Result<(), StoreError> {
+        each!(self, s => s.leave(id, user_id).await)
+    }
+
+    /// Tells the other instances where a user's caret is.
+    pub async fn cursor(
+        &self,
+        id: &str,
+        user_id: &str,
+        caret: (u64, u64, Option<u64>),
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.cursor(id, user_id, caret).await)
+    }
+
+    /// Users present in the room on any instance (to join ones that were
+    /// missed), after removing those of instances that died; `left` are
+    /// the users this call removed.
+    pub async fn presence_check(&self, id: &str) -> Result<PresenceCheck, StoreError> {
+        each!(self, s => s.presence_check(id).await)
+    }
+
+    /// Starts delivering the room's events to `feed`.
+    pub fn subscribe(&self, id: &str, feed: mpsc::Sender<StoreEvent>) {
+        each!(self, s => s.subscribe(id, feed))
+    }
+
+    /// Stops delivering the room's events.
+    pub fn unsubscribe(&self, id: &str) {
+        each!(self, s => s.unsubscribe(id))
+    }
+}
+
+/// What a presence check found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PresenceCheck {
+    /// Users present on other, live instances.
+    pub present: Vec<PresenceRecord>,
+    /// Users of dead instances this check removed (each announced once,
+    /// by whichever instance removed it).
+    pub left: Vec<String>,
 }

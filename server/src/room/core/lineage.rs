@@ -13,13 +13,12 @@
 //! `"REV:ID"`). An instance checks the id of the revision it builds on when
 //! it commits, when it catches up and when operations arrive on pub/sub; a
 //! mismatch, or Redis behind a revision the instance applied, means the
-//! histories parted. This module holds the pure part: ids and tips in their
-//! stored form, and where two histories part.
+//! histories parted. This module holds that logic over marks (revision,
+//! id); their stored form is the Redis store's business.
 
 use std::collections::HashMap;
 
-/// A revision and the id of the operation that produced it.
-pub type Mark = (u64, u64);
+pub use crate::store::Mark;
 
 /// A fresh operation id (never 0, which stands for "unknown": entries
 /// written before ids existed, or a room's start).
@@ -27,41 +26,15 @@ pub fn new_id() -> u64 {
     rand::random::<u64>() | 1
 }
 
-/// An id as stored: 16 hex digits.
-pub fn id_text(id: u64) -> String {
-    format!("{id:016x}")
-}
-
-/// An id from its stored form; 0 when absent or unreadable.
-pub fn parse_id(text: Option<&str>) -> u64 {
-    text.and_then(|t| u64::from_str_radix(t, 16).ok())
-        .unwrap_or(0)
-}
-
-/// A tip as stored: `"REV:ID"`.
-pub fn tip_text((revision, id): Mark) -> String {
-    format!("{revision}:{}", id_text(id))
-}
-
-/// A tip from its stored form.
-pub fn parse_tip(text: &str) -> Option<Mark> {
-    let (rev, id) = text.split_once(':')?;
-    let id = parse_id(Some(id));
-    (id != 0).then_some((rev.parse().ok()?, id))
-}
-
-/// The marks a stored history holds: its entries' (revision, stored id),
-/// and its tip when that is the tip of `revision`. Unknown ids are left out.
-pub fn marks<'a>(
-    entries: impl Iterator<Item = (u64, Option<&'a str>)>,
-    tip: Option<&str>,
+/// The marks a stored history holds: its entries' (revision, id), and its
+/// tip when that is the tip of `revision`. Unknown ids (0) are left out.
+pub fn marks(
+    entries: impl Iterator<Item = (u64, u64)>,
+    tip: Option<Mark>,
     revision: u64,
 ) -> Vec<Mark> {
-    let mut marks: Vec<Mark> = entries
-        .map(|(rev, id)| (rev, parse_id(id)))
-        .filter(|(_, id)| *id != 0)
-        .collect();
-    if let Some(tip) = tip.and_then(parse_tip).filter(|t| t.0 == revision) {
+    let mut marks: Vec<Mark> = entries.filter(|(_, id)| *id != 0).collect();
+    if let Some(tip) = tip.filter(|t| t.0 == revision) {
         if marks.last() != Some(&tip) {
             marks.push(tip);
         }
@@ -124,15 +97,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_and_tips_round_trip() {
-        let id = new_id();
-        assert_ne!(id, 0);
-        assert_eq!(parse_id(Some(&id_text(id))), id);
-        assert_eq!(parse_id(None), 0);
-        assert_eq!(parse_id(Some("zz")), 0);
-        assert_eq!(parse_tip(&tip_text((42, id))), Some((42, id)));
-        assert_eq!(parse_tip("42"), None);
-        assert_eq!(parse_tip("x:00000000000000ab"), None);
+    fn ids_are_never_unknown() {
+        assert!((0..100).all(|_| new_id() != 0));
     }
 
     #[test]
@@ -153,17 +119,17 @@ mod tests {
 
     #[test]
     fn stored_marks_skip_unknown_ids_and_stale_tips() {
-        let entries = [(1, Some("0b")), (2, None), (3, Some("0d"))];
+        let entries = [(1, 11), (2, 0), (3, 13)];
         assert_eq!(
-            marks(entries.into_iter(), Some("3:0d"), 3),
+            marks(entries.into_iter(), Some((3, 13)), 3),
             [(1, 11), (3, 13)]
         );
         assert_eq!(
-            marks(entries.into_iter(), Some("4:0e"), 4),
+            marks(entries.into_iter(), Some((4, 14)), 4),
             [(1, 11), (3, 13), (4, 14)]
         );
         assert_eq!(
-            marks(entries.into_iter(), Some("2:0c"), 4),
+            marks(entries.into_iter(), Some((2, 12)), 4),
             [(1, 11), (3, 13)],
             "stale tip"
         );

@@ -15,13 +15,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// client id -> (seq, revision) of its last commit.
-pub(super) type Dedup = HashMap<Arc<str>, (u64, u64)>;
+pub(crate) type Dedup = HashMap<Arc<str>, (u64, u64)>;
 /// client id -> (user id, color).
-pub(super) type Identities = HashMap<Arc<str>, (Arc<str>, String)>;
+pub(crate) type Identities = HashMap<Arc<str>, (Arc<str>, String)>;
 
 /// The commit of `client` at `revision` left the kept history: forget the
 /// client's record if that was its last commit.
-pub(super) fn commit_left_history(dedup: &mut Dedup, client: &str, revision: u64) {
+pub(crate) fn commit_left_history(dedup: &mut Dedup, client: &str, revision: u64) {
     if dedup.get(client).is_some_and(|&(_, last)| last <= revision) {
         dedup.remove(client);
     }
@@ -29,7 +29,7 @@ pub(super) fn commit_left_history(dedup: &mut Dedup, client: &str, revision: u64
 
 /// Forgets the identities of clients without a record in `dedup` whose user
 /// is not `present`.
-pub(super) fn expire_identities(
+pub(crate) fn expire_identities(
     identities: &mut Identities,
     dedup: &Dedup,
     present: impl Fn(&str) -> bool,

@@ -13,37 +13,26 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use collab_protocol::{Component, Operation};
+use collab_protocol::Component;
 
-/// One committed operation, as a room keeps it.
-pub(super) struct LogEntry {
-    /// Its id (`lineage`); 0 when unknown.
-    pub(super) id: u64,
-    pub(super) revision: u64,
-    pub(super) operation: Operation,
-    pub(super) user_id: Arc<str>,
-    pub(super) client_id: Arc<str>,
-    pub(super) seq: u64,
-}
+use crate::store::CommittedEntry;
 
-impl LogEntry {
-    /// What keeping this entry costs, in bytes (its inserted text and its
-    /// components; the ids are shared with the room's other records).
-    pub(super) fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self
-                .operation
-                .components()
-                .iter()
-                .map(|c| {
-                    std::mem::size_of::<Component>()
-                        + match c {
-                            Component::Insert(s) => s.len(),
-                            Component::Retain(_) | Component::Delete(_) => 0,
-                        }
-                })
-                .sum::<usize>()
-    }
+/// What keeping an entry costs, in bytes (its inserted text and its
+/// components; the ids are shared with the room's other records).
+pub(crate) fn entry_bytes(entry: &CommittedEntry) -> usize {
+    std::mem::size_of::<CommittedEntry>()
+        + entry
+            .operation
+            .components()
+            .iter()
+            .map(|c| {
+                std::mem::size_of::<Component>()
+                    + match c {
+                        Component::Insert(s) => s.len(),
+                        Component::Retain(_) | Component::Delete(_) => 0,
+                    }
+            })
+            .sum::<usize>()
 }
 
 /// The history limits of one instance.
@@ -65,8 +54,8 @@ impl HistoryLimits {
 }
 
 /// The kept entries, oldest first, ending at the room's revision.
-pub(super) struct History {
-    entries: VecDeque<LogEntry>,
+pub(crate) struct History {
+    entries: VecDeque<CommittedEntry>,
     bytes: usize,
     /// Bytes held by every room's history on this instance (a gauge).
     instance: Arc<AtomicI64>,
@@ -74,7 +63,7 @@ pub(super) struct History {
 
 impl History {
     /// An empty history that adds what it holds to `instance`.
-    pub(super) fn new(instance: Arc<AtomicI64>) -> Self {
+    pub(crate) fn new(instance: Arc<AtomicI64>) -> Self {
         Self {
             entries: VecDeque::new(),
             bytes: 0,
@@ -83,8 +72,8 @@ impl History {
     }
 
     /// Appends the entry of the next revision.
-    pub(super) fn push(&mut self, entry: LogEntry) {
-        let n = entry.bytes();
+    pub(crate) fn push(&mut self, entry: CommittedEntry) {
+        let n = entry_bytes(&entry);
         self.bytes += n;
         self.instance.fetch_add(n as i64, Ordering::Relaxed);
         self.entries.push_back(entry);
@@ -92,17 +81,17 @@ impl History {
 
     /// Drops the oldest entries while more than `max_ops` or `max_bytes`
     /// are kept, handing each to `dropped`.
-    pub(super) fn trim(
+    pub(crate) fn trim(
         &mut self,
         max_ops: usize,
         max_bytes: usize,
-        mut dropped: impl FnMut(LogEntry),
+        mut dropped: impl FnMut(CommittedEntry),
     ) {
         while self.entries.len() > max_ops || (self.bytes > max_bytes && !self.entries.is_empty()) {
             let Some(e) = self.entries.pop_front() else {
                 break;
             };
-            let n = e.bytes();
+            let n = entry_bytes(&e);
             self.bytes -= n;
             self.instance.fetch_sub(n as i64, Ordering::Relaxed);
             dropped(e);
@@ -110,23 +99,23 @@ impl History {
     }
 
     /// How many entries are kept.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// What the kept entries cost, in bytes.
     #[cfg(test)]
-    pub(super) fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// The entries, oldest first.
-    pub(super) fn iter(&self) -> std::collections::vec_deque::Iter<'_, LogEntry> {
+    pub(crate) fn iter(&self) -> std::collections::vec_deque::Iter<'_, CommittedEntry> {
         self.entries.iter()
     }
 
     /// The `i`-th oldest entry.
-    pub(super) fn get(&self, i: usize) -> Option<&LogEntry> {
+    pub(crate) fn get(&self, i: usize) -> Option<&CommittedEntry> {
         self.entries.get(i)
     }
 }
@@ -141,11 +130,12 @@ impl Drop for History {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use collab_protocol::Operation;
 
-    fn entry(revision: u64, insert: &str) -> LogEntry {
+    fn entry(revision: u64, insert: &str) -> CommittedEntry {
         let mut operation = Operation::new();
         operation.retain(1).insert(insert);
-        LogEntry {
+        CommittedEntry {
             id: revision,
             revision,
             operation,

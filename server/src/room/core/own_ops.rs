@@ -15,7 +15,7 @@
 /// The seqs of its own client for which a connection takes acks: every seq
 /// from `from` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct OwnOps {
+pub(crate) struct OwnOps {
     from: u64,
 }
 
@@ -23,25 +23,25 @@ impl OwnOps {
     /// A connection that joined with `since` and got `missed`: the client
     /// keeps every edit the server has not acknowledged and resends it, so
     /// each of its edits committed from now on is an ack.
-    pub(super) fn rebasing() -> Self {
+    pub(crate) fn rebasing() -> Self {
         Self { from: 0 }
     }
 
     /// A connection without history (no `since`, or the history was gone):
     /// the client dropped whatever was unacknowledged, so only what it
     /// sends on this connection is acknowledged here.
-    pub(super) fn fresh() -> Self {
+    pub(crate) fn fresh() -> Self {
         Self { from: u64::MAX }
     }
 
     /// The client sent edit `seq` on this connection (seqs only grow).
-    pub(super) fn sent(&mut self, seq: u64) {
+    pub(crate) fn sent(&mut self, seq: u64) {
         self.from = self.from.min(seq);
     }
 
     /// True when the client's committed edit `seq` is acknowledged to
     /// this connection rather than sent as someone else's operation.
-    pub(super) fn is_ack(&self, seq: u64) -> bool {
+    pub(crate) fn is_ack(&self, seq: u64) -> bool {
         seq >= self.from
     }
 }

@@ -1,0 +1,343 @@
+//! The room actor: one task per live room, moving messages between the
+//! connections, the room's [`RoomCore`] and the store. It decides nothing:
+//! commands and the store's events go into the core, the core's
+//! [`Action`]s go to the store (a commit is polled here, at most one at a
+//! time; side effects go to the [`Effects`] runner), and when the core
+//! stops, the actor carries out what its [`Stop`] says and leaves the
+//! registry.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use collab_protocol::{close_code, error_code};
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::core::{lineage, Action, JoinError, Joined, RoomCore, Stop};
+use super::effects::Effects;
+use super::handle::{Command, JoinRequest, RoomHandle};
+use super::{Prior, Registry};
+use crate::connection::Outbox;
+use crate::ids::short;
+use crate::metrics::Metrics;
+use crate::store::{CommitFuture, PresenceCheck, Store, StoreEvent};
+
+/// Commands handled back to back before the writers are woken: bounds how
+/// long the first connection of a burst waits for the rest of it.
+const BURST: usize = 64;
+/// How often a shared room checks for operations and presence its events
+/// missed.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// One room's actor; see the module docs.
+pub struct RoomActor {
+    core: RoomCore<Outbox>,
+    store: Store,
+    commands: mpsc::Receiver<Command>,
+    me: RoomHandle,
+    registry: Arc<Mutex<Registry>>,
+    metrics: Arc<Metrics>,
+    room_ttl: Duration,
+    /// The commit in flight, polled by the actor itself (not spawned: a
+    /// spawned task costs two more wake-ups per keystroke).
+    commit: Option<CommitFuture>,
+    draining: Option<oneshot::Sender<()>>,
+}
+
+impl RoomActor {
+    pub(super) fn new(
+        core: RoomCore<Outbox>,
+        store: Store,
+        commands: mpsc::Receiver<Command>,
+        me: RoomHandle,
+        registry: Arc<Mutex<Registry>>,
+        metrics: Arc<Metrics>,
+        room_ttl: Duration,
+    ) -> Self {
+        Self {
+            core,
+            store,
+            commands,
+            me,
+            registry,
+            metrics,
+            room_ttl,
+            commit: None,
+            draining: None,
+        }
+    }
+
+    /// Runs the room until its core stops. `stale`: users whose presence
+    /// records a previous actor of this room here left behind.
+    pub(super) async fn run(mut self, stale: Vec<String>) {
+        self.metrics.rooms.fetch_add(1, Ordering::Relaxed);
+        let id = self.core.id().to_owned();
+        for u in stale {
+            let _ = self.store.leave(&id, &u).await;
+        }
+        let (events_tx, mut events) = mpsc::channel::<StoreEvent>(4096);
+        let (checks_tx, mut checks) = mpsc::unbounded_channel::<PresenceCheck>();
+        self.store.subscribe(&id, events_tx.clone());
+        let effects = Effects::spawn(
+            self.store.clone(),
+            id.clone(),
+            self.core.viewer_id().map(str::to_owned),
+            events_tx,
+            checks_tx,
+        );
+        let tick = (self.room_ttl / 4).clamp(Duration::from_millis(50), CHECK_EVERY);
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A timer of its own: checking "2 s since the last check?" on the
+        // expiry tick missed by a hair every other time.
+        let mut checker = tokio::time::interval_at(Instant::now() + CHECK_EVERY, CHECK_EVERY);
+        checker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = self.core.is_shared();
+        self.carry_out(&effects).await;
+        while self.core.stop().is_none() {
+            let hold = self.core.hold_until().map(Instant::from_std);
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => {
+                        self.handle(cmd, &effects).await;
+                        // A burst: handle what else is queued before waking
+                        // the writers, so each writes the burst at once.
+                        for _ in 1..BURST {
+                            if self.core.stop().is_some() {
+                                break;
+                            }
+                            let Ok(cmd) = self.commands.try_recv() else { break };
+                            self.handle(cmd, &effects).await;
+                        }
+                    }
+                    None => break,
+                },
+                Some(event) = events.recv() => self.core.store_event(event, now()),
+                Some(check) = checks.recv() => self.core.presence_checked(check),
+                reply = async { self.commit.as_mut().expect("guarded by the condition").await }, if self.commit.is_some() => {
+                    self.commit = None;
+                    self.core.committed(reply, now());
+                }
+                _ = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
+                    self.core.turn_over(now());
+                }
+                _ = ticker.tick() => self.core.tick(now()),
+                _ = checker.tick(), if shared => self.core.check_due(),
+            }
+            self.carry_out(&effects).await;
+            self.core.wake_writers();
+        }
+        self.metrics.rooms.fetch_sub(1, Ordering::Relaxed);
+        self.finish(effects).await;
+    }
+
+    /// Carries out what the core asked of the store, until it asks nothing
+    /// more (an answer may lead to more).
+    async fn carry_out(&mut self, effects: &Effects) {
+        loop {
+            let actions = self.core.take_actions();
+            if actions.is_empty() {
+                return;
+            }
+            for action in actions {
+                match action {
+                    Action::Commit(req) => {
+                        let mut commit = self.store.commit(self.core.id(), req);
+                        // In memory the answer is ready: take it now.
+                        match (&mut commit).now_or_never() {
+                            Some(reply) => self.core.committed(reply, now()),
+                            None => self.commit = Some(commit),
+                        }
+                    }
+                    Action::CatchUp => {
+                        let tail = self
+                            .store
+                            .entries_since(self.core.id(), self.core.revision())
+                            .await;
+                        self.core.caught_up(tail, now());
+                    }
+                    Action::Publish(p) => effects.publish(p),
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command, effects: &Effects) {
+        match cmd {
+            Command::Join(req, reply) => {
+                let result = self.join(req, effects).await;
+                if let Err(Ok(joined)) = reply.send(result) {
+                    self.core.leave(joined.conn_id, now());
+                }
+            }
+            Command::Leave { conn_id } => self.core.leave(conn_id, now()),
+            Command::Edit {
+                conn_id,
+                revision,
+                seq,
+                operation,
+            } => self.core.edit(conn_id, revision, seq, operation, now()),
+            Command::Cursor {
+                conn_id,
+                revision,
+                cursor,
+                anchor,
+            } => self.core.cursor(conn_id, revision, cursor, anchor),
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.core.snapshot());
+            }
+            Command::Drain(done) => {
+                self.draining = Some(done);
+                self.core.drain(now());
+            }
+        }
+        self.carry_out(effects).await;
+    }
+
+    /// A join: the store is asked what the core needs first (what other
+    /// instances committed, where the history parted, the client's
+    /// identity), then the core decides.
+    async fn join(&mut self, req: JoinRequest, effects: &Effects) -> Result<Joined, JoinError> {
+        if self.core.is_shared() {
+            // Catch up first, so a reconnecting client's resend meets an
+            // up-to-date de-duplication record. (With a commit in flight,
+            // its answer will tell.)
+            if self.commit.is_none() {
+                let tail = self
+                    .store
+                    .entries_since(self.core.id(), self.core.revision())
+                    .await;
+                self.core.caught_up(tail, now());
+                self.carry_out(effects).await;
+            }
+            if self.core.stop().is_some() {
+                return Err(JoinError::Gone);
+            }
+            if req.since.is_some() {
+                // Whether the room's history parted, as of now: another
+                // instance may have found out since this room loaded.
+                self.core.note_fork(self.store.fork(self.core.id()).await?);
+            }
+        }
+        self.core.check_join(req.since, &req.client_id)?;
+        if let Err(fresh) = self.core.identity(&req.client_id) {
+            let settled = self
+                .store
+                .identity(self.core.id(), &req.client_id, fresh)
+                .await?;
+            self.core.learn_identity(&req.client_id, settled);
+        }
+        self.core.join(req, now())
+    }
+
+    /// The core stopped: leave the registry (no join reaches this actor any
+    /// more), then do what the stop asks.
+    async fn finish(mut self, effects: Effects) {
+        let id = self.core.id().to_owned();
+        // Stop taking commands first: a join sent now fails at once, and
+        // the registry below no longer hands this actor out.
+        self.commands.close();
+        let stop = self.core.stop().cloned();
+        let prior = (self.core.is_shared()
+            && matches!(stop, Some(Stop::Reset { .. } | Stop::Parted(_))))
+        .then(|| Prior {
+            revision: self.core.revision(),
+            marks: self.core.marks(),
+            at: std::time::Instant::now(),
+        });
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ended(&id, &self.me, prior, self.room_ttl);
+        self.store.unsubscribe(&id);
+        drop(effects);
+        match stop {
+            Some(Stop::Reset {
+                code,
+                reason,
+                detail,
+            }) => {
+                tracing::warn!(room = %short(&id), %detail, "room reset; clients reconnect");
+                self.core.close_all(reason, &detail, code);
+                self.leave_all().await;
+            }
+            Some(Stop::Parted(detail)) => {
+                let fork = record_parting(&self.store, &id, &self.core.marks()).await;
+                tracing::warn!(
+                    room = %short(&id),
+                    %detail,
+                    revision = self.core.revision(),
+                    ?fork,
+                    "the room's history in the store parted from this instance's (restored \
+                     from an older state?): resynchronizing to what it holds; clients \
+                     reconnect, and those past the fork keep their unacknowledged edits aside"
+                );
+                let msg = match fork {
+                    Some(f) => format!(
+                        "the room's store went back to an older state; the room continues from \
+                         what it holds, which shares revisions up to {f} with yours. Reconnect: \
+                         edits after that cannot be merged automatically"
+                    ),
+                    None => "the room's store went back to an older state; reconnect".to_owned(),
+                };
+                self.core
+                    .close_all(error_code::HISTORY_RESET, &msg, close_code::RESTARTING);
+                self.leave_all().await;
+            }
+            Some(Stop::Drained) => {
+                // Connections close with 1012 and reconnect elsewhere: their
+                // presence here ends now, not when a heartbeat expires.
+                self.leave_all().await;
+                if let Some(done) = self.draining.take() {
+                    let _ = done.send(());
+                }
+            }
+            Some(Stop::Expired) | None => tracing::info!(room = %short(&id), "room ended"),
+        }
+        // In memory the room is gone with its actor; a stored one lives on.
+        self.store.room_ended(&id, self.core.viewer_id());
+        // A commit still in flight is dropped: it happened in the store or
+        // not, and its clients resend anything unacknowledged to a fresh room.
+    }
+
+    /// Removes this instance's presence records of the room's users.
+    async fn leave_all(&mut self) {
+        for u in self.core.local_users() {
+            let _ = self.store.leave(self.core.id(), &u).await;
+        }
+    }
+}
+
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// Records in the store where the room's history parted from `mine` (the
+/// marks of a history this instance applied): the last revision both
+/// share. Retries a little while the store is unreachable; `None` when it
+/// could not.
+async fn record_parting(store: &Store, id: &str, mine: &[lineage::Mark]) -> Option<u64> {
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200) * attempt).await;
+        }
+        let loaded = match store.load(id).await {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(room = %short(id), error = %e, "cannot read the room to record where its history parted");
+                continue;
+            }
+        };
+        let fork = lineage::fork_point(mine, &super::core::loaded_marks(&loaded));
+        match store.record_fork(id, fork).await {
+            Ok(recorded) => return recorded,
+            Err(e) => {
+                tracing::warn!(room = %short(id), error = %e, "cannot record where the room's history parted")
+            }
+        }
+    }
+    None
+}

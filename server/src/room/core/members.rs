@@ -1,0 +1,425 @@
+//! Who is in the room: joining (identity, color, role, what a reconnecting
+//! client missed), leaving and being replaced by a newer connection of the
+//! same client, users on other instances, and carets, which are state (the
+//! newest per user), brought to the room's revision before they fan out.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use collab_protocol::{close_code, error_code, CommittedOp, Role, ServerMessage, UserInfo};
+
+use super::own_ops::OwnOps;
+use super::{
+    Conn, ConnId, ConnSink, JoinError, JoinRequest, Joined, Present, Publish, Remote, RoomCore,
+};
+use crate::ids;
+use crate::store::PresenceCheck;
+
+impl<S: ConnSink> RoomCore<S> {
+    /// Refuses a join early, before anything is allocated for it: a `since`
+    /// the room has not reached, or a full room.
+    pub fn check_join(&self, since: Option<u64>, client_id: &str) -> Result<(), JoinError> {
+        if let Some(since) = since {
+            if since > self.revision {
+                return Err(JoinError::FutureRevision {
+                    since,
+                    revision: self.revision,
+                });
+            }
+        }
+        // A client's newer connection replaces its older one: that one's
+        // slot is the new one's.
+        let replaced = self
+            .conns
+            .values()
+            .filter(|c| *c.client_id == *client_id)
+            .count();
+        if self.conns.len() - replaced >= self.config.max_conns {
+            return Err(JoinError::Full(self.config.max_conns));
+        }
+        Ok(())
+    }
+
+    /// The identity (user id, color) of `client_id`, or a fresh one to
+    /// propose to the store (`Err`), which keeps the first proposal any
+    /// instance made.
+    pub fn identity(&self, client_id: &str) -> Result<(String, String), (String, String)> {
+        match self.identities.get(client_id) {
+            Some((u, c)) => Ok((u.to_string(), c.clone())),
+            None => Err((
+                ids::new_user_id(),
+                ids::pick_color(
+                    self.taken_colors().iter().map(String::as_str),
+                    None,
+                    self.identities.len(),
+                ),
+            )),
+        }
+    }
+
+    /// The identity the store settled on for `client_id`.
+    pub fn learn_identity(&mut self, client_id: &str, (user_id, color): (String, String)) {
+        self.identities
+            .insert(client_id.into(), (user_id.into(), color));
+    }
+
+    fn taken_colors(&self) -> Vec<String> {
+        self.users
+            .values()
+            .map(|p| p.info.color.clone())
+            .chain(self.remote.values().map(|r| r.info.color.clone()))
+            .collect()
+    }
+
+    /// Joins a connection whose client's identity is known
+    /// ([`Self::learn_identity`]).
+    pub fn join(&mut self, req: JoinRequest<S>, now: Instant) -> Result<Joined, JoinError> {
+        self.check_join(req.since, &req.client_id)?;
+        let replaced: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| *c.client_id == *req.client_id)
+            .map(|(id, _)| *id)
+            .collect();
+        self.last_activity = now;
+        let role = if req.watcher {
+            Role::Watcher
+        } else if req.viewer_id.is_some() {
+            Role::Viewer
+        } else {
+            Role::Editor
+        };
+        let client_id: Arc<str> = req.client_id.into();
+        let taken = self.taken_colors();
+        let (user_id, color) = match self.identities.get(&client_id) {
+            Some((u, c)) => (u.clone(), c.clone()),
+            None => {
+                // Not learned from the store (it keeps nothing): this one.
+                let (u, c) = self.identity(&client_id).unwrap_or_else(|fresh| fresh);
+                let u: Arc<str> = u.into();
+                self.identities
+                    .insert(client_id.clone(), (u.clone(), c.clone()));
+                (u, c)
+            }
+        };
+        let color = match self.users.get_mut(&user_id) {
+            Some(p) => {
+                p.conns += 1;
+                p.info.name = req.name.clone();
+                p.info.color.clone()
+            }
+            None => {
+                // A returning client keeps its color while nobody else holds it.
+                let color = ids::pick_color(
+                    taken.iter().map(String::as_str),
+                    Some(&color),
+                    self.identities.len(),
+                );
+                if let Some(entry) = self.identities.get_mut(&client_id) {
+                    entry.1 = color.clone();
+                }
+                let info = UserInfo {
+                    user_id: user_id.to_string(),
+                    name: req.name.clone(),
+                    color: color.clone(),
+                    cursor: None,
+                    anchor: None,
+                    role,
+                };
+                if !self.remote.contains_key(&user_id) {
+                    let msg =
+                        S::message(ServerMessage::UserJoined { user: info.clone() }.to_json());
+                    self.broadcast(&msg);
+                }
+                self.publish(Publish::Join(info.clone()));
+                self.users
+                    .insert(user_id.clone(), Present { info, conns: 1 });
+                color
+            }
+        };
+        // Not past the fork: a client there may hold a revision `since` of
+        // the other history, and no entry of this one fits its document.
+        let oldest = self.oldest_base();
+        let fork = self.fork;
+        let rebasable = |since: u64| since >= oldest && fork.is_none_or(|f| since <= f);
+        let missed: Option<Vec<CommittedOp>> = req.since.and_then(|since| {
+            rebasable(since).then(|| {
+                self.log
+                    .iter()
+                    .filter(|e| e.revision > since)
+                    .map(|e| CommittedOp {
+                        revision: e.revision,
+                        operation: e.operation.clone(),
+                        user_id: e.user_id.to_string(),
+                        seq: (e.client_id == client_id).then_some(e.seq),
+                    })
+                    .collect()
+            })
+        });
+        let own = if missed.is_some() {
+            OwnOps::rebasing()
+        } else {
+            OwnOps::fresh()
+        };
+        let conn_id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(
+            conn_id,
+            Conn {
+                sink: req.sink,
+                user_id: user_id.clone(),
+                client_id,
+                lagging: false,
+                dirty: false,
+                role,
+                own,
+            },
+        );
+        for id in replaced {
+            self.replace(id, now);
+        }
+        let users = self
+            .snapshot()
+            .users
+            .into_iter()
+            .filter(|u| *u.user_id != *user_id)
+            .collect();
+        Ok(Joined {
+            conn_id,
+            init: ServerMessage::Init {
+                // A viewer never learns the editing id.
+                room_id: req.viewer_id.unwrap_or_else(|| self.id.clone()),
+                user_id: user_id.to_string(),
+                name: req.name,
+                color,
+                revision: self.revision,
+                code: self.doc.to_string(),
+                language: self.language.clone(),
+                users,
+                missed,
+                read_only: role.is_read_only(),
+                read_only_id: (role == Role::Editor)
+                    .then(|| self.viewer_id.clone())
+                    .flatten(),
+            },
+        })
+    }
+
+    /// Closes a connection another one of the same client replaced (4005)
+    /// and takes it out of the room at once. Its socket may live on for a
+    /// while (a stalled client's writer waits on a full send buffer, and
+    /// its reader keeps reading), but nothing it sends from now on is
+    /// applied: edits and carets from a connection not in the room are
+    /// dropped. Its user stays present through the new connection.
+    fn replace(&mut self, conn_id: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn_id) {
+            let msg = "another connection with the same client_id replaced this one";
+            c.sink.fail(error_code::REPLACED, msg, close_code::REPLACED);
+        }
+        self.leave(conn_id, now);
+    }
+
+    /// A connection left (closed, dropped, or never got its `init`).
+    pub fn leave(&mut self, conn_id: ConnId, now: Instant) {
+        let Some(conn) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        self.last_activity = now;
+        let Some(p) = self.users.get_mut(&conn.user_id) else {
+            return;
+        };
+        p.conns -= 1;
+        if p.conns > 0 {
+            return;
+        }
+        self.users.remove(&conn.user_id);
+        self.publish(Publish::Leave(conn.user_id.to_string()));
+        if self.conns.is_empty() {
+            // The room's keys (and its read-only id) expire together from
+            // now; stale client records go (here and in the store).
+            self.publish(Publish::Touch);
+            self.publish(Publish::ExpireClients);
+            self.expire_identities();
+        }
+        for c in self.conns.values() {
+            c.sink.drop_caret(&conn.user_id);
+        }
+        if !self.remote.contains_key(&conn.user_id) {
+            let msg = S::message(
+                ServerMessage::UserLeft {
+                    user_id: conn.user_id.to_string(),
+                }
+                .to_json(),
+            );
+            self.broadcast(&msg);
+        }
+    }
+
+    /// A presence event about `user` arrived: older news of the user (a
+    /// presence check asked for before it) must not undo it.
+    pub(super) fn presence_news(&mut self, user: &str) {
+        self.presence_seq += 1;
+        self.touched.insert(user.into(), self.presence_seq);
+    }
+
+    /// A user joined on another instance.
+    pub(super) fn remote_joined(&mut self, user: UserInfo, now: Instant) {
+        self.presence_news(&user.user_id);
+        let id: Arc<str> = user.user_id.as_str().into();
+        let known = self.users.contains_key(&id) || self.remote.contains_key(&id);
+        self.remote
+            .insert(id.clone(), Remote { info: user.clone() });
+        if !known {
+            let msg = S::message(ServerMessage::UserJoined { user }.to_json());
+            self.broadcast(&msg);
+        }
+        // One live connection per client across instances too: the client
+        // (a user id is one client's) reconnected elsewhere, so its
+        // connections here are replaced. Its user stays present, now as a
+        // remote one.
+        let stale: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.user_id == id)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn_id in stale {
+            self.replace(conn_id, now);
+        }
+    }
+
+    /// A user of another instance is gone: tell the local connections,
+    /// unless the same user is also connected here.
+    pub(super) fn remote_left(&mut self, id: &str) {
+        if self.remote.remove(id).is_some() && !self.users.contains_key(id) {
+            for c in self.conns.values() {
+                c.sink.drop_caret(id);
+            }
+            let msg = S::message(
+                ServerMessage::UserLeft {
+                    user_id: id.to_owned(),
+                }
+                .to_json(),
+            );
+            self.broadcast(&msg);
+        }
+    }
+
+    /// The answer to the presence part of [`Publish::Check`]: users of dead
+    /// instances the check removed leave; users present on live instances
+    /// that this room missed (their join was published before it listened)
+    /// join. News newer than the check wins.
+    pub fn presence_checked(&mut self, check: PresenceCheck) {
+        let from = self.check_from.take().unwrap_or(self.presence_seq);
+        let newer = |touched: &std::collections::HashMap<Arc<str>, u64>, u: &str| {
+            touched.get(u).is_some_and(|&seq| seq > from)
+        };
+        for u in check.left {
+            if !newer(&self.touched, &u) {
+                self.remote_left(&u);
+            }
+        }
+        for r in check.present {
+            let id = r.user.user_id.as_str();
+            let known = self.users.contains_key(id) || self.remote.contains_key(id);
+            if !known && !newer(&self.touched, id) {
+                self.remote.insert(
+                    id.into(),
+                    Remote {
+                        info: r.user.clone(),
+                    },
+                );
+                let msg = S::message(ServerMessage::UserJoined { user: r.user }.to_json());
+                self.broadcast(&msg);
+            }
+        }
+        // What happened before the check is in it: those marks can go.
+        self.touched.retain(|_, seq| *seq > from);
+    }
+
+    /// A caret of a user of another instance, at `revision`.
+    pub(super) fn remote_cursor(
+        &mut self,
+        user_id: String,
+        revision: u64,
+        cursor: u64,
+        anchor: Option<u64>,
+    ) {
+        if revision > self.revision || revision < self.oldest_base() {
+            return;
+        }
+        let user: Arc<str> = user_id.into();
+        let (cursor, anchor) = self.place(revision, cursor, anchor);
+        if let Some(remote) = self.remote.get_mut(&user) {
+            remote.info.cursor = Some(cursor);
+            remote.info.anchor = anchor;
+        }
+        self.fan_cursor(&user, cursor, anchor);
+    }
+
+    /// A caret from connection `conn_id`, at `base`.
+    pub fn cursor(&mut self, conn_id: ConnId, base: u64, cursor: u64, anchor: Option<u64>) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        if base > self.revision {
+            let msg = format!(
+                "revision {base} is ahead of the room's revision {}",
+                self.revision
+            );
+            conn.sink
+                .fail(error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
+            return;
+        }
+        if base < self.oldest_base() {
+            return; // Too old to place; the client's next move will do.
+        }
+        let user_id = conn.user_id.clone();
+        let (cursor, anchor) = self.place(base, cursor, anchor);
+        if let Some(p) = self.users.get_mut(&user_id) {
+            p.info.cursor = Some(cursor);
+            p.info.anchor = anchor;
+        }
+        self.fan_cursor(&user_id, cursor, anchor);
+        if self.shared {
+            let caret = (self.revision, cursor, anchor);
+            self.publish(Publish::Caret(user_id.to_string(), caret));
+        }
+    }
+
+    /// Brings a caret at revision `base` to the current revision.
+    fn place(&self, base: u64, cursor: u64, anchor: Option<u64>) -> (u64, Option<u64>) {
+        let skip = (base - self.oldest_base()) as usize;
+        let len_at_base = self
+            .log
+            .get(skip)
+            .map_or(self.doc.len_chars(), |e| e.operation.base_len());
+        let place = |pos: u64| {
+            let mut p = (pos as usize).min(len_at_base);
+            for e in self.log.iter().skip(skip) {
+                p = e.operation.transform_index(p);
+            }
+            p as u64
+        };
+        (place(cursor), anchor.map(place))
+    }
+
+    fn fan_cursor(&mut self, user_id: &Arc<str>, cursor: u64, anchor: Option<u64>) {
+        let msg = S::message(
+            ServerMessage::CursorMove {
+                user_id: user_id.to_string(),
+                revision: self.revision,
+                cursor,
+                anchor,
+            }
+            .to_json(),
+        );
+        for c in self.conns.values_mut() {
+            if c.user_id != *user_id && !c.lagging {
+                c.sink.set_caret(user_id, &msg);
+                c.dirty = true;
+            }
+        }
+        self.dirty = true;
+    }
+}

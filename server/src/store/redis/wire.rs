@@ -1,0 +1,161 @@
+//! What travels on a room's Redis channel, in its compact published form,
+//! and the stored form of marks (`"REV:ID"`), turned into and out of the
+//! store's backend-neutral types. The commit script writes `ops` events
+//! itself, byte for byte as [`WireEvent::Ops`] reads them.
+
+use collab_protocol::UserInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{CommittedEntry, Mark, StoreError, StoreEvent};
+
+/// An event on a room's channel.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub(super) enum WireEvent {
+    /// Committed operations, in revision order.
+    Ops {
+        /// Publishing instance (its own subscriber skips the event unread:
+        /// the instance applied these entries when its commit returned).
+        #[serde(default)]
+        i: String,
+        /// The mark (`"REV:ID"`) the entries were committed on, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        p: Option<String>,
+        /// The entries.
+        ops: Vec<CommittedEntry>,
+    },
+    /// A user's caret at revision `r`.
+    Cursor {
+        /// Publishing instance.
+        i: String,
+        /// The user.
+        u: String,
+        /// Revision of the offsets.
+        r: u64,
+        /// Caret.
+        c: u64,
+        /// Selection anchor.
+        a: Option<u64>,
+    },
+    /// A user joined on instance `i`.
+    Join {
+        /// Publishing instance.
+        i: String,
+        /// Who.
+        user: UserInfo,
+    },
+    /// A user left (or was reaped).
+    Leave {
+        /// Publishing instance.
+        i: String,
+        /// Who.
+        u: String,
+    },
+}
+
+impl WireEvent {
+    /// The event for a room on instance `me`: `None` for what this instance
+    /// published itself (it already knows).
+    pub(super) fn into_event(self, me: &str) -> Option<StoreEvent> {
+        Some(match self {
+            WireEvent::Ops { p, ops, .. } => StoreEvent::Ops {
+                base: p.as_deref().and_then(parse_mark),
+                entries: ops,
+            },
+            WireEvent::Cursor { i, u, r, c, a } if i != me => StoreEvent::Cursor {
+                user_id: u,
+                revision: r,
+                cursor: c,
+                anchor: a,
+            },
+            WireEvent::Join { i, user } if i != me => StoreEvent::Join { instance: i, user },
+            WireEvent::Leave { i, u } if i != me => StoreEvent::Leave { user_id: u },
+            _ => return None,
+        })
+    }
+}
+
+/// How an `ops` event this instance published begins (the commit script
+/// writes it exactly so): the subscriber skips those unread.
+pub(super) fn own_ops_prefix(instance: &str) -> String {
+    format!(r#"{{"k":"ops","i":"{instance}","#)
+}
+
+/// A mark as stored: `"REV:ID"` with the id in 16 hex digits.
+pub(super) fn mark_text((revision, id): Mark) -> String {
+    format!("{revision}:{id:016x}")
+}
+
+/// A mark from its stored form (`None` when absent, unreadable or id 0).
+pub(super) fn parse_mark(text: &str) -> Option<Mark> {
+    let (rev, id) = text.split_once(':')?;
+    let id = u64::from_str_radix(id, 16).ok().filter(|&id| id != 0)?;
+    Some((rev.parse().ok()?, id))
+}
+
+/// A stored log entry.
+pub(super) fn parse_entry(s: &str) -> Result<CommittedEntry, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("log entry: {e}")))
+}
+
+/// A flat `HGETALL` answer as (field, value) pairs.
+pub(super) fn pairs_of(flat: &[String]) -> impl Iterator<Item = (&str, &str)> {
+    flat.chunks_exact(2).map(|p| (p[0].as_str(), p[1].as_str()))
+}
+
+/// A stored record as JSON.
+pub(super) fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("store records serialize")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use collab_protocol::Operation;
+
+    #[test]
+    fn entries_keep_their_compact_stored_form() {
+        let entry = CommittedEntry {
+            revision: 7,
+            id: 0xab,
+            operation: Operation::replace(1, 1, 1, "x").unwrap(),
+            user_id: "u1".into(),
+            client_id: "c1".into(),
+            seq: 3,
+        };
+        let text = to_json(&entry);
+        assert_eq!(
+            text,
+            r#"{"r":7,"h":"00000000000000ab","o":[1,"x"],"u":"u1","c":"c1","s":3}"#
+        );
+        assert_eq!(parse_entry(&text).unwrap(), entry);
+        // Entries written before ids existed have no "h".
+        let old = parse_entry(r#"{"r":1,"o":["x"],"u":"u","c":"c","s":1}"#).unwrap();
+        assert_eq!(old.id, 0);
+        assert!(!to_json(&old).contains("\"h\""));
+    }
+
+    #[test]
+    fn marks_round_trip_and_bad_ones_are_unknown() {
+        assert_eq!(mark_text((12, 0xff)), "12:00000000000000ff");
+        assert_eq!(parse_mark("12:00000000000000ff"), Some((12, 0xff)));
+        for bad in ["", "12", "x:ff", "12:zz", "12:0000000000000000"] {
+            assert_eq!(parse_mark(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn own_events_are_not_news() {
+        let leave = WireEvent::Leave {
+            i: "me".into(),
+            u: "u".into(),
+        };
+        assert_eq!(leave.clone().into_event("me"), None);
+        assert_eq!(
+            leave.into_event("other"),
+            Some(StoreEvent::Leave {
+                user_id: "u".into()
+            })
+        );
+    }
+}
