@@ -478,7 +478,13 @@ impl<S: ConnSink> RoomCore<S> {
         match tail {
             Ok(Some(tail)) => {
                 self.note_fork(tail.fork);
-                self.catch_up(tail.revision, tail.entries, tail.base, now);
+                if self.in_flight.is_empty() {
+                    self.catch_up(tail.revision, tail.entries, tail.base, now);
+                } else {
+                    // Our commit's answer decides where they go: wait with
+                    // them in the stash, as with published operations.
+                    self.remote_ops(tail.base, tail.entries, now);
+                }
             }
             Ok(None) => self.reset(
                 close_code::ROOM_NOT_FOUND,
