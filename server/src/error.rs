@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use collab_protocol::rest::ErrorBody;
 
 /// An error answered to a REST call as `{"error": "..."}` with a status.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,9 @@ impl IntoResponse for ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         };
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
+        (status, Json(body)).into_response()
     }
 }

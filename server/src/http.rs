@@ -6,22 +6,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use collab_protocol::rest;
 
 use crate::error::ApiError;
 use crate::metrics::Reject;
 use crate::AppState;
-
-/// Optional body of `POST /rooms`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct CreateRoom {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    language: Option<String>,
-}
 
 /// Refuses REST calls without a valid bearer token when auth is on.
 pub async fn require_auth(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -39,9 +28,9 @@ pub async fn create_room(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let req: CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateRoom::default()
+) -> Result<(StatusCode, Json<rest::CreatedRoom>), ApiError> {
+    let req: rest::CreateRoom = if body.iter().all(u8::is_ascii_whitespace) {
+        rest::CreateRoom::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::BadRequest(format!("body must be {{\"code\", \"language\"}}: {e}"))
@@ -66,13 +55,13 @@ pub async fn create_room(
         .unwrap_or("127.0.0.1:8000");
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "room_id": room_id,
-            "join_url": format!("http://{host}/rooms/{room_id}"),
-            "ws_url": format!("ws://{host}/ws/{room_id}"),
-            "read_only_id": read_only_id,
-            "read_only_ws_url": format!("ws://{host}/ws/{read_only_id}"),
-        })),
+        Json(rest::CreatedRoom {
+            join_url: format!("http://{host}/rooms/{room_id}"),
+            ws_url: format!("ws://{host}/ws/{room_id}"),
+            read_only_ws_url: Some(format!("ws://{host}/ws/{read_only_id}")),
+            read_only_id: Some(read_only_id),
+            room_id,
+        }),
     ))
 }
 
@@ -80,9 +69,12 @@ pub async fn create_room(
 pub async fn room_exists(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<rest::RoomExists>, ApiError> {
     let exists = app.rooms.resolve(&id).await?.is_some();
-    Ok(Json(json!({ "exists": exists, "room_id": id })))
+    Ok(Json(rest::RoomExists {
+        exists,
+        room_id: id,
+    }))
 }
 
 /// `GET /rooms/{id}`: the document and who is in the room. Through a
@@ -90,7 +82,7 @@ pub async fn room_exists(
 pub async fn get_room(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<rest::RoomState>, ApiError> {
     let access = app
         .rooms
         .resolve(&id)
@@ -101,17 +93,17 @@ pub async fn get_room(
         .snapshot(&access.room_id)
         .await?
         .ok_or(ApiError::RoomNotFound)?;
-    Ok(Json(json!({
-        "room_id": id,
-        "revision": snap.revision,
-        "language": snap.language,
-        "code": snap.doc.to_string(),
-        "users": snap.users,
-    })))
+    Ok(Json(rest::RoomState {
+        room_id: id,
+        revision: snap.revision,
+        language: snap.language,
+        code: snap.doc.to_string(),
+        users: snap.users,
+    }))
 }
 
 /// `GET /health`: 200 while the store answers, 503 when it does not.
-pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<rest::Health>) {
     let store = app.rooms.store();
     let (status, store) = if store.healthy().await {
         (StatusCode::OK, store.name().to_owned())
@@ -126,7 +118,11 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         "unavailable"
     };
-    (status, Json(json!({ "status": word, "store": store })))
+    let health = rest::Health {
+        status: word.to_owned(),
+        store,
+    };
+    (status, Json(health))
 }
 
 /// `GET /metrics`: Prometheus text.

@@ -367,26 +367,15 @@ impl<S: ConnSink> RoomCore<S> {
             touched: HashMap::new(),
             check_from: None,
         };
+        let (doc, revision) = replay(
+            std::mem::take(&mut core.doc),
+            core.revision,
+            &loaded.log,
+            loaded.revision,
+        )?;
+        (core.doc, core.revision) = (doc, revision);
         for e in loaded.log {
-            if e.revision > core.revision {
-                if e.revision != core.revision + 1 {
-                    return Err(StoreError::Corrupt(format!(
-                        "log jumps from {} to {}",
-                        core.revision, e.revision
-                    )));
-                }
-                e.operation.apply(&mut core.doc).map_err(|err| {
-                    StoreError::Corrupt(format!("revision {}: {err}", e.revision))
-                })?;
-                core.revision = e.revision;
-            }
             core.log.push(e);
-        }
-        if core.revision != loaded.revision {
-            return Err(StoreError::Corrupt(format!(
-                "log ends at {} but the room is at {}",
-                core.revision, loaded.revision
-            )));
         }
         core.tip = match loaded.tip {
             Some((rev, id)) if rev == core.revision => id,
@@ -671,19 +660,44 @@ fn enqueue<S: ConnSink>(conn: &mut Conn<S>, msg: &S::Msg) {
     }
 }
 
-/// The room's state as the store holds it, for REST when no room task is
+/// The document at `revision`: `doc` (at `from`) with the log's entries
+/// after `from` applied, which must run without a gap up to `revision`.
+fn replay(
+    mut doc: Rope,
+    from: u64,
+    log: &[CommittedEntry],
+    revision: u64,
+) -> Result<(Rope, u64), StoreError> {
+    let mut at = from;
+    for e in log.iter().filter(|e| e.revision > from) {
+        if e.revision != at + 1 {
+            return Err(StoreError::Corrupt(format!(
+                "log jumps from {at} to {}",
+                e.revision
+            )));
+        }
+        e.operation
+            .apply(&mut doc)
+            .map_err(|err| StoreError::Corrupt(format!("revision {}: {err}", e.revision)))?;
+        at = e.revision;
+    }
+    if at != revision {
+        return Err(StoreError::Corrupt(format!(
+            "log ends at {at} but the room is at {revision}"
+        )));
+    }
+    Ok((doc, at))
+}
+
+/// The room's state as the store holds it, for REST when no room actor is
 /// running here.
 pub fn snapshot_of(loaded: LoadedRoom) -> Result<Snapshot, StoreError> {
-    let mut doc = Rope::from_str(&loaded.snapshot);
-    let mut revision = loaded.snapshot_revision;
-    for e in loaded.log {
-        if e.revision > revision {
-            e.operation
-                .apply(&mut doc)
-                .map_err(|err| StoreError::Corrupt(format!("revision {}: {err}", e.revision)))?;
-            revision = e.revision;
-        }
-    }
+    let (doc, revision) = replay(
+        Rope::from_str(&loaded.snapshot),
+        loaded.snapshot_revision,
+        &loaded.log,
+        loaded.revision,
+    )?;
     Ok(Snapshot {
         revision,
         doc,
