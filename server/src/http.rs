@@ -10,7 +10,7 @@ use collab_protocol::rest;
 
 use crate::error::ApiError;
 use crate::metrics::Reject;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Refuses REST calls without a valid bearer token when auth is on.
 pub async fn require_auth(State(app): State<AppState>, req: Request, next: Next) -> Response {

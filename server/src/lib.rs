@@ -12,12 +12,11 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod room;
+pub mod state;
 pub mod store;
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::HeaderValue;
 use axum::routing::{get, post};
@@ -29,27 +28,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use auth::Auth;
 pub use config::Config;
 use metrics::Metrics;
-use room::Rooms;
+pub use state::{AppState, Rooms};
 use store::{MemoryStore, RedisStore, Store};
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The rooms of this server.
-    pub rooms: Arc<Rooms>,
-    /// Settings.
-    pub config: Arc<Config>,
-    /// Flips to true when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
-    /// Held by every live connection; all dropped means all closed.
-    pub connections: mpsc::Sender<()>,
-    /// Token checks, when authentication is on.
-    pub auth: Option<Auth>,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
-    /// Open connections per client address.
-    pub ip_conns: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {

@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use collab_protocol::{close_code, error_code, is_valid_client_id, ServerMessage};
 
+use super::RoomHandle;
 use crate::auth::{AuthError, Claims};
 use crate::ids;
 use crate::metrics::{Metrics, Reject};
-use crate::room::{Access, RoomHandle};
-use crate::AppState;
+use crate::room::Access;
+use crate::state::AppState;
 
 /// True when `origin` may open WebSockets and call REST from a browser.
 pub fn origin_allowed(allowed: &Option<Vec<String>>, origin: Option<&str>) -> bool {

@@ -8,7 +8,7 @@
 //! message size and rate, idleness, a slow reader's queue.
 
 mod admission;
-mod outbox;
+pub(crate) mod outbox;
 mod reader;
 mod writer;
 
@@ -30,10 +30,13 @@ use self::writer::{write_half, AbortOnDrop};
 use crate::auth::{AuthError, Claims};
 use crate::ids::{self, short};
 use crate::metrics::Reject;
-use crate::room::{JoinError, JoinRequest, RoomHandle};
-use crate::AppState;
+use crate::room::{JoinError, JoinRequest};
+use crate::state::AppState;
 
 pub use self::admission::origin_allowed;
+
+/// A room, as a connection reaches it.
+pub(crate) type RoomHandle = crate::room::RoomHandle<Outbox>;
 pub use self::outbox::{queued, ConnSignals, Outbox, Queued};
 
 /// How often a join is tried again when the room's actor ended meanwhile.

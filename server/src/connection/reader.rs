@@ -9,9 +9,9 @@ use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
 
 use super::outbox::{queued, Outbox};
+use super::RoomHandle;
 use crate::metrics::Reject;
-use crate::room::RoomHandle;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Refills at `rate` tokens per second up to `burst`; one token per message.
 struct TokenBucket {

@@ -15,11 +15,10 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::core::{lineage, Action, JoinError, Joined, RoomCore, Stop};
+use super::core::{lineage, Action, ConnSink, JoinError, Joined, RoomCore, Stop};
 use super::effects::Effects;
 use super::handle::{Command, JoinRequest, RoomHandle};
 use super::{Prior, Registry};
-use crate::connection::Outbox;
 use crate::ids::short;
 use crate::metrics::Metrics;
 use crate::store::{CommitFuture, PresenceCheck, Store, StoreEvent};
@@ -32,12 +31,12 @@ const BURST: usize = 64;
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// One room's actor; see the module docs.
-pub struct RoomActor {
-    core: RoomCore<Outbox>,
+pub struct RoomActor<S: ConnSink> {
+    core: RoomCore<S>,
     store: Store,
-    commands: mpsc::Receiver<Command>,
-    me: RoomHandle,
-    registry: Arc<Mutex<Registry>>,
+    commands: mpsc::Receiver<Command<S>>,
+    me: RoomHandle<S>,
+    registry: Arc<Mutex<Registry<S>>>,
     metrics: Arc<Metrics>,
     room_ttl: Duration,
     /// The commit in flight, polled by the actor itself (not spawned: a
@@ -46,13 +45,16 @@ pub struct RoomActor {
     draining: Option<oneshot::Sender<()>>,
 }
 
-impl RoomActor {
+impl<S: ConnSink + Send + 'static> RoomActor<S>
+where
+    S::Msg: Send,
+{
     pub(super) fn new(
-        core: RoomCore<Outbox>,
+        core: RoomCore<S>,
         store: Store,
-        commands: mpsc::Receiver<Command>,
-        me: RoomHandle,
-        registry: Arc<Mutex<Registry>>,
+        commands: mpsc::Receiver<Command<S>>,
+        me: RoomHandle<S>,
+        registry: Arc<Mutex<Registry<S>>>,
         metrics: Arc<Metrics>,
         room_ttl: Duration,
     ) -> Self {
@@ -164,7 +166,7 @@ impl RoomActor {
         }
     }
 
-    async fn handle(&mut self, cmd: Command, effects: &Effects) {
+    async fn handle(&mut self, cmd: Command<S>, effects: &Effects) {
         match cmd {
             Command::Join(req, reply) => {
                 let result = self.join(req, effects).await;
@@ -199,7 +201,7 @@ impl RoomActor {
     /// A join: the store is asked what the core needs first (what other
     /// instances committed, where the history parted, the client's
     /// identity), then the core decides.
-    async fn join(&mut self, req: JoinRequest, effects: &Effects) -> Result<Joined, JoinError> {
+    async fn join(&mut self, req: JoinRequest<S>, effects: &Effects) -> Result<Joined, JoinError> {
         if self.core.is_shared() {
             // Catch up first, so a reconnecting client's resend meets an
             // up-to-date de-duplication record. (With a commit in flight,

@@ -5,16 +5,14 @@
 use collab_protocol::Operation;
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::{self, ConnId, JoinError, Joined, Snapshot};
-use crate::connection::Outbox;
+use super::core::{ConnId, JoinError, Joined, Snapshot};
 
-/// A connection asking to join, with the outbox its messages go to.
-pub type JoinRequest = core::JoinRequest<Outbox>;
+pub use super::core::JoinRequest;
 
-/// What the actor is asked to do.
-pub enum Command {
+/// What the actor is asked to do; `S` is where a connection's messages go.
+pub enum Command<S> {
     /// Join a connection.
-    Join(JoinRequest, oneshot::Sender<Result<Joined, JoinError>>),
+    Join(JoinRequest<S>, oneshot::Sender<Result<Joined, JoinError>>),
     /// A connection left.
     Leave {
         /// Which.
@@ -49,13 +47,20 @@ pub enum Command {
 }
 
 /// A room's actor, as connections and REST reach it.
-#[derive(Clone)]
-pub struct RoomHandle {
-    tx: mpsc::Sender<Command>,
+pub struct RoomHandle<S> {
+    tx: mpsc::Sender<Command<S>>,
 }
 
-impl RoomHandle {
-    pub(super) fn new(tx: mpsc::Sender<Command>) -> Self {
+impl<S> Clone for RoomHandle<S> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<S: Send + 'static> RoomHandle<S> {
+    pub(super) fn new(tx: mpsc::Sender<Command<S>>) -> Self {
         Self { tx }
     }
 
@@ -70,12 +75,12 @@ impl RoomHandle {
     }
 
     /// Sends a command; false when the actor is gone.
-    pub(super) async fn send(&self, cmd: Command) -> bool {
+    pub(super) async fn send(&self, cmd: Command<S>) -> bool {
         self.tx.send(cmd).await.is_ok()
     }
 
     /// Joins the room. Errors when the room refused or went away.
-    pub async fn join(&self, req: JoinRequest) -> Result<Joined, JoinError> {
+    pub async fn join(&self, req: JoinRequest<S>) -> Result<Joined, JoinError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Command::Join(req, tx)).await {
             return Err(JoinError::Gone);

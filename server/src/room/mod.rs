@@ -42,21 +42,29 @@ pub(crate) struct Prior {
 }
 
 /// The room actors of this instance.
-#[derive(Default)]
-pub(crate) struct Registry {
-    rooms: HashMap<String, RoomHandle>,
+pub(crate) struct Registry<S> {
+    rooms: HashMap<String, RoomHandle<S>>,
     /// What rooms whose actor ended abnormally knew of their history, until
     /// the next actor of the room here loads it.
     prior: HashMap<String, Prior>,
 }
 
-impl Registry {
+impl<S> Default for Registry<S> {
+    fn default() -> Self {
+        Self {
+            rooms: HashMap::new(),
+            prior: HashMap::new(),
+        }
+    }
+}
+
+impl<S: Send + 'static> Registry<S> {
     /// The room's actor ended: forget it (unless a newer one took its place
     /// already) and keep what it knew of its history, when it ended badly.
     pub(crate) fn ended(
         &mut self,
         id: &str,
-        me: &RoomHandle,
+        me: &RoomHandle<S>,
         prior: Option<Prior>,
         ttl: std::time::Duration,
     ) {
@@ -80,15 +88,19 @@ pub struct Access {
 }
 
 /// Every room this server holds an actor for, by id, and the store that
-/// keeps them.
-pub struct Rooms {
-    registry: Arc<Mutex<Registry>>,
+/// keeps them. `S` is where a connection's messages go (the connection's
+/// outbox): rooms only write into it.
+pub struct Rooms<S> {
+    registry: Arc<Mutex<Registry<S>>>,
     config: Config,
     store: Store,
     metrics: Arc<Metrics>,
 }
 
-impl Rooms {
+impl<S: ConnSink + Send + 'static> Rooms<S>
+where
+    S::Msg: Send,
+{
     /// No rooms yet, over `store`.
     pub fn new(config: Config, store: Store, metrics: Arc<Metrics>) -> Self {
         Self {
@@ -137,7 +149,7 @@ impl Rooms {
 
     /// The actor of the room with this id, started from the store when this
     /// instance has none yet; `None` when the room does not exist.
-    pub async fn get(&self, id: &str) -> Result<Option<RoomHandle>, StoreError> {
+    pub async fn get(&self, id: &str) -> Result<Option<RoomHandle<S>>, StoreError> {
         if !ids::is_valid_room_id(id) {
             return Ok(None);
         }
@@ -199,7 +211,7 @@ impl Rooms {
     /// Starts an actor for `core` unless a live one for the room exists
     /// (another connection may have loaded it meanwhile): check and insert
     /// under one lock, so a room never has two actors on one instance.
-    fn start(&self, core: RoomCore<crate::connection::Outbox>, stale: Vec<String>) -> RoomHandle {
+    fn start(&self, core: RoomCore<S>, stale: Vec<String>) -> RoomHandle<S> {
         let mut reg = self.lock();
         let id = core.id().to_owned();
         if let Some(h) = reg.rooms.get(&id).filter(|h| !h.is_closed()) {
@@ -221,7 +233,7 @@ impl Rooms {
         handle
     }
 
-    fn local(&self, id: &str) -> Option<RoomHandle> {
+    fn local(&self, id: &str) -> Option<RoomHandle<S>> {
         self.lock()
             .rooms
             .get(id)
@@ -258,7 +270,7 @@ impl Rooms {
     /// Asks every room to commit what it has queued and close its
     /// connections with 1012; returns when all did.
     pub async fn drain_all(&self) {
-        let handles: Vec<RoomHandle> = self.lock().rooms.values().cloned().collect();
+        let handles: Vec<RoomHandle<S>> = self.lock().rooms.values().cloned().collect();
         let mut waits = Vec::new();
         for h in handles {
             let (tx, rx) = oneshot::channel();
@@ -271,7 +283,7 @@ impl Rooms {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry<S>> {
         self.registry.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
