@@ -14,6 +14,11 @@ fn op(json: &str) -> Operation {
     serde_json::from_str(json).unwrap()
 }
 
+/// `GET url`'s JSON, as sent.
+async fn get_json(url: String) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn rest_creates_and_describes_rooms() {
     let server = TestServer::process(SERVER, &[], &[]);
@@ -34,38 +39,18 @@ async fn rest_creates_and_describes_rooms() {
     assert_eq!(body.join_url, format!("http://{}/rooms/{id}", server.addr));
 
     // The exact JSON of each answer (the wire format, so read raw).
-    let room: Value = reqwest::get(format!("{}/rooms/{id}", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let room = get_json(format!("{}/rooms/{id}", server.http())).await;
     assert_eq!(
         room,
         json!({"room_id": id, "revision": 0, "language": "plaintext", "code": "", "users": []})
     );
-    let exists: Value = reqwest::get(format!("{}/rooms/{id}/exists", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let exists = get_json(format!("{}/rooms/{id}/exists", server.http())).await;
     assert_eq!(exists, json!({"exists": true, "room_id": id}));
-    let missing: Value = reqwest::get(format!("{}/rooms/nope/exists", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let missing = get_json(format!("{}/rooms/nope/exists", server.http())).await;
     assert_eq!(missing, json!({"exists": false, "room_id": "nope"}));
     assert!(server.room("nope").await.is_none());
 
-    let health: Value = reqwest::get(format!("{}/health", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(format!("{}/health", server.http())).await;
     assert_eq!(health, json!({"status": "ok", "store": "memory"}));
 
     let bad = http

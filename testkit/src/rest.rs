@@ -54,12 +54,7 @@ impl Rest {
 
     /// `GET /rooms/{id}`, or `None` when the server answers 404.
     pub async fn room(&self, id: &str) -> Result<Option<RoomState>> {
-        let resp = self
-            .client
-            .get(format!("{}/rooms/{id}", self.base))
-            .send()
-            .await
-            .with_context(|| format!("GET /rooms/{{id}} on {}", self.base))?;
+        let resp = self.get(&format!("/rooms/{id}"), "/rooms/{id}").await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             StatusCode::OK => Ok(Some(resp.json().await.context("GET /rooms/{id}'s answer")?)),
@@ -69,13 +64,18 @@ impl Rest {
 
     /// `GET /metrics`' text.
     pub async fn metrics(&self) -> Result<String> {
-        let resp = self
-            .client
-            .get(format!("{}/metrics", self.base))
+        let resp = self.get("/metrics", "/metrics").await?;
+        resp.text().await.context("GET /metrics' answer")
+    }
+
+    /// `GET {path}`; `shown` names the path in errors (without secrets such
+    /// as a room id).
+    async fn get(&self, path: &str, shown: &str) -> Result<reqwest::Response> {
+        self.client
+            .get(format!("{}{path}", self.base))
             .send()
             .await
-            .with_context(|| format!("GET /metrics on {}", self.base))?;
-        resp.text().await.context("GET /metrics' answer")
+            .with_context(|| format!("GET {shown} on {}", self.base))
     }
 
     /// The value of the series `name` in `GET /metrics`, if the server has it.
