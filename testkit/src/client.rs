@@ -162,17 +162,18 @@ impl Client {
     /// is awaited after one).
     pub async fn read(&mut self) -> Result<ServerMessage, End> {
         loop {
-            return match self.ws.next().await {
+            match self.ws.next().await {
                 Some(Ok(Message::Text(t))) => {
-                    ServerMessage::from_json(&t).map_err(|e| End::Garbled(format!("{e}: {t}")))
+                    return ServerMessage::from_json(&t)
+                        .map_err(|e| End::Garbled(format!("{e}: {t}")));
                 }
                 Some(Ok(Message::Close(f))) => {
                     self.answer_close().await;
-                    Err(End::Closed(f.map_or(1005, |f| f.code.into())))
+                    return Err(End::Closed(f.map_or(1005, |f| f.code.into())));
                 }
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => Err(End::Dropped),
-            };
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Err(End::Dropped),
+            }
         }
     }
 
