@@ -254,3 +254,21 @@ impl Bot {
         self.client.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RevisionStream;
+
+    #[test]
+    fn the_revision_stream_keeps_its_first_misfit() {
+        let mut stream = RevisionStream::new(5);
+        stream.saw(6);
+        stream.saw(7);
+        assert_eq!(stream.first_misfit, None);
+        stream.saw(9); // 8 is missing
+        stream.saw(10);
+        stream.saw(10);
+        assert_eq!(stream.first_misfit, Some((2, 9)));
+        assert_eq!(stream.seen, 5);
+    }
+}

@@ -90,3 +90,20 @@ pub fn parse_metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_metric;
+
+    #[test]
+    fn a_series_is_found_by_its_whole_name() {
+        let text = "# TYPE collab_rooms gauge\ncollab_rooms_total 7\ncollab_rooms 2\n\
+                    collab_rejected_total{reason=\"malformed\"} 1\n";
+        assert_eq!(parse_metric(text, "collab_rooms"), Some(2.0));
+        assert_eq!(
+            parse_metric(text, "collab_rejected_total{reason=\"malformed\"}"),
+            Some(1.0)
+        );
+        assert_eq!(parse_metric(text, "collab_connections"), None);
+    }
+}
