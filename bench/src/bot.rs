@@ -1,27 +1,18 @@
-//! A benchmark client: a real WebSocket connection driving a
-//! `collab_protocol::Replica`, so it stays a correct replica under any load
-//! and its text can be checked against the server's at the end. It types at
-//! a steady rate or as fast as the protocol allows (one operation in flight),
-//! may move its caret, and records when its edits went out and when others'
-//! arrived, for latency.
+//! The benchmark's client: collab-testkit's [`Bot`] (a real WebSocket
+//! connection driving a `collab_protocol::Replica`, so it stays a correct
+//! replica under any load and its text can be checked against the server's
+//! at the end), run by a plan. It types at a steady rate or as fast as the
+//! protocol allows (one operation in flight), may move its caret, and
+//! records when its edits went out and when others' arrived, for latency.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use collab_protocol::{ClientMessage, Operation, Replica, ServerMessage};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use anyhow::{anyhow, Context, Result};
+use collab_protocol::{ClientMessage, Operation, ServerMessage};
+use collab_testkit::{Bot, BotOptions};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How long a bot waits for `init`.
-const INIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the bots are doing; set by the scenario for all of them at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,66 +78,35 @@ pub struct Outcome {
     pub received: Vec<(u64, Instant)>,
 }
 
-/// A joined client.
-pub struct Bot {
-    ws: Ws,
-    replica: Replica,
+/// Connects as `name` to `room` on `addr` (small buffers, no Nagle delay:
+/// thousands of bots share this process) and waits for `init`.
+pub async fn join(addr: &str, room: &str, name: &str) -> Result<Bot> {
+    let query = format!("name={name}&client_id={name}");
+    Bot::connect(addr, room, &query, BotOptions::lean()).await
+}
+
+/// Runs `bot` by `plan` until `Finish`.
+pub async fn run(
+    bot: Bot,
+    plan: Plan,
+    phase: watch::Receiver<Phase>,
+    progress: Arc<Progress>,
+) -> Outcome {
+    let typist = Typist {
+        base_len: bot.replica.doc.len_chars(),
+        bot,
+    };
+    typist.run(plan, phase, progress).await
+}
+
+/// A joined bot and the length its document had then.
+struct Typist {
+    bot: Bot,
     base_len: usize,
-    /// Connect-to-`init` time.
-    pub init_time: Duration,
 }
 
-fn ws_config() -> WebSocketConfig {
-    // Small buffers: thousands of bots share this process, and tungstenite
-    // zeroes the free part of the read buffer before every read (16 KiB made
-    // that memset a visible share of the bench's CPU). Larger frames still
-    // grow it as they arrive.
-    WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
-}
-
-impl Bot {
-    /// Connects to `ws://addr/ws/{room}` and waits for `init`.
-    pub async fn join(addr: &str, room: &str, name: &str) -> Result<Self> {
-        let start = Instant::now();
-        let url = format!("ws://{addr}/ws/{room}?name={name}&client_id={name}");
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
-                .await
-                .with_context(|| format!("cannot connect to {addr}"))?;
-        let init = tokio::time::timeout(INIT_TIMEOUT, async {
-            while let Some(frame) = ws.next().await {
-                match frame? {
-                    Message::Text(t) => return Ok(ServerMessage::from_json(&t)?),
-                    Message::Close(c) => bail!("closed before init: {c:?}"),
-                    _ => continue,
-                }
-            }
-            bail!("connection ended before init")
-        })
-        .await
-        .context("no init in time")??;
-        let init_time = start.elapsed();
-        let ServerMessage::Init { revision, code, .. } = init else {
-            bail!("first message was not init: {init:?}");
-        };
-        let replica = Replica::new(revision, &code);
-        Ok(Self {
-            ws,
-            base_len: replica.doc.len_chars(),
-            replica,
-            init_time,
-        })
-    }
-
-    /// Closes the connection politely.
-    pub async fn close(mut self) {
-        let _ = self.ws.close(None).await;
-    }
-
-    /// Runs the plan until `Finish`.
-    pub async fn run(
+impl Typist {
+    async fn run(
         mut self,
         plan: Plan,
         mut phase: watch::Receiver<Phase>,
@@ -199,19 +159,16 @@ impl Bot {
                     }
                     next_phase.set(next_phase_of(rx));
                 }
-                frame = self.ws.next() => {
-                    let result = match frame {
-                        Some(Ok(Message::Text(t))) => self.on_text(&t, typing, &plan, &mut out, &progress).await,
-                        Some(Ok(Message::Close(c))) => Err(anyhow::anyhow!("closed: {c:?}")),
-                        Some(Ok(_)) => Ok(()),
-                        Some(Err(e)) => Err(e.into()),
-                        None => Err(anyhow::anyhow!("connection dropped")),
+                read = self.bot.client.read() => {
+                    let result = match read {
+                        Ok(msg) => self.on_message(msg, typing, &plan, &mut out, &progress).await,
+                        Err(end) => Err(anyhow!("the connection ended: {end:?}")),
                     };
                     if let Err(e) = result {
                         out.ended = Some(e.to_string());
                         break;
                     }
-                    if typing && flat_out && self.replica.sync.is_synchronized() {
+                    if typing && flat_out && self.bot.replica.sync.is_synchronized() {
                         if let Err(e) = self.type_one(&mut rng, &plan, &mut out).await {
                             out.ended = Some(e.to_string());
                         }
@@ -228,38 +185,38 @@ impl Bot {
                     }
                 }
             }
-            progress
-                .revision
-                .store(self.replica.sync.revision(), Ordering::Relaxed);
+            let sync = &self.bot.replica.sync;
+            progress.revision.store(sync.revision(), Ordering::Relaxed);
             progress
                 .synced
-                .store(self.replica.sync.is_synchronized(), Ordering::Relaxed);
+                .store(sync.is_synchronized(), Ordering::Relaxed);
         }
         if out.ended.is_some() {
             progress.ended.store(true, Ordering::Relaxed);
             // Wait for the end of the run so the outcome arrives with the others'.
             while phase.changed().await.is_ok() && *phase.borrow() != Phase::Finish {}
         }
-        out.revision = self.replica.sync.revision();
-        out.text = self.replica.text();
-        let _ = self.ws.close(None).await;
+        out.revision = self.bot.replica.sync.revision();
+        out.text = self.bot.replica.text();
+        self.bot.close().await;
         out
     }
 
-    async fn on_text(
+    async fn on_message(
         &mut self,
-        text: &str,
+        msg: ServerMessage,
         typing: bool,
         plan: &Plan,
         out: &mut Outcome,
         progress: &Progress,
     ) -> Result<()> {
-        let msg = ServerMessage::from_json(text).context("unreadable message")?;
         match &msg {
             ServerMessage::CodeUpdate(c) if plan.record => {
                 out.received.push((c.revision, Instant::now()));
             }
-            ServerMessage::Ack { revision, seq } if *revision > self.replica.sync.revision() => {
+            ServerMessage::Ack { revision, seq }
+                if *revision > self.bot.replica.sync.revision() =>
+            {
                 if typing {
                     progress.acked.fetch_add(1, Ordering::Relaxed);
                 }
@@ -267,11 +224,9 @@ impl Bot {
                     out.acks.push((*seq, *revision));
                 }
             }
-            ServerMessage::Error { code, message, .. } => bail!("server error {code}: {message}"),
             _ => {}
         }
-        let reply = self.replica.handle(&msg).context("replica rejected")?;
-        if let Some(reply) = reply {
+        if let Some(reply) = self.bot.take(&msg)? {
             self.send(&reply, plan, out).await?;
         }
         Ok(())
@@ -281,14 +236,14 @@ impl Bot {
         if let (true, ClientMessage::CodeUpdate { seq, .. }) = (plan.record, msg) {
             out.sent.push((*seq, Instant::now()));
         }
-        self.ws.send(Message::text(msg.to_json())).await?;
+        self.bot.client.send_message(msg).await?;
         Ok(())
     }
 
     /// One single-character edit: an insert, or a delete once the document
     /// has grown 1,000 chars past its start (so long runs stay small).
     async fn type_one(&mut self, rng: &mut u64, plan: &Plan, out: &mut Outcome) -> Result<()> {
-        let len = self.replica.doc.len_chars();
+        let len = self.bot.replica.doc.len_chars();
         let pos = (next(rng) % (len as u64 + 1)) as usize;
         let op = if len > self.base_len + 1000 && pos < len {
             Operation::replace(len, pos, pos + 1, "")?
@@ -296,7 +251,7 @@ impl Bot {
             let c = (b'a' + (next(rng) % 26) as u8) as char;
             Operation::replace(len, pos, pos, c.encode_utf8(&mut [0; 4]))?
         };
-        if let Some(msg) = self.replica.edit(op).context("local edit")? {
+        if let Some(msg) = self.bot.replica.edit(op).context("local edit")? {
             self.send(&msg, plan, out).await?;
         }
         Ok(())
@@ -305,13 +260,13 @@ impl Bot {
     async fn move_caret(&mut self, rng: &mut u64) -> Result<()> {
         // The caret refers to the server's revision we know; the server
         // clamps it if our unacknowledged edits made the text longer.
-        let len = self.replica.doc.len_chars() as u64;
+        let len = self.bot.replica.doc.len_chars() as u64;
         let msg = ClientMessage::CursorMove {
-            revision: self.replica.sync.revision(),
+            revision: self.bot.replica.sync.revision(),
             cursor: next(rng) % (len + 1),
             anchor: None,
         };
-        self.ws.send(Message::text(msg.to_json())).await?;
+        self.bot.client.send_message(&msg).await?;
         Ok(())
     }
 }

@@ -12,7 +12,9 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bot::{Bot, Outcome, Phase, Plan, Progress};
+use collab_testkit::Bot;
+
+use crate::bot::{self, Outcome, Phase, Plan, Progress};
 use crate::http;
 
 /// How many connections are opened at once.
@@ -29,7 +31,7 @@ pub async fn join_all(
         let name = format!("{tag}-{i}");
         let room = rooms[*room].clone();
         let addr = addr.clone();
-        async move { Bot::join(&addr, &room, &name).await }
+        async move { bot::join(&addr, &room, &name).await }
     });
     let bots: Vec<Result<Bot>> = futures_util::stream::iter(joins)
         .buffered(JOIN_CONCURRENCY)
@@ -70,7 +72,7 @@ impl Group {
             .into_iter()
             .map(|(room, bot, plan)| {
                 let progress = Arc::new(Progress::default());
-                let task = tokio::spawn(bot.run(plan, rx.clone(), progress.clone()));
+                let task = tokio::spawn(bot::run(bot, plan, rx.clone(), progress.clone()));
                 Member {
                     room,
                     progress,

@@ -6,11 +6,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use collab_testkit::TestServer;
 use serde_json::json;
 
 use crate::bot::{Plan, Typing};
 use crate::group::{join_all, Finished, Group};
-use crate::procs::ServerProc;
 use crate::{http, joins, Row};
 
 fn flat_out(i: usize) -> Plan {
@@ -87,7 +87,7 @@ pub struct History {
 /// Drives one room on `server` to `total` committed operations with
 /// `clients` flat-out bots; samples RSS when it passes `mark` and `total`.
 pub async fn history(
-    server: &ServerProc,
+    server: &TestServer,
     clients: usize,
     mark: u64,
     total: u64,

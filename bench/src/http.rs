@@ -1,49 +1,32 @@
 //! The two REST calls the benchmark makes (`POST /rooms`, `GET
-//! /rooms/{id}`), through a real HTTP client and the protocol's REST types.
+//! /rooms/{id}`), through collab-testkit's typed client (the protocol's
+//! REST bodies) and one connection pool for the whole run.
 
 use std::sync::OnceLock;
 
-use anyhow::{bail, Context, Result};
-use collab_protocol::rest::{CreateRoom, CreatedRoom};
+use anyhow::{Context, Result};
+use collab_testkit::Rest;
 
 pub use collab_protocol::rest::RoomState;
 
-/// One client (one connection pool) for the whole run.
-fn client() -> &'static reqwest::Client {
+/// The instance at `addr`, through the run's one HTTP client (the bench
+/// has one runtime, so the pool may be shared).
+fn rest(addr: &str) -> Rest {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new)
+    Rest::with_client(CLIENT.get_or_init(reqwest::Client::new).clone(), addr)
 }
 
 /// Creates a room holding `code` on the instance at `addr`; returns its id.
 pub async fn create_room(addr: &str, code: &str) -> Result<String> {
-    let body = CreateRoom {
-        code: code.to_owned(),
-        language: Some("rust".into()),
-    };
-    let resp = client()
-        .post(format!("http://{addr}/rooms"))
-        .json(&body)
-        .send()
-        .await
-        .with_context(|| format!("POST /rooms on {addr}"))?;
-    if resp.status() != reqwest::StatusCode::CREATED {
-        bail!("POST /rooms answered {}", resp.status());
-    }
-    let created: CreatedRoom = resp.json().await.context("POST /rooms' answer")?;
-    Ok(created.room_id)
+    Ok(rest(addr).create_room(code).await?.room_id)
 }
 
 /// `GET /rooms/{id}` on the instance at `addr`.
 pub async fn room(addr: &str, id: &str) -> Result<RoomState> {
-    let resp = client()
-        .get(format!("http://{addr}/rooms/{id}"))
-        .send()
-        .await
-        .with_context(|| format!("GET /rooms/{{id}} on {addr}"))?;
-    if resp.status() != reqwest::StatusCode::OK {
-        bail!("GET /rooms/{{id}} on {addr} answered {}", resp.status());
-    }
-    resp.json().await.context("GET /rooms/{id}'s answer")
+    rest(addr)
+        .room(id)
+        .await?
+        .with_context(|| format!("GET /rooms/{{id}} on {addr} answered 404"))
 }
 
 /// The revision of a room, from `GET /rooms/{id}` (the document is parsed

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::json;
 
-use crate::bot::{Bot, Plan, Typing};
+use collab_testkit::TestServer;
+
+use crate::bot::{self, Plan, Typing};
 use crate::group::{join_all, Group};
-use crate::procs::ServerProc;
 use crate::stats::ms;
 use crate::{http, Row};
 
@@ -17,11 +18,11 @@ use crate::{http, Row};
 /// load the room) stays connected; the others join and leave one after the
 /// other. Returns (first join ms, median of the others ms).
 pub async fn time_joins(addr: &str, room: &str, tries: usize) -> Result<(f64, f64)> {
-    let first = Bot::join(addr, room, "join-holder").await?;
+    let first = bot::join(addr, room, "join-holder").await?;
     let cold = ms(first.init_time);
     let mut times = Vec::new();
     for i in 0..tries {
-        let bot = Bot::join(addr, room, &format!("join-{i}")).await?;
+        let bot = bot::join(addr, room, &format!("join-{i}")).await?;
         times.push(bot.init_time);
         bot.close().await;
     }
@@ -40,7 +41,7 @@ pub async fn join_doc(instances: &[String], doc: &str, tries: usize) -> Result<(
 }
 
 /// `count` idle connections on `server`, `per_room` to a room.
-pub async fn connections(server: &ServerProc, count: usize, per_room: usize) -> Result<Row> {
+pub async fn connections(server: &TestServer, count: usize, per_room: usize) -> Result<Row> {
     let addr = server.addr.clone();
     let room_count = count.div_ceil(per_room);
     let mut rooms = Vec::new();

@@ -1,5 +1,6 @@
 //! `collab-bench`: the load generator behind `scripts/bench.sh`. It starts a
-//! private `redis-server` and `collab-server` instances on 127.0.0.1, runs
+//! private `redis-server` and `collab-server` instances on 127.0.0.1
+//! (collab-testkit's `TestRedis` and `TestServer`), runs
 //! every scenario of the benchmark against them with real protocol clients,
 //! verifies that every client converged, prints a table and writes one JSON
 //! object per scenario to a file. Everything it starts is killed when it
@@ -12,18 +13,16 @@ mod group;
 mod hot;
 mod http;
 mod joins;
-mod procs;
 mod stats;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use collab_testkit::{TestRedis, TestServer};
 use serde_json::{json, Map, Value};
-
-use procs::{RedisProc, ServerProc};
 
 /// Load generator for collab-server: fan-out latency against the Redis
 /// floor, hot-room throughput, big documents, history, idle connections,
@@ -221,11 +220,35 @@ fn progress(name: &str) {
     eprintln!("[collab-bench] {name}...");
 }
 
-async fn run(args: &Args, s: &Sizes, bin: &std::path::Path) -> Result<Vec<Row>> {
-    let redis = RedisProc::start().await?;
+/// A `collab-server` process of `bin` on `redis_url` or in memory. Each is
+/// killed when dropped, so a failed or interrupted run leaves nothing
+/// behind.
+fn start_server(bin: &Path, redis_url: Option<&str>) -> Result<TestServer> {
+    let mut cmd = TestServer::command(bin)
+        // The load comes from one address and types as fast as it can:
+        // lift the per-client abuse limits, which are not what is measured.
+        .args(["--rate-per-sec", "1000000", "--rate-burst", "1000000"])
+        .args([
+            "--max-conns-per-ip",
+            "1000000",
+            "--max-pending-per-ip",
+            "1000000",
+            "--max-conns-per-room",
+            "1000000",
+        ])
+        // COLLAB_BENCH_SERVER_LOG (a RUST_LOG filter) shows the servers' logs.
+        .rust_log(std::env::var("COLLAB_BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()));
+    if let Some(url) = redis_url {
+        cmd = cmd.redis(url);
+    }
+    cmd.spawn()
+}
+
+async fn run(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {
+    let redis = TestRedis::try_start()?;
     let url = redis.url();
-    let a = ServerProc::start(bin, Some(&url), &[])?;
-    let b = ServerProc::start(bin, Some(&url), &[])?;
+    let a = start_server(bin, Some(&url))?;
+    let b = start_server(bin, Some(&url))?;
     let both = vec![a.addr.clone(), b.addr.clone()];
     let mut rows = Vec::new();
 
@@ -278,7 +301,7 @@ async fn run(args: &Args, s: &Sizes, bin: &std::path::Path) -> Result<Vec<Row>> 
     }
     if wanted(args, "hot_room_memory") {
         progress("hot_room_memory");
-        let mem = ServerProc::start(bin, None, &[])?;
+        let mem = start_server(bin, None)?;
         let h = hot::hot(
             std::slice::from_ref(&mem.addr),
             s.hot_clients,
@@ -293,7 +316,7 @@ async fn run(args: &Args, s: &Sizes, bin: &std::path::Path) -> Result<Vec<Row>> 
     let mut history_join = None;
     if wanted(args, "history") || wanted(args, "join") {
         progress("history");
-        let server = ServerProc::start(bin, Some(&url), &[])?;
+        let server = start_server(bin, Some(&url))?;
         let h = hot::history(
             &server,
             s.hot_clients,
@@ -326,7 +349,7 @@ async fn run(args: &Args, s: &Sizes, bin: &std::path::Path) -> Result<Vec<Row>> 
     }
     if wanted(args, "connections") {
         progress("connections");
-        let server = ServerProc::start(bin, Some(&url), &[])?;
+        let server = start_server(bin, Some(&url))?;
         rows.push(joins::connections(&server, s.connections, 50).await?);
     }
     if wanted(args, "cursor_storm") {

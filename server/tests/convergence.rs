@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{random_edit, Bot, TestServer};
+use collab_testkit::{random_edit, Bot, TestServer};
+use common::SERVER;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
@@ -59,7 +60,7 @@ async fn run_bot(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_clients_typing_at_once_converge() {
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     for seed in 0..3u64 {
         let room = server
             .create_room("fn main() {\n    println!(\"héllo 世界\");\n}\n")
@@ -80,9 +81,7 @@ async fn five_clients_typing_at_once_converge() {
             done_rx.recv().await.expect("every bot finishes typing");
         }
         // Nobody types any more: this revision is final.
-        let last = server.room(&room).await.unwrap()["revision"]
-            .as_u64()
-            .unwrap();
+        let last = server.room(&room).await.unwrap().revision;
         tx.send(Some(last)).unwrap();
         let expected = server.code(&room).await;
         for h in handles {

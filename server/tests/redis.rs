@@ -8,11 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use collab_protocol::{ClientMessage, Operation, ServerMessage};
-use common::{random_edit, Bot, Client, TestRedis, TestServer};
+use collab_protocol::rest::RoomState;
+use collab_protocol::{ClientMessage, Operation, Reconnected, ServerMessage};
+use collab_testkit::{random_edit, Bot, Client, Rest, TestRedis, TestServer};
+use common::{metric, SERVER};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -65,16 +66,8 @@ impl Typist {
         let client_id = format!("typist{index}");
         let (client, init) =
             join_any(&addrs, &room, &format!("client_id={client_id}"), index).await;
-        let ServerMessage::Init { revision, code, .. } = init else {
-            unreachable!()
-        };
         Self {
-            bot: Bot {
-                client,
-                replica: collab_protocol::Replica::new(revision, &code),
-                revisions: Vec::new(),
-                init_revision: revision,
-            },
+            bot: Bot::from_init(client, init).expect("joined"),
             client_id,
             addrs,
             room,
@@ -100,17 +93,15 @@ impl Typist {
             }
             match Client::try_join(&addr, &self.room, &query).await {
                 Ok((client, init)) => {
-                    let rebase = matches!(
-                        &init,
-                        ServerMessage::Init {
-                            missed: Some(_),
-                            ..
-                        }
-                    );
-                    if rebase || !self.history_may_reset {
+                    if !self.history_may_reset {
                         self.bot.rejoined(client, init).await;
-                    } else {
-                        self.start_over(client, init);
+                    } else if let Reconnected::Replaced { lost: Some(_) } =
+                        self.bot.rejoin(client, init).await
+                    {
+                        // Without `missed`, the typist does what the editor
+                        // does: it takes the server's document and keeps
+                        // its unacknowledged edits aside.
+                        self.set_aside += 1;
                     }
                     return;
                 }
@@ -121,21 +112,6 @@ impl Typist {
             assert!(Instant::now() < deadline, "could not reconnect");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// Takes the server's document as it is, as the editor does after a
-    /// reconnect that cannot rebase (it saves the unacknowledged text).
-    fn start_over(&mut self, client: Client, init: ServerMessage) {
-        let ServerMessage::Init { revision, code, .. } = init else {
-            panic!("expected init, got {init:?}")
-        };
-        if self.bot.replica.sync.reset(revision).is_some() {
-            self.set_aside += 1;
-        }
-        self.bot.replica.doc = ropey::Rope::from_str(&code);
-        self.bot.client = client;
-        self.bot.init_revision = revision;
-        self.bot.revisions.clear();
     }
 
     async fn edit(&mut self, op: Operation) {
@@ -322,7 +298,7 @@ async fn settled_revision(addrs: &[String], room: &str) -> u64 {
     loop {
         let mut revs = Vec::new();
         for a in addrs {
-            revs.push(room_json(a, room).await["revision"].as_u64().unwrap());
+            revs.push(room_state(a, room).await.revision);
         }
         if revs.windows(2).all(|w| w[0] == w[1]) {
             return revs[0];
@@ -332,13 +308,11 @@ async fn settled_revision(addrs: &[String], room: &str) -> u64 {
     }
 }
 
-async fn room_json(addr: &str, room: &str) -> Value {
+async fn room_state(addr: &str, room: &str) -> RoomState {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(resp) = reqwest::get(format!("http://{addr}/rooms/{room}")).await {
-            if resp.status() == 200 {
-                return resp.json().await.unwrap();
-            }
+        if let Ok(Some(state)) = Rest::new(addr).room(room).await {
+            return state;
         }
         assert!(
             Instant::now() < deadline,
@@ -350,13 +324,10 @@ async fn room_json(addr: &str, room: &str) -> Value {
 
 /// Every replica equals the server's text, and every marker appears once.
 async fn assert_converged(session: &Session, addrs: &[String], room: &str) {
-    let text = room_json(&addrs[0], room).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = room_state(&addrs[0], room).await.code;
     for addr in addrs {
         assert_eq!(
-            room_json(addr, room).await["code"].as_str().unwrap(),
+            room_state(addr, room).await.code,
             text,
             "instance {addr} differs"
         );
@@ -373,8 +344,8 @@ async fn assert_converged(session: &Session, addrs: &[String], room: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_clients_on_two_instances_converge() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &[]);
-    let b = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     let addrs = vec![a.addr.clone(), b.addr.clone()];
     let room = a.create_room("fn main() {}\n").await;
     // Random multi-byte edits, as in the single-instance test, over two instances.
@@ -433,8 +404,8 @@ async fn six_clients_on_two_instances_converge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_and_carets_cross_instances() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &[]);
-    let b = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     let room = a.create_room("hello").await;
     let (mut ada, _) = Client::join(&a.addr, &room, "client_id=ada&name=ada").await;
     let (mut bob, init) = Client::join(&b.addr, &room, "client_id=bob&name=bob").await;
@@ -493,18 +464,9 @@ async fn presence_and_carets_cross_instances() {
         }
     );
     assert!(matches!(bob.recv_doc().await, ServerMessage::CodeUpdate(c) if c.revision == 1));
-    let users = a.room(&room).await.unwrap()["users"].clone();
-    let bob_seen = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["user_id"] == bob_id.as_str())
-        .cloned()
-        .unwrap();
-    assert_eq!(
-        (bob_seen["cursor"].as_u64(), bob_seen["anchor"].as_u64()),
-        (Some(4), Some(2))
-    );
+    let users = a.room(&room).await.unwrap().users;
+    let bob_seen = users.iter().find(|u| u.user_id == bob_id).unwrap();
+    assert_eq!((bob_seen.cursor, bob_seen.anchor), (Some(4), Some(2)));
     drop(bob);
     assert_eq!(
         ada.recv().await,
@@ -515,8 +477,8 @@ async fn presence_and_carets_cross_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped() {
     let redis = TestRedis::start();
-    let mut a = TestServer::with_redis(&redis, &[]);
-    let b = TestServer::with_redis(&redis, &[]);
+    let mut a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     let addrs = vec![a.addr.clone(), b.addr.clone()];
     let room = b.create_room("").await;
     // A bystander on b watches a user of a disappear when a dies.
@@ -560,8 +522,8 @@ async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_an_instance_without_losing_an_acknowledged_edit() {
     let redis = TestRedis::start();
-    let mut a = TestServer::with_redis(&redis, &[]);
-    let b = TestServer::with_redis(&redis, &[]);
+    let mut a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     let addrs = vec![a.addr.clone(), b.addr.clone()];
     let room = b.create_room("").await;
     let mut exit = None;
@@ -586,8 +548,8 @@ async fn sigterm_drains_an_instance_without_losing_an_acknowledged_edit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_keeps_every_acknowledged_edit_exactly_once() {
     let mut redis = TestRedis::start_with(true);
-    let a = TestServer::with_redis(&redis, &[]);
-    let b = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     let addrs = vec![a.addr.clone(), b.addr.clone()];
     let room = a.create_room("").await;
     let restart = async {
@@ -607,7 +569,7 @@ async fn a_redis_restart_keeps_every_acknowledged_edit_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_answers_503_refuses_edits_and_recovers() {
     let mut redis = TestRedis::start_with(true);
-    let a = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
     let room = a.create_room("x").await;
     let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
     redis.stop();
@@ -659,13 +621,10 @@ async fn an_outage_answers_503_refuses_edits_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_key_of_an_idle_room_expires() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &["--room-ttl-seconds", "2"]);
-    let created = a.create_room_json("bye").await;
-    let room = created["room_id"].as_str().unwrap().to_owned();
-    let viewer_key = format!(
-        "collab:viewer:{}",
-        created["read_only_id"].as_str().unwrap()
-    );
+    let a = TestServer::on_redis(SERVER, &redis, &["--room-ttl-seconds", "2"]);
+    let created = a.create_room_answer("bye").await;
+    let room = created.room_id.clone();
+    let viewer_key = format!("collab:viewer:{}", created.read_only_id.unwrap());
     let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
     c.send(&ClientMessage::CodeUpdate {
         revision: 0,
@@ -709,7 +668,8 @@ async fn every_key_of_an_idle_room_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(
+    let a = TestServer::on_redis(
+        SERVER,
         &redis,
         &["--history-ops", "100", "--rate-per-sec", "100000"],
     );
@@ -743,7 +703,7 @@ async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
         "the log is trimmed behind the snapshot: {log_len}"
     );
     // A fresh instance rebuilds the document from snapshot + log.
-    let b = TestServer::with_redis(&redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     assert_eq!(b.code(&room).await, expected);
     let (_, init) = Client::join(&b.addr, &room, "client_id=d").await;
     let ServerMessage::Init { revision, code, .. } = init else {
@@ -758,7 +718,7 @@ async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
 #[tokio::test]
 async fn an_operation_whose_event_was_lost_still_reaches_every_client() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
     let room = a.create_room("abc").await;
     let (mut c, _) = Client::join(&a.addr, &room, "client_id=c").await;
     // Another instance's commit whose pub/sub message never arrived: in the
@@ -812,7 +772,7 @@ async fn the_periodic_check_runs_every_two_seconds() {
     // (joining and presence use plain commands), so counting script calls
     // over a window counts the checks.
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
     let room = a.create_room("idle").await;
     let (_c, _) = Client::join(&a.addr, &room, "client_id=c").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -835,36 +795,19 @@ async fn the_periodic_check_runs_every_two_seconds() {
 async fn a_late_edit_on_a_replaced_connection_is_not_applied_through_redis() {
     let redis = TestRedis::start();
     let flags = ["--max-document-chars", "100000000"];
-    let a = TestServer::with_redis(&redis, &flags);
-    let b = TestServer::with_redis(&redis, &flags);
+    let a = TestServer::on_redis(SERVER, &redis, &flags);
+    let b = TestServer::on_redis(SERVER, &redis, &flags);
     // Both connections on one instance, then the new one on another.
-    common::late_edit_on_a_replaced_connection(&a.addr, &a.addr, &a.http()).await;
-    common::late_edit_on_a_replaced_connection(&a.addr, &b.addr, &a.http()).await;
-}
-
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
-        .trim()
-        .parse()
-        .unwrap()
+    common::late_edit_on_a_replaced_connection(&a, &a.addr, &a.addr).await;
+    common::late_edit_on_a_replaced_connection(&a, &a.addr, &b.addr).await;
 }
 
 #[tokio::test]
 async fn every_redis_failure_is_counted_not_only_commits() {
     let mut redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
     let room = a.create_room("x").await;
-    let errors = || async {
-        let text = reqwest::get(format!("{}/metrics", a.http()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metric(&text, "collab_redis_errors_total")
-    };
+    let errors = || async { metric(&a.metrics().await, "collab_redis_errors_total") };
     let before = errors().await;
     redis.stop();
     // Three requests that reach Redis and fail, none of them a commit.
@@ -889,7 +832,7 @@ async fn every_redis_failure_is_counted_not_only_commits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_has_a_byte_budget_in_redis_too() {
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &["--history-bytes", "4000000"]);
+    let a = TestServer::on_redis(SERVER, &redis, &["--history-bytes", "4000000"]);
     let peak = common::insert_delete_run(&a, 500_000, 300).await;
     assert!(
         peak < 80 * 1024,
@@ -920,7 +863,7 @@ async fn client_records_expire_with_the_history_window() {
     // identity behind for good. With a window of 10 operations, 40 clients
     // that each type once and leave must not leave 40 of each.
     let redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &["--history-ops", "10"]);
+    let a = TestServer::on_redis(SERVER, &redis, &["--history-ops", "10"]);
     let room = a.create_room("").await;
     for i in 0..40u64 {
         let (mut c, _) = Client::join(&a.addr, &room, &format!("client_id=once{i}")).await;
@@ -999,8 +942,8 @@ async fn redis_restored_from_an_older_snapshot_resynchronizes_everyone() {
     // stay on; in the end all must hold the same text at the same revision
     // (what Redis holds, continued), and no edit may appear twice.
     let mut redis = TestRedis::start();
-    let a = TestServer::with_redis(&redis, &[]);
-    let b = TestServer::with_redis(&redis, &[]);
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
     let addrs = vec![a.addr.clone(), b.addr.clone()];
     let room = a.create_room("").await;
     let meta = format!("collab:{{{room}}}:meta");
@@ -1042,15 +985,12 @@ async fn redis_restored_from_an_older_snapshot_resynchronizes_everyone() {
     everyone = on_a.into_iter().chain(on_b).collect();
     everyone = type_round(everyone, 5, 4, &mut markers).await;
     let revision = settled_revision(&addrs, &room).await;
-    let text = room_json(&addrs[0], &room).await["code"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let text = room_state(&addrs[0], &room).await.code;
     for addr in &addrs {
-        let other = room_json(addr, &room).await;
+        let other = room_state(addr, &room).await;
         assert_eq!(
-            (other["code"].as_str().unwrap(), other["revision"].as_u64()),
-            (text.as_str(), Some(revision)),
+            (other.code.as_str(), other.revision),
+            (text.as_str(), revision),
             "instance {addr} differs"
         );
     }

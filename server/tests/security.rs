@@ -8,17 +8,19 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use collab_protocol::rest::{CreateRoom, CreatedRoom, RoomState};
 use collab_protocol::{ClientMessage, Operation, ServerMessage};
-use common::{Client, End, TestServer};
+use collab_testkit::{Bot, Client, End, TestServer};
+use common::{metric, SERVER};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "test-secret-do-not-log";
 
 fn mint(sub: &str, ttl: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+    let out = Command::new(SERVER)
         .args(["token", "--sub", sub, "--ttl", ttl])
         .env("COLLAB_JWT_SECRET", SECRET)
         .output()
@@ -38,7 +40,10 @@ fn op(json: &str) -> Operation {
 async fn create(server: &TestServer, token: Option<&str>) -> reqwest::Response {
     let mut req = reqwest::Client::new()
         .post(format!("{}/rooms", server.http()))
-        .json(&json!({"code": "hello", "language": "rust"}));
+        .json(&CreateRoom {
+            code: "hello".into(),
+            language: Some("rust".into()),
+        });
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -48,15 +53,15 @@ async fn create(server: &TestServer, token: Option<&str>) -> reqwest::Response {
 #[tokio::test]
 async fn tokens_are_required_checked_and_never_logged() {
     let log = std::env::temp_dir().join(format!("collab-auth-{}.log", std::process::id()));
-    let mut server = TestServer::start_logged(
-        &["--log-format", "json"],
-        &[("COLLAB_JWT_SECRET", SECRET)],
-        &log,
-    );
+    let mut server = TestServer::command(SERVER)
+        .args(["--log-format", "json"])
+        .env("COLLAB_JWT_SECRET", SECRET)
+        .log_to(&log)
+        .start();
     let good = mint("ada", "1h");
     let expiring = mint("bob", "1s");
     let forged = {
-        let other = Command::new(env!("CARGO_BIN_EXE_collab-server"))
+        let other = Command::new(SERVER)
             .args(["token", "--sub", "ada", "--jwt-secret", "another-secret"])
             .output()
             .unwrap();
@@ -68,10 +73,7 @@ async fn tokens_are_required_checked_and_never_logged() {
     assert_eq!(create(&server, Some(&forged)).await.status(), 401);
     let resp = create(&server, Some(&good)).await;
     assert_eq!(resp.status(), 201);
-    let room = resp.json::<Value>().await.unwrap()["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = resp.json::<CreatedRoom>().await.unwrap().room_id;
     let get = |token: Option<String>| {
         let url = format!("{}/rooms/{room}", server.http());
         async move {
@@ -142,11 +144,12 @@ async fn tokens_are_required_checked_and_never_logged() {
     let (_, init) = Client::join(&server.addr, &room, &format!("token={good}")).await;
     assert!(matches!(init, ServerMessage::Init { .. }));
 
-    let body = get(Some(good.clone())).await.json::<Value>().await.unwrap();
-    assert_eq!(
-        (body["code"].as_str(), body["revision"].as_u64()),
-        (Some("hello"), Some(0))
-    );
+    let body = get(Some(good.clone()))
+        .await
+        .json::<RoomState>()
+        .await
+        .unwrap();
+    assert_eq!((body.code.as_str(), body.revision), ("hello", 0));
 
     // A graceful stop: the open connections end (1012) and log it inside
     // their spans before the process exits. (A kill raced the handlers of
@@ -197,18 +200,18 @@ async fn tokens_are_required_checked_and_never_logged() {
 
 #[tokio::test]
 async fn read_only_links_see_everything_and_change_nothing() {
-    let server = TestServer::default_settings();
-    let body = server.create_room_json("fn main() {}").await;
-    let room = body["room_id"].as_str().unwrap();
-    let viewer_id = body["read_only_id"].as_str().unwrap();
+    let server = TestServer::process(SERVER, &[], &[]);
+    let body = server.create_room_answer("fn main() {}").await;
+    let room = body.room_id.as_str();
+    let viewer_id = body.read_only_id.as_deref().unwrap();
     assert_ne!(room, viewer_id);
     assert!(
         viewer_id.len() >= 16,
         "read-only ids carry as many bits as room ids"
     );
     assert_eq!(
-        body["read_only_ws_url"],
-        format!("ws://{}/ws/{viewer_id}", server.addr)
+        body.read_only_ws_url,
+        Some(format!("ws://{}/ws/{viewer_id}", server.addr))
     );
 
     let (mut viewer, init) = Client::join(&server.addr, viewer_id, "name=viewer").await;
@@ -224,8 +227,8 @@ async fn read_only_links_see_everything_and_change_nothing() {
     assert!(init.get("read_only_id").is_none(), "{init}");
     let seen = server.room(viewer_id).await.unwrap();
     assert_eq!(
-        (seen["room_id"].as_str(), seen["code"].as_str()),
-        (Some(viewer_id), Some("fn main() {}"))
+        (seen.room_id.as_str(), seen.code.as_str()),
+        (viewer_id, "fn main() {}")
     );
 
     let (mut editor, init) = Client::join(&server.addr, room, "name=editor").await;
@@ -299,7 +302,8 @@ async fn read_only_links_see_everything_and_change_nothing() {
 
 #[tokio::test]
 async fn foreign_origins_are_refused() {
-    let server = TestServer::start(
+    let server = TestServer::process(
+        SERVER,
         &[],
         &[("CORS_ORIGINS", "http://good.example,http://also.example")],
     );
@@ -350,7 +354,8 @@ async fn foreign_origins_are_refused() {
 
 #[tokio::test]
 async fn limits_close_with_their_codes() {
-    let server = TestServer::start(
+    let server = TestServer::process(
+        SERVER,
         &[
             "--rate-per-sec",
             "5",
@@ -434,7 +439,7 @@ async fn a_flood_gets_the_rate_limited_error_and_close_not_a_reset() {
     // messages sit in the server's socket when it closes: unless the server
     // reads them away, the kernel answers with a reset, which destroys
     // what the client had not read yet (the pongs, the error, the close).
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     let room = server.create_room("").await;
     for burst in [1_100, 20_000] {
         let (mut flooder, _) = Client::join(&server.addr, &room, "").await;
@@ -466,7 +471,10 @@ async fn half_sent_requests_time_out_and_cannot_starve_the_server() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // 256 open files for the server: without limits, a few hundred
     // unfinished requests would use them all and it could accept nothing.
-    let server = TestServer::start_with_file_limit(256, &["--header-timeout-seconds", "2"], &[]);
+    let server = TestServer::command(SERVER)
+        .file_limit(256)
+        .args(["--header-timeout-seconds", "2"])
+        .start();
     let target: std::net::SocketAddr = server.addr.parse().unwrap();
     // An attacker on another address (127.0.0.2 is loopback too) opens
     // 1,100 connections and sends each a request without its last line.
@@ -541,7 +549,8 @@ async fn via_proxy(server: &TestServer, room: &str, forwarded_for: &str) -> Clie
 #[tokio::test]
 async fn behind_a_trusted_proxy_the_limit_counts_forwarded_addresses() {
     // The tests connect from 127.0.0.1, playing the load balancer.
-    let server = TestServer::start(
+    let server = TestServer::process(
+        SERVER,
         &[
             "--max-conns-per-ip",
             "2",
@@ -569,7 +578,7 @@ async fn behind_a_trusted_proxy_the_limit_counts_forwarded_addresses() {
 
     // Without --trusted-proxy anyone could claim any address: the header is
     // ignored and all four count as 127.0.0.1.
-    let plain = TestServer::start(&["--max-conns-per-ip", "2"], &[]);
+    let plain = TestServer::process(SERVER, &["--max-conns-per-ip", "2"], &[]);
     let room = plain.create_room("").await;
     let mut c1 = via_proxy(&plain, &room, "203.0.113.1").await;
     let mut c2 = via_proxy(&plain, &room, "203.0.113.2").await;
@@ -584,7 +593,7 @@ async fn behind_a_trusted_proxy_the_limit_counts_forwarded_addresses() {
 
 #[tokio::test]
 async fn a_bad_trusted_proxy_stops_the_server_with_the_culprit() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_collab-server"))
+    let out = std::process::Command::new(SERVER)
         .args(["--port", "0", "--trusted-proxy", "10.0.0.0/8,proxy.local"])
         .output()
         .expect("runs");
@@ -598,7 +607,7 @@ async fn a_bad_trusted_proxy_stops_the_server_with_the_culprit() {
 
 #[tokio::test]
 async fn silent_connections_time_out_but_live_ones_stay() {
-    let server = TestServer::start(&["--idle-timeout-seconds", "2"], &[]);
+    let server = TestServer::process(SERVER, &["--idle-timeout-seconds", "2"], &[]);
     let room = server.create_room("").await;
     let (mut silent, _) = Client::join(&server.addr, &room, "").await;
     let (mut live, _) = Client::join(&server.addr, &room, "").await;
@@ -617,26 +626,10 @@ async fn silent_connections_time_out_but_live_ones_stay() {
         .await;
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn metrics_are_prometheus_text_and_move() {
-    let server = TestServer::default_settings();
-    let scrape = || async {
-        reqwest::get(format!("{}/metrics", server.http()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let server = TestServer::process(SERVER, &[], &[]);
+    let scrape = || server.metrics();
     let before = scrape().await;
     let room = server.create_room("").await;
     let (mut c, _) = Client::join(&server.addr, &room, "").await;
@@ -723,7 +716,10 @@ fn hostile_frame(rng: &mut StdRng, limit: usize) -> Message {
 async fn ten_thousand_hostile_frames_break_nothing() {
     let log = std::env::temp_dir().join(format!("collab-hostile-{}.log", std::process::id()));
     let limit = 4096;
-    let mut server = TestServer::start_logged(&["--max-message-bytes", "4096"], &[], &log);
+    let mut server = TestServer::command(SERVER)
+        .args(["--max-message-bytes", "4096"])
+        .log_to(&log)
+        .start();
     let room = server.create_room("ok").await;
     // Two well-behaved clients keep typing and reading throughout.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -731,7 +727,7 @@ async fn ten_thousand_hostile_frames_break_nothing() {
     for i in 0..2usize {
         let (addr, room, stop) = (server.addr.clone(), room.clone(), stop_rx.clone());
         good.push(tokio::spawn(async move {
-            let mut bot = common::Bot::join(&addr, &room, &format!("client_id=good{i}")).await;
+            let mut bot = Bot::join(&addr, &room, &format!("client_id=good{i}")).await;
             let mut n = 0;
             while !*stop.borrow() {
                 if n < 200 {
@@ -788,9 +784,7 @@ async fn ten_thousand_hostile_frames_break_nothing() {
     let expected = server.code(&room).await;
     for g in good {
         let bot = g.await.expect("good client finished");
-        let revision = server.room(&room).await.unwrap()["revision"]
-            .as_u64()
-            .unwrap();
+        let revision = server.room(&room).await.unwrap().revision;
         let mut bot = bot;
         bot.settle(revision).await;
         assert_eq!(bot.replica.text(), expected);

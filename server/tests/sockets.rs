@@ -4,17 +4,24 @@
 
 mod common;
 
+use collab_protocol::rest::CreatedRoom;
 use collab_protocol::{ClientMessage, Operation, ServerMessage};
-use common::{Client, End, TestServer};
+use collab_testkit::{Client, End, TestServer, STEP};
+use common::SERVER;
 use serde_json::{json, Value};
 
 fn op(json: &str) -> Operation {
     serde_json::from_str(json).unwrap()
 }
 
+/// `GET url`'s JSON, as sent.
+async fn get_json(url: String) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn rest_creates_and_describes_rooms() {
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     let http = reqwest::Client::new();
     let resp = http
         .post(format!("{}/rooms", server.http()))
@@ -22,45 +29,28 @@ async fn rest_creates_and_describes_rooms() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    let body: Value = resp.json().await.unwrap();
-    let id = body["room_id"].as_str().unwrap();
+    let body: CreatedRoom = resp.json().await.unwrap();
+    let id = body.room_id.as_str();
     assert!(
         id.len() >= 16 && id.chars().all(|c| c.is_ascii_alphanumeric()),
         "{id}"
     );
-    assert_eq!(body["ws_url"], format!("ws://{}/ws/{id}", server.addr));
-    assert_eq!(
-        body["join_url"],
-        format!("http://{}/rooms/{id}", server.addr)
-    );
+    assert_eq!(body.ws_url, format!("ws://{}/ws/{id}", server.addr));
+    assert_eq!(body.join_url, format!("http://{}/rooms/{id}", server.addr));
 
-    let room = server.room(id).await.unwrap();
+    // The exact JSON of each answer (the wire format, so read raw).
+    let room = get_json(format!("{}/rooms/{id}", server.http())).await;
     assert_eq!(
         room,
         json!({"room_id": id, "revision": 0, "language": "plaintext", "code": "", "users": []})
     );
-    let exists: Value = reqwest::get(format!("{}/rooms/{id}/exists", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let exists = get_json(format!("{}/rooms/{id}/exists", server.http())).await;
     assert_eq!(exists, json!({"exists": true, "room_id": id}));
-    let missing: Value = reqwest::get(format!("{}/rooms/nope/exists", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let missing = get_json(format!("{}/rooms/nope/exists", server.http())).await;
     assert_eq!(missing, json!({"exists": false, "room_id": "nope"}));
     assert!(server.room("nope").await.is_none());
 
-    let health: Value = reqwest::get(format!("{}/health", server.http()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(format!("{}/health", server.http())).await;
     assert_eq!(health, json!({"status": "ok", "store": "memory"}));
 
     let bad = http
@@ -74,9 +64,9 @@ async fn rest_creates_and_describes_rooms() {
 
 #[tokio::test]
 async fn init_edits_acks_and_presence_have_the_documented_shape() {
-    let server = TestServer::default_settings();
-    let created = server.create_room_json("héllo").await;
-    let room = created["room_id"].as_str().unwrap().to_owned();
+    let server = TestServer::process(SERVER, &[], &[]);
+    let created = server.create_room_answer("héllo").await;
+    let room = created.room_id.clone();
 
     let (mut ada, init) = Client::join(&server.addr, &room, "name=ada&client_id=ada-1").await;
     let ServerMessage::Init {
@@ -92,7 +82,7 @@ async fn init_edits_acks_and_presence_have_the_documented_shape() {
         init_json,
         json!({"type": "init", "room_id": room, "user_id": ada_id, "name": "ada", "color": ada_color,
                "revision": 0, "code": "héllo", "language": "rust", "users": [],
-               "read_only_id": created["read_only_id"]})
+               "read_only_id": created.read_only_id})
     );
     assert!(ada_color.starts_with('#') && ada_color.len() == 7);
 
@@ -146,7 +136,7 @@ async fn init_edits_acks_and_presence_have_the_documented_shape() {
 
 #[tokio::test]
 async fn a_resent_operation_is_applied_once() {
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     let room = server.create_room("ab").await;
     let edit = ClientMessage::CodeUpdate {
         revision: 0,
@@ -196,12 +186,12 @@ async fn a_resent_operation_is_applied_once() {
     again.send(&ClientMessage::Ping).await;
     assert_eq!(again.recv_doc().await, ServerMessage::Pong);
     assert_eq!(server.code(&room).await, "abc");
-    assert_eq!(server.room(&room).await.unwrap()["revision"], 1);
+    assert_eq!(server.room(&room).await.unwrap().revision, 1);
 }
 
 #[tokio::test]
 async fn late_edits_are_transformed_and_ties_put_the_later_commit_first() {
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     let room = server.create_room("xy").await;
     let (mut a, _) = Client::join(&server.addr, &room, "client_id=a").await;
     let (mut b, init) = Client::join(&server.addr, &room, "client_id=b").await;
@@ -271,12 +261,10 @@ async fn rejects(server: &TestServer, room: &str, bad: &str, code: &str, close: 
     assert_eq!(errors[0].0, code, "error code for {bad}: {}", errors[0].1);
     assert!(!errors[0].1.is_empty());
     assert_eq!(end, End::Closed(close), "close code for {bad}");
-    let deadline = tokio::time::Instant::now() + common::STEP;
+    let deadline = tokio::time::Instant::now() + STEP;
     let after = loop {
         let now = server.room(room).await.unwrap();
-        let present = now["users"]
-            .as_array()
-            .is_some_and(|u| u.iter().any(|u| u["user_id"] == user_id.as_str()));
+        let present = now.users.iter().any(|u| u.user_id == user_id);
         if !present || tokio::time::Instant::now() > deadline {
             break now;
         }
@@ -287,7 +275,7 @@ async fn rejects(server: &TestServer, room: &str, bad: &str, code: &str, close: 
 
 #[tokio::test]
 async fn every_bad_input_gets_its_error_and_close_code_and_changes_nothing() {
-    let server = TestServer::start(&["--max-message-bytes", "4096"], &[]);
+    let server = TestServer::process(SERVER, &["--max-message-bytes", "4096"], &[]);
     let room = server.create_room("hello").await;
     let (mut writer, _) = Client::join(&server.addr, &room, "client_id=w").await;
     writer
@@ -398,7 +386,7 @@ async fn every_bad_input_gets_its_error_and_close_code_and_changes_nothing() {
 
 #[tokio::test]
 async fn unknown_rooms_and_bad_query_parameters_are_refused() {
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     let room = server.create_room("").await;
     for (r, query, code, close) in [
         ("doesNotExist", "", "room_not_found", 4004),
@@ -416,7 +404,7 @@ async fn unknown_rooms_and_bad_query_parameters_are_refused() {
 
 #[tokio::test]
 async fn idle_rooms_expire_after_their_ttl() {
-    let server = TestServer::start(&["--room-ttl-seconds", "1"], &[]);
+    let server = TestServer::process(SERVER, &["--room-ttl-seconds", "1"], &[]);
     let idle = server.create_room("bye").await;
     let busy = server.create_room("stay").await;
     let (_present, _) = Client::join(&server.addr, &busy, "").await;
@@ -427,7 +415,8 @@ async fn idle_rooms_expire_after_their_ttl() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
-    let server = TestServer::start(
+    let server = TestServer::process(
+        SERVER,
         &[
             "--outgoing-queue",
             "16",
@@ -467,7 +456,7 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
 
 #[tokio::test]
 async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
-    let server = TestServer::default_settings();
+    let server = TestServer::process(SERVER, &[], &[]);
     let room = server.create_room("").await;
     let (mut old, _) = Client::join(&server.addr, &room, "client_id=same").await;
     let (mut new, _) = Client::join(&server.addr, &room, "client_id=same").await;
@@ -490,15 +479,15 @@ async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
 
 #[tokio::test]
 async fn a_late_edit_on_a_replaced_connection_is_not_applied() {
-    let server = TestServer::start(&["--max-document-chars", "100000000"], &[]);
-    common::late_edit_on_a_replaced_connection(&server.addr, &server.addr, &server.http()).await;
+    let server = TestServer::process(SERVER, &["--max-document-chars", "100000000"], &[]);
+    common::late_edit_on_a_replaced_connection(&server, &server.addr, &server.addr).await;
 }
 
 #[tokio::test]
 async fn history_has_a_byte_budget() {
     // 300 inserts of 500,000 chars (150 MB in all) through a room whose
     // history may hold 4 MB: memory stays bounded whatever the edits' sizes.
-    let server = TestServer::start(&["--history-bytes", "4000000"], &[]);
+    let server = TestServer::process(SERVER, &["--history-bytes", "4000000"], &[]);
     let peak = common::insert_delete_run(&server, 500_000, 300).await;
     assert!(
         peak < 80 * 1024,

@@ -8,7 +8,9 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{collab, poll, scratch, Proxy, Server};
+use collab_protocol::Role;
+use collab_testkit::{Proxy, TestServer};
+use common::{collab, poll, scratch};
 
 fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -16,11 +18,11 @@ fn stderr_of(out: &std::process::Output) -> String {
 
 #[test]
 fn create_quiet_prints_the_id_and_seeds_the_room() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("create");
     let file = dir.join("main.rs");
     std::fs::write(&file, "fn main() {}\n").unwrap();
-    let out = collab(&server.url(), &dir)
+    let out = collab(&server.http(), &dir)
         .args(["create", "-q"])
         .arg(&file)
         .output()
@@ -30,9 +32,9 @@ fn create_quiet_prints_the_id_and_seeds_the_room() {
     let room = stdout.trim_end_matches('\n');
     assert_eq!(room.len(), 22, "only the id: {stdout:?}");
     assert!(room.chars().all(|c| c.is_ascii_alphanumeric()));
-    let state = server.room(room);
-    assert_eq!(state["code"], "fn main() {}\n");
-    assert_eq!(state["language"], "rust");
+    let state = server.blocking().room(room).expect("the room");
+    assert_eq!(state.code, "fn main() {}\n");
+    assert_eq!(state.language, "rust");
     // The file is remembered for `join --file`'s default.
     let remembered = std::fs::read_to_string(dir.join("collab/rooms.json")).unwrap();
     assert!(remembered.contains(room) && remembered.contains("main.rs"));
@@ -40,9 +42,9 @@ fn create_quiet_prints_the_id_and_seeds_the_room() {
 
 #[test]
 fn create_prints_the_command_to_share() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("share");
-    let out = collab(&server.url(), &dir)
+    let out = collab(&server.http(), &dir)
         .args(["create", "--language", "python"])
         .output()
         .unwrap();
@@ -52,10 +54,11 @@ fn create_prints_the_command_to_share() {
         .lines()
         .find(|l| l.contains("collab join"))
         .expect("a join command");
-    let expected_tail = format!("--server {}", server.url());
+    let expected_tail = format!("--server {}", server.http());
     assert!(line.trim_end().ends_with(&expected_tail), "{line}");
     let room = line.split_whitespace().nth(2).unwrap();
-    assert_eq!(server.room(room)["language"], "python");
+    let language = |id: &str| server.blocking().room(id).expect("the room").language;
+    assert_eq!(language(room), "python");
     // The second command joins read-only: another id, the same room.
     let joins: Vec<&str> = stdout
         .lines()
@@ -65,16 +68,16 @@ fn create_prints_the_command_to_share() {
     assert!(stdout.contains("watch without editing"), "{stdout}");
     let viewer = joins[1].split_whitespace().nth(2).unwrap();
     assert_ne!(viewer, room);
-    assert_eq!(server.room(viewer)["language"], "python");
+    assert_eq!(language(viewer), "python");
 }
 
 #[test]
 fn cat_is_byte_exact() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("cat");
     let text = "héllo 世界\r\n\te\u{301} 😀 no newline at the end";
-    let room = server.create_room(text);
-    let out = collab(&server.url(), &dir)
+    let room = server.blocking().create_room(text);
+    let out = collab(&server.http(), &dir)
         .args(["cat", &room])
         .output()
         .unwrap();
@@ -84,16 +87,16 @@ fn cat_is_byte_exact() {
 
 #[test]
 fn append_round_trips_multibyte_text() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("append");
-    let room = server.create_room("start ");
-    let out = collab(&server.url(), &dir)
+    let room = server.blocking().create_room("start ");
+    let out = collab(&server.http(), &dir)
         .args(["append", &room, "ünï 界 😀\nend"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(server.code(&room), "start ünï 界 😀\nend");
-    let cat = collab(&server.url(), &dir)
+    assert_eq!(server.blocking().code(&room), "start ünï 界 😀\nend");
+    let cat = collab(&server.http(), &dir)
         .args(["cat", &room])
         .output()
         .unwrap();
@@ -102,11 +105,11 @@ fn append_round_trips_multibyte_text() {
 
 #[test]
 fn append_with_delay_types_each_char() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("delay");
-    let room = server.create_room("");
+    let room = server.blocking().create_room("");
     let started = std::time::Instant::now();
-    let out = collab(&server.url(), &dir)
+    let out = collab(&server.http(), &dir)
         .args(["append", &room, "a界c😀", "--delay-ms", "40"])
         .output()
         .unwrap();
@@ -115,20 +118,20 @@ fn append_with_delay_types_each_char() {
         started.elapsed() >= Duration::from_millis(120),
         "it waited between chars"
     );
-    assert_eq!(server.code(&room), "a界c😀");
+    assert_eq!(server.blocking().code(&room), "a界c😀");
     // One revision per char (nothing was sent at once).
-    assert_eq!(server.room(&room)["revision"], 4);
+    assert_eq!(server.blocking().room(&room).expect("the room").revision, 4);
 }
 
 #[test]
 fn concurrent_appends_all_land() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("concurrent");
-    let room = server.create_room("");
+    let room = server.blocking().create_room("");
     let children: Vec<_> = ["xxxx", "yyyy"]
         .iter()
         .map(|t| {
-            collab(&server.url(), &dir)
+            collab(&server.http(), &dir)
                 .args(["append", &room, t, "--delay-ms", "15"])
                 .stdout(Stdio::null())
                 .spawn()
@@ -138,7 +141,7 @@ fn concurrent_appends_all_land() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    let code = server.code(&room);
+    let code = server.blocking().code(&room);
     assert_eq!(code.len(), 8, "{code}");
     assert_eq!(code.matches('x').count(), 4);
     assert_eq!(code.matches('y').count(), 4);
@@ -180,16 +183,16 @@ fn stopped(mut child: std::process::Child) -> (std::process::ExitStatus, String)
 
 #[test]
 fn watch_prints_another_clients_edit_as_json_lines() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("watch");
-    let room = server.create_room("abc");
-    let (mut watcher, rx) = watch(&server.url(), &room, &dir);
+    let room = server.blocking().create_room("abc");
+    let (mut watcher, rx) = watch(&server.http(), &room, &dir);
     let first = rx.recv_timeout(Duration::from_secs(10)).expect("init line");
     let init: serde_json::Value = serde_json::from_str(&first).expect("one JSON object per line");
     assert_eq!(init["type"], "init");
     assert_eq!(init["code"], "abc");
 
-    let out = collab(&server.url(), &dir)
+    let out = collab(&server.http(), &dir)
         .args(["append", &room, "!"])
         .output()
         .unwrap();
@@ -207,14 +210,14 @@ fn watch_prints_another_clients_edit_as_json_lines() {
 
 #[test]
 fn watch_reconnects_when_the_link_drops_and_says_so() {
-    let mut server = Server::start();
-    let proxy = Proxy::start(&server.rt, server.addr);
+    let mut server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
     let dir = scratch("watch-ends");
-    let room = server.create_room("abc");
+    let room = server.blocking().create_room("abc");
 
     // The connection drops without a close frame: watch says so on stderr,
     // reconnects, and prints the new connection's init.
-    let (child, rx) = watch(&proxy.url(), &room, &dir);
+    let (child, rx) = watch(&proxy.http(), &room, &dir);
     let init = rx.recv_timeout(Duration::from_secs(10)).expect("init line");
     assert!(init.contains(r#""type":"init""#), "{init}");
     proxy.cut();
@@ -239,11 +242,7 @@ fn watch_reconnects_when_the_link_drops_and_says_so() {
 #[test]
 fn unreachable_server_is_a_one_line_error() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = collab_testkit::free_port();
     let dir = scratch("unreachable");
     for args in [
         vec!["cat", "abc"],
@@ -270,7 +269,7 @@ fn unreachable_server_is_a_one_line_error() {
 
 #[test]
 fn unknown_room_exits_non_zero() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("unknown");
     for args in [
         vec!["cat", "NoSuchRoom"],
@@ -278,7 +277,7 @@ fn unknown_room_exits_non_zero() {
         vec!["join", "NoSuchRoom"],
         vec!["watch", "NoSuchRoom"],
     ] {
-        let out = collab(&server.url(), &dir)
+        let out = collab(&server.http(), &dir)
             .args(&args)
             .stdin(Stdio::null())
             .output()
@@ -291,9 +290,9 @@ fn unknown_room_exits_non_zero() {
 
 #[test]
 fn unreadable_file_is_reported() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("unreadable");
-    let out = collab(&server.url(), &dir)
+    let out = collab(&server.http(), &dir)
         .args(["create", "/no/such/file.rs"])
         .output()
         .unwrap();
@@ -307,14 +306,14 @@ fn unreadable_file_is_reported() {
 
 #[test]
 fn an_invalid_room_id_says_so_and_a_bare_address_is_http() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("bad-id");
     for args in [
         vec!["join", "bad id!"],
         vec!["cat", "bad id!"],
         vec!["watch", "bad.id"],
     ] {
-        let out = collab(&server.url(), &dir)
+        let out = collab(&server.http(), &dir)
             .args(&args)
             .stdin(Stdio::null())
             .output()
@@ -325,8 +324,8 @@ fn an_invalid_room_id_says_so_and_a_bare_address_is_http() {
         assert!(!err.contains("not found"), "{err}");
     }
     // `--server 127.0.0.1:PORT` is the server at http://127.0.0.1:PORT.
-    let room = server.create_room("hi");
-    let out = collab(&server.addr.to_string(), &dir)
+    let room = server.blocking().create_room("hi");
+    let out = collab(&server.addr, &dir)
         .args(["cat", &room])
         .output()
         .unwrap();
@@ -336,13 +335,13 @@ fn an_invalid_room_id_says_so_and_a_bare_address_is_http() {
 
 #[test]
 fn watch_joins_as_a_watcher_that_others_see_as_such() {
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let dir = scratch("watcher");
-    let room = server.create_room("abc");
-    let (mut watcher, rx) = watch(&server.url(), &room, &dir);
+    let room = server.blocking().create_room("abc");
+    let (mut watcher, rx) = watch(&server.http(), &room, &dir);
     rx.recv_timeout(Duration::from_secs(10)).expect("init line");
-    let users = server.room(&room)["users"].clone();
-    assert_eq!(users[0]["role"], "watcher", "{users}");
+    let users = server.blocking().room(&room).expect("the room").users;
+    assert_eq!(users[0].role, Role::Watcher, "{users:?}");
     let _ = watcher.kill();
     let _ = watcher.wait();
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{collab, poll, scratch, Proxy, Server};
+use collab_testkit::{Proxy, TestServer};
+use common::{collab, poll, scratch};
 
 /// The local text of the single journal left in `state` for `room`.
 fn journaled_text(state: &Path, room: &str) -> Option<String> {
@@ -27,14 +28,14 @@ fn journaled_text(state: &Path, room: &str) -> Option<String> {
 
 #[test]
 fn a_killed_append_is_finished_by_the_next_one_exactly_once() {
-    let server = Server::start();
-    let proxy = Proxy::start(&server.rt, server.addr);
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
     let state = scratch("journal");
     let start = "start:";
-    let room = server.create_room(start);
+    let room = server.blocking().create_room(start);
     let text: String = ('a'..='z').cycle().take(120).collect();
 
-    let mut typist = collab(&proxy.url(), &state)
+    let mut typist = collab(&proxy.http(), &state)
         .args(["append", "--delay-ms", "25", &room, &text])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -42,13 +43,13 @@ fn a_killed_append_is_finished_by_the_next_one_exactly_once() {
         .expect("collab append");
     // Some chars reach the server and are acknowledged...
     poll(Duration::from_secs(10), || {
-        (server.code(&room).chars().count() > start.len() + 5).then_some(())
+        (server.blocking().code(&room).chars().count() > start.len() + 5).then_some(())
     })
     .expect("the first chars land");
     // ... then the acks stop reaching the typist: what it types piles up
     // unacknowledged (one edit committed, its ack lost; the rest buffered).
     proxy.deafen(true);
-    let committed_before = server.code(&room);
+    let committed_before = server.blocking().code(&room);
     poll(Duration::from_secs(10), || {
         journaled_text(&state, &room)
             .filter(|t| t.chars().count() > committed_before.chars().count() + 20)
@@ -64,7 +65,7 @@ fn a_killed_append_is_finished_by_the_next_one_exactly_once() {
     assert!(text.starts_with(&journaled[start.len()..]));
 
     // The next append of the room (nothing more to type) sends the rest.
-    let out = collab(&server.url(), &state)
+    let out = collab(&server.http(), &state)
         .args(["append", &room, ""])
         .output()
         .unwrap();
@@ -74,7 +75,7 @@ fn a_killed_append_is_finished_by_the_next_one_exactly_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        server.code(&room),
+        server.blocking().code(&room),
         journaled,
         "every char the killed typist typed, each exactly once"
     );

@@ -8,22 +8,23 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{collab, poll, scratch, Proxy, Server};
+use collab_testkit::{Proxy, TestServer};
+use common::{collab, poll, scratch};
 
 #[test]
 fn edits_survive_a_cut_connection_exactly_once() {
-    let server = Server::start();
-    let proxy = Proxy::start(&server.rt, server.addr);
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
     let dir = scratch("reconnect");
-    let room = server.create_room("<");
+    let room = server.blocking().create_room("<");
     let text = "0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut child = collab(&proxy.url(), &dir)
+    let mut child = collab(&proxy.http(), &dir)
         .args(["append", &room, text, "--delay-ms", "40"])
         .spawn()
         .unwrap();
 
     // Let some chars through normally.
-    let revision = |server: &Server| server.room(&room)["revision"].as_u64().unwrap();
+    let revision = |server: &TestServer| server.blocking().room(&room).expect("the room").revision;
     poll(Duration::from_secs(10), || {
         (revision(&server) >= 3).then_some(())
     })
@@ -41,7 +42,7 @@ fn edits_survive_a_cut_connection_exactly_once() {
     let cut_at = Instant::now();
     // Offline for a while: the first retry (after ~1 s) is refused.
     std::thread::sleep(Duration::from_millis(1500));
-    let offline_code = server.code(&room);
+    let offline_code = server.blocking().code(&room);
     assert!(
         offline_code.len() < 1 + text.len(),
         "still typing when cut: {offline_code:?}"
@@ -53,7 +54,7 @@ fn edits_survive_a_cut_connection_exactly_once() {
     assert!(status.success());
     assert!(cut_at.elapsed() >= Duration::from_millis(1500));
     assert_eq!(
-        server.code(&room),
+        server.blocking().code(&room),
         format!("<{text}"),
         "every char exactly once"
     );

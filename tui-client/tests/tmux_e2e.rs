@@ -9,7 +9,8 @@ mod common;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{poll, scratch, Server};
+use collab_testkit::{Proxy, TestServer};
+use common::{poll, scratch};
 
 /// How long any one thing may take to show up on screen.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -133,10 +134,12 @@ fn background_escape(hex: &str) -> String {
 #[test]
 fn two_editors_see_each_others_text_and_colored_carets() {
     let tmux = Tmux::new();
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let state = scratch("tmux");
-    let room = server.create_room("fn main() {\n    println!(\"hello\");\n}\n");
-    let url = server.url();
+    let room = server
+        .blocking()
+        .create_room("fn main() {\n    println!(\"hello\");\n}\n");
+    let url = server.http();
     let bin = env!("CARGO_BIN_EXE_collab");
     let state_env = format!("XDG_STATE_HOME={}", state.display());
     let start = |name: &str| {
@@ -169,16 +172,13 @@ fn two_editors_see_each_others_text_and_colored_carets() {
     });
 
     // Bob's screen shows alice's caret as a block in alice's color.
-    let users = server.room(&room)["users"].clone();
+    let users = server.blocking().room(&room).expect("the room").users;
     let color_of = |name: &str| {
         users
-            .as_array()
-            .expect("users")
             .iter()
-            .find(|u| u["name"] == name)
-            .and_then(|u| u["color"].as_str())
-            .unwrap_or_else(|| panic!("{name} in {users}"))
-            .to_owned()
+            .find(|u| u.name == name)
+            .map(|u| u.color.clone())
+            .unwrap_or_else(|| panic!("{name} in {users:?}"))
     };
     let alice_bg = background_escape(&color_of("alice"));
     tmux.wait_for("bob", true, "alice's colored caret", |s| {
@@ -196,8 +196,10 @@ fn two_editors_see_each_others_text_and_colored_carets() {
         s.contains(&bob_bg)
     });
     let expected = "fn main() {\n    println!(\"hello\"); // hi from alice\n}\n// bob was here";
-    poll(DEADLINE, || (server.code(&room) == expected).then_some(()))
-        .unwrap_or_else(|| panic!("server has {:?}", server.code(&room)));
+    poll(DEADLINE, || {
+        (server.blocking().code(&room) == expected).then_some(())
+    })
+    .unwrap_or_else(|| panic!("server has {:?}", server.blocking().code(&room)));
 
     // A plain-text screenshot for docs/tui.md.
     let shot = tmux.capture("bob", false);
@@ -235,10 +237,14 @@ fn start_pane(tmux: &Tmux, name: &str, argv: &[String]) {
 #[test]
 fn a_read_only_link_watches_without_editing_or_reconnecting() {
     let tmux = Tmux::new();
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let state = scratch("tmux-viewer");
-    let (room, viewer) = server.create_room_ids("fn main() {}\n");
-    let url = server.url();
+    let created = server.blocking().create_room_answer("fn main() {}\n");
+    let (room, viewer) = (
+        created.room_id,
+        created.read_only_id.expect("a read-only id"),
+    );
+    let url = server.http();
     start_pane(&tmux, "vera", &join_argv("vera", &state, &url, &viewer));
     tmux.wait_for("vera", false, "the document, read-only", |s| {
         s.contains("fn main() {}") && s.contains("connected") && s.contains("read-only")
@@ -263,10 +269,12 @@ fn a_read_only_link_watches_without_editing_or_reconnecting() {
     let screen = tmux.capture("vera", false);
     assert!(!screen.contains("hello"), "{screen}");
     assert!(!screen.contains("unsent"), "{screen}");
-    assert_eq!(server.code(&room), "fn main() {}\n// from ed");
+    assert_eq!(server.blocking().code(&room), "fn main() {}\n// from ed");
     // Nothing was sent, so nothing was refused, and the link stays up.
     assert_eq!(
-        server.metric("collab_rejected_total{reason=\"read_only\"}"),
+        server
+            .blocking()
+            .metric("collab_rejected_total{reason=\"read_only\"}"),
         Some(0.0)
     );
     std::thread::sleep(Duration::from_millis(1500));
@@ -283,10 +291,10 @@ fn a_read_only_link_watches_without_editing_or_reconnecting() {
 #[test]
 fn sigterm_restores_the_terminal_and_exits_143() {
     let tmux = Tmux::new();
-    let server = Server::start();
+    let server = TestServer::in_process(Default::default());
     let state = scratch("tmux-sigterm");
-    let room = server.create_room("abc\n");
-    let url = server.url();
+    let room = server.blocking().create_room("abc\n");
+    let url = server.http();
     for (signal, status) in [("TERM", "143"), ("HUP", "129"), ("INT", "130")] {
         let pane = format!("sig{signal}");
         // A shell runs the editor and writes its exit status down (tmux's
@@ -330,11 +338,15 @@ fn sigterm_restores_the_terminal_and_exits_143() {
 #[test]
 fn an_editor_killed_with_unacknowledged_edits_loses_none() {
     let tmux = Tmux::new();
-    let server = Server::start();
-    let proxy = common::Proxy::start(&server.rt, server.addr);
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
     let state = scratch("tmux-journal");
-    let room = server.create_room("abc\n");
-    start_pane(&tmux, "kim", &join_argv("kim", &state, &proxy.url(), &room));
+    let room = server.blocking().create_room("abc\n");
+    start_pane(
+        &tmux,
+        "kim",
+        &join_argv("kim", &state, &proxy.http(), &room),
+    );
     tmux.wait_for("kim", false, "the editor", |s| s.contains("connected"));
     // The server's answers stop arriving: edits stay unacknowledged.
     proxy.deafen(true);
@@ -359,7 +371,7 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
         .success());
 
     // Whatever runs next in this room on this machine sends them.
-    let out = common::collab(&server.url(), &state)
+    let out = common::collab(&server.http(), &state)
         .args(["append", &room, ""])
         .output()
         .unwrap();
@@ -368,5 +380,5 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(server.code(&room), "abc\ntyped while deaf");
+    assert_eq!(server.blocking().code(&room), "abc\ntyped while deaf");
 }
