@@ -16,33 +16,17 @@ use super::editor_tests::{
 
 /// An `init` for a viewer (a read-only link).
 fn viewer_init(code: &str) -> ServerMessage {
-    match init_msg(0, code, vec![]) {
-        ServerMessage::Init {
-            room_id,
-            user_id,
-            name,
-            color,
-            revision,
-            code,
-            language,
-            users,
-            missed,
-            ..
-        } => ServerMessage::Init {
-            room_id,
-            user_id,
-            name,
-            color,
-            revision,
-            code,
-            language,
-            users,
-            missed,
-            read_only: true,
-            read_only_id: None,
-        },
-        _ => unreachable!(),
+    let mut init = init_msg(0, code, vec![]);
+    if let ServerMessage::Init {
+        read_only,
+        read_only_id,
+        ..
+    } = &mut init
+    {
+        *read_only = true;
+        *read_only_id = None;
     }
+    init
 }
 
 #[test]
