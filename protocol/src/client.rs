@@ -135,6 +135,7 @@ impl ClientSync {
             revision: self.revision,
             seq,
             operation: operation.clone(),
+            doc: None,
         };
         self.state = SyncState::AwaitingAck(Pending { seq, operation });
         msg
@@ -226,6 +227,7 @@ impl ClientSync {
                     revision: self.revision,
                     seq: p.seq,
                     operation: p.operation.clone(),
+                    doc: None,
                 })
             }
         }
@@ -299,6 +301,7 @@ mod tests {
             operation: op(r#"[1, "Z", 1]"#),
             user_id: "other".into(),
             seq: None,
+            doc: None,
         });
         assert_eq!(c.handle(&remote).unwrap(), None);
         assert_eq!(c.text(), "xaZby");
@@ -306,6 +309,7 @@ mod tests {
             .handle(&ServerMessage::Ack {
                 revision: 2,
                 seq: 1,
+                doc: None,
             })
             .unwrap();
         match next {
@@ -313,6 +317,7 @@ mod tests {
                 revision,
                 seq,
                 operation,
+                ..
             }) => {
                 assert_eq!((revision, seq), (2, 2));
                 assert_eq!(operation, op(r#"[4, "y"]"#));
@@ -333,12 +338,14 @@ mod tests {
                 operation: op(r#"[1, -1, 1]"#),
                 user_id: "other".into(),
                 seq: None,
+                doc: None,
             },
             CommittedOp {
                 revision: 7,
                 operation: op(r#"[2, "!"]"#),
                 user_id: "me".into(),
                 seq: Some(1),
+                doc: None,
             },
         ];
         let r = c.sync.resync(&missed).unwrap();
@@ -352,7 +359,8 @@ mod tests {
             vec![ClientMessage::CodeUpdate {
                 revision: 7,
                 seq: 2,
-                operation: op(r#"["<", 3]"#)
+                operation: op(r#"["<", 3]"#),
+                doc: None
             }]
         );
     }

@@ -109,6 +109,7 @@ enum Field {
     UserId,
     Cursor,
     Anchor,
+    Doc,
     #[serde(other)]
     Other,
 }
@@ -125,6 +126,7 @@ struct Fields {
     user_id: Slot<String>,
     cursor: Slot<u64>,
     anchor: Slot<u64>,
+    doc: Slot<String>,
 }
 
 /// A required field's value; `None` when it is absent or `null`.
@@ -157,6 +159,7 @@ fn fields<'de, A: MapAccess<'de>>(
             Field::UserId => put(&mut f.user_id, map.next_value()?),
             Field::Cursor => put(&mut f.cursor, map.next_value()?),
             Field::Anchor => put(&mut f.anchor, map.next_value()?),
+            Field::Doc => put(&mut f.doc, map.next_value()?),
             Field::Other => unreachable!("never known"),
         };
         if !first {
@@ -226,9 +229,9 @@ impl OnePass for ServerMessage {
     fn known(tag: Tag) -> Option<&'static [Field]> {
         use Field::*;
         match tag {
-            Tag::CodeUpdate => Some(&[Revision, Operation, UserId, Seq]),
-            Tag::Ack => Some(&[Revision, Seq]),
-            Tag::CursorMove => Some(&[UserId, Revision, Cursor, Anchor]),
+            Tag::CodeUpdate => Some(&[Revision, Operation, UserId, Seq, Doc]),
+            Tag::Ack => Some(&[Revision, Seq, Doc]),
+            Tag::CursorMove => Some(&[UserId, Revision, Cursor, Anchor, Doc]),
             Tag::Other => None,
         }
     }
@@ -240,16 +243,19 @@ impl OnePass for ServerMessage {
                 operation: f.operation?,
                 user_id: required(f.user_id)?,
                 seq: f.seq.flatten(),
+                doc: f.doc.flatten(),
             }),
             Tag::Ack => ServerMessage::Ack {
                 revision: required(f.revision)?,
                 seq: required(f.seq)?,
+                doc: f.doc.flatten(),
             },
             Tag::CursorMove => ServerMessage::CursorMove {
                 user_id: required(f.user_id)?,
                 revision: required(f.revision)?,
                 cursor: required(f.cursor)?,
                 anchor: f.anchor.flatten(),
+                doc: f.doc.flatten(),
             },
             Tag::Other => return None,
         })
@@ -260,8 +266,8 @@ impl OnePass for ClientMessage {
     fn known(tag: Tag) -> Option<&'static [Field]> {
         use Field::*;
         match tag {
-            Tag::CodeUpdate => Some(&[Revision, Seq, Operation]),
-            Tag::CursorMove => Some(&[Revision, Cursor, Anchor]),
+            Tag::CodeUpdate => Some(&[Revision, Seq, Operation, Doc]),
+            Tag::CursorMove => Some(&[Revision, Cursor, Anchor, Doc]),
             Tag::Ack | Tag::Other => None,
         }
     }
@@ -272,11 +278,13 @@ impl OnePass for ClientMessage {
                 revision: required(f.revision)?,
                 seq: required(f.seq)?,
                 operation: f.operation?,
+                doc: f.doc.flatten(),
             },
             Tag::CursorMove => ClientMessage::CursorMove {
                 revision: required(f.revision)?,
                 cursor: required(f.cursor)?,
                 anchor: f.anchor.flatten(),
+                doc: f.doc.flatten(),
             },
             Tag::Ack | Tag::Other => return None,
         })

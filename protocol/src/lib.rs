@@ -2,20 +2,23 @@
 //! on, with no I/O: the wire messages ([`messages`]), the operation algebra
 //! that keeps replicas identical ([`operation`]) and the client's
 //! synchronization state machine ([`client`]) with the replica built on it
-//! ([`replica`]), and the REST bodies ([`rest`]). The normative description is
+//! ([`replica`]), and the REST bodies ([`rest`]), and the rules of a project's paths ([`paths`])
+//! and language hints ([`language`]). The normative description is
 //! docs/protocol.md.
 
 pub mod client;
 mod decode;
+pub mod language;
 pub mod messages;
 pub mod operation;
+pub mod paths;
 pub mod replica;
 pub mod rest;
 
 pub use client::{ClientSync, Pending, Resync, SyncError, SyncState};
 pub use messages::{
-    close_code, error_code, is_valid_client_id, ClientMessage, CommittedOp, Role, ServerMessage,
-    UserInfo,
+    close_code, error_code, is_valid_client_id, ClientMessage, CommittedOp, FileInfo, Role,
+    ServerMessage, UserInfo,
 };
 pub use operation::{char_len, Component, OpError, Operation};
 pub use replica::{map_back, Reconnected, Replica, Unacknowledged};

@@ -18,6 +18,9 @@ pub enum ClientMessage {
         seq: u64,
         /// The edit.
         operation: Operation,
+        /// The document (project clients); absent: the main document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
     },
     /// The caret (and the other end of a selection) at `revision`.
     CursorMove {
@@ -28,9 +31,61 @@ pub enum ClientMessage {
         /// The selection's other end, if any.
         #[serde(default)]
         anchor: Option<u64>,
+        /// The document (project clients); absent: the main document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
     },
     /// Liveness check, answered by [`ServerMessage::Pong`].
     Ping,
+    /// Start receiving a document (project clients).
+    Open {
+        /// The document.
+        doc: String,
+        /// The revision the client has of it, to get what it missed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    /// Stop receiving a document.
+    Close {
+        /// The document.
+        doc: String,
+    },
+    /// Create a document at `path`.
+    CreateFile {
+        /// Where.
+        path: String,
+        /// Its text (empty when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        /// Its language (guessed from the path when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        language: Option<String>,
+    },
+    /// Move a document to `path`.
+    RenameFile {
+        /// Which.
+        doc: String,
+        /// Where to.
+        path: String,
+    },
+    /// Delete a document.
+    DeleteFile {
+        /// Which.
+        doc: String,
+    },
+}
+
+/// A document of a project room, as the tree lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    /// Its stable id.
+    pub doc: String,
+    /// Its path in the room's tree.
+    pub path: String,
+    /// Its length in UTF-8 bytes.
+    pub size: u64,
+    /// Its language hint.
+    pub language: String,
 }
 
 /// What the server tells about a user present in a room.
@@ -52,6 +107,10 @@ pub struct UserInfo {
     /// older servers, which only had editors).
     #[serde(default, skip_serializing_if = "Role::is_editor")]
     pub role: Role,
+    /// The document the user was last in (to project clients; absent until
+    /// known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
 }
 
 /// What a connection may do in a room, as everyone in it is told.
@@ -96,6 +155,9 @@ pub struct CommittedOp {
     /// connecting client's own `client_id`: the seq it sent them with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The document (in a `code_update` to a project client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
 }
 
 /// A message the server sends to a client.
@@ -135,6 +197,16 @@ pub enum ServerMessage {
         /// so a reconnecting client can rebase its unacknowledged edits.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         missed: Option<Vec<CommittedOp>>,
+        /// Project clients: the main document's id (absent when it was
+        /// deleted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+        /// Project clients: how many tree changes the room has had.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tree_revision: Option<u64>,
+        /// Project clients: every document, sorted by path.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        files: Option<Vec<FileInfo>>,
     },
     /// Someone else's operation, turning `revision - 1` into `revision`.
     CodeUpdate(CommittedOp),
@@ -144,6 +216,9 @@ pub enum ServerMessage {
         revision: u64,
         /// The seq it was sent with.
         seq: u64,
+        /// The document (project clients).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
     },
     /// Another user's caret, brought to `revision`.
     CursorMove {
@@ -155,6 +230,56 @@ pub enum ServerMessage {
         cursor: u64,
         /// The selection's other end, if any.
         anchor: Option<u64>,
+        /// The document (project clients).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+    },
+    /// The answer to `open`: the document at `revision`.
+    Opened {
+        /// The document.
+        doc: String,
+        /// The revision `code` is at.
+        revision: u64,
+        /// The whole text.
+        code: String,
+        /// Its language hint.
+        language: String,
+        /// As in `init`, for an `open` with `since`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        missed: Option<Vec<CommittedOp>>,
+    },
+    /// A document was created.
+    FileCreated {
+        /// It.
+        file: FileInfo,
+        /// Who created it.
+        user_id: String,
+        /// The tree change's number.
+        tree_revision: u64,
+    },
+    /// A document was moved.
+    FileRenamed {
+        /// Which.
+        doc: String,
+        /// Its new path.
+        path: String,
+        /// Its old path.
+        old_path: String,
+        /// Who moved it.
+        user_id: String,
+        /// The tree change's number.
+        tree_revision: u64,
+    },
+    /// A document was deleted.
+    FileDeleted {
+        /// Which.
+        doc: String,
+        /// The path it had.
+        path: String,
+        /// Who deleted it.
+        user_id: String,
+        /// The tree change's number.
+        tree_revision: u64,
     },
     /// Someone joined.
     UserJoined {
@@ -176,6 +301,12 @@ pub enum ServerMessage {
         /// and the connection stays open (`document_too_large`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seq: Option<u64>,
+        /// The document it concerns, if one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+        /// The path it concerns, if one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
     },
     /// Answer to [`ClientMessage::Ping`].
     Pong,
@@ -188,6 +319,8 @@ impl ServerMessage {
             code: code.to_owned(),
             message: message.into(),
             seq: None,
+            doc: None,
+            path: None,
         }
     }
 
@@ -238,6 +371,20 @@ pub mod error_code {
     pub const IDLE_TIMEOUT: &str = "idle_timeout";
     /// A newer connection with the same `client_id` took over.
     pub const REPLACED: &str = "replaced";
+    /// A path that breaks the tree's rules.
+    pub const BAD_PATH: &str = "bad_path";
+    /// Another document has that path.
+    pub const PATH_TAKEN: &str = "path_taken";
+    /// No document has that id.
+    pub const DOCUMENT_NOT_FOUND: &str = "document_not_found";
+    /// An edit to a document deleted meanwhile.
+    pub const DOCUMENT_DELETED: &str = "document_deleted";
+    /// The room holds as many documents as allowed.
+    pub const TOO_MANY_FILES: &str = "too_many_files";
+    /// The connection holds as many documents open as allowed.
+    pub const TOO_MANY_OPEN: &str = "too_many_open";
+    /// An edit or caret for a document this connection has not opened.
+    pub const NOT_OPEN: &str = "not_open";
     /// The room's store went back to an older state (Redis restored from an
     /// older snapshot): the server resynchronizes to it and closes with 1012.
     pub const HISTORY_RESET: &str = "history_reset";
@@ -308,7 +455,8 @@ mod tests {
             ClientMessage::CursorMove {
                 revision: 0,
                 cursor: 4,
-                anchor: None
+                anchor: None,
+                doc: None
             }
         );
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
@@ -323,6 +471,7 @@ mod tests {
             operation: op,
             user_id: "u1".into(),
             seq: None,
+            doc: None,
         });
         assert_eq!(
             update.to_json(),
@@ -331,7 +480,8 @@ mod tests {
         assert_eq!(
             ServerMessage::Ack {
                 revision: 2,
-                seq: 7
+                seq: 7,
+                doc: None
             }
             .to_json(),
             r#"{"type":"ack","revision":2,"seq":7}"#
@@ -361,6 +511,7 @@ mod tests {
             cursor: None,
             anchor: None,
             role: Role::Editor,
+            doc: None,
         };
         assert!(!serde_json::to_string(&editor).unwrap().contains("role"));
     }

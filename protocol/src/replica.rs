@@ -154,7 +154,7 @@ impl Replica {
     pub fn handle(&mut self, msg: &ServerMessage) -> Result<Option<ClientMessage>, SyncError> {
         match msg {
             ServerMessage::CodeUpdate(c) => self.remote(c.revision, &c.operation).map(|_| None),
-            ServerMessage::Ack { revision, seq } => self.ack(*revision, *seq),
+            ServerMessage::Ack { revision, seq, .. } => self.ack(*revision, *seq),
             _ => Ok(None),
         }
     }
@@ -233,6 +233,7 @@ mod tests {
             operation: op(json),
             user_id: if seq.is_some() { "me" } else { "other" }.into(),
             seq,
+            doc: None,
         }
     }
 
@@ -258,7 +259,8 @@ mod tests {
             vec![ClientMessage::CodeUpdate {
                 revision: 5,
                 seq: 2,
-                operation: op(r#"[5, "2"]"#)
+                operation: op(r#"[5, "2"]"#),
+                doc: None
             }]
         );
     }
@@ -322,7 +324,8 @@ mod tests {
             vec![ClientMessage::CodeUpdate {
                 revision: 5,
                 seq: 2,
-                operation: op(r#"[5, "2"]"#)
+                operation: op(r#"[5, "2"]"#),
+                doc: None
             }]
         );
         assert_eq!(Replica::new(0, "").unacknowledged(), None);

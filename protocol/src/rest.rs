@@ -4,18 +4,52 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::messages::UserInfo;
+use crate::messages::{FileInfo, UserInfo};
 
-/// `POST /rooms`' optional body.
+/// `POST /rooms`' optional body: one document (`code`, `language`, `path`)
+/// or a project (`files`), not both.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoom {
     /// The document the room starts with.
     #[serde(default)]
     pub code: String,
-    /// A language hint ("rust"); `plaintext` when absent or blank.
+    /// A language hint ("rust"); guessed from `path` when absent or blank,
+    /// else `plaintext`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The document's path in the room's tree (`main.EXT` by the language
+    /// when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A project's documents; the first is its main document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<NewFile>>,
+}
+
+/// One document of a project `POST /rooms` creates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewFile {
+    /// Its path (docs/protocol.md, "The tree").
+    pub path: String,
+    /// Its text.
+    #[serde(default)]
+    pub code: String,
+    /// Its language hint; guessed from the path when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+/// `GET /rooms/{id}/files`' answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Files {
+    /// The id asked for.
+    pub room_id: String,
+    /// How many tree changes the room has had.
+    pub tree_revision: u64,
+    /// Every document, sorted by path.
+    pub files: Vec<FileInfo>,
 }
 
 /// `POST /rooms`' answer (201).

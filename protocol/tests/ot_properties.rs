@@ -193,7 +193,7 @@ proptest! {
         let json = serde_json::to_string(&a).unwrap();
         let back: Operation = serde_json::from_str(&json).unwrap();
         prop_assert_eq!(&back, &a);
-        let msg = ClientMessage::CodeUpdate { revision, seq, operation: a };
+        let msg = ClientMessage::CodeUpdate { revision, seq, operation: a, doc: None };
         let back: ClientMessage = serde_json::from_str(&msg.to_json()).unwrap();
         prop_assert_eq!(back, msg);
     }

@@ -16,6 +16,14 @@ pub struct Config {
     /// Largest document, in chars; an edit that would grow it past this is
     /// refused with an `error` (the connection stays open).
     pub max_document_chars: usize,
+    /// Documents one room may hold.
+    pub max_docs: usize,
+    /// Bytes one document may hold.
+    pub max_doc_bytes: u64,
+    /// Bytes all documents of one room may hold.
+    pub max_room_bytes: u64,
+    /// Documents one connection may hold open.
+    pub max_open_docs: usize,
     /// Messages queued for one connection before it counts as lagging and is
     /// disconnected (edits are never dropped silently).
     pub outgoing_queue: usize,
@@ -58,12 +66,27 @@ pub struct Config {
     pub max_pending_per_ip: usize,
 }
 
+impl Config {
+    /// The limits a room's tree of documents keeps.
+    pub fn tree_limits(&self) -> crate::room::core::tree::TreeLimits {
+        crate::room::core::tree::TreeLimits {
+            max_docs: self.max_docs,
+            max_doc_bytes: self.max_doc_bytes,
+            max_room_bytes: self.max_room_bytes,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             room_ttl: Duration::from_secs(7200),
             max_message_bytes: 1 << 20,
             max_document_chars: 10 << 20,
+            max_docs: 10_000,
+            max_doc_bytes: 10 << 20,
+            max_room_bytes: 100 << 20,
+            max_open_docs: 64,
             outgoing_queue: 4096,
             history_ops: 10_000,
             history_bytes: 32 << 20,

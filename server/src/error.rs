@@ -11,9 +11,15 @@ pub enum ApiError {
     /// No such room.
     #[error("room not found")]
     RoomNotFound,
+    /// No document at that path.
+    #[error("no document at {0}")]
+    FileNotFound(String),
     /// The request body is not what the endpoint takes.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A file, or all of them, over a size limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// Missing or bad token.
     #[error("{0}")]
     Unauthorized(#[from] crate::auth::AuthError),
@@ -25,8 +31,9 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
-            ApiError::RoomNotFound => StatusCode::NOT_FOUND,
+            ApiError::RoomNotFound | ApiError::FileNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable(ref e) => {
                 tracing::warn!(error = %e, "store unavailable");

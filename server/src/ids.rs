@@ -16,6 +16,12 @@ pub fn new_user_id() -> String {
     format!("u{}", Alphanumeric.sample_string(&mut rand::rng(), 10))
 }
 
+/// A new document id: 10 chars of `[A-Za-z0-9]`, unique within a room
+/// (never `main`, which names a room's main document).
+pub fn new_doc_id() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 10)
+}
+
 /// A client id for a connection that did not bring one.
 pub fn new_client_id() -> String {
     format!("anon-{}", Alphanumeric.sample_string(&mut rand::rng(), 16))

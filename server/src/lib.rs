@@ -33,10 +33,20 @@ use store::{MemoryStore, RedisStore, Store};
 
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
+    // A project's files come in one body: room for all of them, escaped.
+    let body_limit = usize::try_from(state.config.max_room_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
+        .saturating_add(1 << 20);
     let rest = Router::new()
-        .route("/rooms", post(http::create_room))
+        .route(
+            "/rooms",
+            post(http::create_room).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+        )
         .route("/rooms/{id}", get(http::get_room))
         .route("/rooms/{id}/exists", get(http::room_exists))
+        .route("/rooms/{id}/files", get(http::list_files))
+        .route("/rooms/{id}/files/{*path}", get(http::file_text))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::require_auth,

@@ -76,6 +76,21 @@ struct ServeArgs {
     /// Largest document, in chars; larger edits are refused, not applied.
     #[arg(long, env = "COLLAB_MAX_DOCUMENT_CHARS", default_value_t = 10 << 20)]
     max_document_chars: usize,
+    /// Documents one project room may hold (a create beyond gets
+    /// `too_many_files`).
+    #[arg(long, env = "COLLAB_MAX_DOCS", default_value_t = 10_000)]
+    max_docs: usize,
+    /// Bytes one document may hold (creating or growing one past it gets
+    /// `document_too_large`).
+    #[arg(long, env = "COLLAB_MAX_DOC_BYTES", default_value_t = 10 << 20)]
+    max_doc_bytes: u64,
+    /// Bytes all documents of one room may hold together.
+    #[arg(long, env = "COLLAB_MAX_ROOM_BYTES", default_value_t = 100 << 20)]
+    max_room_bytes: u64,
+    /// Documents one connection may hold open (`open` beyond gets
+    /// `too_many_open`).
+    #[arg(long, env = "COLLAB_MAX_OPEN_DOCS", default_value_t = 64)]
+    max_open_docs: usize,
     /// Messages per second one connection may send, sustained (1008 beyond).
     #[arg(long, env = "COLLAB_RATE_PER_SEC", default_value_t = 500.0)]
     rate_per_sec: f64,
@@ -164,6 +179,10 @@ async fn main() -> anyhow::Result<()> {
         room_ttl: Duration::from_secs(a.room_ttl_seconds),
         max_message_bytes: a.max_message_bytes,
         max_document_chars: a.max_document_chars,
+        max_docs: a.max_docs.max(1),
+        max_doc_bytes: a.max_doc_bytes,
+        max_room_bytes: a.max_room_bytes,
+        max_open_docs: a.max_open_docs.max(1),
         history_ops: a.history_ops.max(1),
         history_bytes: a.history_bytes,
         history_bytes_total: a.history_bytes_total,

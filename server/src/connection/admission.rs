@@ -86,6 +86,8 @@ pub(super) struct Admitted {
     pub(super) client_id: String,
     pub(super) since: Option<u64>,
     pub(super) watcher: bool,
+    /// A project client (`project=1`).
+    pub(super) project: bool,
     /// The display name (the token's subject when authenticated).
     pub(super) name: Option<String>,
     pub(super) access: Access,
@@ -175,6 +177,16 @@ pub(super) async fn admit(
             }
         }
     };
+    let project = match params.get("project").map(String::as_str) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => {
+            app.metrics.reject(Reject::Malformed);
+            let msg = "project must be 1 (a client that understands project rooms) or 0";
+            refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
+            return None;
+        }
+    };
     let (access, room) = match find_room(app, id).await {
         Ok(found) => found,
         Err((code, message, close)) => {
@@ -190,6 +202,7 @@ pub(super) async fn admit(
         client_id,
         since,
         watcher,
+        project,
         name,
         access,
         room,

@@ -120,6 +120,7 @@ async fn serve(
         client_id,
         since,
         watcher,
+        project,
         name,
         access,
         room,
@@ -131,6 +132,7 @@ async fn serve(
         since,
         viewer_id,
         watcher,
+        project,
         sink: outbox.clone(),
     };
     let mut joined = room.join(request(access.viewer_id.clone())).await;
@@ -178,6 +180,11 @@ async fn serve(
                     UNAVAILABLE
                 }
                 JoinError::Gone => NOT_FOUND,
+                JoinError::NoMainDocument => (
+                    error_code::DOCUMENT_DELETED,
+                    msg.as_str(),
+                    close_code::ROOM_NOT_FOUND,
+                ),
             };
             refuse(&mut socket, code, message, close).await;
             return;

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 
 use super::outbox::{queued, Outbox};
 use super::RoomHandle;
+use crate::room::Command;
 use crate::metrics::Reject;
 use crate::state::AppState;
 
@@ -126,22 +127,55 @@ pub(super) async fn read_half(
                 return "malformed message";
             }
         };
-        let alive = match msg {
+        let cmd = match msg {
+            ClientMessage::Ping => {
+                outbox.push(queued(ServerMessage::Pong.to_json()));
+                continue;
+            }
             ClientMessage::CodeUpdate {
                 revision,
                 seq,
                 operation,
-            } => room.edit(conn_id, revision, seq, operation).await,
+                doc,
+            } => Command::Edit {
+                conn_id,
+                doc,
+                revision,
+                seq,
+                operation,
+            },
             ClientMessage::CursorMove {
                 revision,
                 cursor,
                 anchor,
-            } => room.cursor(conn_id, revision, cursor, anchor).await,
-            ClientMessage::Ping => {
-                outbox.push(queued(ServerMessage::Pong.to_json()));
-                true
-            }
+                doc,
+            } => Command::Cursor {
+                conn_id,
+                doc,
+                revision,
+                cursor,
+                anchor,
+            },
+            ClientMessage::Open { doc, since } => Command::Open {
+                conn_id,
+                doc,
+                since,
+            },
+            ClientMessage::Close { doc } => Command::Close { conn_id, doc },
+            ClientMessage::CreateFile {
+                path,
+                code,
+                language,
+            } => Command::CreateFile {
+                conn_id,
+                path,
+                code: code.unwrap_or_default(),
+                language,
+            },
+            ClientMessage::RenameFile { doc, path } => Command::RenameFile { conn_id, doc, path },
+            ClientMessage::DeleteFile { doc } => Command::DeleteFile { conn_id, doc },
         };
+        let alive = room.command(cmd).await;
         if !alive {
             // The room task ended (reset, drain): whatever close it asked
             // for stands; otherwise reconnecting finds the room or says 4004.

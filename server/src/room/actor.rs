@@ -1,27 +1,38 @@
 //! The room actor: one task per live room, moving messages between the
 //! connections, the room's [`RoomCore`] and the store. It decides nothing:
 //! commands and the store's events go into the core, the core's
-//! [`Action`]s go to the store (a commit is polled here, at most one at a
-//! time; side effects go to the [`Effects`] runner), and when the core
-//! stops, the actor carries out what its [`Stop`] says and leaves the
-//! registry.
+//! [`Action`]s go to the store (commits are polled here, at most one per
+//! document and one of the tree at a time; reads are awaited in line; side
+//! effects go to the [`Effects`] runner), and when the core stops, the
+//! actor carries out what its [`Stop`] says and leaves the registry.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use collab_protocol::{close_code, error_code};
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::core::doc::DocId;
 use super::core::{lineage, Action, ConnSink, JoinError, Joined, RoomCore, Stop};
 use super::effects::Effects;
 use super::handle::{Command, JoinRequest, RoomHandle};
-use super::{Prior, Registry};
+use super::{check_prior, PriorDoc, Prior, Registry};
 use crate::ids::short;
 use crate::metrics::Metrics;
-use crate::store::{CommitFuture, PresenceCheck, Store, StoreEvent};
+use crate::store::{
+    CommitReply, PresenceCheck, Store, StoreError, StoreEvent, TreeFuture, MAIN_DOC,
+};
+
+/// A document's commit on its way, answering with the document's id.
+type DocCommit =
+    Pin<Box<dyn Future<Output = (DocId, Result<CommitReply, StoreError>)> + Send>>;
 
 /// Commands handled back to back before the writers are woken: bounds how
 /// long the first connection of a burst waits for the rest of it.
@@ -39,9 +50,15 @@ pub struct RoomActor<S: ConnSink> {
     registry: Arc<Mutex<Registry<S>>>,
     metrics: Arc<Metrics>,
     room_ttl: Duration,
-    /// The commit in flight, polled by the actor itself (not spawned: a
-    /// spawned task costs two more wake-ups per keystroke).
-    commit: Option<CommitFuture>,
+    /// The commits in flight (one per document at most), polled by the
+    /// actor itself (not spawned: a spawned task costs two more wake-ups
+    /// per keystroke).
+    commits: FuturesUnordered<DocCommit>,
+    /// The tree change in flight.
+    tree_commit: Option<TreeFuture>,
+    /// What this room's previous actor here knew of its documents'
+    /// histories, checked as each is read (see [`Prior`]).
+    prior: HashMap<String, PriorDoc>,
     draining: Option<oneshot::Sender<()>>,
 }
 
@@ -57,6 +74,7 @@ where
         registry: Arc<Mutex<Registry<S>>>,
         metrics: Arc<Metrics>,
         room_ttl: Duration,
+        prior: HashMap<String, PriorDoc>,
     ) -> Self {
         Self {
             core,
@@ -66,7 +84,9 @@ where
             registry,
             metrics,
             room_ttl,
-            commit: None,
+            commits: FuturesUnordered::new(),
+            tree_commit: None,
+            prior,
             draining: None,
         }
     }
@@ -118,9 +138,12 @@ where
                 },
                 Some(event) = events.recv() => self.core.store_event(event, now()),
                 Some(check) = checks.recv() => self.core.presence_checked(check),
-                reply = async { self.commit.as_mut().expect("guarded by the condition").await }, if self.commit.is_some() => {
-                    self.commit = None;
-                    self.core.committed(reply, now());
+                Some((doc, reply)) = self.commits.next(), if !self.commits.is_empty() => {
+                    self.core.committed(&doc, reply, now());
+                }
+                reply = async { self.tree_commit.as_mut().expect("guarded by the condition").await }, if self.tree_commit.is_some() => {
+                    self.tree_commit = None;
+                    self.core.tree_committed(reply, now());
                 }
                 _ = tokio::time::sleep_until(hold.unwrap_or_else(Instant::now)), if hold.is_some() => {
                     self.core.turn_over(now());
@@ -144,21 +167,39 @@ where
                 return;
             }
             for action in actions {
+                let id = self.core.id().to_owned();
                 match action {
-                    Action::Commit(req) => {
-                        let mut commit = self.store.commit(self.core.id(), req);
+                    Action::Commit(doc, req) => {
+                        let mut commit = self.store.commit(&id, &doc, req);
                         // In memory the answer is ready: take it now.
                         match (&mut commit).now_or_never() {
-                            Some(reply) => self.core.committed(reply, now()),
-                            None => self.commit = Some(commit),
+                            Some(reply) => self.core.committed(&doc, reply, now()),
+                            None => self
+                                .commits
+                                .push(Box::pin(commit.map(move |reply| (doc, reply)))),
                         }
                     }
-                    Action::CatchUp => {
-                        let tail = self
-                            .store
-                            .entries_since(self.core.id(), self.core.revision())
-                            .await;
-                        self.core.caught_up(tail, now());
+                    Action::CommitTree(req) => {
+                        let mut commit = self.store.commit_tree(&id, req);
+                        match (&mut commit).now_or_never() {
+                            Some(reply) => self.core.tree_committed(reply, now()),
+                            None => self.tree_commit = Some(commit),
+                        }
+                    }
+                    Action::CatchUp(doc) => {
+                        let Some(revision) = self.core.revision_of(&doc) else {
+                            continue;
+                        };
+                        let tail = self.store.entries_since(&id, &doc, revision).await;
+                        self.core.caught_up(&doc, tail, now());
+                    }
+                    Action::Load(doc) => {
+                        let loaded = self.load_doc(&doc).await;
+                        self.core.doc_loaded(&doc, loaded);
+                    }
+                    Action::CatchUpTree => {
+                        let tail = self.store.tree_since(&id, self.core.tree_revision()).await;
+                        self.core.tree_caught_up(tail, now());
                     }
                     Action::Publish(p) => effects.publish(p),
                 }
@@ -166,69 +207,125 @@ where
         }
     }
 
+    /// Reads a document from the store, first making sure the store still
+    /// holds the history this room's previous actor here applied to it.
+    async fn load_doc(&mut self, doc: &str) -> Result<Option<crate::store::LoadedDoc>, StoreError> {
+        let id = self.core.id().to_owned();
+        let Some(mut loaded) = self.store.load_doc(&id, doc).await? else {
+            return Ok(None);
+        };
+        if let Some(prior) = self.prior.remove(doc) {
+            if let Err(e) = check_prior(&self.store, &id, doc, &prior, &mut loaded).await {
+                self.prior.insert(doc.to_owned(), prior);
+                return Err(e);
+            }
+        }
+        Ok(Some(loaded))
+    }
+
     async fn handle(&mut self, cmd: Command<S>, effects: &Effects) {
+        let at = now();
         match cmd {
             Command::Join(req, reply) => {
                 let result = self.join(req, effects).await;
                 if let Err(Ok(joined)) = reply.send(result) {
-                    self.core.leave(joined.conn_id, now());
+                    self.core.leave(joined.conn_id, at);
                 }
             }
-            Command::Leave { conn_id } => self.core.leave(conn_id, now()),
+            Command::Leave { conn_id } => self.core.leave(conn_id, at),
             Command::Edit {
                 conn_id,
+                doc,
                 revision,
                 seq,
                 operation,
-            } => self.core.edit(conn_id, revision, seq, operation, now()),
+            } => self
+                .core
+                .edit(conn_id, doc.as_deref(), revision, seq, operation, at),
             Command::Cursor {
                 conn_id,
+                doc,
                 revision,
                 cursor,
                 anchor,
-            } => self.core.cursor(conn_id, revision, cursor, anchor),
+            } => self
+                .core
+                .cursor(conn_id, doc.as_deref(), revision, cursor, anchor),
+            Command::Open {
+                conn_id,
+                doc,
+                since,
+            } => self.core.open(conn_id, &doc, since),
+            Command::Close { conn_id, doc } => self.core.close(conn_id, &doc),
+            Command::CreateFile {
+                conn_id,
+                path,
+                code,
+                language,
+            } => self.core.create_file(conn_id, path, code, language, at),
+            Command::RenameFile { conn_id, doc, path } => {
+                self.core.rename_file(conn_id, doc, path, at)
+            }
+            Command::DeleteFile { conn_id, doc } => self.core.delete_file(conn_id, doc, at),
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.core.snapshot());
             }
+            Command::Files(reply) => {
+                let _ = reply.send(self.core.files());
+            }
+            Command::FileText(path, reply) => {
+                let _ = reply.send(self.core.file_text(&path));
+            }
             Command::Drain(done) => {
                 self.draining = Some(done);
-                self.core.drain(now());
+                self.core.drain(at);
             }
         }
         self.carry_out(effects).await;
     }
 
-    /// A join: the store is asked what the core needs first (what other
-    /// instances committed, where the history parted, the client's
-    /// identity), then the core decides.
+    /// A join: the store is asked what the core needs first (the main
+    /// document, read or caught up; the tree's changes; where the history
+    /// parted; the client's identity), then the core decides.
     async fn join(&mut self, req: JoinRequest<S>, effects: &Effects) -> Result<Joined, JoinError> {
+        let id = self.core.id().to_owned();
         if self.core.is_shared() {
-            // Catch up first, so a reconnecting client's resend meets an
-            // up-to-date de-duplication record. (With a commit in flight,
-            // its answer will tell.)
-            if self.commit.is_none() {
-                let tail = self
-                    .store
-                    .entries_since(self.core.id(), self.core.revision())
-                    .await;
-                self.core.caught_up(tail, now());
-                self.carry_out(effects).await;
+            // The tree first: which documents there are now.
+            let tail = self.store.tree_since(&id, self.core.tree_revision()).await;
+            self.core.tree_caught_up(tail, now());
+            self.carry_out(effects).await;
+            match self.core.main_id() {
+                Some((main, true)) => {
+                    // Catch up first, so a reconnecting client's resend
+                    // meets an up-to-date de-duplication record. (With a
+                    // commit in flight, what is read waits for its answer.)
+                    if let Some(revision) = self.core.revision_of(&main) {
+                        let tail = self.store.entries_since(&id, &main, revision).await;
+                        self.core.caught_up(&main, tail, now());
+                        self.carry_out(effects).await;
+                    }
+                }
+                Some((main, false)) => {
+                    let loaded = self.load_doc(&main).await?;
+                    self.core.doc_loaded(&main, Ok(loaded));
+                    self.carry_out(effects).await;
+                }
+                None => {}
             }
             if self.core.stop().is_some() {
                 return Err(JoinError::Gone);
             }
             if req.since.is_some() {
-                // Whether the room's history parted, as of now: another
-                // instance may have found out since this room loaded.
-                self.core.note_fork(self.store.fork(self.core.id()).await?);
+                // Whether the main document's history parted, as of now:
+                // another instance may have found out since it was read.
+                self.core
+                    .note_fork(MAIN_DOC, self.store.fork(&id, MAIN_DOC).await?);
             }
         }
-        self.core.check_join(req.since, &req.client_id)?;
+        self.core
+            .check_join(req.since, &req.client_id, req.project)?;
         if let Err(fresh) = self.core.identity(&req.client_id) {
-            let settled = self
-                .store
-                .identity(self.core.id(), &req.client_id, fresh)
-                .await?;
+            let settled = self.store.identity(&id, &req.client_id, fresh).await?;
             self.core.learn_identity(&req.client_id, settled);
         }
         self.core.join(req, now())
@@ -243,10 +340,14 @@ where
         self.commands.close();
         let stop = self.core.stop().cloned();
         let prior = (self.core.is_shared()
-            && matches!(stop, Some(Stop::Reset { .. } | Stop::Parted(_))))
+            && matches!(stop, Some(Stop::Reset { .. } | Stop::Parted(..))))
         .then(|| Prior {
-            revision: self.core.revision(),
-            marks: self.core.marks(),
+            docs: self
+                .core
+                .marks()
+                .into_iter()
+                .map(|(doc, (revision, marks))| (doc.to_string(), PriorDoc { revision, marks }))
+                .collect(),
             at: std::time::Instant::now(),
         });
         self.registry
@@ -265,12 +366,18 @@ where
                 self.core.close_all(reason, &detail, code);
                 self.leave_all().await;
             }
-            Some(Stop::Parted(detail)) => {
-                let fork = record_parting(&self.store, &id, &self.core.marks()).await;
+            Some(Stop::Parted(doc, detail)) => {
+                let mine = self
+                    .core
+                    .marks()
+                    .remove(&doc)
+                    .map(|(_, marks)| marks)
+                    .unwrap_or_default();
+                let fork = record_parting(&self.store, &id, &doc, &mine).await;
                 tracing::warn!(
                     room = %short(&id),
+                    %doc,
                     %detail,
-                    revision = self.core.revision(),
                     ?fork,
                     "the room's history in the store parted from this instance's (restored \
                      from an older state?): resynchronizing to what it holds; clients \
@@ -279,8 +386,8 @@ where
                 let msg = match fork {
                     Some(f) => format!(
                         "the room's store went back to an older state; the room continues from \
-                         what it holds, which shares revisions up to {f} with yours. Reconnect: \
-                         edits after that cannot be merged automatically"
+                         what it holds, which shares revisions up to {f} of document {doc} with \
+                         yours. Reconnect: edits after that cannot be merged automatically"
                     ),
                     None => "the room's store went back to an older state; reconnect".to_owned(),
                 };
@@ -316,16 +423,16 @@ fn now() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// Records in the store where the room's history parted from `mine` (the
-/// marks of a history this instance applied): the last revision both
+/// Records in the store where a document's history parted from `mine`
+/// (the marks of a history this instance applied): the last revision both
 /// share. Retries a little while the store is unreachable; `None` when it
 /// could not.
-async fn record_parting(store: &Store, id: &str, mine: &[lineage::Mark]) -> Option<u64> {
+async fn record_parting(store: &Store, id: &str, doc: &str, mine: &[lineage::Mark]) -> Option<u64> {
     for attempt in 0..5u32 {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200) * attempt).await;
         }
-        let loaded = match store.load(id).await {
+        let loaded = match store.load_doc(id, doc).await {
             Ok(Some(loaded)) => loaded,
             Ok(None) => return None,
             Err(e) => {
@@ -334,7 +441,7 @@ async fn record_parting(store: &Store, id: &str, mine: &[lineage::Mark]) -> Opti
             }
         };
         let fork = lineage::fork_point(mine, &super::core::loaded_marks(&loaded));
-        match store.record_fork(id, fork).await {
+        match store.record_fork(id, doc, fork).await {
             Ok(recorded) => return recorded,
             Err(e) => {
                 tracing::warn!(room = %short(id), error = %e, "cannot record where the room's history parted")

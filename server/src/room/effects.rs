@@ -13,18 +13,21 @@ use std::sync::{Arc, Mutex};
 use ropey::Rope;
 use tokio::sync::mpsc;
 
+use super::core::doc::DocId;
 use super::core::Publish;
 use crate::ids::short;
 use crate::store::{PresenceCheck, Store, StoreEvent};
 
-/// A caret to publish: (revision, cursor, anchor).
-type Caret = (u64, u64, Option<u64>);
+/// A caret to publish: its document and (revision, cursor, anchor).
+type Caret = (DocId, (u64, u64, Option<u64>));
 
 /// What waits as state rather than in the queue.
 #[derive(Default)]
 struct Waiting {
+    /// The newest caret of each user.
     carets: Mutex<HashMap<String, Caret>>,
-    snapshot: Mutex<Option<(u64, Rope)>>,
+    /// The newest snapshot of each document.
+    snapshots: Mutex<HashMap<DocId, (u64, Rope)>>,
     checking: AtomicBool,
 }
 
@@ -33,8 +36,8 @@ enum Job {
     Publish(Publish),
     /// Publish the carets waiting.
     Carets,
-    /// Write the snapshot waiting.
-    Snapshot,
+    /// Write the snapshots waiting.
+    Snapshots,
 }
 
 /// The actor's end of the runner.
@@ -62,33 +65,36 @@ impl Effects {
     /// Hands one effect over.
     pub(super) fn publish(&self, p: Publish) {
         let job = match p {
-            Publish::Caret(user, caret) => {
+            Publish::Caret(user, doc, caret) => {
                 let mut carets = self
                     .waiting
                     .carets
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
                 let first = carets.is_empty();
-                carets.insert(user, caret);
+                carets.insert(user, (doc, caret));
                 if !first {
                     return;
                 }
                 Job::Carets
             }
-            Publish::Snapshot(revision, doc) => {
-                let waiting = self
+            Publish::Snapshot(doc, revision, text) => {
+                let mut snapshots = self
                     .waiting
-                    .snapshot
+                    .snapshots
                     .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .replace((revision, doc));
-                if waiting.is_some() {
+                    .unwrap_or_else(|e| e.into_inner());
+                let first = snapshots.is_empty();
+                snapshots.insert(doc, (revision, text));
+                if !first {
                     return;
                 }
-                Job::Snapshot
+                Job::Snapshots
             }
             // Not while the last one is still queued (the store is slow).
-            Publish::Check(_) if self.waiting.checking.swap(true, Ordering::Relaxed) => return,
+            Publish::Check { .. } if self.waiting.checking.swap(true, Ordering::Relaxed) => {
+                return
+            }
             p => Job::Publish(p),
         };
         let _ = self.jobs.send(job);
@@ -110,8 +116,8 @@ async fn run(
             Job::Publish(Publish::Leave(user_id)) => store.leave(&id, &user_id).await,
             Job::Publish(Publish::Touch) => store.touch(&id, viewer.as_deref()).await,
             Job::Publish(Publish::ExpireClients) => store.expire_clients(&id).await,
-            Job::Publish(Publish::Check(after)) => {
-                check(&store, &id, after, &events, &checks).await;
+            Job::Publish(Publish::Check { docs, tree }) => {
+                check(&store, &id, &docs, tree, &events, &checks).await;
                 waiting.checking.store(false, Ordering::Relaxed);
                 Ok(())
             }
@@ -125,23 +131,27 @@ async fn run(
                     .drain()
                     .collect();
                 let mut result = Ok(());
-                for (user_id, caret) in carets {
-                    if let Err(e) = store.cursor(&id, &user_id, caret).await {
+                for (user_id, (doc, caret)) in carets {
+                    if let Err(e) = store.cursor(&id, &user_id, &doc, caret).await {
                         result = Err(e);
                     }
                 }
                 result
             }
-            Job::Snapshot => {
-                let newest = waiting
-                    .snapshot
+            Job::Snapshots => {
+                let newest: Vec<_> = waiting
+                    .snapshots
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .take();
-                match newest {
-                    Some((revision, doc)) => store.write_snapshot(&id, revision, doc).await,
-                    None => Ok(()),
+                    .drain()
+                    .collect();
+                let mut result = Ok(());
+                for (doc, (revision, text)) in newest {
+                    if let Err(e) = store.write_snapshot(&id, &doc, revision, text).await {
+                        result = Err(e);
+                    }
                 }
+                result
             }
         };
         if let Err(e) = result {
@@ -151,34 +161,56 @@ async fn run(
     }
 }
 
-/// The periodic check: operations the store's events lost (read as if they
-/// had been published), and presence.
+/// The periodic check: operations and tree changes the store's events
+/// lost (read as if they had been published), and presence.
 async fn check(
     store: &Store,
     id: &str,
-    after: u64,
+    docs: &[(DocId, u64)],
+    tree: u64,
     events: &mpsc::Sender<StoreEvent>,
     checks: &mpsc::UnboundedSender<PresenceCheck>,
 ) {
-    if let Ok(tail) = store.entries_since(id, after).await {
+    let deliver = |news: StoreEvent| {
+        if let Err(mpsc::error::TrySendError::Full(_)) = events.try_send(news) {
+            let _ = events.try_send(StoreEvent::Resync);
+        }
+    };
+    if let Ok(tail) = store.tree_since(id, tree).await {
+        match tail {
+            // The store went back, or the room is gone: the room reads it
+            // again and finds out.
+            Some(tail) if tail.revision < tree => deliver(StoreEvent::Resync),
+            None => deliver(StoreEvent::Resync),
+            Some(tail) => {
+                for e in tail.entries {
+                    deliver(StoreEvent::Tree(e));
+                }
+            }
+        }
+    }
+    for (doc, after) in docs {
+        let Ok(tail) = store.entries_since(id, doc, *after).await else {
+            continue;
+        };
         let news = match tail {
-            // The store went back: the room reads it again and finds out.
-            Some(tail) if tail.revision < after => Some(StoreEvent::Resync),
+            Some(tail) if tail.revision < *after => Some(StoreEvent::Resync),
             // Nothing new, and nothing to check our history against.
             Some(tail) if tail.entries.is_empty() && tail.base.is_none() => None,
             // Entries the room already has are ignored; a gap makes it read
             // the log itself. `base` lets it check that they follow its own
             // revision `after`.
             Some(tail) => Some(StoreEvent::Ops {
+                doc: doc.to_string(),
+                size: None,
                 base: tail.base,
                 entries: tail.entries,
             }),
-            None => Some(StoreEvent::Resync), // Gone: the room finds out and ends.
+            // Deleted: the tree change tells the room.
+            None => None,
         };
         if let Some(news) = news {
-            if let Err(mpsc::error::TrySendError::Full(_)) = events.try_send(news) {
-                let _ = events.try_send(StoreEvent::Resync);
-            }
+            deliver(news);
         }
     }
     if let Ok(found) = store.presence_check(id).await {

@@ -5,7 +5,9 @@
 use collab_protocol::Operation;
 use tokio::sync::{mpsc, oneshot};
 
-use super::core::{ConnId, JoinError, Joined, Snapshot};
+use collab_protocol::{FileInfo, UserInfo};
+
+use super::core::{ConnId, FileText, JoinError, Joined, Snapshot};
 
 pub use super::core::JoinRequest;
 
@@ -22,6 +24,8 @@ pub enum Command<S> {
     Edit {
         /// From which connection.
         conn_id: ConnId,
+        /// The document (`None`: the main one).
+        doc: Option<String>,
         /// Its base revision.
         revision: u64,
         /// The client's seq.
@@ -33,6 +37,8 @@ pub enum Command<S> {
     Cursor {
         /// From which connection.
         conn_id: ConnId,
+        /// The document (`None`: the main one).
+        doc: Option<String>,
         /// The revision of the offsets.
         revision: u64,
         /// Caret.
@@ -40,8 +46,56 @@ pub enum Command<S> {
         /// Selection anchor.
         anchor: Option<u64>,
     },
-    /// The room's state, for REST.
-    Snapshot(oneshot::Sender<Snapshot>),
+    /// A project client opens a document.
+    Open {
+        /// Which connection.
+        conn_id: ConnId,
+        /// The document.
+        doc: String,
+        /// The revision it has of it.
+        since: Option<u64>,
+    },
+    /// A project client closes a document.
+    Close {
+        /// Which connection.
+        conn_id: ConnId,
+        /// The document.
+        doc: String,
+    },
+    /// Create a document.
+    CreateFile {
+        /// Asked by which connection.
+        conn_id: ConnId,
+        /// Its path.
+        path: String,
+        /// Its text.
+        code: String,
+        /// Its language hint.
+        language: Option<String>,
+    },
+    /// Move a document.
+    RenameFile {
+        /// Asked by which connection.
+        conn_id: ConnId,
+        /// Which.
+        doc: String,
+        /// Where to.
+        path: String,
+    },
+    /// Delete a document.
+    DeleteFile {
+        /// Asked by which connection.
+        conn_id: ConnId,
+        /// Which.
+        doc: String,
+    },
+    /// The main document's state, for REST (the users present, when it is
+    /// not held here).
+    Snapshot(oneshot::Sender<Result<Snapshot, Vec<UserInfo>>>),
+    /// The tree, for REST.
+    Files(oneshot::Sender<(u64, Vec<FileInfo>)>),
+    /// A document's text by path, for REST.
+    FileText(String, oneshot::Sender<FileText>),
     /// Commit what is queued, then close every connection with 1012.
     Drain(oneshot::Sender<()>),
 }
@@ -100,44 +154,16 @@ impl<S: Send + 'static> RoomHandle<S> {
         }
     }
 
-    /// Submits an edit; false when the room is gone.
-    pub async fn edit(
-        &self,
-        conn_id: ConnId,
-        revision: u64,
-        seq: u64,
-        operation: Operation,
-    ) -> bool {
-        self.send(Command::Edit {
-            conn_id,
-            revision,
-            seq,
-            operation,
-        })
-        .await
+    /// Hands a connection's command to the room; false when the room is
+    /// gone.
+    pub async fn command(&self, cmd: Command<S>) -> bool {
+        self.send(cmd).await
     }
 
-    /// Submits a caret move; false when the room is gone.
-    pub async fn cursor(
-        &self,
-        conn_id: ConnId,
-        revision: u64,
-        cursor: u64,
-        anchor: Option<u64>,
-    ) -> bool {
-        self.send(Command::Cursor {
-            conn_id,
-            revision,
-            cursor,
-            anchor,
-        })
-        .await
-    }
-
-    /// The room's current state, or `None` when it is gone.
-    pub async fn snapshot(&self) -> Option<Snapshot> {
+    /// Asks the room something; `None` when it is gone.
+    pub async fn ask<T>(&self, cmd: impl FnOnce(oneshot::Sender<T>) -> Command<S>) -> Option<T> {
         let (tx, rx) = oneshot::channel();
-        if !self.send(Command::Snapshot(tx)).await {
+        if !self.send(cmd(tx)).await {
             return None;
         }
         rx.await.ok()

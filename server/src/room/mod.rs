@@ -18,27 +18,66 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use collab_protocol::FileInfo;
+use ropey::Rope;
+
 use self::core::lineage::{self, Mark};
-use self::core::{CoreConfig, RoomCore};
+use self::core::{CoreConfig, FileText, RoomCore};
 use crate::config::Config;
 use crate::ids::{self, short};
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{LoadedDoc, NewDoc, Store, StoreError, MAIN_DOC};
 
 pub use self::core::{ConnSink, JoinError, Joined, Snapshot};
 pub use self::handle::{Command, JoinRequest, RoomHandle};
 
-/// What a room whose actor ended abnormally knew of its history, for the
-/// next actor of the room on this instance: should the store turn out to
-/// hold another history, the clients that reconnect from this one must not
-/// be rebased onto it (see `core::lineage`).
+/// What a room whose actor ended abnormally knew of its documents'
+/// histories, for the next actor of the room on this instance: should the
+/// store turn out to hold another history of one, the clients that
+/// reconnect from this one must not be rebased onto it (see
+/// `core::lineage`).
 pub(crate) struct Prior {
-    /// The revision the room had reached.
+    /// Per document held.
+    pub(crate) docs: HashMap<String, PriorDoc>,
+    /// When it ended (old records are dropped).
+    pub(crate) at: Instant,
+}
+
+/// What a room knew of one document's history.
+pub(crate) struct PriorDoc {
+    /// The revision it had reached.
     pub(crate) revision: u64,
     /// The ids of the revisions it kept.
     pub(crate) marks: Vec<Mark>,
-    /// When it ended (old records are dropped).
-    pub(crate) at: Instant,
+}
+
+/// Checks that the store still holds the history of `doc` a previous
+/// actor here applied, before any client reconnecting from it is rebased
+/// onto what the store holds; when it does not, records (and notes in
+/// `loaded`) where the histories part.
+pub(crate) async fn check_prior(
+    store: &Store,
+    id: &str,
+    doc: &str,
+    prior: &PriorDoc,
+    loaded: &mut LoadedDoc,
+) -> Result<(), StoreError> {
+    let theirs = core::loaded_marks(loaded);
+    if lineage::parted(prior.revision, &prior.marks, &theirs, loaded.revision) {
+        let fork = lineage::fork_point(&prior.marks, &theirs);
+        let recorded = store.record_fork(id, doc, fork).await?;
+        tracing::warn!(
+            room = %short(id),
+            %doc,
+            revision = prior.revision,
+            store_revision = loaded.revision,
+            fork = ?recorded,
+            "the document's history in the store parted from the one this instance applied \
+             (restored from an older state?): continuing from what it holds"
+        );
+        loaded.fork = recorded.or(loaded.fork);
+    }
+    Ok(())
 }
 
 /// The room actors of this instance.
@@ -116,13 +155,13 @@ where
         &self.store
     }
 
-    /// Creates a room holding `code`; returns its id and its read-only id.
+    /// Creates a room holding `docs`; returns its id and its read-only id.
     /// An in-memory room lives in its actor, which starts at once; a stored
     /// one's actor starts when someone joins, on whichever instance.
-    pub async fn create(&self, code: &str, language: &str) -> Result<(String, String), StoreError> {
+    pub async fn create(&self, docs: &[NewDoc]) -> Result<(String, String), StoreError> {
         let id = ids::new_room_id();
         let viewer = ids::new_room_id();
-        self.store.create_room(&id, &viewer, code, language).await?;
+        self.store.create_room(&id, &viewer, docs).await?;
         if !self.store.is_shared() {
             self.get(&id).await?;
         }
@@ -162,29 +201,27 @@ where
             return Ok(self.local(id));
         };
         // The room's last actor here ended abnormally: make sure the store
-        // still holds the history it applied, before any client reconnecting
-        // from it is rebased onto what the store holds.
-        let prior = self.lock().prior.remove(id);
-        if let Some(prior) = prior {
-            let theirs = core::loaded_marks(&loaded);
-            if lineage::parted(prior.revision, &prior.marks, &theirs, loaded.revision) {
-                let fork = lineage::fork_point(&prior.marks, &theirs);
-                match self.store.record_fork(id, fork).await {
-                    Ok(recorded) => {
-                        tracing::warn!(
-                            room = %short(id),
-                            revision = prior.revision,
-                            store_revision = loaded.revision,
-                            fork = ?recorded,
-                            "the room's history in the store parted from the one this instance \
-                             applied (restored from an older state?): continuing from what it holds"
-                        );
-                        loaded.fork = recorded.or(loaded.fork);
-                    }
-                    Err(e) => {
-                        self.lock().prior.insert(id.to_owned(), prior);
-                        return Err(e);
-                    }
+        // still holds the histories it applied (the main document's now,
+        // the others' as they are read).
+        let mut prior = self
+            .lock()
+            .prior
+            .remove(id)
+            .map(|p| p.docs)
+            .unwrap_or_default();
+        if let Some(main) = prior.remove(MAIN_DOC) {
+            let loaded_main = loaded.docs.iter_mut().find(|(d, _)| d == MAIN_DOC);
+            if let Some((_, doc)) = loaded_main {
+                if let Err(e) = check_prior(&self.store, id, MAIN_DOC, &main, doc).await {
+                    prior.insert(MAIN_DOC.to_owned(), main);
+                    self.lock().prior.insert(
+                        id.to_owned(),
+                        Prior {
+                            docs: prior,
+                            at: Instant::now(),
+                        },
+                    );
+                    return Err(e);
                 }
             }
         }
@@ -205,13 +242,18 @@ where
             Instant::now(),
         )?;
         let stale = stale.into_iter().map(|r| r.user.user_id).collect();
-        Ok(Some(self.start(core, stale)))
+        Ok(Some(self.start(core, stale, prior)))
     }
 
     /// Starts an actor for `core` unless a live one for the room exists
     /// (another connection may have loaded it meanwhile): check and insert
     /// under one lock, so a room never has two actors on one instance.
-    fn start(&self, core: RoomCore<S>, stale: Vec<String>) -> RoomHandle<S> {
+    fn start(
+        &self,
+        core: RoomCore<S>,
+        stale: Vec<String>,
+        prior: HashMap<String, PriorDoc>,
+    ) -> RoomHandle<S> {
         let mut reg = self.lock();
         let id = core.id().to_owned();
         if let Some(h) = reg.rooms.get(&id).filter(|h| !h.is_closed()) {
@@ -228,6 +270,7 @@ where
             self.registry.clone(),
             self.metrics.clone(),
             self.config.room_ttl,
+            prior,
         );
         tokio::spawn(actor.run(stale));
         handle
@@ -241,25 +284,90 @@ where
             .cloned()
     }
 
-    /// The room's current state, from its actor or straight from the store.
+    /// The room's main document and who is in it, from its actor or
+    /// straight from the store.
     pub async fn snapshot(&self, id: &str) -> Result<Option<Snapshot>, StoreError> {
         if !ids::is_valid_room_id(id) {
             return Ok(None);
         }
+        let mut users = None;
         if let Some(h) = self.local(id) {
-            if let Some(s) = h.snapshot().await {
-                return Ok(Some(s));
+            match h.ask(Command::Snapshot).await {
+                Some(Ok(s)) => return Ok(Some(s)),
+                // Not held by the actor: the store has it; the actor knows
+                // who is present.
+                Some(Err(present)) => users = Some(present),
+                None => {}
             }
         }
         // In memory a room without an actor is gone; a stored one is read.
         if !self.store.is_shared() {
             return Ok(None);
         }
-        self.store
-            .load(id)
-            .await?
-            .map(core::snapshot_of)
-            .transpose()
+        let Some(loaded) = self.store.load(id).await? else {
+            return Ok(None);
+        };
+        let mut snap = core::snapshot_of(loaded)?;
+        if let Some(users) = users {
+            snap.users = users;
+        }
+        Ok(Some(snap))
+    }
+
+    /// The room's tree: its revision and every document, sorted by path.
+    pub async fn files(&self, id: &str) -> Result<Option<(u64, Vec<FileInfo>)>, StoreError> {
+        if !ids::is_valid_room_id(id) {
+            return Ok(None);
+        }
+        if let Some(h) = self.local(id) {
+            if let Some(files) = h.ask(Command::Files).await {
+                return Ok(Some(files));
+            }
+        }
+        if !self.store.is_shared() {
+            return Ok(None);
+        }
+        Ok(self.store.load(id).await?.map(|l| {
+            let mut files = l.files;
+            files.sort_by(|a, b| a.path.cmp(&b.path));
+            (l.tree_revision, files)
+        }))
+    }
+
+    /// The text of the room's document at `path`: `Ok(None)` when the room
+    /// or the document does not exist.
+    pub async fn file_text(&self, id: &str, path: &str) -> Result<Option<Rope>, StoreError> {
+        if !ids::is_valid_room_id(id) {
+            return Ok(None);
+        }
+        let mut found = None;
+        if let Some(h) = self.local(id) {
+            match h.ask(|reply| Command::FileText(path.to_owned(), reply)).await {
+                Some(FileText::Text(text)) => return Ok(Some(text)),
+                Some(FileText::NotFound) => return Ok(None),
+                Some(FileText::Stored(doc)) => found = Some(doc.to_string()),
+                None => {}
+            }
+        }
+        if !self.store.is_shared() {
+            return Ok(None);
+        }
+        let doc = match found {
+            Some(doc) => doc,
+            None => {
+                let Some(loaded) = self.store.load(id).await? else {
+                    return Ok(None);
+                };
+                match loaded.files.into_iter().find(|f| f.path == path) {
+                    Some(f) => f.doc,
+                    None => return Ok(None),
+                }
+            }
+        };
+        match self.store.load_doc(id, &doc).await? {
+            Some(loaded) => Ok(Some(core::text_of(&loaded)?)),
+            None => Ok(None),
+        }
     }
 
     /// How many rooms have an actor on this instance.

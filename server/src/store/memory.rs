@@ -11,7 +11,7 @@ use collab_protocol::UserInfo;
 use ropey::Rope;
 use tokio::sync::mpsc;
 
-use super::{LoadedRoom, PresenceCheck, StoreError, StoreEvent, Tail};
+use super::{LoadedDoc, LoadedRoom, NewDoc, PresenceCheck, StoreError, StoreEvent, Tail, TreeTail};
 
 /// The rooms of this process.
 #[derive(Default)]
@@ -29,6 +29,14 @@ struct Rooms {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// What asking this store for a room's history gets: rooms are their own
+/// authority here (the core never asks).
+fn authority() -> StoreError {
+    StoreError::Unavailable(
+        "the in-memory store keeps no log: rooms are their own authority".into(),
+    )
+}
 
 impl MemoryStore {
     /// An empty store.
@@ -57,18 +65,10 @@ impl MemoryStore {
         true
     }
 
-    pub(super) async fn create_room(
-        &self,
-        id: &str,
-        viewer: &str,
-        code: &str,
-        language: &str,
-    ) -> Result<()> {
+    pub(super) async fn create_room(&self, id: &str, viewer: &str, docs: &[NewDoc]) -> Result<()> {
         let room = LoadedRoom {
-            language: language.to_owned(),
-            snapshot: code.to_owned(),
             viewer: Some(viewer.to_owned()),
-            ..LoadedRoom::default()
+            ..LoadedRoom::new(docs)
         };
         let mut rooms = self.lock();
         rooms.rooms.insert(id.to_owned(), Some(room));
@@ -89,21 +89,28 @@ impl MemoryStore {
         Ok(self.lock().rooms.get_mut(id).and_then(Option::take))
     }
 
-    pub(super) async fn entries_since(&self, _: &str, _: u64) -> Result<Option<Tail>> {
-        Err(StoreError::Unavailable(
-            "the in-memory store keeps no log: rooms are their own authority".into(),
-        ))
+    /// Every document was handed over with the room: none is read alone.
+    pub(super) async fn load_doc(&self, _: &str, _: &str) -> Result<Option<LoadedDoc>> {
+        Err(authority())
     }
 
-    pub(super) async fn record_fork(&self, _: &str, at: u64) -> Result<Option<u64>> {
+    pub(super) async fn entries_since(&self, _: &str, _: &str, _: u64) -> Result<Option<Tail>> {
+        Err(authority())
+    }
+
+    pub(super) async fn tree_since(&self, _: &str, _: u64) -> Result<Option<TreeTail>> {
+        Err(authority())
+    }
+
+    pub(super) async fn record_fork(&self, _: &str, _: &str, at: u64) -> Result<Option<u64>> {
         Ok(Some(at))
     }
 
-    pub(super) async fn fork(&self, _: &str) -> Result<Option<u64>> {
+    pub(super) async fn fork(&self, _: &str, _: &str) -> Result<Option<u64>> {
         Ok(None)
     }
 
-    pub(super) async fn write_snapshot(&self, _: &str, _: u64, _: Rope) -> Result<()> {
+    pub(super) async fn write_snapshot(&self, _: &str, _: &str, _: u64, _: Rope) -> Result<()> {
         Ok(())
     }
 
@@ -132,7 +139,13 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn cursor(&self, _: &str, _: &str, _: (u64, u64, Option<u64>)) -> Result<()> {
+    pub(super) async fn cursor(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: (u64, u64, Option<u64>),
+    ) -> Result<()> {
         Ok(())
     }
 
@@ -152,13 +165,16 @@ mod tests {
     #[tokio::test]
     async fn a_room_is_handed_over_once_and_lives_until_forgotten() {
         let store = MemoryStore::new();
-        store.create_room("r1", "v1", "code", "rust").await.unwrap();
+        let (_, docs) = LoadedRoom::single("code", "rust", None);
+        store.create_room("r1", "v1", &docs).await.unwrap();
         assert_eq!(
             store.viewer_room("v1").await.unwrap().as_deref(),
             Some("r1")
         );
         let loaded = store.load("r1").await.unwrap().expect("a new room");
-        assert_eq!((loaded.snapshot.as_str(), loaded.revision), ("code", 0));
+        let main = loaded.main().expect("the main document");
+        assert_eq!((main.snapshot.as_str(), main.revision), ("code", 0));
+        assert_eq!(loaded.files[0].path, "main.rs");
         assert!(
             store.load("r1").await.unwrap().is_none(),
             "its actor holds it now"

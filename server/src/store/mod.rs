@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collab_protocol::{Operation, UserInfo};
+use collab_protocol::{FileInfo, Operation, UserInfo};
 use ropey::Rope;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -104,33 +104,207 @@ pub struct PresenceRecord {
     pub instance: String,
 }
 
-/// Everything needed to start a room, read in one atomic step.
+/// The id of a room's main document: the one a room made from one file
+/// holds, and the one single-document clients see.
+pub const MAIN_DOC: &str = "main";
+
+/// One document's revision stream as the store holds it.
 #[derive(Clone, Debug, Default)]
-pub struct LoadedRoom {
+pub struct LoadedDoc {
     /// Current revision.
     pub revision: u64,
-    /// Language hint.
-    pub language: String,
     /// Revision of `snapshot`.
     pub snapshot_revision: u64,
     /// The document at `snapshot_revision`.
     pub snapshot: String,
     /// Logged operations, oldest first, ending at `revision`.
     pub log: Vec<CommittedEntry>,
-    /// client id -> (seq, revision) of its last commit.
+    /// client id -> (seq, revision) of its last commit to this document.
     pub dedup: Vec<(String, (u64, u64))>,
+    /// The latest revision and its operation's id, when known.
+    pub tip: Option<Mark>,
+    /// Set once instances found that the document's history parted (the
+    /// store was restored from an older state): clients reconnecting with a
+    /// `since` after this revision cannot be rebased.
+    pub fork: Option<u64>,
+}
+
+impl LoadedDoc {
+    /// A new document holding `text` at revision 0.
+    pub fn new(text: &str) -> Self {
+        Self {
+            snapshot: text.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A document to create: its place in the tree and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDoc {
+    /// Its id, path, size and language.
+    pub file: FileInfo,
+    /// Its text.
+    pub code: String,
+}
+
+/// Everything needed to start a room, read in one atomic step. Documents
+/// are read lazily: `docs` holds those read with the room (the main one
+/// from a shared store, every one in memory); the others are read when
+/// opened ([`Store::load_doc`]).
+#[derive(Clone, Debug, Default)]
+pub struct LoadedRoom {
+    /// The room's language hint (its main document's).
+    pub language: String,
     /// client id -> (user id, color).
     pub identities: Vec<(String, (String, String))>,
     /// Users present on any instance.
     pub presence: Vec<PresenceRecord>,
     /// The room's read-only id.
     pub viewer: Option<String>,
-    /// The room's latest revision and its operation's id, when known.
-    pub tip: Option<Mark>,
-    /// Set once instances found that the room's history parted (the store
-    /// was restored from an older state): clients reconnecting with a
-    /// `since` after this revision cannot be rebased.
-    pub fork: Option<u64>,
+    /// How many tree changes the room has had.
+    pub tree_revision: u64,
+    /// Every document.
+    pub files: Vec<FileInfo>,
+    /// The documents read with the room.
+    pub docs: Vec<(String, LoadedDoc)>,
+}
+
+impl LoadedRoom {
+    /// A new room holding one document, `code`, as its main document: at
+    /// `path` (`main.EXT` by the language when absent).
+    pub fn single(code: &str, language: &str, path: Option<&str>) -> (Self, Vec<NewDoc>) {
+        let path = path.map_or_else(
+            || format!("main.{}", collab_protocol::language::extension(language)),
+            str::to_owned,
+        );
+        let doc = NewDoc {
+            file: FileInfo {
+                doc: MAIN_DOC.to_owned(),
+                path,
+                size: code.len() as u64,
+                language: language.to_owned(),
+            },
+            code: code.to_owned(),
+        };
+        (Self::new(std::slice::from_ref(&doc)), vec![doc])
+    }
+
+    /// A new room holding `docs` (the one with id [`MAIN_DOC`], if any, is
+    /// its main document).
+    pub fn new(docs: &[NewDoc]) -> Self {
+        Self {
+            language: docs
+                .iter()
+                .find(|d| d.file.doc == MAIN_DOC)
+                .map_or_else(|| "plaintext".to_owned(), |d| d.file.language.clone()),
+            files: docs.iter().map(|d| d.file.clone()).collect(),
+            docs: docs
+                .iter()
+                .map(|d| (d.file.doc.clone(), LoadedDoc::new(&d.code)))
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The main document, when it was read with the room.
+    pub fn main(&self) -> Option<&LoadedDoc> {
+        self.docs
+            .iter()
+            .find(|(id, _)| id == MAIN_DOC)
+            .map(|(_, d)| d)
+    }
+}
+
+/// A change to a room's tree of documents.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum TreeChange {
+    /// A document was created (its text is stored with it).
+    Create {
+        /// The new document.
+        file: FileInfo,
+    },
+    /// A document moved.
+    Rename {
+        /// Which.
+        doc: String,
+        /// Where to.
+        path: String,
+        /// Where from.
+        old_path: String,
+        /// Its language after the move.
+        language: String,
+    },
+    /// A document was deleted.
+    Delete {
+        /// Which.
+        doc: String,
+        /// The path it had.
+        path: String,
+    },
+}
+
+impl TreeChange {
+    /// The document it changes.
+    pub fn doc(&self) -> &str {
+        match self {
+            TreeChange::Create { file } => &file.doc,
+            TreeChange::Rename { doc, .. } | TreeChange::Delete { doc, .. } => doc,
+        }
+    }
+}
+
+/// A committed tree change: what the tree log keeps and what other
+/// instances receive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeEntry {
+    /// The tree revision it produced.
+    #[serde(rename = "r")]
+    pub revision: u64,
+    /// Who made it.
+    #[serde(rename = "u")]
+    pub user_id: String,
+    /// What changed.
+    #[serde(rename = "c")]
+    pub change: TreeChange,
+}
+
+/// A tree change to commit at tree revision `entry.revision`, on
+/// `entry.revision - 1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeRequest {
+    /// The change.
+    pub entry: TreeEntry,
+    /// A created document's text.
+    pub code: String,
+}
+
+/// The answer to a tree commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeReply {
+    /// Committed.
+    Committed,
+    /// Someone changed the tree first: the room's tree is at `revision`, and
+    /// `missed` are the changes after the expected one.
+    Conflict {
+        /// The tree's revision.
+        revision: u64,
+        /// What the committer missed.
+        missed: Vec<TreeEntry>,
+    },
+    /// The room no longer exists.
+    Gone,
+}
+
+/// The tree log after a revision.
+#[derive(Clone, Debug)]
+pub struct TreeTail {
+    /// The tree's revision.
+    pub revision: u64,
+    /// The logged changes after the revision asked for (as far as the log
+    /// reaches back; the reader checks the first one).
+    pub entries: Vec<TreeEntry>,
 }
 
 /// The log after a revision, as [`Store::entries_since`] reads it.
@@ -157,6 +331,8 @@ pub struct CommitRequest {
     pub expected_tip: Option<Mark>,
     /// The entries, in order.
     pub entries: Vec<CommittedEntry>,
+    /// The document's size in bytes after them (for the tree's listing).
+    pub size: u64,
 }
 
 /// The answer to a commit.
@@ -190,6 +366,8 @@ pub enum CommitReply {
         /// The store's revision.
         revision: u64,
     },
+    /// The document was deleted (the room still exists).
+    Deleted,
     /// The room no longer exists (expired).
     Gone,
 }
@@ -200,6 +378,10 @@ pub enum StoreEvent {
     /// Operations committed (by another instance, or read back by a
     /// periodic check), in revision order, on `base` when known.
     Ops {
+        /// The document.
+        doc: String,
+        /// Its size in bytes after them, when the event says.
+        size: Option<u64>,
         /// The mark they were committed on.
         base: Option<Mark>,
         /// The entries.
@@ -209,6 +391,8 @@ pub enum StoreEvent {
     Cursor {
         /// The user.
         user_id: String,
+        /// The document.
+        doc: String,
         /// Revision of the offsets.
         revision: u64,
         /// Caret.
@@ -216,6 +400,8 @@ pub enum StoreEvent {
         /// Selection anchor.
         anchor: Option<u64>,
     },
+    /// A tree change committed by another instance.
+    Tree(TreeEntry),
     /// A user joined on `instance`.
     Join {
         /// The instance holding the user's connection.
@@ -245,6 +431,8 @@ pub enum Store {
 /// A commit on its way: the room polls it itself (a spawned task would cost
 /// two more wake-ups per keystroke).
 pub type CommitFuture = Pin<Box<dyn Future<Output = Result<CommitReply, StoreError>> + Send>>;
+/// A tree commit on its way.
+pub type TreeFuture = Pin<Box<dyn Future<Output = Result<TreeReply, StoreError>> + Send>>;
 
 /// Calls the same method on whichever backend this is.
 macro_rules! each {
@@ -281,15 +469,14 @@ impl Store {
         each!(self, s => s.healthy().await)
     }
 
-    /// Stores a new room at revision 0.
+    /// Stores a new room holding `docs` (each at revision 0).
     pub async fn create_room(
         &self,
         id: &str,
         viewer: &str,
-        code: &str,
-        language: &str,
+        docs: &[NewDoc],
     ) -> Result<(), StoreError> {
-        each!(self, s => s.create_room(id, viewer, code, language).await)
+        each!(self, s => s.create_room(id, viewer, docs).await)
     }
 
     /// True when the room exists.
@@ -302,9 +489,15 @@ impl Store {
         each!(self, s => s.viewer_room(viewer).await)
     }
 
-    /// Reads a room whole, or `None` when it does not exist.
+    /// Reads a room (its tree, and the documents it reads with it), or
+    /// `None` when it does not exist.
     pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>, StoreError> {
         each!(self, s => s.load(id).await)
+    }
+
+    /// Reads one document of a room, or `None` when it does not exist.
+    pub async fn load_doc(&self, id: &str, doc: &str) -> Result<Option<LoadedDoc>, StoreError> {
+        each!(self, s => s.load_doc(id, doc).await)
     }
 
     /// The room's actor ended. An in-memory room is gone with it; a stored
@@ -315,49 +508,79 @@ impl Store {
         }
     }
 
-    /// Commits a batch (see [`CommitRequest`]). In memory the answer is
-    /// ready at once.
-    pub fn commit(&self, id: &str, req: CommitRequest) -> CommitFuture {
+    /// Commits a batch to a document (see [`CommitRequest`]). In memory the
+    /// answer is ready at once.
+    pub fn commit(&self, id: &str, doc: &str, req: CommitRequest) -> CommitFuture {
         match self {
             Store::Memory(_) => Box::pin(std::future::ready(Ok(CommitReply::Committed {
                 revision: req.expected + req.entries.len() as u64,
                 log_bytes: 0,
             }))),
             Store::Redis(s) => {
-                let (s, id) = (s.clone(), id.to_owned());
-                Box::pin(async move { s.commit(&id, req).await })
+                let (s, id, doc) = (s.clone(), id.to_owned(), doc.to_owned());
+                Box::pin(async move { s.commit(&id, &doc, req).await })
             }
         }
     }
 
-    /// The logged operations after revision `after`; `None` when the room
-    /// is gone.
-    pub async fn entries_since(&self, id: &str, after: u64) -> Result<Option<Tail>, StoreError> {
-        each!(self, s => s.entries_since(id, after).await)
+    /// Commits a tree change (see [`TreeRequest`]). In memory the answer is
+    /// ready at once.
+    pub fn commit_tree(&self, id: &str, req: TreeRequest) -> TreeFuture {
+        match self {
+            Store::Memory(_) => Box::pin(std::future::ready(Ok(TreeReply::Committed))),
+            Store::Redis(s) => {
+                let (s, id) = (s.clone(), id.to_owned());
+                Box::pin(async move { s.commit_tree(&id, req).await })
+            }
+        }
     }
 
-    /// Records that the room's history parted after revision `at` (keeping
-    /// the earliest such revision); returns the recorded one.
-    pub async fn record_fork(&self, id: &str, at: u64) -> Result<Option<u64>, StoreError> {
-        each!(self, s => s.record_fork(id, at).await)
+    /// The logged operations of a document after revision `after`; `None`
+    /// when the room or the document is gone.
+    pub async fn entries_since(
+        &self,
+        id: &str,
+        doc: &str,
+        after: u64,
+    ) -> Result<Option<Tail>, StoreError> {
+        each!(self, s => s.entries_since(id, doc, after).await)
     }
 
-    /// The revision after which the room's history parted, if it ever did.
-    pub async fn fork(&self, id: &str) -> Result<Option<u64>, StoreError> {
-        each!(self, s => s.fork(id).await)
+    /// The logged tree changes after tree revision `after`; `None` when the
+    /// room is gone.
+    pub async fn tree_since(&self, id: &str, after: u64) -> Result<Option<TreeTail>, StoreError> {
+        each!(self, s => s.tree_since(id, after).await)
     }
 
-    /// Stores the document at `revision` as the snapshot and trims the log.
+    /// Records that a document's history parted after revision `at`
+    /// (keeping the earliest such revision); returns the recorded one.
+    pub async fn record_fork(
+        &self,
+        id: &str,
+        doc: &str,
+        at: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        each!(self, s => s.record_fork(id, doc, at).await)
+    }
+
+    /// The revision after which a document's history parted, if it ever did.
+    pub async fn fork(&self, id: &str, doc: &str) -> Result<Option<u64>, StoreError> {
+        each!(self, s => s.fork(id, doc).await)
+    }
+
+    /// Stores a document at `revision` as its snapshot and trims its log.
     pub async fn write_snapshot(
         &self,
         id: &str,
+        doc: &str,
         revision: u64,
-        doc: Rope,
+        text: Rope,
     ) -> Result<(), StoreError> {
-        each!(self, s => s.write_snapshot(id, revision, doc).await)
+        each!(self, s => s.write_snapshot(id, doc, revision, text).await)
     }
 
-    /// Keeps the room (and its read-only id) alive for another TTL.
+    /// Keeps the room (every document, and its read-only id) alive for
+    /// another TTL.
     pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<(), StoreError> {
         each!(self, s => s.touch(id, viewer).await)
     }
@@ -394,9 +617,10 @@ impl Store {
         &self,
         id: &str,
         user_id: &str,
+        doc: &str,
         caret: (u64, u64, Option<u64>),
     ) -> Result<(), StoreError> {
-        each!(self, s => s.cursor(id, user_id, caret).await)
+        each!(self, s => s.cursor(id, user_id, doc, caret).await)
     }
 
     /// Users present in the room on any instance (to join ones that were

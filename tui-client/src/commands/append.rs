@@ -103,6 +103,7 @@ pub async fn run(
                         revision,
                         cursor,
                         anchor: None,
+                        doc: None,
                     },
                 );
             }
@@ -142,7 +143,7 @@ pub async fn run(
                             let op = doc.remote(c.revision, &c.operation)?;
                             caret = caret.map(|at| after_own_text(&op, at));
                         }
-                        ServerMessage::Ack { revision, seq } => {
+                        ServerMessage::Ack { revision, seq, .. } => {
                             if let Some(msg) = doc.ack(revision, seq)? {
                                 send(epoch, msg);
                             }

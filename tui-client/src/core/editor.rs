@@ -531,6 +531,7 @@ impl Editor {
             revision,
             cursor,
             anchor,
+            doc: None,
         })
     }
 
@@ -568,7 +569,7 @@ impl Editor {
                     Err(e) => self.lost_step(&e.to_string()),
                 }
             }
-            ServerMessage::Ack { revision, seq } => match self.doc.ack(revision, seq) {
+            ServerMessage::Ack { revision, seq, .. } => match self.doc.ack(revision, seq) {
                 Ok(Some(next)) => self.effects.push(Effect::Send(next)),
                 Ok(None) => {}
                 Err(e) => self.lost_step(&e.to_string()),
@@ -578,6 +579,7 @@ impl Editor {
                 revision,
                 cursor,
                 anchor,
+                ..
             } => {
                 if let Some(cursor) = self.doc.from_server_offset(revision, cursor) {
                     let anchor = anchor.and_then(|a| self.doc.from_server_offset(revision, a));
@@ -591,7 +593,9 @@ impl Editor {
                     .join(&user, |o| doc.from_server_offset(revision, o));
             }
             ServerMessage::UserLeft { user_id } => self.presence.leave(&user_id),
-            ServerMessage::Error { code, message, seq } => {
+            ServerMessage::Error {
+                code, message, seq, ..
+            } => {
                 self.notice = Some(format!("Server: {message} ({code})"));
                 if code == collab_protocol::error_code::HISTORY_RESET && self.doc.is_ready() {
                     // What the room holds may lack edits it had acknowledged:
@@ -608,7 +612,13 @@ impl Editor {
                     self.effects.push(Effect::ResyncFresh);
                 }
             }
-            ServerMessage::Pong => {}
+            // Project messages: this editor does not ask for them (it
+            // joins without `project=1`).
+            ServerMessage::Pong
+            | ServerMessage::Opened { .. }
+            | ServerMessage::FileCreated { .. }
+            | ServerMessage::FileRenamed { .. }
+            | ServerMessage::FileDeleted { .. } => {}
         }
     }
 

@@ -1,6 +1,7 @@
 //! Per-client records a room keeps: the de-duplication record (the seq and
-//! revision of a client's last commit, so a resend is acknowledged instead
-//! of applied again) and the identity (a stable user id and color).
+//! revision of a client's last commit to a document, so a resend is
+//! acknowledged instead of applied again; one per document) and the
+//! identity (a stable user id and color; one per room).
 //!
 //! Both used to grow by one entry per `client_id` for the room's whole life,
 //! and every run of the terminal editor is a new `client_id`. A
@@ -27,14 +28,14 @@ pub(crate) fn commit_left_history(dedup: &mut Dedup, client: &str, revision: u64
     }
 }
 
-/// Forgets the identities of clients without a record in `dedup` whose user
-/// is not `present`.
+/// Forgets the identities of clients without a de-duplication record (in
+/// any document: `committed`) whose user is not `present`.
 pub(crate) fn expire_identities(
     identities: &mut Identities,
-    dedup: &Dedup,
+    committed: impl Fn(&str) -> bool,
     present: impl Fn(&str) -> bool,
 ) {
-    identities.retain(|client, (user, _)| dedup.contains_key(client) || present(user));
+    identities.retain(|client, (user, _)| committed(client) || present(user));
 }
 
 #[cfg(test)]
@@ -60,7 +61,7 @@ mod tests {
         for (client, user) in [("typist", "u1"), ("viewer", "u2"), ("gone", "u3")] {
             ids.insert(client.into(), (user.into(), "#ffffff".into()));
         }
-        expire_identities(&mut ids, &dedup, |user| user == "u2");
+        expire_identities(&mut ids, |c| dedup.contains_key(c), |user| user == "u2");
         let mut left: Vec<&str> = ids.keys().map(|k| &**k).collect();
         left.sort();
         assert_eq!(left, ["typist", "viewer"]);

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use collab_protocol::{close_code, error_code, CommittedOp, Role, ServerMessage, UserInfo};
+use collab_protocol::{close_code, error_code, Role, ServerMessage, UserInfo};
 
+use super::doc::DocId;
 use super::own_ops::OwnOps;
 use super::{
     Conn, ConnId, ConnSink, JoinError, JoinRequest, Joined, Present, Publish, Remote, RoomCore,
@@ -18,13 +19,19 @@ use crate::store::PresenceCheck;
 impl<S: ConnSink> RoomCore<S> {
     /// Refuses a join early, before anything is allocated for it: a `since`
     /// the room has not reached, or a full room.
-    pub fn check_join(&self, since: Option<u64>, client_id: &str) -> Result<(), JoinError> {
+    pub fn check_join(
+        &self,
+        since: Option<u64>,
+        client_id: &str,
+        project: bool,
+    ) -> Result<(), JoinError> {
+        if !project && self.tree.main().is_none() {
+            return Err(JoinError::NoMainDocument);
+        }
         if let Some(since) = since {
-            if since > self.revision {
-                return Err(JoinError::FutureRevision {
-                    since,
-                    revision: self.revision,
-                });
+            let revision = self.revision();
+            if since > revision {
+                return Err(JoinError::FutureRevision { since, revision });
             }
         }
         // A client's newer connection replaces its older one: that one's
@@ -74,7 +81,14 @@ impl<S: ConnSink> RoomCore<S> {
     /// Joins a connection whose client's identity is known
     /// ([`Self::learn_identity`]).
     pub fn join(&mut self, req: JoinRequest<S>, now: Instant) -> Result<Joined, JoinError> {
-        self.check_join(req.since, &req.client_id)?;
+        self.check_join(req.since, &req.client_id, req.project)?;
+        let main = self.tree.main();
+        if main.as_ref().is_some_and(|m| !self.docs.contains_key(m)) {
+            // The actor reads the main document before a join.
+            return Err(JoinError::Store(crate::store::StoreError::Unavailable(
+                "the main document is not loaded".into(),
+            )));
+        }
         let replaced: Vec<ConnId> = self
             .conns
             .iter()
@@ -125,11 +139,11 @@ impl<S: ConnSink> RoomCore<S> {
                     cursor: None,
                     anchor: None,
                     role,
+                    // A single-document client is in the main document.
+                    doc: (!req.project).then(|| main.as_deref().map(str::to_owned)).flatten(),
                 };
                 if !self.remote.contains_key(&user_id) {
-                    let msg =
-                        S::message(ServerMessage::UserJoined { user: info.clone() }.to_json());
-                    self.broadcast(&msg);
+                    self.announce_join(&info);
                 }
                 self.publish(Publish::Join(info.clone()));
                 self.users
@@ -137,25 +151,14 @@ impl<S: ConnSink> RoomCore<S> {
                 color
             }
         };
-        // Not past the fork: a client there may hold a revision `since` of
-        // the other history, and no entry of this one fits its document.
-        let oldest = self.oldest_base();
-        let fork = self.fork;
-        let rebasable = |since: u64| since >= oldest && fork.is_none_or(|f| since <= f);
-        let missed: Option<Vec<CommittedOp>> = req.since.and_then(|since| {
-            rebasable(since).then(|| {
-                self.log
-                    .iter()
-                    .filter(|e| e.revision > since)
-                    .map(|e| CommittedOp {
-                        revision: e.revision,
-                        operation: e.operation.clone(),
-                        user_id: e.user_id.to_string(),
-                        seq: (e.client_id == client_id).then_some(e.seq),
-                    })
-                    .collect()
-            })
-        });
+        let (revision, code, missed) = match main.as_ref().and_then(|m| self.docs.get(m)) {
+            Some(d) => (
+                d.revision,
+                d.text.to_string(),
+                d.missed(req.since, &client_id, req.project.then_some(crate::store::MAIN_DOC)),
+            ),
+            None => (0, String::new(), None),
+        };
         let own = if missed.is_some() {
             OwnOps::rebasing()
         } else {
@@ -172,18 +175,30 @@ impl<S: ConnSink> RoomCore<S> {
                 lagging: false,
                 dirty: false,
                 role,
-                own,
+                project: req.project,
+                open: main.iter().map(|m| (m.clone(), own)).collect(),
             },
         );
         for id in replaced {
             self.replace(id, now);
         }
         let users = self
-            .snapshot()
-            .users
+            .all_users()
             .into_iter()
             .filter(|u| *u.user_id != *user_id)
+            .map(|u| match req.project {
+                true => u,
+                false => super::single_doc_view(u, main.as_deref()),
+            })
             .collect();
+        let (doc, tree_revision, files) = match req.project {
+            true => (
+                main.as_ref().map(|m| m.to_string()),
+                Some(self.tree.revision()),
+                Some(self.tree.list()),
+            ),
+            false => (None, None, None),
+        };
         Ok(Joined {
             conn_id,
             init: ServerMessage::Init {
@@ -192,17 +207,38 @@ impl<S: ConnSink> RoomCore<S> {
                 user_id: user_id.to_string(),
                 name: req.name,
                 color,
-                revision: self.revision,
-                code: self.doc.to_string(),
-                language: self.language.clone(),
+                revision,
+                code,
+                language: main
+                    .as_ref()
+                    .and_then(|m| self.tree.get(m))
+                    .map_or_else(|| self.language.clone(), |f| f.language.clone()),
                 users,
                 missed,
                 read_only: role.is_read_only(),
                 read_only_id: (role == Role::Editor)
                     .then(|| self.viewer_id.clone())
                     .flatten(),
+                doc,
+                tree_revision,
+                files,
             },
         })
+    }
+
+    /// Tells every connection that `user` joined (single-document clients
+    /// without the document it is in).
+    fn announce_join(&mut self, user: &UserInfo) {
+        let main = self.tree.main();
+        self.fan_out(
+            |_, _| true,
+            |project| ServerMessage::UserJoined {
+                user: match project {
+                    true => user.clone(),
+                    false => super::single_doc_view(user.clone(), main.as_deref()),
+                },
+            },
+        );
     }
 
     /// Closes a connection another one of the same client replaced (4005)
@@ -225,6 +261,9 @@ impl<S: ConnSink> RoomCore<S> {
             return;
         };
         self.last_activity = now;
+        for doc in conn.open.keys() {
+            self.release_if_unused(doc);
+        }
         let Some(p) = self.users.get_mut(&conn.user_id) else {
             return;
         };
@@ -245,13 +284,10 @@ impl<S: ConnSink> RoomCore<S> {
             c.sink.drop_caret(&conn.user_id);
         }
         if !self.remote.contains_key(&conn.user_id) {
-            let msg = S::message(
-                ServerMessage::UserLeft {
-                    user_id: conn.user_id.to_string(),
-                }
-                .to_json(),
-            );
-            self.broadcast(&msg);
+            let user_id = conn.user_id.to_string();
+            self.fan_out(|_, _| true, |_| ServerMessage::UserLeft {
+                user_id: user_id.clone(),
+            });
         }
     }
 
@@ -270,8 +306,7 @@ impl<S: ConnSink> RoomCore<S> {
         self.remote
             .insert(id.clone(), Remote { info: user.clone() });
         if !known {
-            let msg = S::message(ServerMessage::UserJoined { user }.to_json());
-            self.broadcast(&msg);
+            self.announce_join(&user);
         }
         // One live connection per client across instances too: the client
         // (a user id is one client's) reconnected elsewhere, so its
@@ -295,13 +330,9 @@ impl<S: ConnSink> RoomCore<S> {
             for c in self.conns.values() {
                 c.sink.drop_caret(id);
             }
-            let msg = S::message(
-                ServerMessage::UserLeft {
-                    user_id: id.to_owned(),
-                }
-                .to_json(),
-            );
-            self.broadcast(&msg);
+            self.fan_out(|_, _| true, |_| ServerMessage::UserLeft {
+                user_id: id.to_owned(),
+            });
         }
     }
 
@@ -329,96 +360,118 @@ impl<S: ConnSink> RoomCore<S> {
                         info: r.user.clone(),
                     },
                 );
-                let msg = S::message(ServerMessage::UserJoined { user: r.user }.to_json());
-                self.broadcast(&msg);
+                self.announce_join(&r.user);
             }
         }
         // What happened before the check is in it: those marks can go.
         self.touched.retain(|_, seq| *seq > from);
     }
 
-    /// A caret of a user of another instance, at `revision`.
+    /// A caret of a user of another instance in document `doc`, at
+    /// `revision`: placed at the document's revision when it is held here,
+    /// passed on as it came otherwise (only connections that have the
+    /// document open use the offsets, and then it is held here).
     pub(super) fn remote_cursor(
         &mut self,
         user_id: String,
+        doc: &str,
         revision: u64,
         cursor: u64,
         anchor: Option<u64>,
     ) {
-        if revision > self.revision || revision < self.oldest_base() {
+        let Some(id) = self.tree.id(doc) else {
             return;
-        }
+        };
+        let (revision, cursor, anchor) = match self.docs.get(&id) {
+            Some(d) if revision > d.revision || revision < d.oldest_base() => return,
+            Some(d) => {
+                let (cursor, anchor) = d.place(revision, cursor, anchor);
+                (d.revision, cursor, anchor)
+            }
+            None => (revision, cursor, anchor),
+        };
         let user: Arc<str> = user_id.into();
-        let (cursor, anchor) = self.place(revision, cursor, anchor);
         if let Some(remote) = self.remote.get_mut(&user) {
             remote.info.cursor = Some(cursor);
             remote.info.anchor = anchor;
+            remote.info.doc = Some(id.to_string());
         }
-        self.fan_cursor(&user, cursor, anchor);
+        self.fan_cursor(&user, &id, revision, cursor, anchor);
     }
 
-    /// A caret from connection `conn_id`, at `base`.
-    pub fn cursor(&mut self, conn_id: ConnId, base: u64, cursor: u64, anchor: Option<u64>) {
-        let Some(conn) = self.conns.get(&conn_id) else {
+    /// A caret from connection `conn_id` in document `doc` (`None`: the
+    /// main one), at `base`.
+    pub fn cursor(
+        &mut self,
+        conn_id: ConnId,
+        doc: Option<&str>,
+        base: u64,
+        cursor: u64,
+        anchor: Option<u64>,
+    ) {
+        let Some(id) = self.open_doc(conn_id, doc, None) else {
             return;
         };
-        if base > self.revision {
-            let msg = format!(
-                "revision {base} is ahead of the room's revision {}",
-                self.revision
-            );
-            conn.sink
-                .fail(error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
+        let Some(d) = self.docs.get(&id) else {
+            return; // Still opening: the client's next move will do.
+        };
+        let revision = d.revision;
+        if base > revision {
+            let msg = format!("revision {base} is ahead of the document's revision {revision}");
+            self.fail(conn_id, error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
             return;
         }
-        if base < self.oldest_base() {
+        if base < d.oldest_base() {
             return; // Too old to place; the client's next move will do.
         }
-        let user_id = conn.user_id.clone();
-        let (cursor, anchor) = self.place(base, cursor, anchor);
+        let (cursor, anchor) = d.place(base, cursor, anchor);
+        let Some(user_id) = self.conns.get(&conn_id).map(|c| c.user_id.clone()) else {
+            return;
+        };
         if let Some(p) = self.users.get_mut(&user_id) {
             p.info.cursor = Some(cursor);
             p.info.anchor = anchor;
+            p.info.doc = Some(id.to_string());
         }
-        self.fan_cursor(&user_id, cursor, anchor);
+        self.fan_cursor(&user_id, &id, revision, cursor, anchor);
         if self.shared {
-            let caret = (self.revision, cursor, anchor);
-            self.publish(Publish::Caret(user_id.to_string(), caret));
+            let caret = (revision, cursor, anchor);
+            self.publish(Publish::Caret(user_id.to_string(), id, caret));
         }
     }
 
-    /// Brings a caret at revision `base` to the current revision.
-    fn place(&self, base: u64, cursor: u64, anchor: Option<u64>) -> (u64, Option<u64>) {
-        let skip = (base - self.oldest_base()) as usize;
-        let len_at_base = self
-            .log
-            .get(skip)
-            .map_or(self.doc.len_chars(), |e| e.operation.base_len());
-        let place = |pos: u64| {
-            let mut p = (pos as usize).min(len_at_base);
-            for e in self.log.iter().skip(skip) {
-                p = e.operation.transform_index(p);
-            }
-            p as u64
-        };
-        (place(cursor), anchor.map(place))
-    }
-
-    fn fan_cursor(&mut self, user_id: &Arc<str>, cursor: u64, anchor: Option<u64>) {
-        let msg = S::message(
-            ServerMessage::CursorMove {
-                user_id: user_id.to_string(),
-                revision: self.revision,
-                cursor,
-                anchor,
-            }
-            .to_json(),
-        );
+    /// Sets a user's caret on every other connection that may see it: every
+    /// project client (each knows who is in which document), and the
+    /// single-document clients when it is in the main document.
+    fn fan_cursor(
+        &mut self,
+        user_id: &Arc<str>,
+        doc: &DocId,
+        revision: u64,
+        cursor: u64,
+        anchor: Option<u64>,
+    ) {
+        let in_main = self.tree.main().as_ref() == Some(doc);
+        let mut built: [Option<S::Msg>; 2] = [None, None];
         for c in self.conns.values_mut() {
-            if c.user_id != *user_id && !c.lagging {
-                c.sink.set_caret(user_id, &msg);
-                c.dirty = true;
+            if c.user_id == *user_id || c.lagging || (!c.project && !in_main) {
+                continue;
             }
+            let project = c.project;
+            let msg = built[project as usize].get_or_insert_with(|| {
+                S::message(
+                    ServerMessage::CursorMove {
+                        user_id: user_id.to_string(),
+                        revision,
+                        cursor,
+                        anchor,
+                        doc: project.then(|| doc.to_string()),
+                    }
+                    .to_json(),
+                )
+            });
+            c.sink.set_caret(user_id, msg);
+            c.dirty = true;
         }
         self.dirty = true;
     }

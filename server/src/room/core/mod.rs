@@ -1,9 +1,12 @@
 //! The room's logic, synchronous and without I/O: what a room does with a
-//! join, an edit, a caret, a commit's answer or another instance's
-//! operations, and what must happen as a result.
+//! join, an edit, a caret, a tree change, a commit's answer or another
+//! instance's operations, and what must happen as a result.
 //!
-//! It owns the document, the history window, de-duplication, identities,
-//! presence and the edits waiting to be committed. It validates edits and
+//! A room is a project: a tree of documents ([`tree`]), each with its own
+//! revision stream ([`doc`]: text, history window, de-duplication, the
+//! edits waiting to be committed). The core owns those and the room's
+//! identities and presence; a shared room holds only the documents some
+//! connection of this instance has open ([`files`]). It validates edits and
 //! transforms them to the room's tip, rebases them after a lost race,
 //! applies committed entries in revision order, places carets, and
 //! writes what each connection must hear into that connection's
@@ -16,31 +19,38 @@
 //! tests beside it).
 
 mod clients;
+pub(crate) mod doc;
 mod edits;
+mod files;
 pub(crate) mod history;
 pub(crate) mod lineage;
 mod members;
 mod own_ops;
+pub(crate) mod tree;
 
 #[cfg(test)]
 mod convergence_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collab_protocol::{close_code, error_code, Operation, Role, ServerMessage, UserInfo};
+use collab_protocol::{close_code, error_code, FileInfo, Role, ServerMessage, UserInfo};
 use ropey::Rope;
 
-use self::clients::{Dedup, Identities};
-use self::history::{History, HistoryLimits};
+use self::clients::Identities;
+use self::doc::{Doc, DocId};
+use self::history::HistoryLimits;
 use self::lineage::Mark;
 use self::own_ops::OwnOps;
+use self::tree::{Refusal, Tree, TreeLimits};
 use crate::metrics::Metrics;
-use crate::store::{CommitRequest, CommittedEntry, LoadedRoom, StoreError};
+use crate::store::{
+    CommitRequest, CommittedEntry, LoadedDoc, LoadedRoom, StoreError, TreeEntry, TreeRequest,
+};
 
 /// At most this many operations go into one commit.
 const MAX_BATCH: usize = 512;
@@ -86,6 +96,10 @@ pub struct CoreConfig {
     pub max_document_chars: usize,
     /// The history window.
     pub history: HistoryLimits,
+    /// Documents, their sizes and the room's.
+    pub tree: TreeLimits,
+    /// Documents one connection holds open at most.
+    pub max_open_docs: usize,
 }
 
 impl CoreConfig {
@@ -100,6 +114,8 @@ impl CoreConfig {
                 room_bytes: config.history_bytes,
                 instance_bytes: config.history_bytes_total,
             },
+            tree: config.tree_limits(),
+            max_open_docs: config.max_open_docs,
         }
     }
 }
@@ -110,7 +126,7 @@ pub struct JoinRequest<S> {
     pub client_id: String,
     /// Cleaned display name.
     pub name: String,
-    /// The revision a reconnecting client last saw.
+    /// The revision of the main document a reconnecting client last saw.
     pub since: Option<u64>,
     /// Set when joining through the room's read-only id: that id, which the
     /// viewer sees as the room id (the editing id is never revealed to it).
@@ -118,6 +134,8 @@ pub struct JoinRequest<S> {
     /// The client asked to only watch (`role=watcher`, e.g. `collab watch`):
     /// announced as a watcher, and its edits are refused like a viewer's.
     pub watcher: bool,
+    /// The client understands project rooms (`project=1`).
+    pub project: bool,
     /// Where the room puts this connection's messages.
     pub sink: S,
 }
@@ -146,6 +164,12 @@ pub enum JoinError {
     /// The room was removed while joining.
     #[error("room not found")]
     Gone,
+    /// A single-document client, and the main document was deleted.
+    #[error(
+        "this project room's main document was deleted; join it with a client that opens \
+         projects (project=1)"
+    )]
+    NoMainDocument,
     /// The room holds as many connections as allowed.
     #[error("the room is full ({0} connections); try again later")]
     Full(usize),
@@ -154,7 +178,7 @@ pub enum JoinError {
     Store(#[from] StoreError),
 }
 
-/// A point-in-time view of a room, for REST.
+/// A point-in-time view of a room's main document, for REST.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     /// Current revision.
@@ -167,16 +191,35 @@ pub struct Snapshot {
     pub users: Vec<UserInfo>,
 }
 
+/// A document's text for REST, as far as this instance has it.
+#[derive(Clone, Debug)]
+pub enum FileText {
+    /// No document has that path.
+    NotFound,
+    /// Its text.
+    Text(Rope),
+    /// Not held here (nobody of this instance has it open): the store has it.
+    Stored(DocId),
+}
+
 /// What the room needs the store for. The actor carries these out in order
 /// and hands the answers back to the core.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    /// Commit this batch; answer with [`RoomCore::committed`]. At most one
-    /// is in flight.
-    Commit(CommitRequest),
-    /// Read the log after the room's revision now; answer with
+    /// Commit this batch to a document; answer with [`RoomCore::committed`].
+    /// At most one per document is in flight.
+    Commit(DocId, CommitRequest),
+    /// Read a document's log after its revision now; answer with
     /// [`RoomCore::caught_up`].
-    CatchUp,
+    CatchUp(DocId),
+    /// Read a document from the store; answer with [`RoomCore::doc_loaded`].
+    Load(DocId),
+    /// Commit a tree change; answer with [`RoomCore::tree_committed`]. At
+    /// most one is in flight.
+    CommitTree(TreeRequest),
+    /// Read the tree log after the tree's revision; answer with
+    /// [`RoomCore::tree_caught_up`].
+    CatchUpTree,
     /// Tell the store (and through it the other instances), in order, off
     /// the room's path: nothing comes back but through
     /// [`RoomCore::store_event`] and [`RoomCore::presence_checked`].
@@ -190,19 +233,26 @@ pub enum Publish {
     Join(UserInfo),
     /// A user left this instance.
     Leave(String),
-    /// A user's caret (revision, cursor, anchor); only the newest matters.
-    Caret(String, (u64, u64, Option<u64>)),
-    /// The document at a revision, to store as the snapshot; only the
+    /// A user's caret in a document (revision, cursor, anchor); only the
     /// newest matters.
-    Snapshot(u64, Rope),
+    Caret(String, DocId, (u64, u64, Option<u64>)),
+    /// A document at a revision, to store as its snapshot; only the newest
+    /// matters.
+    Snapshot(DocId, u64, Rope),
     /// Keep the room alive another TTL.
     Touch,
     /// Forget stale client records in the store.
     ExpireClients,
-    /// The periodic check: read the log after this revision (answer as a
-    /// [`crate::store::StoreEvent`]) and check presence (answer with
-    /// [`RoomCore::presence_checked`]).
-    Check(u64),
+    /// The periodic check: read the logs after these revisions of the
+    /// documents held here and the tree log after this tree revision
+    /// (answer as [`crate::store::StoreEvent`]s), and check presence
+    /// (answer with [`RoomCore::presence_checked`]).
+    Check {
+        /// The documents held here and their revisions.
+        docs: Vec<(DocId, u64)>,
+        /// The tree's revision.
+        tree: u64,
+    },
 }
 
 /// Why the room stopped.
@@ -222,31 +272,38 @@ pub enum Stop {
         /// Why, for the log and the clients.
         detail: String,
     },
-    /// The store holds another history than the one this room applied (it
-    /// was restored from an older state): record where the histories part,
-    /// then close everyone with 1012; they reconnect to what it holds.
-    Parted(String),
+    /// The store holds another history of a document than the one this
+    /// room applied (it was restored from an older state): record where
+    /// the histories part, then close everyone with 1012; they reconnect to
+    /// what it holds.
+    Parted(DocId, String),
 }
 
-/// An accepted edit not yet committed. `operation` is `original` (as the
-/// client sent it, on `base`) transformed to follow everything committed, in
-/// flight and pending before it. When the order changes (another instance
-/// committed first) it is recomputed from `original` along the new order:
-/// transforming along one path is what makes the server's result equal the
-/// client's, which transforms along the order it receives operations in.
-struct PendingEdit {
-    /// The connection that sent it: it gets the ack, everyone else the
-    /// `code_update`. A resend on a new connection takes the ack over.
+/// A tree change a connection asked for, checked and turned into a
+/// [`crate::store::TreeChange`] when its turn to be committed comes.
+#[derive(Clone, Debug)]
+enum TreeWish {
+    Create {
+        path: String,
+        code: String,
+        language: Option<String>,
+    },
+    Rename {
+        doc: String,
+        path: String,
+    },
+    Delete {
+        doc: String,
+    },
+}
+
+/// A tree change waiting for its commit, and whose it is.
+struct TreeEdit {
     conn_id: ConnId,
-    received: Instant,
-    base: u64,
-    original: Operation,
-    operation: Operation,
     user_id: Arc<str>,
-    client_id: Arc<str>,
-    seq: u64,
-    /// Its id in the room's history, drawn each time it is sent to commit.
-    id: u64,
+    wish: TreeWish,
+    /// Set once it is in flight.
+    request: Option<TreeRequest>,
 }
 
 struct Conn<S> {
@@ -258,8 +315,11 @@ struct Conn<S> {
     role: Role,
     /// Messages or carets were queued without waking the writer.
     dirty: bool,
-    /// Which of its client's commits this connection hears as acks.
-    own: OwnOps,
+    /// A project client: messages name documents, it hears the tree.
+    project: bool,
+    /// The documents it has open, each with which of its client's commits
+    /// this connection hears as acks.
+    open: HashMap<DocId, OwnOps>,
 }
 
 /// A user with connections on this instance.
@@ -280,18 +340,18 @@ pub struct RoomCore<S: ConnSink> {
     viewer_id: Option<String>,
     config: CoreConfig,
     /// Other instances write this room through the store: catch up before
-    /// joins, check presence, expire the task soon after the last leave.
+    /// joins, check presence, expire the task soon after the last leave,
+    /// hold only the documents open here.
     shared: bool,
     metrics: Arc<Metrics>,
-    doc: Rope,
-    revision: u64,
-    /// The id of the operation that produced `revision`; 0 when unknown.
-    tip: u64,
-    /// The revision after which the room's history parted, if it did: a
-    /// reconnect with a later `since` gets no `missed`.
-    fork: Option<u64>,
-    log: History,
-    dedup: Dedup,
+    tree: Tree,
+    /// The documents held here.
+    docs: HashMap<DocId, Doc>,
+    /// Documents being read from the store, with the `open`s waiting.
+    loading: HashMap<DocId, Vec<doc::Waiter>>,
+    /// Documents deleted while this room ran (their ids are never reused):
+    /// a late edit to one is told so rather than "not found".
+    deleted: HashSet<DocId>,
     identities: Identities,
     users: HashMap<Arc<str>, Present>,
     remote: HashMap<Arc<str>, Remote>,
@@ -299,16 +359,11 @@ pub struct RoomCore<S: ConnSink> {
     next_conn: ConnId,
     last_activity: Instant,
     last_touch: Instant,
-    pending: Vec<PendingEdit>,
-    in_flight: Vec<PendingEdit>,
-    /// Other instances' operations ahead of the room's revision, waiting
-    /// for the ones before them, each with the id of the operation it was
-    /// committed after (0 when unknown).
-    stash: BTreeMap<u64, (CommittedEntry, u64)>,
-    /// A catch-up read was asked for and not answered yet.
-    catching_up: bool,
-    /// Set while another instance holds the commit turn.
-    hold_until: Option<Instant>,
+    tree_pending: VecDeque<TreeEdit>,
+    tree_in_flight: Option<TreeEdit>,
+    /// Other instances' tree changes ahead of the tree's revision.
+    tree_stash: BTreeMap<u64, TreeEntry>,
+    tree_catching_up: bool,
     draining: bool,
     stop: Option<Stop>,
     actions: Vec<Action>,
@@ -324,8 +379,8 @@ pub struct RoomCore<S: ConnSink> {
 }
 
 impl<S: ConnSink> RoomCore<S> {
-    /// The room as the store holds it (a new room is a [`LoadedRoom`] at
-    /// revision 0 too). `shared`: other instances write it through the store.
+    /// The room as the store holds it. `shared`: other instances write it
+    /// through the store.
     pub fn load(
         id: String,
         loaded: LoadedRoom,
@@ -338,27 +393,31 @@ impl<S: ConnSink> RoomCore<S> {
             id,
             language: loaded.language,
             viewer_id: loaded.viewer,
-            log: History::new(metrics.history_bytes.clone()),
             config,
             shared,
-            metrics,
-            doc: Rope::from_str(&loaded.snapshot),
-            revision: loaded.snapshot_revision,
-            tip: 0,
-            fork: loaded.fork,
-            dedup: Dedup::new(),
-            identities: Identities::new(),
+            tree: Tree::new(loaded.tree_revision, loaded.files),
+            docs: HashMap::new(),
+            loading: HashMap::new(),
+            deleted: HashSet::new(),
+            identities: loaded
+                .identities
+                .into_iter()
+                .map(|(k, (u, c))| (k.into(), (u.into(), c)))
+                .collect(),
             users: HashMap::new(),
-            remote: HashMap::new(),
+            remote: loaded
+                .presence
+                .into_iter()
+                .map(|p| (Arc::from(p.user.user_id.as_str()), Remote { info: p.user }))
+                .collect(),
             conns: HashMap::new(),
             next_conn: 1,
             last_activity: now,
             last_touch: now,
-            pending: Vec::new(),
-            in_flight: Vec::new(),
-            stash: BTreeMap::new(),
-            catching_up: false,
-            hold_until: None,
+            tree_pending: VecDeque::new(),
+            tree_in_flight: None,
+            tree_stash: BTreeMap::new(),
+            tree_catching_up: false,
             draining: false,
             stop: None,
             actions: Vec::new(),
@@ -366,42 +425,27 @@ impl<S: ConnSink> RoomCore<S> {
             presence_seq: 0,
             touched: HashMap::new(),
             check_from: None,
+            metrics,
         };
-        let (doc, revision) = replay(
-            std::mem::take(&mut core.doc),
-            core.revision,
-            &loaded.log,
-            loaded.revision,
-        )?;
-        (core.doc, core.revision) = (doc, revision);
-        for e in loaded.log {
-            core.log.push(e);
+        for (doc, loaded) in loaded.docs {
+            if let Some(id) = core.tree.id(&doc) {
+                core.insert_doc(id, loaded)?;
+            }
         }
-        core.tip = match loaded.tip {
-            Some((rev, id)) if rev == core.revision => id,
-            _ => core.log.iter().last().map_or(0, |e| e.id),
-        };
-        // The log may reach back before the snapshot and past this
-        // instance's budget; keep the tail that fits.
-        core.trim_history();
-        core.dedup = loaded
-            .dedup
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
-            .collect();
-        core.identities = loaded
-            .identities
-            .into_iter()
-            .map(|(k, (u, c))| (k.into(), (u.into(), c)))
-            .collect();
-        core.remote = loaded
-            .presence
-            .into_iter()
-            .map(|p| (Arc::from(p.user.user_id.as_str()), Remote { info: p.user }))
-            .collect();
         // A room loaded near the end of its TTL must not expire under us.
         core.publish(Publish::Touch);
         Ok(core)
+    }
+
+    /// Starts holding a document read from the store.
+    fn insert_doc(&mut self, id: DocId, loaded: LoadedDoc) -> Result<(), StoreError> {
+        let doc = Doc::load(loaded, self.metrics.history_bytes.clone())?;
+        self.tree.set_size(&id, doc.text.len_bytes() as u64);
+        self.docs.insert(id.clone(), doc);
+        // The log may reach back before the snapshot and past this
+        // instance's budget; keep the tail that fits.
+        self.trim_history(&id);
+        Ok(())
     }
 
     // ----- what the actor reads -----
@@ -416,9 +460,33 @@ impl<S: ConnSink> RoomCore<S> {
         self.viewer_id.as_deref()
     }
 
-    /// The room's revision.
+    /// The main document's revision (0 when it is not held here).
     pub fn revision(&self) -> u64 {
-        self.revision
+        self.main_doc().map_or(0, |(_, d)| d.revision)
+    }
+
+    /// A held document's revision.
+    pub fn revision_of(&self, doc: &str) -> Option<u64> {
+        self.docs.get(doc).map(|d| d.revision)
+    }
+
+    /// The tree's revision.
+    pub fn tree_revision(&self) -> u64 {
+        self.tree.revision()
+    }
+
+    /// The main document's id, if it exists, and whether it is held here.
+    pub fn main_id(&self) -> Option<(DocId, bool)> {
+        self.tree.main().map(|id| {
+            let held = self.docs.contains_key(&id);
+            (id, held)
+        })
+    }
+
+    fn main_doc(&self) -> Option<(DocId, &Doc)> {
+        let id = self.tree.main()?;
+        let doc = self.docs.get(&id)?;
+        Some((id, doc))
     }
 
     /// True when other instances write this room through the store.
@@ -436,9 +504,10 @@ impl<S: ConnSink> RoomCore<S> {
         self.stop.as_ref()
     }
 
-    /// When another instance's commit turn lapses, while one is held.
+    /// The earliest time another instance's commit turn lapses, while one
+    /// is held on some document.
     pub fn hold_until(&self) -> Option<Instant> {
-        self.hold_until
+        self.docs.values().filter_map(|d| d.hold_until).min()
     }
 
     /// The users with connections on this instance.
@@ -446,22 +515,17 @@ impl<S: ConnSink> RoomCore<S> {
         self.users.keys().map(|u| u.to_string()).collect()
     }
 
-    /// The ids this room knows of the revisions it applied.
-    pub fn marks(&self) -> Vec<Mark> {
-        let mut marks: Vec<Mark> = self
-            .log
+    /// For each document held here: its revision and the ids this room
+    /// knows of the revisions it applied.
+    pub fn marks(&self) -> HashMap<DocId, (u64, Vec<Mark>)> {
+        self.docs
             .iter()
-            .filter(|e| e.id != 0)
-            .map(|e| (e.revision, e.id))
-            .collect();
-        if self.tip != 0 && marks.last().is_none_or(|m| m.0 != self.revision) {
-            marks.push((self.revision, self.tip));
-        }
-        marks
+            .map(|(id, d)| (id.clone(), (d.revision, d.marks())))
+            .collect()
     }
 
-    /// The room's current state, for REST.
-    pub fn snapshot(&self) -> Snapshot {
+    /// Every user present, here or elsewhere.
+    fn all_users(&self) -> Vec<UserInfo> {
         let mut users: Vec<UserInfo> = self.users.values().map(|p| p.info.clone()).collect();
         users.extend(
             self.remote
@@ -469,11 +533,44 @@ impl<S: ConnSink> RoomCore<S> {
                 .filter(|(u, _)| !self.users.contains_key(*u))
                 .map(|(_, r)| r.info.clone()),
         );
-        Snapshot {
-            revision: self.revision,
-            doc: self.doc.clone(),
+        users
+    }
+
+    /// The main document's state, for REST; when it exists but is not held
+    /// here (the store has it), the users present.
+    pub fn snapshot(&self) -> Result<Snapshot, Vec<UserInfo>> {
+        let main = self.tree.main();
+        let users = self
+            .all_users()
+            .into_iter()
+            .map(|u| single_doc_view(u, main.as_deref()))
+            .collect();
+        let (doc, revision) = match main.map(|id| self.docs.get(&id)) {
+            Some(Some(d)) => (d.text.clone(), d.revision),
+            Some(None) => return Err(users),
+            None => (Rope::new(), 0),
+        };
+        Ok(Snapshot {
+            revision,
+            doc,
             language: self.language.clone(),
             users,
+        })
+    }
+
+    /// The tree's revision and every document, sorted by path.
+    pub fn files(&self) -> (u64, Vec<FileInfo>) {
+        (self.tree.revision(), self.tree.list())
+    }
+
+    /// The text of the document at `path`.
+    pub fn file_text(&self, path: &str) -> FileText {
+        match self.tree.at(path) {
+            None => FileText::NotFound,
+            Some(id) => match self.docs.get(id) {
+                Some(d) => FileText::Text(d.text.clone()),
+                None => FileText::Stored(id.clone()),
+            },
         }
     }
 
@@ -483,7 +580,11 @@ impl<S: ConnSink> RoomCore<S> {
     /// shrunk, an unused room expires, a used one is kept alive.
     pub fn tick(&mut self, now: Instant) {
         // Rooms opened elsewhere on this instance shrink this one's share.
-        self.trim_history();
+        let held: Vec<DocId> = self.docs.keys().cloned().collect();
+        for id in held {
+            self.trim_history(&id);
+            self.release_if_unused(&id);
+        }
         if self.conns.is_empty() {
             let idle = now.saturating_duration_since(self.last_activity);
             // A shared room outlives its task: a short grace suffices.
@@ -492,7 +593,7 @@ impl<S: ConnSink> RoomCore<S> {
             } else {
                 self.config.room_ttl
             };
-            if idle >= limit && self.pending.is_empty() && self.in_flight.is_empty() {
+            if idle >= limit && self.docs.values().all(Doc::is_settled) && self.tree_idle() {
                 self.stop.get_or_insert(Stop::Expired);
                 return;
             }
@@ -508,18 +609,36 @@ impl<S: ConnSink> RoomCore<S> {
     }
 
     /// The periodic check of a shared room (every couple of seconds): for
-    /// operations the store's events lost, and for presence it missed.
+    /// operations and tree changes the store's events lost, and for
+    /// presence it missed.
     pub fn check_due(&mut self) {
         if self.shared && self.stop.is_none() {
             self.check_from.get_or_insert(self.presence_seq);
-            self.publish(Publish::Check(self.revision));
+            let docs = self
+                .docs
+                .iter()
+                .filter(|(_, d)| !d.deleted)
+                .map(|(id, d)| (id.clone(), d.revision))
+                .collect();
+            let tree = self.tree.revision();
+            self.publish(Publish::Check { docs, tree });
         }
     }
 
-    /// The commit turn another instance held lapsed.
+    /// The commit turns other instances held that have lapsed by `now`.
     pub fn turn_over(&mut self, now: Instant) {
-        self.hold_until = None;
-        self.flush(now);
+        let lapsed: Vec<DocId> = self
+            .docs
+            .iter()
+            .filter(|(_, d)| d.hold_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in lapsed {
+            if let Some(d) = self.docs.get_mut(&id) {
+                d.hold_until = None;
+            }
+            self.flush(&id, now);
+        }
     }
 
     // ----- shutting down -----
@@ -527,15 +646,18 @@ impl<S: ConnSink> RoomCore<S> {
     /// Commit what is queued, then close every connection with 1012.
     pub fn drain(&mut self, now: Instant) {
         self.draining = true;
-        self.flush(now);
+        let held: Vec<DocId> = self.docs.keys().cloned().collect();
+        for id in held {
+            self.flush(&id, now);
+        }
         self.finish_drain();
     }
 
     /// Once draining and nothing is left to commit: close everyone.
     fn finish_drain(&mut self) {
         if self.draining
-            && self.in_flight.is_empty()
-            && self.pending.is_empty()
+            && self.docs.values().all(Doc::is_settled)
+            && self.tree_in_flight.is_none()
             && self.stop.is_none()
         {
             for conn in self.conns.values() {
@@ -578,72 +700,131 @@ impl<S: ConnSink> RoomCore<S> {
         });
     }
 
-    /// The store holds another history than this room applied: stop
-    /// applying anything and resynchronize (see [`Stop::Parted`]).
-    fn parted(&mut self, detail: String) {
-        if !matches!(self.stop, Some(Stop::Parted(_))) {
-            self.stop = Some(Stop::Parted(detail));
+    /// The store holds another history of `doc` than this room applied:
+    /// stop applying anything and resynchronize (see [`Stop::Parted`]).
+    fn parted(&mut self, doc: &DocId, detail: String) {
+        if !matches!(self.stop, Some(Stop::Parted(..))) {
+            self.stop = Some(Stop::Parted(doc.clone(), detail));
         }
     }
 
-    /// Learns where the room's history parted, if the store says so.
-    pub fn note_fork(&mut self, fork: Option<u64>) {
-        if let Some(f) = fork {
-            self.fork = Some(self.fork.map_or(f, |mine| mine.min(f)));
+    /// Learns where a document's history parted, if the store says so.
+    pub fn note_fork(&mut self, doc: &str, fork: Option<u64>) {
+        if let (Some(f), Some(d)) = (fork, self.docs.get_mut(doc)) {
+            d.fork = Some(d.fork.map_or(f, |mine| mine.min(f)));
         }
     }
 
-    /// The id of the operation that produced revision `rev`, when known.
-    fn id_at(&self, rev: u64) -> Option<u64> {
-        let id = if rev == self.revision {
-            self.tip
-        } else {
-            let i = rev.checked_sub(self.oldest_base() + 1)?;
-            self.log.get(i as usize)?.id
-        };
-        (id != 0).then_some(id)
-    }
-
-    fn oldest_base(&self) -> u64 {
-        self.revision - self.log.len() as u64
-    }
-
-    /// Length of the document after everything in flight and pending.
-    fn tip_len(&self) -> usize {
-        self.pending
-            .last()
-            .or(self.in_flight.last())
-            .map_or(self.doc.len_chars(), |p| p.operation.target_len())
-    }
-
-    /// Keeps the history within its count and this room's share of the
-    /// byte budgets (the share shrinks as rooms open on this instance).
-    fn trim_history(&mut self) {
+    /// Keeps a document's history within its count and its share of the
+    /// byte budgets: the room's share of the instance's (which shrinks as
+    /// rooms open on this instance), split among the documents held here.
+    fn trim_history(&mut self, id: &DocId) {
         let rooms = self.metrics.rooms.load(Ordering::Relaxed).max(1) as usize;
-        let bytes = self.config.history.room_share(rooms);
-        let dedup = &mut self.dedup;
-        self.log.trim(self.config.history.ops, bytes, |e| {
+        let bytes = self.config.history.room_share(rooms) / self.docs.len().max(1);
+        let Some(d) = self.docs.get_mut(id) else {
+            return;
+        };
+        let dedup = &mut d.dedup;
+        d.log.trim(self.config.history.ops, bytes, |e| {
             clients::commit_left_history(dedup, &e.client_id, e.revision);
         });
     }
 
     /// Forgets the identities of clients that are not here and have no
-    /// commit in the history (see [`clients`]).
+    /// commit in the history of any document held here (see [`clients`]).
     fn expire_identities(&mut self) {
-        let (users, remote) = (&self.users, &self.remote);
-        clients::expire_identities(&mut self.identities, &self.dedup, |u| {
-            users.contains_key(u) || remote.contains_key(u)
-        });
+        let (users, remote, docs) = (&self.users, &self.remote, &self.docs);
+        clients::expire_identities(
+            &mut self.identities,
+            |client| docs.values().any(|d| d.dedup.contains_key(client)),
+            |u| users.contains_key(u) || remote.contains_key(u),
+        );
     }
 
-    /// Queues `msg` for every connection; one whose queue is full is closed
-    /// as lagging rather than buffered without bound.
-    fn broadcast(&mut self, msg: &S::Msg) {
-        for conn in self.conns.values_mut() {
+    /// Queues, for every connection that `hears` picks, the message `make`
+    /// builds (given whether the connection is a project client, which
+    /// decides whether messages name documents): built at most once per
+    /// kind of connection. A connection whose queue is full is closed as
+    /// lagging rather than buffered without bound.
+    fn fan_out(
+        &mut self,
+        hears: impl Fn(ConnId, &Conn<S>) -> bool,
+        make: impl Fn(bool) -> ServerMessage,
+    ) {
+        let mut built: [Option<S::Msg>; 2] = [None, None];
+        for (id, conn) in self.conns.iter_mut() {
+            if !hears(*id, conn) {
+                continue;
+            }
+            let msg = built[conn.project as usize]
+                .get_or_insert_with(|| S::message(make(conn.project).to_json()));
             enqueue(conn, msg);
         }
         self.dirty = true;
     }
+
+    /// Queues one message for one connection and wakes its writer.
+    fn send(&mut self, conn_id: ConnId, msg: ServerMessage) {
+        if let Some(conn) = self.conns.get_mut(&conn_id) {
+            enqueue(conn, &S::message(msg.to_json()));
+            conn.sink.wake();
+            conn.dirty = false;
+        }
+    }
+
+    /// Tells a connection that what it asked was refused; it stays open.
+    fn refuse(&mut self, conn_id: ConnId, refusal: Refusal, seq: Option<u64>) {
+        let msg = ServerMessage::Error {
+            code: refusal.code.to_owned(),
+            message: refusal.message,
+            seq,
+            doc: refusal.doc,
+            path: refusal.path,
+        };
+        self.send(conn_id, msg);
+    }
+
+    /// Sends `error` and closes a connection.
+    fn fail(&self, conn_id: ConnId, code: &str, message: &str, close: u16) {
+        if let Some(conn) = self.conns.get(&conn_id) {
+            conn.sink.fail(code, message, close);
+        }
+    }
+
+    /// Resolves the document a client message names (`None`: the main one)
+    /// to one this connection has open; otherwise tells the connection why
+    /// not (it stays open) and returns `None`.
+    fn open_doc(&mut self, conn_id: ConnId, doc: Option<&str>, seq: Option<u64>) -> Option<DocId> {
+        let conn = self.conns.get(&conn_id)?;
+        let id = match doc {
+            Some(d) => self.tree.id(d),
+            None => self.tree.main(),
+        };
+        let named = doc.unwrap_or(crate::store::MAIN_DOC);
+        let refusal = match id {
+            Some(id) if conn.open.contains_key(&id) => return Some(id),
+            Some(id) => Refusal {
+                code: error_code::NOT_OPEN,
+                message: format!("document {id} is not open on this connection; send open first"),
+                doc: Some(id.to_string()),
+                path: None,
+            },
+            None => Refusal::no_doc(named, self.deleted.contains(named)),
+        };
+        self.refuse(conn_id, refusal, seq);
+        None
+    }
+}
+
+/// A user as a single-document client sees it: no document named, and a
+/// caret only while it is in the main document.
+fn single_doc_view(mut user: UserInfo, main: Option<&str>) -> UserInfo {
+    if user.doc.is_some() && user.doc.as_deref() != main {
+        user.cursor = None;
+        user.anchor = None;
+    }
+    user.doc = None;
+    user
 }
 
 /// Queues `msg` for `conn` without waking its writer.
@@ -660,54 +841,43 @@ fn enqueue<S: ConnSink>(conn: &mut Conn<S>, msg: &S::Msg) {
     }
 }
 
-/// The document at `revision`: `doc` (at `from`) with the log's entries
-/// after `from` applied, which must run without a gap up to `revision`.
-fn replay(
-    mut doc: Rope,
-    from: u64,
-    log: &[CommittedEntry],
-    revision: u64,
-) -> Result<(Rope, u64), StoreError> {
-    let mut at = from;
-    for e in log.iter().filter(|e| e.revision > from) {
-        if e.revision != at + 1 {
-            return Err(StoreError::Corrupt(format!(
-                "log jumps from {at} to {}",
-                e.revision
-            )));
-        }
-        e.operation
-            .apply(&mut doc)
-            .map_err(|err| StoreError::Corrupt(format!("revision {}: {err}", e.revision)))?;
-        at = e.revision;
-    }
-    if at != revision {
-        return Err(StoreError::Corrupt(format!(
-            "log ends at {at} but the room is at {revision}"
-        )));
-    }
-    Ok((doc, at))
-}
-
-/// The room's state as the store holds it, for REST when no room actor is
-/// running here.
+/// The main document's state as the store holds it, for REST when no room
+/// actor here holds it.
 pub fn snapshot_of(loaded: LoadedRoom) -> Result<Snapshot, StoreError> {
-    let (doc, revision) = replay(
-        Rope::from_str(&loaded.snapshot),
-        loaded.snapshot_revision,
-        &loaded.log,
-        loaded.revision,
-    )?;
+    let (doc, revision) = match loaded.main() {
+        Some(main) => doc::replay(
+            Rope::from_str(&main.snapshot),
+            main.snapshot_revision,
+            &main.log,
+            main.revision,
+        )?,
+        None => (Rope::new(), 0),
+    };
     Ok(Snapshot {
         revision,
         doc,
         language: loaded.language,
-        users: loaded.presence.into_iter().map(|p| p.user).collect(),
+        users: loaded
+            .presence
+            .into_iter()
+            .map(|p| single_doc_view(p.user, Some(crate::store::MAIN_DOC)))
+            .collect(),
     })
 }
 
-/// The marks (revision, id) a room loaded from the store knows.
-pub fn loaded_marks(loaded: &LoadedRoom) -> Vec<Mark> {
+/// The text of a document as the store holds it.
+pub fn text_of(loaded: &LoadedDoc) -> Result<Rope, StoreError> {
+    doc::replay(
+        Rope::from_str(&loaded.snapshot),
+        loaded.snapshot_revision,
+        &loaded.log,
+        loaded.revision,
+    )
+    .map(|(text, _)| text)
+}
+
+/// The marks (revision, id) a document loaded from the store knows.
+pub fn loaded_marks(loaded: &LoadedDoc) -> Vec<Mark> {
     lineage::marks(
         loaded.log.iter().map(|e| (e.revision, e.id)),
         loaded.tip,
@@ -716,10 +886,16 @@ pub fn loaded_marks(loaded: &LoadedRoom) -> Vec<Mark> {
 }
 
 /// A commit request for a batch (kept here so the tests build the same).
-fn commit_request(expected: u64, tip: u64, entries: Vec<CommittedEntry>) -> CommitRequest {
+fn commit_request(
+    expected: u64,
+    tip: u64,
+    entries: Vec<CommittedEntry>,
+    size: u64,
+) -> CommitRequest {
     CommitRequest {
         expected,
         expected_tip: (tip != 0).then_some((expected, tip)),
         entries,
+        size,
     }
 }

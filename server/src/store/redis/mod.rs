@@ -30,15 +30,51 @@ use redis::AsyncCommands;
 use ropey::Rope;
 use tokio::sync::mpsc;
 
-use self::keys::{channel, k_ids, k_meta, k_snap, k_viewer, room_keys};
+use collab_protocol::FileInfo;
+
+use self::keys::{
+    channel, doc_keys, doc_prefix, k_doc, k_ids, k_meta, k_tree, k_treelog, k_viewer, room_keys,
+};
 use self::scripts::Scripts;
 use self::subscriber::SubRequest;
-use self::wire::{mark_text, pairs_of, parse_entry, parse_mark, to_json};
-use super::{CommitReply, CommitRequest, LoadedRoom, StoreError, StoreEvent, Tail, TURN};
+use self::wire::{
+    mark_text, pairs_of, parse_entry, parse_mark, parse_tree_entry, to_json, TreeRecord,
+};
+use super::{
+    CommitReply, CommitRequest, LoadedDoc, LoadedRoom, NewDoc, StoreError, StoreEvent, Tail,
+    TreeChange, TreeReply, TreeRequest, TreeTail, MAIN_DOC, TURN,
+};
 
 pub use self::presence::{spawn_heartbeat, HEARTBEAT_EVERY, HEARTBEAT_TTL};
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// How many tree changes the tree log keeps: an instance further behind
+/// than that (it missed them all) resets the room.
+const TREE_LOG: u64 = 10_000;
+
+/// Stored log entries.
+fn parse_log(log: &[String]) -> Result<Vec<crate::store::CommittedEntry>> {
+    log.iter().map(|e| parse_entry(e)).collect()
+}
+
+/// A number the store wrote.
+fn number(text: &str) -> Result<u64> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("not a number: {text:?}")))
+}
+
+/// A stored de-duplication hash: client id -> "seq:revision".
+fn parse_dedup(flat: &[String]) -> Result<Vec<(String, (u64, u64))>> {
+    pairs_of(flat)
+        .map(|(k, v)| {
+            let (s, r) = v
+                .split_once(':')
+                .ok_or_else(|| StoreError::Corrupt(v.to_owned()))?;
+            Ok((k.to_owned(), (number(s)?, number(r)?)))
+        })
+        .collect()
+}
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
@@ -131,36 +167,40 @@ impl RedisStore {
             .is_ok()
     }
 
-    /// Stores a new room at revision 0.
-    pub async fn create_room(
-        &self,
-        id: &str,
-        viewer: &str,
-        code: &str,
-        language: &str,
-    ) -> Result<()> {
+    /// Stores a new room holding `docs`, each at revision 0, in one
+    /// transaction (the read-only id, on another slot, just before).
+    pub async fn create_room(&self, id: &str, viewer: &str, docs: &[NewDoc]) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.clone();
-            let ttl = self.ttl_ms();
-            // The read-only id lives on another cluster slot: its own command.
+            let ttl = self.ttl_ms() as i64;
             c.set_ex::<_, _, ()>(k_viewer(viewer), id, self.ttl.as_secs().max(1))
                 .await?;
-            redis::pipe()
-                .atomic()
-                .hset_multiple(
-                    k_meta(id),
-                    &[
-                        ("revision", "0"),
-                        ("snap_rev", "0"),
-                        ("language", language),
-                        ("viewer", viewer),
-                    ],
-                )
-                .pexpire(k_meta(id), ttl as i64)
-                .set(k_snap(id), code)
-                .pexpire(k_snap(id), ttl as i64)
-                .query_async::<()>(&mut c)
-                .await?;
+            let room = LoadedRoom::new(docs);
+            let mut pipe = redis::pipe();
+            pipe.atomic().hset_multiple(
+                k_meta(id),
+                &[
+                    ("language", room.language.as_str()),
+                    ("viewer", viewer),
+                    ("tree_rev", "0"),
+                ],
+            );
+            for d in docs {
+                let record = TreeRecord {
+                    path: d.file.path.clone(),
+                    language: d.file.language.clone(),
+                };
+                pipe.hset(k_tree(id), &d.file.doc, to_json(&record))
+                    .hset_multiple(
+                        k_doc(id, &d.file.doc, "meta"),
+                        &[("revision", 0), ("snap_rev", 0), ("size", d.file.size)],
+                    )
+                    .pexpire(k_doc(id, &d.file.doc, "meta"), ttl)
+                    .set(k_doc(id, &d.file.doc, "snap"), &d.code)
+                    .pexpire(k_doc(id, &d.file.doc, "snap"), ttl);
+            }
+            pipe.pexpire(k_meta(id), ttl).pexpire(k_tree(id), ttl);
+            pipe.query_async::<()>(&mut c).await?;
             Ok(())
         })
         .await
@@ -184,7 +224,9 @@ impl RedisStore {
         .await
     }
 
-    /// Reads a room whole, or `None` when it does not exist.
+    /// Reads a room: its tree and its main document, or `None` when it does
+    /// not exist. A room stored before rooms held several documents gets
+    /// its tree written now (its one document, as the main one).
     pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>> {
         self.counted(async {
             let mut c = self.conn.clone();
@@ -192,52 +234,54 @@ impl RedisStore {
             for k in room_keys(id) {
                 inv.key(k);
             }
+            inv.arg(doc_prefix(id));
             type Raw = Option<(
-                u64,
-                u64,
-                String,
-                String,
-                String,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                Vec<String>,
-                String,
-                String,
+                (String, u64, String, String, String),
+                (Vec<String>, Vec<String>, Vec<String>, Vec<String>),
+                (String, String, Vec<String>, Vec<String>, String),
             )>;
             let raw: Raw = inv.invoke_async(&mut c).await?;
             let Some((
-                revision,
-                snapshot_revision,
-                language,
-                viewer,
-                snapshot,
-                log,
-                dedup,
-                ids,
-                presence,
-                tip,
-                fork,
+                (revision, snapshot_revision, language, viewer, snapshot),
+                (log, dedup, ids, presence),
+                (tip, fork, tree, sizes, tree_rev),
             )) = raw
             else {
                 return Ok(None);
             };
-            let log = log
-                .iter()
-                .map(|e| parse_entry(e))
-                .collect::<Result<Vec<_>>>()?;
-            let dedup = pairs_of(&dedup)
-                .map(|(k, v)| {
-                    let (s, r) = v
-                        .split_once(':')
-                        .ok_or_else(|| StoreError::Corrupt(v.to_owned()))?;
-                    let num = |x: &str| {
-                        x.parse::<u64>()
-                            .map_err(|_| StoreError::Corrupt(v.to_owned()))
-                    };
-                    Ok((k.to_owned(), (num(s)?, num(r)?)))
+            let main = if revision.is_empty() {
+                None
+            } else {
+                Some(LoadedDoc {
+                    revision: number(&revision)?,
+                    snapshot_revision,
+                    snapshot,
+                    log: parse_log(&log)?,
+                    dedup: parse_dedup(&dedup)?,
+                    tip: parse_mark(&tip),
+                    fork: fork.parse().ok(),
+                })
+            };
+            let sizes: HashMap<&str, u64> = pairs_of(&sizes)
+                .map(|(d, n)| (d, n.parse().unwrap_or(0)))
+                .collect();
+            let mut files: Vec<FileInfo> = pairs_of(&tree)
+                .map(|(doc, record)| {
+                    let r: TreeRecord = serde_json::from_str(record)
+                        .map_err(|e| StoreError::Corrupt(format!("tree record: {e}")))?;
+                    Ok(FileInfo {
+                        doc: doc.to_owned(),
+                        path: r.path,
+                        size: sizes.get(doc).copied().unwrap_or(0),
+                        language: r.language,
+                    })
                 })
                 .collect::<Result<_>>()?;
+            if tree_rev.is_empty() {
+                if main.is_some() {
+                    files = vec![self.adopt_single(id, &language).await?];
+                }
+            }
             let identities = pairs_of(&ids)
                 .filter_map(|(k, v)| {
                     v.split_once('|')
@@ -248,15 +292,66 @@ impl RedisStore {
                 .filter_map(|(_, v)| serde_json::from_str(v).ok())
                 .collect();
             Ok(Some(LoadedRoom {
-                revision,
                 language,
-                snapshot_revision,
-                snapshot,
-                log,
-                dedup,
                 identities,
                 presence,
                 viewer: Some(viewer).filter(|v| !v.is_empty()),
+                tree_revision: tree_rev.parse().unwrap_or(0),
+                files,
+                docs: main.map(|m| (MAIN_DOC.to_owned(), m)).into_iter().collect(),
+            }))
+        })
+        .await
+    }
+
+    /// Writes the tree of a room stored before rooms held several
+    /// documents: its one document is the main one, at `main.EXT`. Written
+    /// only if absent, so instances loading it at once agree.
+    async fn adopt_single(&self, id: &str, language: &str) -> Result<FileInfo> {
+        let mut c = self.conn.clone();
+        let (_, docs) = LoadedRoom::single("", language, None);
+        let record = TreeRecord {
+            path: docs[0].file.path.clone(),
+            language: language.to_owned(),
+        };
+        let ((), (), stored): ((), (), String) = redis::pipe()
+            .atomic()
+            .hset_nx(k_tree(id), MAIN_DOC, to_json(&record))
+            .hset_nx(k_meta(id), "tree_rev", 0)
+            .hget(k_tree(id), MAIN_DOC)
+            .query_async(&mut c)
+            .await?;
+        let record: TreeRecord = serde_json::from_str(&stored)
+            .map_err(|e| StoreError::Corrupt(format!("tree record: {e}")))?;
+        // Its size is the loaded text's (the room counts it once it has
+        // rebuilt the document).
+        Ok(FileInfo {
+            doc: MAIN_DOC.to_owned(),
+            path: record.path,
+            size: 0,
+            language: record.language,
+        })
+    }
+
+    /// Reads one document, or `None` when it does not exist.
+    pub async fn load_doc(&self, id: &str, doc: &str) -> Result<Option<LoadedDoc>> {
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let mut inv = self.scripts.load_doc.prepare_invoke();
+            for k in doc_keys(id, doc) {
+                inv.key(k);
+            }
+            type Raw = Option<(u64, u64, String, Vec<String>, Vec<String>, String, String)>;
+            let raw: Raw = inv.invoke_async(&mut c).await?;
+            let Some((revision, snapshot_revision, snapshot, log, dedup, tip, fork)) = raw else {
+                return Ok(None);
+            };
+            Ok(Some(LoadedDoc {
+                revision,
+                snapshot_revision,
+                snapshot,
+                log: parse_log(&log)?,
+                dedup: parse_dedup(&dedup)?,
                 tip: parse_mark(&tip),
                 fork: fork.parse().ok(),
             }))
@@ -264,14 +359,14 @@ impl RedisStore {
         .await
     }
 
-    /// Appends the request's entries if the room is still at its expected
-    /// revision (holding the expected operation there), and publishes them,
-    /// atomically.
-    pub async fn commit(&self, id: &str, req: CommitRequest) -> Result<CommitReply> {
+    /// Appends the request's entries to a document if it is still at its
+    /// expected revision (holding the expected operation there), and
+    /// publishes them, atomically.
+    pub async fn commit(&self, id: &str, doc: &str, req: CommitRequest) -> Result<CommitReply> {
         self.counted(async {
             let mut c = self.conn.clone();
             let mut inv = self.scripts.commit.prepare_invoke();
-            for k in room_keys(id) {
+            for k in doc_keys(id, doc) {
                 inv.key(k);
             }
             let new_tip = req
@@ -279,6 +374,11 @@ impl RedisStore {
                 .last()
                 .map(|e| mark_text((e.revision, e.id)))
                 .unwrap_or_default();
+            let doc_field = if doc == MAIN_DOC {
+                String::new()
+            } else {
+                format!(r#""d":{},"#, to_json(&doc))
+            };
             inv.arg(req.expected)
                 .arg(self.ttl_ms())
                 .arg(channel(id))
@@ -287,7 +387,9 @@ impl RedisStore {
                 .arg(TURN.as_millis() as u64)
                 .arg(self.history_bytes)
                 .arg(req.expected_tip.map(mark_text).unwrap_or_default())
-                .arg(new_tip);
+                .arg(new_tip)
+                .arg(req.size)
+                .arg(doc_field);
             for e in &req.entries {
                 inv.arg(&*e.client_id)
                     .arg(format!("{}:{}", e.seq, e.revision))
@@ -302,27 +404,78 @@ impl RedisStore {
                 },
                 0 => CommitReply::Conflict {
                     revision,
-                    missed: missed
-                        .iter()
-                        .map(|e| parse_entry(e))
-                        .collect::<Result<Vec<_>>>()?,
+                    missed: parse_log(&missed)?,
                 },
                 2 => CommitReply::Yield { revision },
                 3 => CommitReply::Parted { revision },
+                4 => CommitReply::Deleted,
                 _ => CommitReply::Gone,
             })
         })
         .await
     }
 
-    /// The logged operations after revision `after`: `Ok(None)` when the
-    /// room is gone; a trimmed log is not an error (the reader checks that
-    /// the first entry is `after + 1`).
-    pub async fn entries_since(&self, id: &str, after: u64) -> Result<Option<Tail>> {
+    /// Commits a tree change if the tree is still at the revision before
+    /// it, with what it does to the document's keys, and publishes it,
+    /// atomically.
+    pub async fn commit_tree(&self, id: &str, req: TreeRequest) -> Result<TreeReply> {
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let doc = req.entry.change.doc().to_owned();
+            let mut inv = self.scripts.tree.prepare_invoke();
+            inv.key(k_meta(id)).key(k_tree(id)).key(k_treelog(id));
+            for part in ["meta", "snap", "log", "dedup"] {
+                inv.key(k_doc(id, &doc, part));
+            }
+            let (kind, record, size) = match &req.entry.change {
+                TreeChange::Create { file } => ("create", Some((&file.path, &file.language)), file.size),
+                TreeChange::Rename { path, language, .. } => ("rename", Some((path, language)), 0),
+                TreeChange::Delete { .. } => ("delete", None, 0),
+            };
+            let record = record
+                .map(|(path, language)| {
+                    to_json(&TreeRecord {
+                        path: path.clone(),
+                        language: language.clone(),
+                    })
+                })
+                .unwrap_or_default();
+            inv.arg(req.entry.revision - 1)
+                .arg(to_json(&req.entry))
+                .arg(kind)
+                .arg(&doc)
+                .arg(record)
+                .arg(&req.code)
+                .arg(size)
+                .arg(self.ttl_ms())
+                .arg(channel(id))
+                .arg(&self.instance)
+                .arg(TREE_LOG);
+            let (status, revision, missed): (i64, u64, Vec<String>) =
+                inv.invoke_async(&mut c).await?;
+            Ok(match status {
+                1 => TreeReply::Committed,
+                0 => TreeReply::Conflict {
+                    revision,
+                    missed: missed
+                        .iter()
+                        .map(|e| parse_tree_entry(e))
+                        .collect::<Result<_>>()?,
+                },
+                _ => TreeReply::Gone,
+            })
+        })
+        .await
+    }
+
+    /// The logged operations of a document after revision `after`:
+    /// `Ok(None)` when the room or the document is gone; a trimmed log is
+    /// not an error (the reader checks that the first entry is `after + 1`).
+    pub async fn entries_since(&self, id: &str, doc: &str, after: u64) -> Result<Option<Tail>> {
         self.counted(async {
             let mut c = self.conn.clone();
             let mut inv = self.scripts.since.prepare_invoke();
-            for k in room_keys(id) {
+            for k in doc_keys(id, doc) {
                 inv.key(k);
             }
             inv.arg(after);
@@ -330,13 +483,9 @@ impl RedisStore {
             let Some((revision, log, base, fork)) = raw else {
                 return Ok(None);
             };
-            let entries = log
-                .iter()
-                .map(|e| parse_entry(e))
-                .collect::<Result<Vec<_>>>()?;
             Ok(Some(Tail {
                 revision,
-                entries,
+                entries: parse_log(&log)?,
                 base: parse_mark(&base),
                 fork: fork.parse().ok(),
             }))
@@ -344,16 +493,43 @@ impl RedisStore {
         .await
     }
 
-    /// Records that the room's history parted after revision `at` (keeping
-    /// the earliest such revision); returns the recorded one, `None` when
+    /// The logged tree changes after tree revision `after`; `Ok(None)` when
     /// the room is gone.
-    pub async fn record_fork(&self, id: &str, at: u64) -> Result<Option<u64>> {
+    pub async fn tree_since(&self, id: &str, after: u64) -> Result<Option<TreeTail>> {
+        self.counted(async {
+            let mut c = self.conn.clone();
+            let raw: Option<(u64, Vec<String>)> = self
+                .scripts
+                .tree_since
+                .key(k_meta(id))
+                .key(k_treelog(id))
+                .arg(after)
+                .invoke_async(&mut c)
+                .await?;
+            let Some((revision, log)) = raw else {
+                return Ok(None);
+            };
+            Ok(Some(TreeTail {
+                revision,
+                entries: log
+                    .iter()
+                    .map(|e| parse_tree_entry(e))
+                    .collect::<Result<_>>()?,
+            }))
+        })
+        .await
+    }
+
+    /// Records that a document's history parted after revision `at`
+    /// (keeping the earliest such revision); returns the recorded one,
+    /// `None` when the document is gone.
+    pub async fn record_fork(&self, id: &str, doc: &str, at: u64) -> Result<Option<u64>> {
         self.counted(async {
             let mut c = self.conn.clone();
             let fork: i64 = self
                 .scripts
                 .fork
-                .key(k_meta(id))
+                .key(k_doc(id, doc, "meta"))
                 .arg(at)
                 .invoke_async(&mut c)
                 .await?;
@@ -362,26 +538,26 @@ impl RedisStore {
         .await
     }
 
-    /// The revision after which the room's history parted, if it ever did.
-    pub async fn fork(&self, id: &str) -> Result<Option<u64>> {
+    /// The revision after which a document's history parted, if it ever did.
+    pub async fn fork(&self, id: &str, doc: &str) -> Result<Option<u64>> {
         self.counted(async {
             let mut c = self.conn.clone();
-            let fork: Option<u64> = c.hget(k_meta(id), "fork").await?;
+            let fork: Option<u64> = c.hget(k_doc(id, doc, "meta"), "fork").await?;
             Ok(fork)
         })
         .await
     }
 
-    /// Stores the document at `revision` as the snapshot and trims the log.
-    pub async fn write_snapshot(&self, id: &str, revision: u64, doc: Rope) -> Result<()> {
+    /// Stores a document at `revision` as its snapshot and trims its log.
+    pub async fn write_snapshot(&self, id: &str, doc: &str, revision: u64, text: Rope) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.clone();
             let mut inv = self.scripts.snapshot.prepare_invoke();
-            for k in room_keys(id) {
+            for k in doc_keys(id, doc) {
                 inv.key(k);
             }
             inv.arg(revision)
-                .arg(doc.to_string())
+                .arg(text.to_string())
                 .arg(self.history)
                 .arg(self.ttl_ms())
                 .arg(self.history_bytes);
@@ -391,15 +567,16 @@ impl RedisStore {
         .await
     }
 
-    /// Refreshes the TTL of every key of a room and of its read-only id.
+    /// Refreshes the TTL of every key of a room (every document's too) and
+    /// of its read-only id.
     pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.clone();
-            let mut inv = self.scripts.touch.prepare_invoke();
+            let mut inv = self.scripts.touch_room.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
             }
-            inv.arg(self.ttl_ms());
+            inv.arg(self.ttl_ms()).arg(doc_prefix(id));
             inv.invoke_async::<i64>(&mut c).await?;
             if let Some(v) = viewer {
                 c.pexpire::<_, ()>(k_viewer(v), self.ttl_ms() as i64)
@@ -411,7 +588,8 @@ impl RedisStore {
     }
 
     /// Forgets stale client records of a room: de-duplication records older
-    /// than the kept history, identities of absent clients without one.
+    /// than the kept history (in every document), identities of absent
+    /// clients without one.
     pub async fn expire_clients(&self, id: &str) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.clone();
@@ -419,7 +597,7 @@ impl RedisStore {
             for k in room_keys(id) {
                 inv.key(k);
             }
-            inv.arg(self.history);
+            inv.arg(self.history).arg(doc_prefix(id));
             let removed: i64 = inv.invoke_async(&mut c).await?;
             if removed > 0 {
                 tracing::debug!(room = %crate::ids::short(id), removed, "expired client records");

@@ -90,11 +90,12 @@ impl RedisStore {
         .await
     }
 
-    /// Publishes a caret: (revision, cursor, anchor).
+    /// Publishes a caret in a document: (revision, cursor, anchor).
     pub async fn cursor(
         &self,
         id: &str,
         user_id: &str,
+        doc: &str,
         (revision, cursor, anchor): (u64, u64, Option<u64>),
     ) -> Result<()> {
         self.counted(async {
@@ -102,6 +103,7 @@ impl RedisStore {
             let event = WireEvent::Cursor {
                 i: self.instance.clone(),
                 u: user_id.to_owned(),
+                d: doc.to_owned(),
                 r: revision,
                 c: cursor,
                 a: anchor,

@@ -1,11 +1,19 @@
 //! The Lua scripts: every multi-key change of a room is one of these, so it
 //! happens atomically (a commit checks the expected revision, appends,
-//! trims and publishes in one step). The helpers at the top (`touch`,
-//! `trim`, `tip_at`) are prepended to the scripts that use them.
+//! trims and publishes in one step; a tree change checks the tree's
+//! revision, changes the tree and the document's keys, logs and publishes).
+//! The helpers at the top (`touch`, `trim`, `tip_at`) are prepended to the
+//! scripts that use them.
+//!
+//! A document's scripts take its keys as `keys::doc_keys` orders them;
+//! the room-wide ones (`LOAD`, `TOUCH_ROOM`, `EXPIRE_CLIENTS`) take
+//! `keys::room_keys` and reach the other documents' keys through the tree
+//! and `keys::doc_prefix` (all under the room's hash tag, on its slot).
 
 use redis::Script;
 
-/// Refreshes the TTL of every key of a room (KEYS[1..6]) to ARGV ttl_ms.
+/// Refreshes the TTL of a document's keys and the room's identities and
+/// presence (KEYS[1..6]) to ARGV ttl_ms.
 const TOUCH_LUA: &str = r#"
 local function touch(ttl)
   for i = 1, 6 do
@@ -14,9 +22,9 @@ local function touch(ttl)
 end
 "#;
 
-/// The tip (`"REV:ID"`) of revision `rev` when the room (KEYS[3] its log)
-/// is at `cur` with `meta.tip` = `tip`; nil when unknown (not in the log,
-/// or written before ids existed).
+/// The tip (`"REV:ID"`) of revision `rev` when the document (KEYS[3] its
+/// log) is at `cur` with `meta.tip` = `tip`; nil when unknown (not in the
+/// log, or written before ids existed).
 const TIP_LUA: &str = r#"
 local function tip_at(rev, cur, tip)
   if rev == cur then
@@ -51,18 +59,23 @@ local function trim(len, bytes, after_snap, max_ops, max_bytes)
 end
 "#;
 
-/// KEYS: the 6 room keys. ARGV: expected revision, ttl ms, channel,
+/// KEYS: a document's keys. ARGV: expected revision, ttl ms, channel,
 /// history to keep, this instance's id, turn length ms, history bytes to
 /// keep, expected tip ("REV:ID" of the expected revision, or "" when
-/// unknown), the batch's tip, then (client id, "seq:rev", entry json)
-/// triples.
+/// unknown), the batch's tip, the document's size after the batch, the
+/// event's document field (`"d":"ID",`, or "" for the main document), then
+/// (client id, "seq:rev", entry json) triples.
 /// Returns {1, rev, {}, log bytes} committed, {0, rev, entries after the
 /// expected revision, 0} conflict, {2, rev, {}, 0} yield (another instance
 /// holds the turn), {3, rev, {}, 0} parted (Redis is behind the expected
-/// revision or holds another operation there), {-1, 0, {}, 0} gone.
+/// revision or holds another operation there), {4, 0, {}, 0} the document
+/// was deleted, {-1, 0, {}, 0} the room is gone.
 const COMMIT_LUA: &str = r#"
 local meta = redis.call('HMGET', KEYS[1], 'revision', 'turn', 'snap_rev', 'log_bytes', 'tip')
-if not meta[1] then return {-1, 0, {}, 0} end
+if not meta[1] then
+  if redis.call('EXISTS', KEYS[7]) == 1 then return {4, 0, {}, 0} end
+  return {-1, 0, {}, 0}
+end
 local cur = tonumber(meta[1])
 local expected = tonumber(ARGV[1])
 if cur < expected then return {3, cur, {}, 0} end
@@ -91,21 +104,21 @@ if cur ~= expected then
 end
 if owner and owner ~= me then return {2, cur, {}, 0} end
 if turn then redis.call('HDEL', KEYS[1], 'turn') end
-local n = (#ARGV - 9) / 3
+local n = (#ARGV - 11) / 3
 local entries = {}
 local len = 0
 local bytes = tonumber(meta[4]) or 0
 for i = 0, n - 1 do
-  local e = ARGV[12 + i * 3]
+  local e = ARGV[14 + i * 3]
   len = redis.call('RPUSH', KEYS[3], e)
   bytes = bytes + #e
-  redis.call('HSET', KEYS[4], ARGV[10 + i * 3], ARGV[11 + i * 3])
+  redis.call('HSET', KEYS[4], ARGV[12 + i * 3], ARGV[13 + i * 3])
   entries[#entries + 1] = e
 end
 local rev = cur + n
 local created = len == n
 len, bytes = trim(len, bytes, rev - tonumber(meta[3]), tonumber(ARGV[4]), tonumber(ARGV[7]))
-redis.call('HSET', KEYS[1], 'revision', rev, 'log_bytes', bytes, 'tip', ARGV[9])
+redis.call('HSET', KEYS[1], 'revision', rev, 'log_bytes', bytes, 'tip', ARGV[9], 'size', ARGV[10])
 -- Keys get their TTL when a commit creates them (the log holding just this
 -- batch was created by it: the first commit, or the first after a snapshot
 -- emptied the log; the dedup hash is created with the first); after that
@@ -114,12 +127,12 @@ redis.call('HSET', KEYS[1], 'revision', rev, 'log_bytes', bytes, 'tip', ARGV[9])
 if created then touch(tonumber(ARGV[2])) end
 local prev = ''
 if base then prev = '"p":"' .. base .. '",' end
-redis.call('PUBLISH', ARGV[3], '{"k":"ops","i":"' .. me .. '",' .. prev .. '"ops":[' .. table.concat(entries, ',') .. ']}')
+redis.call('PUBLISH', ARGV[3], '{"k":"ops","i":"' .. me .. '",' .. ARGV[11] .. '"n":' .. ARGV[10] .. ',' .. prev .. '"ops":[' .. table.concat(entries, ',') .. ']}')
 return {1, rev, {}, bytes}
 "#;
 
-/// KEYS: the 6 room keys. ARGV: snapshot revision, text, history, ttl ms,
-/// history bytes. Stores a newer snapshot and trims the log behind it.
+/// KEYS: a document's keys. ARGV: snapshot revision, text, history, ttl
+/// ms, history bytes. Stores a newer snapshot and trims the log behind it.
 const SNAPSHOT_LUA: &str = r#"
 local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'log_bytes')
 if not meta[1] then return 0 end
@@ -134,42 +147,99 @@ touch(tonumber(ARGV[4]))
 return 1
 "#;
 
-/// KEYS: the 6 room keys. Returns everything a room task starts from.
+/// KEYS: the room's keys. ARGV: the other documents' key prefix. Returns
+/// everything a room task starts from: the room's settings, identities and
+/// presence, its tree with each document's size, and the main document
+/// (revision "" when it was deleted); false when the room does not exist.
 const LOAD_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork')
-if not meta[1] then return false end
-return {meta[1], meta[2], meta[3], meta[4] or '', redis.call('GET', KEYS[2]) or '',redis.call('LRANGE', KEYS[3], 0, -1), redis.call('HGETALL', KEYS[4]),
-        redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6]), meta[5] or '', meta[6] or ''}
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork', 'tree_rev')
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local tree = redis.call('HGETALL', KEYS[8])
+local sizes = {}
+for i = 1, #tree, 2 do
+  local doc = tree[i]
+  local size
+  if doc == 'main' then size = redis.call('HGET', KEYS[1], 'size')
+  else size = redis.call('HGET', ARGV[1] .. doc .. ':meta', 'size') end
+  sizes[#sizes + 1] = doc
+  sizes[#sizes + 1] = size or '0'
+end
+local snap, log, dedup = '', {}, {}
+if meta[1] then
+  snap = redis.call('GET', KEYS[2]) or ''
+  log = redis.call('LRANGE', KEYS[3], 0, -1)
+  dedup = redis.call('HGETALL', KEYS[4])
+end
+return {meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap, log, dedup,
+        redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6]), meta[5] or '', meta[6] or '',
+        tree, sizes, meta[7] or ''}
 "#;
 
-/// KEYS: the 6 room keys. ARGV: ttl ms.
-const TOUCH_ONLY_LUA: &str = "touch(tonumber(ARGV[1])) return 1";
+/// KEYS: a document's keys. Returns what a room starts the document from:
+/// {revision, snapshot revision, snapshot, log, dedup, tip, fork}; false
+/// when it does not exist.
+const LOAD_DOC_LUA: &str = r#"
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'tip', 'fork')
+if not meta[1] then return false end
+return {meta[1], meta[2] or '0', redis.call('GET', KEYS[2]) or '', redis.call('LRANGE', KEYS[3], 0, -1),
+        redis.call('HGETALL', KEYS[4]), meta[3] or '', meta[4] or ''}
+"#;
 
-/// KEYS: the 6 room keys. ARGV: history to keep (operations). Forgets the
-/// de-duplication records of clients whose last commit is older than any
-/// instance keeps (a client only resends what was committed after the
-/// revision it reconnected at, inside the kept history), then the
-/// identities of clients with no such record that are not present.
+/// KEYS: the room's keys. ARGV: ttl ms, the other documents' key prefix.
+/// Refreshes the TTL of every key of the room: its own, the main
+/// document's, and every document's in the tree.
+const TOUCH_ROOM_LUA: &str = r#"
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+for _, doc in ipairs(redis.call('HKEYS', KEYS[8])) do
+  if doc ~= 'main' then
+    for _, part in ipairs({':meta', ':snap', ':log', ':dedup'}) do
+      local k = ARGV[2] .. doc .. part
+      if redis.call('EXISTS', k) == 1 then redis.call('PEXPIRE', k, ttl) end
+    end
+  end
+end
+return 1
+"#;
+
+/// KEYS: the room's keys. ARGV: history to keep (operations), the other
+/// documents' key prefix. Forgets, in every document, the de-duplication
+/// records of clients whose last commit is older than any instance keeps
+/// (a client only resends what was committed after the revision it
+/// reconnected at, inside the kept history), then the identities of
+/// clients with no such record in any document that are not present.
 /// Returns how many records went.
 const EXPIRE_CLIENTS_LUA: &str = r#"
-local cur = redis.call('HGET', KEYS[1], 'revision')
-if not cur then return 0 end
-local oldest = tonumber(cur) - tonumber(ARGV[1])
+local keep = tonumber(ARGV[1])
 local removed = 0
-local dedup = redis.call('HGETALL', KEYS[4])
-for i = 1, #dedup, 2 do
-  local rev = tonumber(string.match(dedup[i + 1], ':(%d+)$'))
-  if rev and rev <= oldest then
-    redis.call('HDEL', KEYS[4], dedup[i])
-    removed = removed + 1
+local committed = {}
+local function expire(meta, dedup)
+  local cur = redis.call('HGET', meta, 'revision')
+  if not cur then return end
+  local oldest = tonumber(cur) - keep
+  local records = redis.call('HGETALL', dedup)
+  for i = 1, #records, 2 do
+    local rev = tonumber(string.match(records[i + 1], ':(%d+)$'))
+    if rev and rev <= oldest then
+      redis.call('HDEL', dedup, records[i])
+      removed = removed + 1
+    else
+      committed[records[i]] = true
+    end
   end
+end
+expire(KEYS[1], KEYS[4])
+for _, doc in ipairs(redis.call('HKEYS', KEYS[8])) do
+  if doc ~= 'main' then expire(ARGV[2] .. doc .. ':meta', ARGV[2] .. doc .. ':dedup') end
 end
 local present = {}
 for _, user in ipairs(redis.call('HKEYS', KEYS[6])) do present[user] = true end
 local ids = redis.call('HGETALL', KEYS[5])
 for i = 1, #ids, 2 do
   local user = string.match(ids[i + 1], '^([^|]*)|')
-  if not present[user] and redis.call('HEXISTS', KEYS[4], ids[i]) == 0 then
+  if not present[user] and not committed[ids[i]] then
     redis.call('HDEL', KEYS[5], ids[i])
     removed = removed + 1
   end
@@ -177,10 +247,10 @@ end
 return removed
 "#;
 
-/// KEYS: the 6 room keys. ARGV: after (revision). Returns {revision,
+/// KEYS: a document's keys. ARGV: after (revision). Returns {revision,
 /// entries, tip of `after` or "", fork or ""}: the logged entries after
 /// `after` (all of the log when it does not reach back that far; the caller
-/// checks the first one).
+/// checks the first one); false when the document does not exist.
 const SINCE_LUA: &str = r#"
 local meta = redis.call('HMGET', KEYS[1], 'revision', 'tip', 'fork')
 if not meta[1] then return false end
@@ -192,11 +262,11 @@ if n <= 0 then return {meta[1], {}, base, meta[3] or ''} end
 return {meta[1], redis.call('LRANGE', KEYS[3], -n, -1), base, meta[3] or ''}
 "#;
 
-/// KEYS: meta. ARGV: a revision. Records that the room's history parted
-/// after that revision, keeping the earliest such revision ever recorded;
-/// returns it.
+/// KEYS: a document's meta. ARGV: a revision. Records that the document's
+/// history parted after that revision, keeping the earliest such revision
+/// ever recorded; returns it (-1 when the document is gone).
 const FORK_LUA: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[1], 'revision') == 0 then return -1 end
 local fork = tonumber(redis.call('HGET', KEYS[1], 'fork'))
 local at = tonumber(ARGV[1])
 if not fork or at < fork then
@@ -216,16 +286,76 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 "#;
 
+/// KEYS: room meta, tree, tree log, then the changed document's meta,
+/// snapshot, log and de-duplication. ARGV: expected tree revision, the
+/// entry (json), its kind (create, rename, delete), the document, its tree
+/// record (json; create and rename), its text and size (create), ttl ms,
+/// channel, this instance's id, tree log length to keep.
+/// Returns {1, rev, {}} committed, {0, rev, entries after the expected
+/// revision} conflict, {-1, 0, {}} the room is gone. The instance checked
+/// the change against the tree at the expected revision, so committing it
+/// only when the tree is still there keeps paths unique.
+const TREE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, {}} end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'tree_rev') or '0')
+local expected = tonumber(ARGV[1])
+if cur ~= expected then
+  local missed = {}
+  if cur > expected then missed = redis.call('LRANGE', KEYS[3], expected - cur, -1) end
+  return {0, cur, missed}
+end
+local ttl = tonumber(ARGV[8])
+local kind = ARGV[3]
+if kind == 'create' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+  redis.call('HSET', KEYS[4], 'revision', 0, 'snap_rev', 0, 'size', ARGV[7])
+  redis.call('SET', KEYS[5], ARGV[6])
+  redis.call('PEXPIRE', KEYS[4], ttl)
+  redis.call('PEXPIRE', KEYS[5], ttl)
+elseif kind == 'rename' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+else
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  if KEYS[4] == KEYS[1] then
+    redis.call('HDEL', KEYS[1], 'revision', 'snap_rev', 'tip', 'fork', 'log_bytes', 'turn', 'size')
+  else
+    redis.call('DEL', KEYS[4])
+  end
+  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7])
+end
+redis.call('RPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[11]), -1)
+redis.call('HSET', KEYS[1], 'tree_rev', cur + 1)
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('PUBLISH', ARGV[9], '{"k":"tree","i":"' .. ARGV[10] .. '","e":' .. ARGV[2] .. '}')
+return {1, cur + 1, {}}
+"#;
+
+/// KEYS: room meta, tree log. ARGV: after (tree revision). Returns
+/// {revision, entries after `after`} (as far as the log reaches back),
+/// false when the room is gone.
+const TREE_SINCE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'tree_rev') or '0')
+local n = cur - tonumber(ARGV[1])
+if n <= 0 then return {cur, {}} end
+return {cur, redis.call('LRANGE', KEYS[2], -n, -1)}
+"#;
+
 /// The scripts, ready to run (each with the helpers it uses prepended).
 pub(super) struct Scripts {
     pub(super) commit: Script,
     pub(super) snapshot: Script,
     pub(super) load: Script,
-    pub(super) touch: Script,
+    pub(super) load_doc: Script,
+    pub(super) touch_room: Script,
     pub(super) fork: Script,
     pub(super) expire_clients: Script,
     pub(super) since: Script,
     pub(super) leave: Script,
+    pub(super) tree: Script,
+    pub(super) tree_since: Script,
 }
 
 impl Scripts {
@@ -235,12 +365,15 @@ impl Scripts {
         Self {
             commit: with_helpers(COMMIT_LUA),
             snapshot: with_helpers(SNAPSHOT_LUA),
-            load: with_helpers(LOAD_LUA),
-            touch: with_helpers(TOUCH_ONLY_LUA),
+            load: Script::new(LOAD_LUA),
+            load_doc: Script::new(LOAD_DOC_LUA),
+            touch_room: Script::new(TOUCH_ROOM_LUA),
             fork: Script::new(FORK_LUA),
             expire_clients: Script::new(EXPIRE_CLIENTS_LUA),
             since: with_helpers(SINCE_LUA),
             leave: Script::new(LEAVE_LUA),
+            tree: Script::new(TREE_LUA),
+            tree_since: Script::new(TREE_SINCE_LUA),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::wire::{own_ops_prefix, WireEvent};
+use super::wire::{own_prefixes, WireEvent};
 use crate::store::StoreEvent;
 
 /// What a room asks of the subscriber.
@@ -31,7 +31,7 @@ pub(super) async fn run(
     instance: String,
     errors: Arc<AtomicU64>,
 ) {
-    let own_ops = own_ops_prefix(&instance);
+    let own = own_prefixes(&instance);
     let failed = || {
         errors.fetch_add(1, Ordering::Relaxed);
     };
@@ -94,7 +94,7 @@ pub(super) async fn run(
                     let feed = subscribers.lock().unwrap_or_else(|e| e.into_inner()).get(&ch).cloned();
                     let Some(feed) = feed else { continue };
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
-                    if payload.starts_with(&own_ops) {
+                    if own.iter().any(|p| payload.starts_with(p.as_str())) {
                         continue; // Our own commit, applied when it returned.
                     }
                     match serde_json::from_str::<WireEvent>(&payload) {

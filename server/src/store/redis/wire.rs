@@ -6,7 +6,7 @@
 use collab_protocol::UserInfo;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{CommittedEntry, Mark, StoreError, StoreEvent};
+use crate::store::{CommittedEntry, Mark, StoreError, StoreEvent, TreeEntry, MAIN_DOC};
 
 /// An event on a room's channel.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -18,6 +18,12 @@ pub(super) enum WireEvent {
         /// the instance applied these entries when its commit returned).
         #[serde(default)]
         i: String,
+        /// The document; absent: the main one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        d: Option<String>,
+        /// The document's size in bytes after them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        n: Option<u64>,
         /// The mark (`"REV:ID"`) the entries were committed on, when known.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         p: Option<String>,
@@ -30,12 +36,22 @@ pub(super) enum WireEvent {
         i: String,
         /// The user.
         u: String,
+        /// The document.
+        #[serde(default = "main_doc")]
+        d: String,
         /// Revision of the offsets.
         r: u64,
         /// Caret.
         c: u64,
         /// Selection anchor.
         a: Option<u64>,
+    },
+    /// A tree change (the tree script writes it).
+    Tree {
+        /// Publishing instance (its own subscriber skips the event unread).
+        i: String,
+        /// The change.
+        e: TreeEntry,
     },
     /// A user joined on instance `i`.
     Join {
@@ -58,12 +74,16 @@ impl WireEvent {
     /// published itself (it already knows).
     pub(super) fn into_event(self, me: &str) -> Option<StoreEvent> {
         Some(match self {
-            WireEvent::Ops { p, ops, .. } => StoreEvent::Ops {
+            WireEvent::Ops { d, n, p, ops, .. } => StoreEvent::Ops {
+                doc: d.unwrap_or_else(main_doc),
+                size: n,
                 base: p.as_deref().and_then(parse_mark),
                 entries: ops,
             },
-            WireEvent::Cursor { i, u, r, c, a } if i != me => StoreEvent::Cursor {
+            WireEvent::Tree { i, e } if i != me => StoreEvent::Tree(e),
+            WireEvent::Cursor { i, u, d, r, c, a } if i != me => StoreEvent::Cursor {
                 user_id: u,
+                doc: d,
                 revision: r,
                 cursor: c,
                 anchor: a,
@@ -75,10 +95,32 @@ impl WireEvent {
     }
 }
 
-/// How an `ops` event this instance published begins (the commit script
-/// writes it exactly so): the subscriber skips those unread.
-pub(super) fn own_ops_prefix(instance: &str) -> String {
-    format!(r#"{{"k":"ops","i":"{instance}","#)
+/// How the `ops` and `tree` events this instance published begin (the
+/// scripts write them exactly so): the subscriber skips those unread.
+pub(super) fn own_prefixes(instance: &str) -> [String; 2] {
+    [
+        format!(r#"{{"k":"ops","i":"{instance}","#),
+        format!(r#"{{"k":"tree","i":"{instance}","#),
+    ]
+}
+
+fn main_doc() -> String {
+    MAIN_DOC.to_owned()
+}
+
+/// A document's record in the room's tree hash (its size is in its meta,
+/// which every commit writes anyway).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct TreeRecord {
+    /// Its path.
+    pub(super) path: String,
+    /// Its language hint.
+    pub(super) language: String,
+}
+
+/// A stored tree change.
+pub(super) fn parse_tree_entry(s: &str) -> Result<TreeEntry, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("tree log entry: {e}")))
 }
 
 /// A mark as stored: `"REV:ID"` with the id in 16 hex digits.
