@@ -214,7 +214,7 @@ impl Typist {
             ServerMessage::CodeUpdate(c) if plan.record => {
                 out.received.push((c.revision, Instant::now()));
             }
-            ServerMessage::Ack { revision, seq }
+            ServerMessage::Ack { revision, seq, .. }
                 if *revision > self.bot.replica.sync.revision() =>
             {
                 if typing {
@@ -265,6 +265,7 @@ impl Typist {
             revision: self.bot.replica.sync.revision(),
             cursor: next(rng) % (len + 1),
             anchor: None,
+            doc: None,
         };
         self.bot.client.send_message(&msg).await?;
         Ok(())

@@ -68,6 +68,16 @@ impl Replica {
         }
     }
 
+    /// A replica of a document this client edited before (it closed and
+    /// opens it again, or rejoined without history): its seqs in a
+    /// document only grow, so it numbers its next edit `next_seq`.
+    pub fn continuing(revision: u64, code: &str, next_seq: u64) -> Self {
+        Self {
+            doc: Rope::from_str(code),
+            sync: ClientSync::resume(revision, SyncState::Synchronized, next_seq),
+        }
+    }
+
     /// A replica picking up edits an earlier process left unacknowledged:
     /// reconnecting with `since = saved.revision` and the same `client_id`
     /// rebases and resends them.

@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use collab_protocol::{language, paths, rest, FileInfo};
 
 use crate::error::ApiError;
-use crate::room::core::tree::check_size;
-use crate::store::{LoadedRoom, NewDoc, MAIN_DOC};
 use crate::metrics::Reject;
+use crate::room::core::tree::check_size;
 use crate::state::AppState;
+use crate::store::{LoadedRoom, NewDoc, MAIN_DOC};
 
 /// Refuses REST calls without a valid bearer token when auth is on.
 pub async fn require_auth(State(app): State<AppState>, req: Request, next: Next) -> Response {
@@ -111,7 +111,10 @@ fn new_docs(config: &crate::Config, req: rest::CreateRoom) -> Result<Vec<NewDoc>
     for (i, f) in files.into_iter().enumerate() {
         paths::check(&f.path).map_err(|e| ApiError::BadRequest(format!("{:?}: {e}", f.path)))?;
         if !seen.insert(f.path.clone()) {
-            return Err(ApiError::BadRequest(format!("{:?} is listed twice", f.path)));
+            return Err(ApiError::BadRequest(format!(
+                "{:?} is listed twice",
+                f.path
+            )));
         }
         let size = f.code.len() as u64;
         check_size(&f.path, size, room, &limits).map_err(|r| ApiError::TooLarge(r.message))?;
@@ -120,7 +123,11 @@ fn new_docs(config: &crate::Config, req: rest::CreateRoom) -> Result<Vec<NewDoc>
         docs.push(NewDoc {
             file: FileInfo {
                 // The first file is the main document.
-                doc: if i == 0 { MAIN_DOC.to_owned() } else { crate::ids::new_doc_id() },
+                doc: if i == 0 {
+                    MAIN_DOC.to_owned()
+                } else {
+                    crate::ids::new_doc_id(&mut rand::rng())
+                },
                 path: f.path,
                 size,
                 language,

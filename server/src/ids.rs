@@ -18,8 +18,8 @@ pub fn new_user_id() -> String {
 
 /// A new document id: 10 chars of `[A-Za-z0-9]`, unique within a room
 /// (never `main`, which names a room's main document).
-pub fn new_doc_id() -> String {
-    Alphanumeric.sample_string(&mut rand::rng(), 10)
+pub fn new_doc_id(rng: &mut impl rand::Rng) -> String {
+    Alphanumeric.sample_string(rng, 10)
 }
 
 /// A client id for a connection that did not bring one.

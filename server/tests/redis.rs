@@ -438,6 +438,7 @@ async fn presence_and_carets_cross_instances() {
         revision: 0,
         cursor: 3,
         anchor: Some(1),
+        doc: None,
     })
     .await;
     assert_eq!(
@@ -446,7 +447,8 @@ async fn presence_and_carets_cross_instances() {
             user_id: bob_id.clone(),
             revision: 0,
             cursor: 3,
-            anchor: Some(1)
+            anchor: Some(1),
+            doc: None
         }
     );
     // An edit from a's side moves bob's caret on the way.
@@ -454,13 +456,15 @@ async fn presence_and_carets_cross_instances() {
         revision: 0,
         seq: 1,
         operation: serde_json::from_str(r#"["¡", 5]"#).unwrap(),
+        doc: None,
     })
     .await;
     assert_eq!(
         ada.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     assert!(matches!(bob.recv_doc().await, ServerMessage::CodeUpdate(c) if c.revision == 1));
@@ -585,6 +589,7 @@ async fn an_outage_answers_503_refuses_edits_and_recovers() {
         revision: 0,
         seq: 1,
         operation: serde_json::from_str(r#"[1, "y"]"#).unwrap(),
+        doc: None,
     })
     .await;
     c.expect_refusal("unavailable", 1013, "an edit during the outage")
@@ -606,13 +611,15 @@ async fn an_outage_answers_503_refuses_edits_and_recovers() {
         revision: 0,
         seq: 1,
         operation: serde_json::from_str(r#"[1, "y"]"#).unwrap(),
+        doc: None,
     })
     .await;
     assert_eq!(
         c.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     assert_eq!(a.code(&room).await, "xy");
@@ -630,13 +637,15 @@ async fn every_key_of_an_idle_room_expires() {
         revision: 0,
         seq: 1,
         operation: serde_json::from_str(r#"[3, "!"]"#).unwrap(),
+        doc: None,
     })
     .await;
     assert_eq!(
         c.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     let pattern = format!("collab:{{{room}}}:*");
@@ -683,11 +692,16 @@ async fn snapshots_trim_the_log_and_new_instances_load_the_room() {
             revision: seq - 1,
             seq,
             operation: op,
+            doc: None,
         })
         .await;
         assert_eq!(
             c.recv_doc().await,
-            ServerMessage::Ack { revision: seq, seq }
+            ServerMessage::Ack {
+                revision: seq,
+                seq,
+                doc: None
+            }
         );
         len += 2;
     }
@@ -872,6 +886,7 @@ async fn client_records_expire_with_the_history_window() {
             revision: i,
             seq: 1,
             operation,
+            doc: None,
         })
         .await;
         assert!(matches!(c.recv_doc().await, ServerMessage::Ack { .. }));

@@ -43,6 +43,8 @@ async fn create(server: &TestServer, token: Option<&str>) -> reqwest::Response {
         .json(&CreateRoom {
             code: "hello".into(),
             language: Some("rust".into()),
+            files: None,
+            path: None,
         });
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -247,13 +249,15 @@ async fn read_only_links_see_everything_and_change_nothing() {
             revision: 0,
             seq: 1,
             operation: op(r#"[12, "\n"]"#),
+            doc: None,
         })
         .await;
     assert_eq!(
         editor.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     assert!(
@@ -266,6 +270,7 @@ async fn read_only_links_see_everything_and_change_nothing() {
             revision: 1,
             seq: 1,
             operation: op(r#"["x", 13]"#),
+            doc: None,
         })
         .await;
     viewer
@@ -292,6 +297,7 @@ async fn read_only_links_see_everything_and_change_nothing() {
             revision: 1,
             seq: 1,
             operation: op(r#"["x", 13]"#),
+            doc: None,
         })
         .await;
     watcher
@@ -398,6 +404,7 @@ async fn limits_close_with_their_codes() {
             revision: 0,
             seq: 1,
             operation: op(r#"[5, " world!!"]"#),
+            doc: None,
         })
         .await;
     match writer.recv_doc().await {
@@ -640,11 +647,16 @@ async fn metrics_are_prometheus_text_and_move() {
             revision: seq - 1,
             seq,
             operation,
+            doc: None,
         })
         .await;
         assert_eq!(
             c.recv_doc().await,
-            ServerMessage::Ack { revision: seq, seq }
+            ServerMessage::Ack {
+                revision: seq,
+                seq,
+                doc: None
+            }
         );
     }
     let during = scrape().await;

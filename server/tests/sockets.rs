@@ -142,6 +142,7 @@ async fn a_resent_operation_is_applied_once() {
         revision: 0,
         seq: 1,
         operation: op(r#"[2, "c"]"#),
+        doc: None,
     };
 
     let (mut first, init) = Client::join(&server.addr, &room, "client_id=resender").await;
@@ -153,7 +154,8 @@ async fn a_resent_operation_is_applied_once() {
         first.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     drop(first);
@@ -180,7 +182,8 @@ async fn a_resent_operation_is_applied_once() {
         again.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     again.send(&ClientMessage::Ping).await;
@@ -202,13 +205,15 @@ async fn late_edits_are_transformed_and_ties_put_the_later_commit_first() {
         revision: 0,
         seq: 1,
         operation: op(r#"[1, "A", 1]"#),
+        doc: None,
     })
     .await;
     assert_eq!(
         a.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     // b has not seen revision 1 and inserts at the same offset.
@@ -216,6 +221,7 @@ async fn late_edits_are_transformed_and_ties_put_the_later_commit_first() {
         revision: 0,
         seq: 1,
         operation: op(r#"[1, "B", 1]"#),
+        doc: None,
     })
     .await;
     assert!(matches!(b.recv_doc().await, ServerMessage::CodeUpdate(c) if c.revision == 1));
@@ -223,7 +229,8 @@ async fn late_edits_are_transformed_and_ties_put_the_later_commit_first() {
         b.recv_doc().await,
         ServerMessage::Ack {
             revision: 2,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
     assert_eq!(server.code(&room).await, "xBAy");
@@ -234,6 +241,7 @@ async fn late_edits_are_transformed_and_ties_put_the_later_commit_first() {
             operation: op(r#"[1, "B", 2]"#),
             user_id: b_id,
             seq: None,
+            doc: None
         })
     );
 }
@@ -283,13 +291,15 @@ async fn every_bad_input_gets_its_error_and_close_code_and_changes_nothing() {
             revision: 0,
             seq: 1,
             operation: op(r#"[5, "!"]"#),
+            doc: None,
         })
         .await;
     assert_eq!(
         writer.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
 
@@ -372,13 +382,15 @@ async fn every_bad_input_gets_its_error_and_close_code_and_changes_nothing() {
             revision: 1,
             seq: 2,
             operation: op(r#"[6, "?"]"#),
+            doc: None,
         })
         .await;
     assert_eq!(
         writer.recv_doc().await,
         ServerMessage::Ack {
             revision: 2,
-            seq: 2
+            seq: 2,
+            doc: None
         }
     );
     assert_eq!(server.code(&room).await, "hello!?");
@@ -438,11 +450,16 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
                 revision: seq - 1,
                 seq,
                 operation,
+                doc: None,
             })
             .await;
         assert_eq!(
             typist.recv_doc().await,
-            ServerMessage::Ack { revision: seq, seq }
+            ServerMessage::Ack {
+                revision: seq,
+                seq,
+                doc: None
+            }
         );
         len += chunk.len();
     }
@@ -466,13 +483,15 @@ async fn a_new_connection_with_the_same_client_id_replaces_the_old_one() {
         revision: 0,
         seq: 1,
         operation: op(r#"["x"]"#),
+        doc: None,
     })
     .await;
     assert_eq!(
         new.recv_doc().await,
         ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
 }

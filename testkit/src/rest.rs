@@ -7,7 +7,7 @@
 //! [`crate::TestServer`]'s helpers turn it into a test failure.
 
 use anyhow::{bail, Context, Result};
-use collab_protocol::rest::{CreateRoom, CreatedRoom, RoomState};
+use collab_protocol::rest::{CreateRoom, CreatedRoom, Files, NewFile, RoomState};
 use reqwest::StatusCode;
 
 /// REST calls to the server at one address.
@@ -35,10 +35,34 @@ impl Rest {
 
     /// `POST /rooms` with `code` (language `rust`); its answer.
     pub async fn create_room(&self, code: &str) -> Result<CreatedRoom> {
-        let body = CreateRoom {
+        self.create(&CreateRoom {
             code: code.to_owned(),
             language: Some("rust".into()),
-        };
+            ..CreateRoom::default()
+        })
+        .await
+    }
+
+    /// `POST /rooms` with a project's files (`(path, text)`, the first the
+    /// main document); its answer.
+    pub async fn create_project(&self, files: &[(&str, &str)]) -> Result<CreatedRoom> {
+        let files = files
+            .iter()
+            .map(|(path, code)| NewFile {
+                path: (*path).to_owned(),
+                code: (*code).to_owned(),
+                language: None,
+            })
+            .collect();
+        self.create(&CreateRoom {
+            files: Some(files),
+            ..CreateRoom::default()
+        })
+        .await
+    }
+
+    /// `POST /rooms` with `body`; its answer.
+    pub async fn create(&self, body: &CreateRoom) -> Result<CreatedRoom> {
         let resp = self
             .client
             .post(format!("{}/rooms", self.base))
@@ -59,6 +83,38 @@ impl Rest {
             StatusCode::NOT_FOUND => Ok(None),
             StatusCode::OK => Ok(Some(resp.json().await.context("GET /rooms/{id}'s answer")?)),
             status => bail!("GET /rooms/{{id}} on {} answered {status}", self.base),
+        }
+    }
+
+    /// `GET /rooms/{id}/files`, or `None` when the server answers 404.
+    pub async fn files(&self, id: &str) -> Result<Option<Files>> {
+        let resp = self
+            .get(&format!("/rooms/{id}/files"), "/rooms/{id}/files")
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::OK => Ok(Some(
+                resp.json().await.context("GET /rooms/{id}/files' answer")?,
+            )),
+            status => bail!("GET /rooms/{{id}}/files on {} answered {status}", self.base),
+        }
+    }
+
+    /// `GET /rooms/{id}/files/{path}`'s bytes, or `None` on a 404.
+    pub async fn file_text(&self, id: &str, path: &str) -> Result<Option<Vec<u8>>> {
+        let resp = self
+            .get(
+                &format!("/rooms/{id}/files/{path}"),
+                "/rooms/{id}/files/{path}",
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::OK => Ok(Some(resp.bytes().await.context("a file's text")?.to_vec())),
+            status => bail!(
+                "GET /rooms/{{id}}/files/{{path}} on {} answered {status}",
+                self.base
+            ),
         }
     }
 

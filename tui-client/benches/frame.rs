@@ -51,6 +51,9 @@ fn ready(code: &str) -> (Editor, Terminal<TestBackend>) {
         missed: None,
         read_only: false,
         read_only_id: None,
+        doc: None,
+        files: None,
+        tree_revision: None,
     });
     let mut term = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
     term.draw(|f| view::draw(f, &mut ed, Instant::now()))
@@ -100,7 +103,11 @@ fn keystroke(c: &mut Criterion, label: &str, code: &str, at: Place) {
             seq += 1;
             let revision = ed.revision().unwrap_or(0) + 1;
             ed.take_effects();
-            ed.on_server(ServerMessage::Ack { revision, seq });
+            ed.on_server(ServerMessage::Ack {
+                revision,
+                seq,
+                doc: None,
+            });
             term.draw(|f| view::draw(f, &mut ed, Instant::now()))
                 .expect("draw");
         })
@@ -128,6 +135,7 @@ fn remote_keystroke(c: &mut Criterion, label: &str, code: &str) {
                 operation,
                 user_id: "colleague".into(),
                 seq: None,
+                doc: None,
             }));
             term.draw(|f| view::draw(f, &mut ed, Instant::now()))
                 .expect("draw");

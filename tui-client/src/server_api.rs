@@ -144,11 +144,18 @@ impl ServerApi {
         })
     }
 
-    /// `POST /rooms`.
-    pub async fn create_room(&self, code: &str, language: &str) -> Result<CreatedRoom, ApiError> {
+    /// `POST /rooms` with one document (at `path` in the room's tree).
+    pub async fn create_room(
+        &self,
+        code: &str,
+        language: &str,
+        path: Option<&str>,
+    ) -> Result<CreatedRoom, ApiError> {
         let body = CreateRoom {
             code: code.to_owned(),
             language: Some(language.to_owned()),
+            path: path.map(str::to_owned),
+            files: None,
         };
         let resp = self
             .authorized(self.http.post(self.url("rooms")).json(&body))

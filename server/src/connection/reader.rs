@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 
 use super::outbox::{queued, Outbox};
 use super::RoomHandle;
-use crate::room::Command;
 use crate::metrics::Reject;
+use crate::room::Command;
 use crate::state::AppState;
 
 /// Refills at `rate` tokens per second up to `burst`; one token per message.

@@ -23,7 +23,7 @@ use super::core::doc::DocId;
 use super::core::{lineage, Action, ConnSink, JoinError, Joined, RoomCore, Stop};
 use super::effects::Effects;
 use super::handle::{Command, JoinRequest, RoomHandle};
-use super::{check_prior, PriorDoc, Prior, Registry};
+use super::{check_prior, Prior, PriorDoc, Registry};
 use crate::ids::short;
 use crate::metrics::Metrics;
 use crate::store::{
@@ -31,8 +31,7 @@ use crate::store::{
 };
 
 /// A document's commit on its way, answering with the document's id.
-type DocCommit =
-    Pin<Box<dyn Future<Output = (DocId, Result<CommitReply, StoreError>)> + Send>>;
+type DocCommit = Pin<Box<dyn Future<Output = (DocId, Result<CommitReply, StoreError>)> + Send>>;
 
 /// Commands handled back to back before the writers are woken: bounds how
 /// long the first connection of a burst waits for the rest of it.
@@ -66,6 +65,7 @@ impl<S: ConnSink + Send + 'static> RoomActor<S>
 where
     S::Msg: Send,
 {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         core: RoomCore<S>,
         store: Store,

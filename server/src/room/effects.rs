@@ -92,9 +92,7 @@ impl Effects {
                 Job::Snapshots
             }
             // Not while the last one is still queued (the store is slow).
-            Publish::Check { .. } if self.waiting.checking.swap(true, Ordering::Relaxed) => {
-                return
-            }
+            Publish::Check { .. } if self.waiting.checking.swap(true, Ordering::Relaxed) => return,
             p => Job::Publish(p),
         };
         let _ = self.jobs.send(job);

@@ -342,7 +342,10 @@ where
         }
         let mut found = None;
         if let Some(h) = self.local(id) {
-            match h.ask(|reply| Command::FileText(path.to_owned(), reply)).await {
+            match h
+                .ask(|reply| Command::FileText(path.to_owned(), reply))
+                .await
+            {
                 Some(FileText::Text(text)) => return Ok(Some(text)),
                 Some(FileText::NotFound) => return Ok(None),
                 Some(FileText::Stored(doc)) => found = Some(doc.to_string()),

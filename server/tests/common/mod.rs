@@ -125,11 +125,16 @@ pub async fn insert_delete_run(server: &TestServer, block: usize, rounds: usize)
                 revision: seq - 1,
                 seq,
                 operation: op.clone(),
+                doc: None,
             })
             .await;
             assert_eq!(
                 c.recv_doc().await,
-                ServerMessage::Ack { revision: seq, seq }
+                ServerMessage::Ack {
+                    revision: seq,
+                    seq,
+                    doc: None
+                }
             );
         }
         if round % 10 == 0 {

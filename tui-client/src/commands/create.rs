@@ -19,7 +19,14 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
         .clone()
         .or_else(|| args.file.as_deref().map(|f| language::guess(f).to_owned()))
         .unwrap_or_else(|| "plaintext".into());
-    let created = api.create_room(&code, &language).await?;
+    // The file's name is its path in the room (a project of one file).
+    let name = args
+        .file
+        .as_deref()
+        .and_then(|f| f.file_name())
+        .and_then(|n| n.to_str())
+        .filter(|n| collab_protocol::paths::check(n).is_ok());
+    let created = api.create_room(&code, &language, name).await?;
     let room = created.room_id;
     if let (Some(file), Some(files)) = (&args.file, RoomFiles::default_location()) {
         // Not fatal: only `join`'s default for --file depends on it.

@@ -31,6 +31,9 @@ pub(crate) fn init_msg(revision: u64, code: &str, users: Vec<UserInfo>) -> Serve
         missed: None,
         read_only: false,
         read_only_id: Some("ViewOnly1234567890abcd".into()),
+        doc: None,
+        files: None,
+        tree_revision: None,
     }
 }
 
@@ -42,6 +45,7 @@ pub(crate) fn user(id: &str, color: &str, cursor: Option<u64>, anchor: Option<u6
         cursor,
         anchor,
         role: Role::Editor,
+        doc: None,
     }
 }
 
@@ -93,6 +97,7 @@ pub(crate) fn sent_ops(ed: &mut Editor) -> Vec<(u64, u64, Operation)> {
                 revision,
                 seq,
                 operation,
+                ..
             }) => Some((revision, seq, operation)),
             _ => None,
         })
@@ -105,6 +110,7 @@ pub(crate) fn remote(revision: u64, op: Operation) -> ServerMessage {
         operation: op,
         user_id: "bob".into(),
         seq: None,
+        doc: None,
     })
 }
 
@@ -121,6 +127,7 @@ fn typing_sends_the_first_edit_and_buffers_the_rest() {
     ed.on_server(ServerMessage::Ack {
         revision: 1,
         seq: 1,
+        doc: None,
     });
     let sent = sent_ops(&mut ed);
     assert_eq!(sent.len(), 1);
@@ -242,6 +249,7 @@ fn colleague_carets_follow_every_edit() {
         revision: 0,
         cursor: 1,
         anchor: Some(4),
+        doc: None,
     });
     let bob = &ed.presence().users()[0];
     assert_eq!((bob.cursor, bob.anchor), (Some(3), Some(6)));
@@ -263,7 +271,8 @@ fn own_caret_is_sent_throttled_in_server_offsets() {
         Some(ClientMessage::CursorMove {
             revision: 0,
             cursor: 0,
-            anchor: None
+            anchor: None,
+            doc: None
         })
     );
     assert_eq!(ed.cursor_message(t0), None, "unchanged");
@@ -276,7 +285,8 @@ fn own_caret_is_sent_throttled_in_server_offsets() {
         Some(ClientMessage::CursorMove {
             revision: 0,
             cursor: 3,
-            anchor: None
+            anchor: None,
+            doc: None
         })
     );
     ed.set_conn(ConnState::Reconnecting {
@@ -319,14 +329,19 @@ fn reconnect_rebases_offline_typing() {
                 operation: Operation::replace(3, 0, 0, "X").unwrap(),
                 user_id: "bob".into(),
                 seq: None,
+                doc: None,
             },
             CommittedOp {
                 revision: 2,
                 operation: Operation::replace(4, 4, 4, "1").unwrap(),
                 user_id: "me".into(),
                 seq: Some(1),
+                doc: None,
             },
         ]),
+        doc: None,
+        files: None,
+        tree_revision: None,
     };
     ed.on_server(init);
     assert_eq!(text(&ed), "Xabc123");
@@ -508,6 +523,8 @@ fn a_refused_edit_resyncs_and_keeps_the_text_for_the_user() {
         code: "document_too_large".into(),
         message: "too big".into(),
         seq: Some(1),
+        doc: None,
+        path: None,
     });
     assert!(ed.take_effects().contains(&Effect::ResyncFresh));
     // Other errors that refuse nothing in particular do not resync.
@@ -522,6 +539,8 @@ fn a_history_reset_keeps_a_copy_of_the_document() {
         code: collab_protocol::error_code::HISTORY_RESET.into(),
         message: "the room's store went back".into(),
         seq: None,
+        doc: None,
+        path: None,
     });
     assert_eq!(
         ed.take_effects(),

@@ -153,6 +153,7 @@ mod tests {
             cursor,
             anchor: None,
             role: collab_protocol::Role::Editor,
+            doc: None,
         }
     }
 

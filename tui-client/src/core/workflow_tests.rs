@@ -157,6 +157,7 @@ fn quit_asks_only_when_something_would_be_lost() {
     ed.on_server(ServerMessage::Ack {
         revision: 1,
         seq: 1,
+        doc: None,
     });
     ctrl(&mut ed, 'q');
     assert_eq!(ed.take_effects().last(), Some(&Effect::Quit));
@@ -167,6 +168,7 @@ fn quit_asks_only_when_something_would_be_lost() {
     ed.on_server(ServerMessage::Ack {
         revision: 1,
         seq: 1,
+        doc: None,
     });
     ed.take_effects();
     ctrl(&mut ed, 'q');

@@ -1,36 +1,51 @@
 //! Seeded random multi-replica convergence on the real room logic: two
 //! [`RoomCore`]s (two server instances) share a simulated store that
-//! decides the order of commits as Redis's script does (a commit on a stale
-//! revision loses the race and gets what it missed), publish to each other
-//! with random delays and losses (recovered by the periodic check), and
-//! serve clients that are real [`Replica`]s typing at random, with their
-//! messages delayed and their connections dropped and resumed with `since`
-//! (what was still on the old connection's wire may arrive late, and must
-//! not be applied). After every step a client's document must be the
-//! store's at the client's revision plus its unacknowledged edits; in the
-//! end everyone has the same text, so every edit was applied exactly once.
+//! decides the order of commits as Redis's scripts do (a commit on a stale
+//! revision loses the race and gets what it missed; a tree change on a
+//! stale tree likewise), publish to each other with random delays and
+//! losses (recovered by the periodic check), and serve clients whose
+//! documents are real [`Replica`]s typing at random, with their messages
+//! delayed and their connections dropped and resumed with `since` (what
+//! was still on the old connection's wire may arrive late, and must not be
+//! applied).
+//!
+//! Project clients also open documents and create, rename and delete them
+//! while others type in them; single-document clients keep to the main
+//! document. After every step a client's document must be the store's at
+//! the client's revision plus its unacknowledged edits; in the end every
+//! document, every instance's tree and every client's view of the tree
+//! agree with the store, so every edit was applied exactly once and every
+//! tree change was seen in one order.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use collab_protocol::{ClientMessage, Operation, Reconnected, Replica, ServerMessage};
+use collab_protocol::{ClientMessage, CommittedOp, Operation, Reconnected, Replica, ServerMessage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::tests::{config, Recorder};
 use super::*;
-use crate::store::{CommitReply, CommittedEntry, LoadedRoom, StoreEvent, Tail};
+use crate::store::{
+    CommitReply, CommittedEntry, LoadedRoom, NewDoc, StoreEvent, Tail, TreeChange, TreeReply,
+    TreeTail, MAIN_DOC,
+};
 
-/// The shared store: the committed order, as Redis's commit script keeps it.
-struct SimStore {
+/// One document in the shared store: its committed order.
+struct SimDoc {
     log: Vec<CommittedEntry>,
-    /// The document at each revision (`docs[r]`).
-    docs: Vec<ropey::Rope>,
-    /// Commits that lost a race (the test must make them happen).
-    conflicts: usize,
+    /// The document at each revision (`texts[r]`).
+    texts: Vec<ropey::Rope>,
 }
 
-impl SimStore {
+impl SimDoc {
+    fn new(text: &str) -> Self {
+        Self {
+            log: Vec::new(),
+            texts: vec![ropey::Rope::from_str(text)],
+        }
+    }
+
     fn revision(&self) -> u64 {
         self.log.len() as u64
     }
@@ -38,33 +53,6 @@ impl SimStore {
     fn mark(&self, revision: u64) -> Option<Mark> {
         let e = self.log.get((revision as usize).checked_sub(1)?)?;
         (e.id != 0).then_some((revision, e.id))
-    }
-
-    fn commit(&mut self, req: CommitRequest) -> CommitReply {
-        if req.expected != self.revision() {
-            self.conflicts += 1;
-            return CommitReply::Conflict {
-                revision: self.revision(),
-                missed: self.log[req.expected as usize..].to_vec(),
-            };
-        }
-        if req.expected_tip.is_some() && req.expected_tip != self.mark(req.expected) {
-            return CommitReply::Parted {
-                revision: self.revision(),
-            };
-        }
-        for e in req.entries {
-            let mut doc = self.docs.last().expect("revision 0").clone();
-            e.operation
-                .apply(&mut doc)
-                .expect("committed operations fit");
-            self.docs.push(doc);
-            self.log.push(e);
-        }
-        CommitReply::Committed {
-            revision: self.revision(),
-            log_bytes: 0,
-        }
     }
 
     fn tail(&self, after: u64) -> Tail {
@@ -75,24 +63,125 @@ impl SimStore {
             fork: None,
         }
     }
+
+    fn loaded(&self) -> LoadedDoc {
+        LoadedDoc {
+            revision: self.revision(),
+            snapshot: self.texts[0].to_string(),
+            log: self.log.clone(),
+            ..LoadedDoc::default()
+        }
+    }
 }
 
-/// One server instance: its core, the commit it has in flight, and the
+/// The shared store: every document's committed order and the tree's, as
+/// Redis's scripts keep them.
+struct SimStore {
+    docs: BTreeMap<String, SimDoc>,
+    tree: Vec<TreeEntry>,
+    /// Document id -> path, as the tree stands.
+    paths: BTreeMap<String, String>,
+    /// Commits and tree changes that lost a race (the test must make them
+    /// happen).
+    conflicts: usize,
+    tree_conflicts: usize,
+}
+
+impl SimStore {
+    fn commit(&mut self, doc: &str, req: CommitRequest) -> CommitReply {
+        let Some(d) = self.docs.get_mut(doc) else {
+            return CommitReply::Deleted;
+        };
+        if req.expected != d.revision() {
+            self.conflicts += 1;
+            return CommitReply::Conflict {
+                revision: d.revision(),
+                missed: d.log[req.expected as usize..].to_vec(),
+            };
+        }
+        if req.expected_tip.is_some() && req.expected_tip != d.mark(req.expected) {
+            return CommitReply::Parted {
+                revision: d.revision(),
+            };
+        }
+        for e in req.entries {
+            let mut text = d.texts.last().expect("revision 0").clone();
+            e.operation
+                .apply(&mut text)
+                .expect("committed operations fit");
+            d.texts.push(text);
+            d.log.push(e);
+        }
+        CommitReply::Committed {
+            revision: d.revision(),
+            log_bytes: 0,
+        }
+    }
+
+    fn commit_tree(&mut self, req: TreeRequest) -> TreeReply {
+        let expected = req.entry.revision - 1;
+        if expected != self.tree.len() as u64 {
+            self.tree_conflicts += 1;
+            return TreeReply::Conflict {
+                revision: self.tree.len() as u64,
+                missed: self.tree[expected as usize..].to_vec(),
+            };
+        }
+        match &req.entry.change {
+            TreeChange::Create { file } => {
+                self.docs.insert(file.doc.clone(), SimDoc::new(&req.code));
+                self.paths.insert(file.doc.clone(), file.path.clone());
+            }
+            TreeChange::Rename { doc, path, .. } => {
+                self.paths.insert(doc.clone(), path.clone());
+            }
+            TreeChange::Delete { doc, .. } => {
+                self.docs.remove(doc);
+                self.paths.remove(doc);
+            }
+        }
+        self.tree.push(req.entry);
+        TreeReply::Committed
+    }
+
+    fn tree_tail(&self, after: u64) -> TreeTail {
+        TreeTail {
+            revision: self.tree.len() as u64,
+            entries: self.tree[(after as usize).min(self.tree.len())..].to_vec(),
+        }
+    }
+}
+
+/// One server instance: its core, the commits it has in flight, and the
 /// events published to it that have not arrived yet.
 struct Instance {
     core: RoomCore<Recorder>,
-    commit: Option<CommitRequest>,
+    commits: BTreeMap<DocId, CommitRequest>,
+    tree_commit: Option<TreeRequest>,
     inbox: VecDeque<StoreEvent>,
 }
 
-/// One client: its replica, the instance it talks to and its connection.
+/// One client: its documents, the instance it talks to and its connection.
 struct Client {
     /// Its previous connection, which a racing old socket may still send on.
     old_conn: Option<ConnId>,
     /// What was on the old connection's wire, arriving late.
     late: VecDeque<ClientMessage>,
     id: String,
-    replica: Replica,
+    /// A project client (else it only has the main document).
+    project: bool,
+    /// Its open documents.
+    replicas: BTreeMap<String, Replica>,
+    /// The tree as it heard it: doc -> path.
+    tree: BTreeMap<String, String>,
+    /// Documents it asked to open and has not heard `opened` of yet.
+    opening: std::collections::BTreeSet<String>,
+    /// Documents it closed: what the room sent of them before the close
+    /// reached it is dropped.
+    closed: std::collections::BTreeSet<String>,
+    /// The next seq of each document it had open: a client's seqs in a
+    /// document only grow, across closes and reconnects.
+    seqs: BTreeMap<String, u64>,
     instance: usize,
     conn: ConnId,
     heard: Recorder,
@@ -105,20 +194,62 @@ struct World {
     store: SimStore,
     instances: Vec<Instance>,
     clients: Vec<Client>,
+    /// Tree changes are made (and the main document may be deleted only
+    /// when every client is a project client).
+    tree_changes: bool,
 }
 
 const ALPHABET: [&str; 6] = ["a", "b", "é", "界", "😀", "\n"];
+/// Paths the clients create and move documents to: few, so they collide.
+const PATHS: [&str; 6] = ["a.rs", "b.rs", "src/c.rs", "src/d.rs", "e.md", "f/g.txt"];
+
+/// The doc a client message names (`None`: the main one).
+fn named(doc: &Option<String>) -> String {
+    doc.clone().unwrap_or_else(|| MAIN_DOC.to_owned())
+}
 
 impl World {
-    fn new(seed: u64, clients: usize, text: &str) -> Self {
+    /// A room of `files` (the first is the main document), served by two
+    /// instances to `project` project clients and `single`
+    /// single-document ones.
+    fn new(seed: u64, files: &[(&str, &str)], project: usize, single: usize) -> Self {
         let metrics = Arc::new(crate::metrics::Metrics::default());
-        let loaded = LoadedRoom {
-            language: "rust".into(),
-            snapshot: text.into(),
-            ..LoadedRoom::default()
+        let docs: Vec<NewDoc> = files
+            .iter()
+            .enumerate()
+            .map(|(i, (path, code))| NewDoc {
+                file: FileInfo {
+                    doc: if i == 0 {
+                        MAIN_DOC.into()
+                    } else {
+                        format!("doc{i}")
+                    },
+                    path: (*path).into(),
+                    size: code.len() as u64,
+                    language: "rust".into(),
+                },
+                code: (*code).into(),
+            })
+            .collect();
+        let store = SimStore {
+            docs: docs
+                .iter()
+                .map(|d| (d.file.doc.clone(), SimDoc::new(&d.code)))
+                .collect(),
+            tree: Vec::new(),
+            paths: docs
+                .iter()
+                .map(|d| (d.file.doc.clone(), d.file.path.clone()))
+                .collect(),
+            conflicts: 0,
+            tree_conflicts: 0,
         };
-        let mut instances: Vec<Instance> = (0..2)
-            .map(|_| {
+        // A shared store hands out the main document with the room; the
+        // others are read when opened.
+        let mut loaded = LoadedRoom::new(&docs);
+        loaded.docs.retain(|(id, _)| id == MAIN_DOC);
+        let instances = (0..2)
+            .map(|n| {
                 let mut core = RoomCore::load(
                     "room".into(),
                     loaded.clone(),
@@ -129,47 +260,81 @@ impl World {
                 )
                 .unwrap();
                 core.take_actions();
+                core.seed_ids(seed * 2 + n);
                 Instance {
                     core,
-                    commit: None,
+                    commits: BTreeMap::new(),
+                    tree_commit: None,
                     inbox: VecDeque::new(),
                 }
             })
             .collect();
-        let mut world_clients = Vec::new();
-        for i in 0..clients {
+        let mut world = Self {
+            rng: StdRng::seed_from_u64(seed),
+            store,
+            instances,
+            clients: Vec::new(),
+            tree_changes: project > 0,
+        };
+        for i in 0..project + single {
             let instance = i % 2;
+            let is_project = i < project;
             let id = format!("client-{i}");
             let heard = Recorder::default();
-            let joined = join(&mut instances[instance].core, &id, None, heard.clone());
-            let ServerMessage::Init { revision, code, .. } = joined.init else {
-                unreachable!()
-            };
-            world_clients.push(Client {
+            world.prepare_join(instance);
+            let joined = join(
+                &mut world.instances[instance].core,
+                &id,
+                None,
+                is_project,
+                heard.clone(),
+            );
+            let mut client = Client {
                 old_conn: None,
                 late: VecDeque::new(),
                 id,
-                replica: Replica::new(revision, &code),
+                project: is_project,
+                replicas: BTreeMap::new(),
+                tree: BTreeMap::new(),
+                opening: Default::default(),
+                closed: Default::default(),
+                seqs: BTreeMap::new(),
                 instance,
                 conn: joined.conn_id,
                 heard,
                 outbox: VecDeque::new(),
-            });
-        }
-        let mut world = Self {
-            rng: StdRng::seed_from_u64(seed),
-            store: SimStore {
-                log: Vec::new(),
-                docs: vec![ropey::Rope::from_str(text)],
-                conflicts: 0,
-            },
-            instances,
-            clients: world_clients,
-        };
-        for i in 0..2 {
-            world.actions(i);
+            };
+            client.init(joined.init);
+            world.clients.push(client);
+            world.actions(instance);
         }
         world
+    }
+
+    /// What the actor does before a join: read the tree's news, and catch
+    /// up with (or read) the main document.
+    fn prepare_join(&mut self, i: usize) {
+        let after = self.instances[i].core.tree_revision();
+        let tail = self.store.tree_tail(after);
+        self.instances[i]
+            .core
+            .tree_caught_up(Ok(Some(tail)), Instant::now());
+        self.actions(i);
+        match self.instances[i].core.main_id() {
+            Some((main, true)) => {
+                let after = self.instances[i].core.revision_of(&main).unwrap();
+                let tail = self.store.docs.get(&*main).map(|d| d.tail(after));
+                self.instances[i]
+                    .core
+                    .caught_up(&main, Ok(tail), Instant::now());
+            }
+            Some((main, false)) => {
+                let loaded = self.store.docs.get(&*main).map(SimDoc::loaded);
+                self.instances[i].core.doc_loaded(&main, Ok(loaded));
+            }
+            None => {}
+        }
+        self.actions(i);
     }
 
     /// Takes what instance `i`'s core asked of the store.
@@ -180,18 +345,30 @@ impl World {
                 return;
             }
             for a in actions {
+                let now = Instant::now();
+                let core = &mut self.instances[i].core;
                 match a {
-                    Action::Commit(req) => {
-                        assert!(self.instances[i].commit.is_none(), "one commit at a time");
-                        self.instances[i].commit = Some(req);
+                    Action::Commit(doc, req) => {
+                        let before = self.instances[i].commits.insert(doc, req);
+                        assert!(before.is_none(), "one commit per document at a time");
                     }
-                    // The actor reads the log at once.
-                    Action::CatchUp => {
-                        let after = self.instances[i].core.revision();
-                        let tail = self.store.tail(after);
-                        self.instances[i]
-                            .core
-                            .caught_up(Ok(Some(tail)), Instant::now());
+                    Action::CommitTree(req) => {
+                        let before = self.instances[i].tree_commit.replace(req);
+                        assert!(before.is_none(), "one tree change at a time");
+                    }
+                    // The actor reads the store at once.
+                    Action::CatchUp(doc) => {
+                        let after = core.revision_of(&doc).expect("held");
+                        let tail = self.store.docs.get(&*doc).map(|d| d.tail(after));
+                        core.caught_up(&doc, Ok(tail), now);
+                    }
+                    Action::Load(doc) => {
+                        let loaded = self.store.docs.get(&*doc).map(SimDoc::loaded);
+                        core.doc_loaded(&doc, Ok(loaded));
+                    }
+                    Action::CatchUpTree => {
+                        let tail = self.store.tree_tail(core.tree_revision());
+                        core.tree_caught_up(Ok(Some(tail)), now);
                     }
                     Action::Publish(_) => {}
                 }
@@ -199,21 +376,43 @@ impl World {
         }
     }
 
-    /// The commit of instance `i` reaches the store; its answer comes back,
+    /// A commit of instance `i` reaches the store; its answer comes back,
     /// and the other instance is told (maybe: the event may be lost).
     fn deliver_commit(&mut self, i: usize) {
-        let Some(req) = self.instances[i].commit.take() else {
+        let Some(doc) = self.instances[i].commits.keys().next().cloned() else {
             return;
         };
+        let req = self.instances[i].commits.remove(&doc).unwrap();
         let base = req.expected_tip;
-        let reply = self.store.commit(req.clone());
+        let reply = self.store.commit(&doc, req.clone());
         if matches!(reply, CommitReply::Committed { .. }) && !self.rng.random_bool(0.1) {
             self.instances[1 - i].inbox.push_back(StoreEvent::Ops {
+                doc: doc.to_string(),
+                size: Some(req.size),
                 base,
                 entries: req.entries,
             });
         }
-        self.instances[i].core.committed(Ok(reply), Instant::now());
+        self.instances[i]
+            .core
+            .committed(&doc, Ok(reply), Instant::now());
+        self.actions(i);
+    }
+
+    /// The tree change of instance `i` reaches the store, likewise.
+    fn deliver_tree(&mut self, i: usize) {
+        let Some(req) = self.instances[i].tree_commit.take() else {
+            return;
+        };
+        let reply = self.store.commit_tree(req.clone());
+        if reply == TreeReply::Committed && !self.rng.random_bool(0.1) {
+            self.instances[1 - i]
+                .inbox
+                .push_back(StoreEvent::Tree(req.entry));
+        }
+        self.instances[i]
+            .core
+            .tree_committed(Ok(reply), Instant::now());
         self.actions(i);
     }
 
@@ -224,21 +423,36 @@ impl World {
         }
     }
 
-    /// The periodic check: what the store holds after the instance's revision.
+    /// The periodic check: the tree log and the held documents' logs after
+    /// the instance's revisions.
     fn check(&mut self, i: usize) {
-        let tail = self.store.tail(self.instances[i].core.revision());
-        self.instances[i].core.store_event(
-            StoreEvent::Ops {
-                base: tail.base,
-                entries: tail.entries,
-            },
-            Instant::now(),
-        );
+        let now = Instant::now();
+        let core = &mut self.instances[i].core;
+        for e in self.store.tree_tail(core.tree_revision()).entries {
+            core.store_event(StoreEvent::Tree(e), now);
+        }
+        for (doc, (revision, _)) in core.marks() {
+            if let Some(d) = self.store.docs.get(&*doc) {
+                let tail = d.tail(revision);
+                let ops = StoreEvent::Ops {
+                    doc: doc.to_string(),
+                    size: None,
+                    base: tail.base,
+                    entries: tail.entries,
+                };
+                core.store_event(ops, now);
+            }
+        }
         self.actions(i);
     }
 
     fn type_something(&mut self, c: usize) {
-        let len = self.clients[c].replica.doc.len_chars();
+        let client = &mut self.clients[c];
+        let Some(doc) = pick(&mut self.rng, client.replicas.keys().cloned()) else {
+            return;
+        };
+        let replica = client.replicas.get_mut(&doc).unwrap();
+        let len = replica.doc.len_chars();
         let start = self.rng.random_range(0..=len);
         let end = if len > start && self.rng.random_bool(0.3) {
             self.rng.random_range(start..=len.min(start + 3))
@@ -252,9 +466,66 @@ impl World {
         if op.is_noop() {
             return;
         }
-        if let Some(msg) = self.clients[c].replica.edit(op).unwrap() {
-            self.clients[c].outbox.push_back(msg);
+        if let Some(msg) = replica.edit(op).unwrap() {
+            client.send(&doc, msg);
         }
+    }
+
+    /// A project client opens a document it does not have open, or closes
+    /// one it has (only when nothing of it is unacknowledged).
+    fn open_or_close(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        if !client.project {
+            return;
+        }
+        let closed = client
+            .tree
+            .keys()
+            .filter(|d| !client.replicas.contains_key(*d) && !client.opening.contains(*d))
+            .cloned();
+        if let Some(doc) = pick(&mut self.rng, closed) {
+            client.opening.insert(doc.clone());
+            client
+                .outbox
+                .push_back(ClientMessage::Open { doc, since: None });
+            return;
+        }
+        let settled = client
+            .replicas
+            .iter()
+            .filter(|(d, r)| r.sync.is_synchronized() && !client.opening.contains(*d))
+            .map(|(d, _)| d.clone());
+        if let Some(doc) = pick(&mut self.rng, settled) {
+            client.drop_doc(&doc);
+            client.closed.insert(doc.clone());
+            client.outbox.push_back(ClientMessage::Close { doc });
+        }
+    }
+
+    /// A project client changes the tree.
+    fn change_tree(&mut self, c: usize) {
+        if !self.tree_changes || !self.clients[c].project {
+            return;
+        }
+        let path = PATHS[self.rng.random_range(0..PATHS.len())].to_owned();
+        let all_project = self.clients.iter().all(|c| c.project);
+        let client = &mut self.clients[c];
+        let docs = client
+            .tree
+            .keys()
+            .filter(|d| all_project || *d != MAIN_DOC)
+            .cloned();
+        let doc = pick(&mut self.rng, docs);
+        let msg = match (self.rng.random_range(0..3), doc) {
+            (0, Some(doc)) => ClientMessage::RenameFile { doc, path },
+            (1, Some(doc)) if self.rng.random_bool(0.5) => ClientMessage::DeleteFile { doc },
+            _ => ClientMessage::CreateFile {
+                path,
+                code: Some("new\n".into()),
+                language: None,
+            },
+        };
+        client.outbox.push_back(msg);
     }
 
     fn send_from(&mut self, c: usize) {
@@ -262,16 +533,7 @@ impl World {
             return;
         };
         let (i, conn) = (self.clients[c].instance, self.clients[c].conn);
-        match msg {
-            ClientMessage::CodeUpdate {
-                revision,
-                seq,
-                operation,
-            } => self.instances[i]
-                .core
-                .edit(conn, revision, seq, operation, Instant::now()),
-            _ => unreachable!(),
-        }
+        deliver(&mut self.instances[i].core, conn, msg);
         self.actions(i);
     }
 
@@ -283,44 +545,45 @@ impl World {
             return;
         };
         let i = self.clients[c].instance;
-        if let ClientMessage::CodeUpdate {
-            revision,
-            seq,
-            operation,
-        } = msg
-        {
-            self.instances[i]
-                .core
-                .edit(old, revision, seq, operation, Instant::now());
-        }
+        deliver(&mut self.instances[i].core, old, msg);
         self.actions(i);
     }
 
-    /// The client's document is the store's at the client's revision plus
-    /// its unacknowledged edits.
+    /// Each of the client's documents is the store's at the client's
+    /// revision plus its unacknowledged edits (unless it was deleted: the
+    /// client is told and drops it).
     fn check_client(&self, c: usize) {
         let client = &self.clients[c];
-        let revision = client.replica.sync.revision() as usize;
-        let mut doc = self.store.docs[revision].clone();
-        if let Some(op) = client.replica.sync.unacknowledged() {
-            op.apply(&mut doc).expect("unacknowledged edits fit");
+        for (doc, replica) in &client.replicas {
+            let Some(d) = self.store.docs.get(doc) else {
+                continue;
+            };
+            let mut text = d.texts[replica.sync.revision() as usize].clone();
+            if let Some(op) = replica.sync.unacknowledged() {
+                op.apply(&mut text).expect("unacknowledged edits fit");
+            }
+            assert_eq!(text.to_string(), replica.text(), "{} in {doc}", client.id);
         }
-        assert_eq!(doc.to_string(), client.replica.text(), "{}", client.id);
     }
 
     fn receive(&mut self, c: usize) {
         let client = &mut self.clients[c];
         for msg in client.heard.take() {
-            let reply = client
-                .replica
-                .handle(&msg)
-                .unwrap_or_else(|e| panic!("{}: {e} on {msg:?}", client.id));
-            client.outbox.extend(reply);
+            client.hear(msg);
         }
+        let closed = client.heard.closed();
+        assert_eq!(
+            closed,
+            None,
+            "{} was closed: {:?}",
+            client.id,
+            client.heard.take()
+        );
     }
 
     /// The client's connection drops (what was on the wire is lost) and it
-    /// reconnects with `since`, as the editor does.
+    /// reconnects with `since`, as the editor does, and opens its documents
+    /// again with theirs.
     fn reconnect(&mut self, c: usize) {
         let i = self.clients[c].instance;
         let old = self.clients[c].conn;
@@ -330,55 +593,48 @@ impl World {
         let client = &mut self.clients[c];
         client.late = client.outbox.drain(..).take(keep).collect();
         client.old_conn = Some(old);
-        client.heard.take();
+        for msg in client.heard.take() {
+            // What was queued for the old connection is lost, but not the
+            // tree's news for the test's bookkeeping: the new init has it.
+            let _ = msg;
+        }
         self.instances[i].core.leave(old, Instant::now());
-        // The actor catches up before a join.
-        let tail = self.store.tail(self.instances[i].core.revision());
-        self.instances[i]
-            .core
-            .caught_up(Ok(Some(tail)), Instant::now());
         self.actions(i);
+        self.prepare_join(i);
         let heard = Recorder::default();
-        let since = self.clients[c].replica.sync.revision();
-        let id = self.clients[c].id.clone();
-        let joined = join_since(&mut self.instances[i].core, &id, since, heard.clone());
+        let client = &self.clients[c];
+        let since = client.replicas.get(MAIN_DOC).map(|r| r.sync.revision());
+        let (id, project) = (client.id.clone(), client.project);
+        let joined = join(
+            &mut self.instances[i].core,
+            &id,
+            since,
+            project,
+            heard.clone(),
+        );
         self.actions(i);
-        let ServerMessage::Init {
-            revision,
-            code,
-            missed,
-            ..
-        } = joined.init
-        else {
-            unreachable!()
-        };
         let client = &mut self.clients[c];
         client.conn = joined.conn_id;
         client.heard = heard;
-        match client
-            .replica
-            .reconnected(revision, &code, missed.as_deref())
-        {
-            Reconnected::Rebased { send, .. } => client.outbox.extend(send),
-            Reconnected::Replaced { lost } => {
-                panic!("{}: could not rebase (lost {lost:?})", client.id)
-            }
-        }
+        client.reinit(joined.init);
     }
 
     fn step(&mut self) {
         let c = self.rng.random_range(0..self.clients.len());
         let i = self.rng.random_range(0..2);
         match self.rng.random_range(0..100) {
-            0..30 => self.type_something(c),
-            30..48 => self.send_from(c),
+            0..28 => self.type_something(c),
+            28..31 => self.open_or_close(c),
+            31..33 => self.change_tree(c),
+            33..48 => self.send_from(c),
             48..50 => self.deliver_late(c),
-            50..65 => {
+            50..63 => {
                 self.receive(c);
                 self.check_client(c);
             }
-            65..80 => self.deliver_commit(i),
-            80..93 => self.deliver_event(i),
+            63..76 => self.deliver_commit(i),
+            76..79 => self.deliver_tree(i),
+            79..93 => self.deliver_event(i),
             93..97 => self.check(i),
             _ => {
                 self.reconnect(c);
@@ -390,20 +646,22 @@ impl World {
     /// Delivers everything until nothing moves.
     fn settle(&mut self) {
         for _ in 0..10_000 {
-            let busy = self
-                .instances
-                .iter()
-                .any(|i| i.commit.is_some() || !i.inbox.is_empty())
-                || self.clients.iter().any(|c| {
+            let busy =
+                self.instances.iter().any(|i| {
+                    !i.commits.is_empty() || i.tree_commit.is_some() || !i.inbox.is_empty()
+                }) || self.clients.iter().any(|c| {
                     !c.outbox.is_empty()
                         || !c.heard.0.borrow().queue.is_empty()
-                        || !c.replica.sync.is_synchronized()
+                        || c.replicas.values().any(|r| !r.sync.is_synchronized())
                 });
             if !busy {
                 break;
             }
             for i in 0..2 {
-                self.deliver_commit(i);
+                while !self.instances[i].commits.is_empty() {
+                    self.deliver_commit(i);
+                }
+                self.deliver_tree(i);
                 while !self.instances[i].inbox.is_empty() {
                     self.deliver_event(i);
                 }
@@ -428,7 +686,245 @@ impl World {
     }
 }
 
-fn join(core: &mut RoomCore<Recorder>, client: &str, since: Option<u64>, sink: Recorder) -> Joined {
+impl Client {
+    /// Sends an edit of `doc` (single-document clients name none). Not
+    /// while the document is being opened again: its `opened` rebases what
+    /// is unacknowledged and sends it then.
+    fn send(&mut self, doc: &str, msg: ClientMessage) {
+        if self.opening.contains(doc) {
+            return;
+        }
+        let msg = match (msg, self.project) {
+            (
+                ClientMessage::CodeUpdate {
+                    revision,
+                    seq,
+                    operation,
+                    ..
+                },
+                true,
+            ) => ClientMessage::CodeUpdate {
+                revision,
+                seq,
+                operation,
+                doc: Some(doc.to_owned()),
+            },
+            (msg, _) => msg,
+        };
+        self.outbox.push_back(msg);
+    }
+
+    /// Starts a replica of `doc` at `revision`, numbering on from the seqs
+    /// it used in it before.
+    fn start(&mut self, doc: &str, revision: u64, code: &str) {
+        let next = self.seqs.get(doc).copied().unwrap_or(1);
+        self.replicas
+            .insert(doc.to_owned(), Replica::continuing(revision, code, next));
+    }
+
+    /// Lets go of a document's replica, keeping where its seqs are.
+    fn drop_doc(&mut self, doc: &str) {
+        if let Some(r) = self.replicas.remove(doc) {
+            self.seqs.insert(doc.to_owned(), r.sync.next_seq());
+        }
+    }
+
+    /// The first `init`: the main document, and the tree.
+    fn init(&mut self, init: ServerMessage) {
+        let ServerMessage::Init {
+            revision,
+            code,
+            doc,
+            files,
+            ..
+        } = init
+        else {
+            unreachable!()
+        };
+        self.tree = match files {
+            Some(files) => files.into_iter().map(|f| (f.doc, f.path)).collect(),
+            None => BTreeMap::new(),
+        };
+        if !self.project || doc.is_some() {
+            self.start(MAIN_DOC, revision, &code);
+        }
+    }
+
+    /// The `init` of a reconnect: the main document rebased, the tree
+    /// taken, the other documents opened again with `since`.
+    fn reinit(&mut self, init: ServerMessage) {
+        let ServerMessage::Init {
+            revision,
+            code,
+            missed,
+            doc,
+            files,
+            ..
+        } = init
+        else {
+            unreachable!()
+        };
+        if let Some(files) = files {
+            self.tree = files.into_iter().map(|f| (f.doc, f.path)).collect();
+        }
+        // Opens in flight may be lost with the old connection; ask again
+        // when it pleases.
+        self.opening.clear();
+        match (
+            self.replicas.get_mut(MAIN_DOC),
+            doc.is_some() || !self.project,
+        ) {
+            (Some(_), true) => self.rebase(MAIN_DOC, revision, &code, missed),
+            (None, true) => self.start(MAIN_DOC, revision, &code),
+            (_, false) => self.drop_doc(MAIN_DOC),
+        }
+        let others: Vec<(String, u64)> = self
+            .replicas
+            .iter()
+            .filter(|(d, _)| *d != MAIN_DOC)
+            .map(|(d, r)| (d.clone(), r.sync.revision()))
+            .collect();
+        for (doc, since) in others {
+            if self.tree.contains_key(&doc) {
+                self.opening.insert(doc.clone());
+                let open = ClientMessage::Open {
+                    doc,
+                    since: Some(since),
+                };
+                self.outbox.push_back(open);
+            } else {
+                self.drop_doc(&doc); // Deleted while away.
+            }
+        }
+    }
+
+    fn rebase(&mut self, doc: &str, revision: u64, code: &str, missed: Option<Vec<CommittedOp>>) {
+        let replica = self.replicas.get_mut(doc).expect("held");
+        match replica.reconnected(revision, code, missed.as_deref()) {
+            Reconnected::Rebased { send, .. } => {
+                for msg in send {
+                    self.send(doc, msg);
+                }
+            }
+            // Nothing was unacknowledged: taking the room's text loses nothing.
+            Reconnected::Replaced { lost: None } => {}
+            Reconnected::Replaced { lost } => {
+                panic!("{} in {doc}: could not rebase (lost {lost:?})", self.id)
+            }
+        }
+    }
+
+    /// Handles one message the room sent.
+    fn hear(&mut self, msg: ServerMessage) {
+        let doc_of = |doc: &Option<String>| named(doc);
+        match &msg {
+            ServerMessage::CodeUpdate(c) => self.hand_to_replica(&doc_of(&c.doc), &msg),
+            ServerMessage::Ack { doc, .. } => self.hand_to_replica(&doc_of(doc), &msg),
+            ServerMessage::Opened {
+                doc,
+                revision,
+                code,
+                missed,
+                ..
+            } => {
+                if !self.opening.remove(doc) {
+                    return; // Asked on a connection since replaced.
+                }
+                if self.replicas.contains_key(doc) {
+                    self.rebase(doc, *revision, code, missed.clone());
+                } else {
+                    self.start(doc, *revision, code);
+                }
+            }
+            ServerMessage::FileCreated { file, .. } => {
+                self.tree.insert(file.doc.clone(), file.path.clone());
+            }
+            ServerMessage::FileRenamed { doc, path, .. } => {
+                self.tree.insert(doc.clone(), path.clone());
+            }
+            ServerMessage::FileDeleted { doc, .. } => {
+                self.tree.remove(doc);
+                // Its unacknowledged edits are refused; the client keeps
+                // them (here: drops the document).
+                self.drop_doc(doc);
+            }
+            ServerMessage::Error { code, .. } => {
+                // Refusals of tree changes that lost a race, of edits to a
+                // deleted document, of opening one deleted meanwhile, of a
+                // message for a document closed: expected, the connection
+                // stays open.
+                assert!(
+                    [
+                        "path_taken",
+                        "document_not_found",
+                        "document_deleted",
+                        "not_open",
+                    ]
+                    .contains(&code.as_str()),
+                    "{}: {msg:?}",
+                    self.id
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn hand_to_replica(&mut self, doc: &str, msg: &ServerMessage) {
+        if self.closed.contains(doc) && !self.replicas.contains_key(doc) {
+            return;
+        }
+        let Some(replica) = self.replicas.get_mut(doc) else {
+            panic!("{}: {msg:?} for a document it does not have open", self.id);
+        };
+        let reply = replica
+            .handle(msg)
+            .unwrap_or_else(|e| panic!("{} in {doc}: {e} on {msg:?}", self.id));
+        if let Some(reply) = reply {
+            self.send(doc, reply);
+        }
+    }
+}
+
+/// One of `items`, at random.
+fn pick<T>(rng: &mut StdRng, items: impl Iterator<Item = T>) -> Option<T> {
+    let items: Vec<T> = items.collect();
+    if items.is_empty() {
+        return None;
+    }
+    let i = rng.random_range(0..items.len());
+    items.into_iter().nth(i)
+}
+
+/// Hands a client message to the room as the connection's reader does.
+fn deliver(core: &mut RoomCore<Recorder>, conn: ConnId, msg: ClientMessage) {
+    let now = Instant::now();
+    match msg {
+        ClientMessage::CodeUpdate {
+            revision,
+            seq,
+            operation,
+            doc,
+        } => core.edit(conn, doc.as_deref(), revision, seq, operation, now),
+        ClientMessage::Open { doc, since } => core.open(conn, &doc, since),
+        ClientMessage::Close { doc } => core.close(conn, &doc),
+        ClientMessage::CreateFile {
+            path,
+            code,
+            language,
+        } => core.create_file(conn, path, code.unwrap_or_default(), language, now),
+        ClientMessage::RenameFile { doc, path } => core.rename_file(conn, doc, path, now),
+        ClientMessage::DeleteFile { doc } => core.delete_file(conn, doc, now),
+        ClientMessage::CursorMove { .. } | ClientMessage::Ping => {}
+    }
+}
+
+fn join(
+    core: &mut RoomCore<Recorder>,
+    client: &str,
+    since: Option<u64>,
+    project: bool,
+    sink: Recorder,
+) -> Joined {
     core.join(
         JoinRequest {
             client_id: client.into(),
@@ -436,6 +932,7 @@ fn join(core: &mut RoomCore<Recorder>, client: &str, since: Option<u64>, sink: R
             since,
             viewer_id: None,
             watcher: false,
+            project,
             sink,
         },
         Instant::now(),
@@ -443,13 +940,16 @@ fn join(core: &mut RoomCore<Recorder>, client: &str, since: Option<u64>, sink: R
     .expect("joins")
 }
 
-fn join_since(core: &mut RoomCore<Recorder>, client: &str, since: u64, sink: Recorder) -> Joined {
-    join(core, client, Some(since), sink)
-}
-
-/// Runs one seeded world to the end; returns how many commits lost a race.
-fn run(seed: u64, clients: usize, steps: usize) -> usize {
-    let mut world = World::new(seed, clients, "fn main() {}\n");
+/// Runs one seeded world to the end; returns how many commits and tree
+/// changes lost a race.
+fn run(
+    seed: u64,
+    files: &[(&str, &str)],
+    project: usize,
+    single: usize,
+    steps: usize,
+) -> (usize, usize) {
+    let mut world = World::new(seed, files, project, single);
     for _ in 0..steps {
         world.step();
         for i in 0..2 {
@@ -461,36 +961,70 @@ fn run(seed: u64, clients: usize, steps: usize) -> usize {
         }
     }
     world.settle();
-    let expected = {
-        let mut doc = ropey::Rope::from_str("fn main() {}\n");
-        for e in &world.store.log {
-            e.operation.apply(&mut doc).unwrap();
-        }
-        doc.to_string()
+    let expected: BTreeMap<String, String> = world
+        .store
+        .docs
+        .iter()
+        .map(|(id, d)| (id.clone(), d.texts.last().unwrap().to_string()))
+        .collect();
+    let paths: Vec<(String, String)> = {
+        let mut p: Vec<(String, String)> = world
+            .store
+            .paths
+            .iter()
+            .map(|(d, p)| (p.clone(), d.clone()))
+            .collect();
+        p.sort();
+        p
     };
     for (i, instance) in world.instances.iter().enumerate() {
-        let snap = instance.core.snapshot();
+        let (revision, files) = instance.core.files();
         assert_eq!(
-            snap.revision,
-            world.store.revision(),
+            revision,
+            world.store.tree.len() as u64,
             "seed {seed}: instance {i}"
         );
-        assert_eq!(snap.doc.to_string(), expected, "seed {seed}: instance {i}");
+        let theirs: Vec<(String, String)> = files.into_iter().map(|f| (f.path, f.doc)).collect();
+        assert_eq!(theirs, paths, "seed {seed}: instance {i}'s tree");
+        for (doc, (revision, _)) in instance.core.marks() {
+            if let Some(d) = world.store.docs.get(&*doc) {
+                assert_eq!(revision, d.revision(), "seed {seed}: instance {i} in {doc}");
+            }
+        }
     }
     for c in &world.clients {
-        assert!(
-            c.replica.sync.is_synchronized(),
-            "seed {seed}: {} has unsent edits",
-            c.id
-        );
-        assert_eq!(c.replica.text(), expected, "seed {seed}: {}", c.id);
+        if c.project {
+            let tree: BTreeMap<String, String> =
+                paths.iter().map(|(p, d)| (d.clone(), p.clone())).collect();
+            assert_eq!(c.tree, tree, "seed {seed}: {}'s tree", c.id);
+        }
+        for (doc, replica) in &c.replicas {
+            assert!(
+                replica.sync.is_synchronized(),
+                "seed {seed}: {} has unsent edits in {doc}",
+                c.id
+            );
+            assert_eq!(
+                Some(&replica.text()),
+                expected.get(doc),
+                "seed {seed}: {} in {doc}",
+                c.id
+            );
+        }
     }
-    world.store.conflicts
+    (world.store.conflicts, world.store.tree_conflicts)
 }
+
+const ONE_FILE: &[(&str, &str)] = &[("main.rs", "fn main() {}\n")];
+const PROJECT: &[(&str, &str)] = &[
+    ("main.rs", "fn main() {}\n"),
+    ("lib.rs", "pub mod x;\n"),
+    ("x.rs", "// x\n"),
+];
 
 #[test]
 fn two_instances_and_their_clients_converge_whatever_the_interleaving() {
-    let conflicts: usize = (0..150).map(|seed| run(seed, 4, 300)).sum();
+    let conflicts: usize = (0..150).map(|seed| run(seed, ONE_FILE, 0, 4, 300).0).sum();
     assert!(
         conflicts > 150,
         "races were lost {conflicts} times: too few to test rebasing"
@@ -499,6 +1033,38 @@ fn two_instances_and_their_clients_converge_whatever_the_interleaving() {
 
 #[test]
 fn a_crowded_room_converges_too() {
-    let conflicts: usize = (1000..1010).map(|seed| run(seed, 10, 1500)).sum();
+    let conflicts: usize = (1000..1010)
+        .map(|seed| run(seed, ONE_FILE, 0, 10, 1500).0)
+        .sum();
     assert!(conflicts > 50, "races were lost {conflicts} times");
+}
+
+#[test]
+fn documents_and_the_tree_converge_under_creates_renames_and_deletes() {
+    let (mut conflicts, mut tree_conflicts) = (0, 0);
+    for seed in 2000..2120 {
+        let (c, t) = run(seed, PROJECT, 4, 0, 600);
+        conflicts += c;
+        tree_conflicts += t;
+    }
+    assert!(conflicts > 100, "edit races were lost {conflicts} times");
+    assert!(
+        tree_conflicts > 20,
+        "tree races were lost {tree_conflicts} times"
+    );
+}
+
+#[test]
+fn single_document_clients_keep_to_the_main_document_of_a_project() {
+    let (mut conflicts, mut tree_conflicts) = (0, 0);
+    for seed in 3000..3060 {
+        let (c, t) = run(seed, PROJECT, 3, 2, 600);
+        conflicts += c;
+        tree_conflicts += t;
+    }
+    assert!(conflicts > 50, "edit races were lost {conflicts} times");
+    assert!(
+        tree_conflicts > 5,
+        "tree races were lost {tree_conflicts} times"
+    );
 }

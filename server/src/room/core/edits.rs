@@ -17,7 +17,9 @@ use collab_protocol::{close_code, error_code, CommittedOp, Operation, Role, Serv
 use super::doc::{insert_bytes, Doc, DocId, PendingEdit};
 use super::lineage::{self, Mark};
 use super::tree::Refusal;
-use super::{commit_request, Action, ConnId, ConnSink, Publish, RoomCore, MAX_BATCH, SNAPSHOT_EVERY};
+use super::{
+    commit_request, Action, ConnId, ConnSink, Publish, RoomCore, MAX_BATCH, SNAPSHOT_EVERY,
+};
 use crate::metrics::Reject;
 use crate::store::{CommitReply, CommittedEntry, StoreError, Tail, TURN};
 
@@ -78,7 +80,12 @@ impl<S: ConnSink> RoomCore<S> {
             // Open but not held: its `opened` has not been sent yet, so the
             // client cannot have a revision of it to edit.
             let msg = format!("document {id} is still opening; edit it after its opened");
-            self.fail(conn_id, error_code::INVALID_OPERATION, &msg, close_code::MALFORMED);
+            self.fail(
+                conn_id,
+                error_code::INVALID_OPERATION,
+                &msg,
+                close_code::MALFORMED,
+            );
             return;
         }
         self.with_doc(&id, |room, id, d| {
@@ -101,7 +108,8 @@ impl<S: ConnSink> RoomCore<S> {
         let Some(conn) = self.conns.get(&conn_id) else {
             return;
         };
-        let (client_id, user_id, project) = (conn.client_id.clone(), conn.user_id.clone(), conn.project);
+        let (client_id, user_id, project) =
+            (conn.client_id.clone(), conn.user_id.clone(), conn.project);
         if let Some(&(last_seq, last_rev)) = d.dedup.get(&client_id) {
             if seq <= last_seq {
                 // Already committed (a resend after a reconnect): ack again, never reapply.
@@ -128,7 +136,12 @@ impl<S: ConnSink> RoomCore<S> {
                 "revision {base} is ahead of the document's revision {}",
                 d.revision
             );
-            self.fail(conn_id, error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
+            self.fail(
+                conn_id,
+                error_code::FUTURE_REVISION,
+                &msg,
+                close_code::MALFORMED,
+            );
             return;
         }
         if base < d.oldest_base() {
@@ -136,7 +149,12 @@ impl<S: ConnSink> RoomCore<S> {
                 "revision {base} is older than the {} operations this server keeps; reconnect to resynchronize",
                 d.log.len()
             );
-            self.fail(conn_id, error_code::REVISION_TOO_OLD, &msg, close_code::MALFORMED);
+            self.fail(
+                conn_id,
+                error_code::REVISION_TOO_OLD,
+                &msg,
+                close_code::MALFORMED,
+            );
             return;
         }
         let skip = (base - d.oldest_base()) as usize;
@@ -154,7 +172,12 @@ impl<S: ConnSink> RoomCore<S> {
                 Ok((transformed, _)) => op = transformed,
                 Err(e) => {
                     let msg = format!("operation does not fit revision {base}: {e}");
-                    self.fail(conn_id, error_code::INVALID_OPERATION, &msg, close_code::MALFORMED);
+                    self.fail(
+                        conn_id,
+                        error_code::INVALID_OPERATION,
+                        &msg,
+                        close_code::MALFORMED,
+                    );
                     return;
                 }
             }
@@ -165,7 +188,12 @@ impl<S: ConnSink> RoomCore<S> {
                 op.base_len(),
                 d.tip_len()
             );
-            self.fail(conn_id, error_code::INVALID_OPERATION, &msg, close_code::MALFORMED);
+            self.fail(
+                conn_id,
+                error_code::INVALID_OPERATION,
+                &msg,
+                close_code::MALFORMED,
+            );
             return;
         }
         if op.target_len() > op.base_len() {
@@ -268,8 +296,14 @@ impl<S: ConnSink> RoomCore<S> {
         // text with the batch applied (a rope clone shares its nodes).
         let size = if self.shared {
             let mut after = d.text.clone();
-            let fits = entries.iter().all(|e| e.operation.apply(&mut after).is_ok());
-            if fits { after.len_bytes() } else { d.text.len_bytes() }
+            let fits = entries
+                .iter()
+                .all(|e| e.operation.apply(&mut after).is_ok());
+            if fits {
+                after.len_bytes()
+            } else {
+                d.text.len_bytes()
+            }
         } else {
             0
         } as u64;
@@ -280,14 +314,13 @@ impl<S: ConnSink> RoomCore<S> {
     }
 
     /// The answer to the commit in flight on document `id`.
-    pub fn committed(
-        &mut self,
-        id: &DocId,
-        reply: Result<CommitReply, StoreError>,
-        now: Instant,
-    ) {
+    pub fn committed(&mut self, id: &DocId, reply: Result<CommitReply, StoreError>, now: Instant) {
         self.with_doc(id, |room, id, d| room.committed_doc(d, id, reply, now));
-        if self.docs.get(id).is_some_and(|d| d.deleted && d.is_settled()) {
+        if self
+            .docs
+            .get(id)
+            .is_some_and(|d| d.deleted && d.is_settled())
+        {
             self.docs.remove(id);
         }
         self.finish_drain();
@@ -361,6 +394,7 @@ impl<S: ConnSink> RoomCore<S> {
                 d.pending.splice(0..0, batch);
                 d.deleted = true;
                 self.refuse_pending(d, id);
+                self.need_tree();
             }
             Ok(CommitReply::Gone) => self.reset(
                 close_code::ROOM_NOT_FOUND,
@@ -432,7 +466,10 @@ impl<S: ConnSink> RoomCore<S> {
             self.reset(
                 close_code::INTERNAL,
                 error_code::UNAVAILABLE,
-                format!("revision {} of document {id} does not apply: {e}", entry.revision),
+                format!(
+                    "revision {} of document {id} does not apply: {e}",
+                    entry.revision
+                ),
             );
             return;
         }
@@ -504,8 +541,7 @@ impl<S: ConnSink> RoomCore<S> {
     /// Applies another instance's committed operation. Pending edits must be
     /// rebased afterwards ([`Self::rebase_pending`]).
     fn apply_remote(&mut self, d: &mut Doc, id: &DocId, entry: CommittedEntry, now: Instant) {
-        if d
-            .pending
+        if d.pending
             .iter()
             .any(|p| p.client_id == entry.client_id && p.seq <= entry.seq)
         {
@@ -537,7 +573,12 @@ impl<S: ConnSink> RoomCore<S> {
                 "revision {} is older than the history this server keeps; reconnect",
                 p.base
             );
-            self.fail(p.conn_id, error_code::REVISION_TOO_OLD, &msg, close_code::MALFORMED);
+            self.fail(
+                p.conn_id,
+                error_code::REVISION_TOO_OLD,
+                &msg,
+                close_code::MALFORMED,
+            );
         }
         let mut rebased: Vec<Operation> = Vec::with_capacity(d.pending.len());
         for p in &d.pending {
@@ -613,12 +654,7 @@ impl<S: ConnSink> RoomCore<S> {
     /// The answer to [`Action::CatchUp`] (or the catch-up before a join):
     /// the log after the revision the document had, `None` when the
     /// document is gone.
-    pub fn caught_up(
-        &mut self,
-        id: &DocId,
-        tail: Result<Option<Tail>, StoreError>,
-        now: Instant,
-    ) {
+    pub fn caught_up(&mut self, id: &DocId, tail: Result<Option<Tail>, StoreError>, now: Instant) {
         self.with_doc(id, |room, id, d| {
             d.catching_up = false;
             match tail {
@@ -683,11 +719,7 @@ impl<S: ConnSink> RoomCore<S> {
             .into_iter()
             .skip_while(|e| e.revision <= d.revision)
             .collect();
-        if revision > d.revision
-            && entries
-                .first()
-                .is_none_or(|e| e.revision != d.revision + 1)
-        {
+        if revision > d.revision && entries.first().is_none_or(|e| e.revision != d.revision + 1) {
             self.reset(
                 close_code::RESTARTING,
                 error_code::UNAVAILABLE,

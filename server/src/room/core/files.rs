@@ -13,7 +13,9 @@ use super::own_ops::OwnOps;
 use super::tree::{language_after_move, Refusal};
 use super::{Action, ConnId, ConnSink, RoomCore, TreeEdit, TreeWish};
 use crate::ids;
-use crate::store::{LoadedDoc, StoreError, StoreEvent, TreeChange, TreeEntry, TreeReply, TreeRequest, TreeTail};
+use crate::store::{
+    LoadedDoc, StoreError, StoreEvent, TreeChange, TreeEntry, TreeReply, TreeRequest, TreeTail,
+};
 
 impl<S: ConnSink> RoomCore<S> {
     // ----- opening and closing -----
@@ -287,7 +289,8 @@ impl<S: ConnSink> RoomCore<S> {
     }
 
     /// The change a wish makes to the tree as it is now.
-    fn change_for(&self, wish: &TreeWish) -> Result<(TreeChange, String), Refusal> {
+    fn change_for(&mut self, wish: &TreeWish) -> Result<(TreeChange, String), Refusal> {
+        let new_id = ids::new_doc_id(&mut self.doc_ids);
         let file = |doc: &str| {
             self.tree
                 .get(doc)
@@ -304,7 +307,7 @@ impl<S: ConnSink> RoomCore<S> {
                     .filter(|l| !l.trim().is_empty())
                     .unwrap_or_else(|| language::guess(path).to_owned());
                 let file = FileInfo {
-                    doc: ids::new_doc_id(),
+                    doc: new_id,
                     path: path.clone(),
                     size: code.len() as u64,
                     language,
@@ -379,9 +382,8 @@ impl<S: ConnSink> RoomCore<S> {
                 self.tree_stash.insert(e.revision, e);
             }
         }
-        if self.tree_in_flight.is_some() {
-            return; // Its answer decides where they go.
-        }
+        // (A change of ours in flight was checked against the tree before
+        // these: the store refuses it, and it is checked again after them.)
         while let Some(e) = self.tree_stash.remove(&(self.tree.revision() + 1)) {
             self.apply_tree(e, None, now);
         }
@@ -393,7 +395,7 @@ impl<S: ConnSink> RoomCore<S> {
     }
 
     /// Asks the actor to read the tree log after the tree's revision.
-    fn need_tree(&mut self) {
+    pub(super) fn need_tree(&mut self) {
         if !self.tree_catching_up && self.stop.is_none() {
             self.tree_catching_up = true;
             self.actions.push(Action::CatchUpTree);
@@ -499,8 +501,8 @@ impl<S: ConnSink> RoomCore<S> {
             .conns
             .iter_mut()
             .filter_map(|(conn_id, c)| {
-                c.open.remove(id);
-                (!c.project).then_some(*conn_id)
+                let had = c.open.remove(id).is_some();
+                (had && !c.project).then_some(*conn_id)
             })
             .collect();
         for conn_id in single {

@@ -25,10 +25,20 @@ impl<S: ConnSink> RoomCore<S> {
         client_id: &str,
         project: bool,
     ) -> Result<(), JoinError> {
-        if !project && self.tree.main().is_none() {
-            return Err(JoinError::NoMainDocument);
+        match self.tree.main() {
+            None if !project => return Err(JoinError::NoMainDocument),
+            // The actor reads the main document before a join; it was not
+            // there (deleted just now: the tree's news is on its way).
+            Some(main) if !self.docs.contains_key(&main) => {
+                return Err(JoinError::Store(crate::store::StoreError::Unavailable(
+                    "the main document could not be read".into(),
+                )))
+            }
+            _ => {}
         }
-        if let Some(since) = since {
+        // (Without a main document, `since` names a revision of one that
+        // is gone: the init says so, and the client drops it.)
+        if let (Some(since), Some(_)) = (since, self.tree.main()) {
             let revision = self.revision();
             if since > revision {
                 return Err(JoinError::FutureRevision { since, revision });
@@ -83,12 +93,6 @@ impl<S: ConnSink> RoomCore<S> {
     pub fn join(&mut self, req: JoinRequest<S>, now: Instant) -> Result<Joined, JoinError> {
         self.check_join(req.since, &req.client_id, req.project)?;
         let main = self.tree.main();
-        if main.as_ref().is_some_and(|m| !self.docs.contains_key(m)) {
-            // The actor reads the main document before a join.
-            return Err(JoinError::Store(crate::store::StoreError::Unavailable(
-                "the main document is not loaded".into(),
-            )));
-        }
         let replaced: Vec<ConnId> = self
             .conns
             .iter()
@@ -140,7 +144,9 @@ impl<S: ConnSink> RoomCore<S> {
                     anchor: None,
                     role,
                     // A single-document client is in the main document.
-                    doc: (!req.project).then(|| main.as_deref().map(str::to_owned)).flatten(),
+                    doc: (!req.project)
+                        .then(|| main.as_deref().map(str::to_owned))
+                        .flatten(),
                 };
                 if !self.remote.contains_key(&user_id) {
                     self.announce_join(&info);
@@ -155,7 +161,11 @@ impl<S: ConnSink> RoomCore<S> {
             Some(d) => (
                 d.revision,
                 d.text.to_string(),
-                d.missed(req.since, &client_id, req.project.then_some(crate::store::MAIN_DOC)),
+                d.missed(
+                    req.since,
+                    &client_id,
+                    req.project.then_some(crate::store::MAIN_DOC),
+                ),
             ),
             None => (0, String::new(), None),
         };
@@ -285,9 +295,12 @@ impl<S: ConnSink> RoomCore<S> {
         }
         if !self.remote.contains_key(&conn.user_id) {
             let user_id = conn.user_id.to_string();
-            self.fan_out(|_, _| true, |_| ServerMessage::UserLeft {
-                user_id: user_id.clone(),
-            });
+            self.fan_out(
+                |_, _| true,
+                |_| ServerMessage::UserLeft {
+                    user_id: user_id.clone(),
+                },
+            );
         }
     }
 
@@ -330,9 +343,12 @@ impl<S: ConnSink> RoomCore<S> {
             for c in self.conns.values() {
                 c.sink.drop_caret(id);
             }
-            self.fan_out(|_, _| true, |_| ServerMessage::UserLeft {
-                user_id: id.to_owned(),
-            });
+            self.fan_out(
+                |_, _| true,
+                |_| ServerMessage::UserLeft {
+                    user_id: id.to_owned(),
+                },
+            );
         }
     }
 
@@ -418,7 +434,12 @@ impl<S: ConnSink> RoomCore<S> {
         let revision = d.revision;
         if base > revision {
             let msg = format!("revision {base} is ahead of the document's revision {revision}");
-            self.fail(conn_id, error_code::FUTURE_REVISION, &msg, close_code::MALFORMED);
+            self.fail(
+                conn_id,
+                error_code::FUTURE_REVISION,
+                &msg,
+                close_code::MALFORMED,
+            );
             return;
         }
         if base < d.oldest_base() {

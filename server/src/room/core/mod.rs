@@ -39,6 +39,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collab_protocol::{close_code, error_code, FileInfo, Role, ServerMessage, UserInfo};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use ropey::Rope;
 
 use self::clients::Identities;
@@ -345,8 +347,11 @@ pub struct RoomCore<S: ConnSink> {
     shared: bool,
     metrics: Arc<Metrics>,
     tree: Tree,
-    /// The documents held here.
-    docs: HashMap<DocId, Doc>,
+    /// The documents held here (ordered, so that the room does the same
+    /// thing in the same order every time: the seeded simulations replay).
+    docs: BTreeMap<DocId, Doc>,
+    /// Draws new documents' ids.
+    doc_ids: StdRng,
     /// Documents being read from the store, with the `open`s waiting.
     loading: HashMap<DocId, Vec<doc::Waiter>>,
     /// Documents deleted while this room ran (their ids are never reused):
@@ -396,8 +401,9 @@ impl<S: ConnSink> RoomCore<S> {
             config,
             shared,
             tree: Tree::new(loaded.tree_revision, loaded.files),
-            docs: HashMap::new(),
+            docs: BTreeMap::new(),
             loading: HashMap::new(),
+            doc_ids: StdRng::from_os_rng(),
             deleted: HashSet::new(),
             identities: loaded
                 .identities
@@ -446,6 +452,12 @@ impl<S: ConnSink> RoomCore<S> {
         // instance's budget; keep the tail that fits.
         self.trim_history(&id);
         Ok(())
+    }
+
+    /// Draws new documents' ids from `seed` (the seeded simulations).
+    #[cfg(test)]
+    pub(crate) fn seed_ids(&mut self, seed: u64) {
+        self.doc_ids = StdRng::seed_from_u64(seed);
     }
 
     // ----- what the actor reads -----
@@ -517,7 +529,7 @@ impl<S: ConnSink> RoomCore<S> {
 
     /// For each document held here: its revision and the ids this room
     /// knows of the revisions it applied.
-    pub fn marks(&self) -> HashMap<DocId, (u64, Vec<Mark>)> {
+    pub fn marks(&self) -> BTreeMap<DocId, (u64, Vec<Mark>)> {
         self.docs
             .iter()
             .map(|(id, d)| (id.clone(), (d.revision, d.marks())))

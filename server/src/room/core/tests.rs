@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use collab_protocol::{Operation, ServerMessage};
 
+use super::tree::TreeLimits;
 use super::*;
-use crate::store::{CommitReply, CommittedEntry, LoadedRoom, StoreEvent};
+use crate::store::{CommitReply, CommittedEntry, LoadedRoom, StoreEvent, TreeReply};
 
 /// What one connection was told.
 #[derive(Debug, Default)]
@@ -87,16 +88,21 @@ pub(crate) fn config() -> CoreConfig {
             room_bytes: usize::MAX / 4,
             instance_bytes: usize::MAX / 2,
         },
+        tree: TreeLimits {
+            max_docs: 50,
+            max_doc_bytes: 4000,
+            max_room_bytes: 100_000,
+        },
+        max_open_docs: 8,
     }
 }
 
-/// A room holding `code` at revision 0.
+/// A room holding `code` at revision 0, as its main document `main.rs`.
 pub(crate) fn room(code: &str, shared: bool) -> RoomCore<Recorder> {
+    let (loaded, _) = LoadedRoom::single(code, "rust", None);
     let loaded = LoadedRoom {
-        language: "rust".into(),
-        snapshot: code.into(),
         viewer: Some("viewer".into()),
-        ..LoadedRoom::default()
+        ..loaded
     };
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let mut core = RoomCore::load(
@@ -116,11 +122,22 @@ pub(crate) fn op(json: &str) -> Operation {
     serde_json::from_str(json).unwrap()
 }
 
-/// Joins client `client`; returns its connection, what it heard and its init.
+/// Joins client `client` as a single-document client; returns its
+/// connection, what it heard and its init.
 pub(crate) fn join(
     core: &mut RoomCore<Recorder>,
     client: &str,
     since: Option<u64>,
+) -> (ConnId, Recorder, ServerMessage) {
+    join_as(core, client, since, false)
+}
+
+/// Joins client `client`, a project client when `project`.
+pub(crate) fn join_as(
+    core: &mut RoomCore<Recorder>,
+    client: &str,
+    since: Option<u64>,
+    project: bool,
 ) -> (ConnId, Recorder, ServerMessage) {
     let sink = Recorder::default();
     let joined = core
@@ -132,6 +149,7 @@ pub(crate) fn join(
                 viewer_id: None,
                 watcher: false,
                 sink: sink.clone(),
+                project,
             },
             Instant::now(),
         )
@@ -144,32 +162,34 @@ pub(crate) fn join(
 /// Answers the commit the core asked for, as an authoritative store would.
 pub(crate) fn commit_all(core: &mut RoomCore<Recorder>) {
     loop {
-        let commits: Vec<CommitRequest> = core
-            .take_actions()
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::Commit(req) => Some(req),
-                _ => None,
-            })
-            .collect();
-        if commits.is_empty() {
+        let actions = core.take_actions();
+        if actions.is_empty() {
             return;
         }
-        for req in commits {
-            let revision = req.expected + req.entries.len() as u64;
-            core.committed(
-                Ok(CommitReply::Committed {
-                    revision,
-                    log_bytes: 0,
-                }),
-                Instant::now(),
-            );
+        for action in actions {
+            match action {
+                Action::Commit(doc, req) => {
+                    let revision = req.expected + req.entries.len() as u64;
+                    let reply = CommitReply::Committed {
+                        revision,
+                        log_bytes: 0,
+                    };
+                    core.committed(&doc, Ok(reply), Instant::now());
+                }
+                Action::CommitTree(_) => {
+                    core.tree_committed(Ok(TreeReply::Committed), Instant::now())
+                }
+                _ => {}
+            }
         }
     }
 }
 
 fn text(core: &RoomCore<Recorder>) -> String {
-    core.snapshot().doc.to_string()
+    core.snapshot()
+        .expect("the main document is held")
+        .doc
+        .to_string()
 }
 
 #[test]
@@ -177,16 +197,17 @@ fn an_edit_on_a_stale_base_is_transformed_past_what_came_after() {
     let mut core = room("abc", false);
     let (a, a_heard, _) = join(&mut core, "a", None);
     let (b, b_heard, _) = join(&mut core, "b", None);
-    core.edit(a, 0, 1, op(r#"["X", 3]"#), Instant::now());
+    core.edit(a, None, 0, 1, op(r#"["X", 3]"#), Instant::now());
     commit_all(&mut core);
     // B still at revision 0 inserts at its end: it lands after A's "X".
-    core.edit(b, 0, 1, op(r#"[3, "!"]"#), Instant::now());
+    core.edit(b, None, 0, 1, op(r#"[3, "!"]"#), Instant::now());
     commit_all(&mut core);
     assert_eq!(text(&core), "Xabc!");
     assert_eq!(core.revision(), 2);
     assert!(b_heard.take().contains(&ServerMessage::Ack {
         revision: 2,
-        seq: 1
+        seq: 1,
+        doc: None
     }));
     let a_got = a_heard.take();
     assert!(
@@ -199,7 +220,7 @@ fn an_edit_on_a_stale_base_is_transformed_past_what_came_after() {
 fn a_resent_edit_is_acknowledged_again_not_applied_again() {
     let mut core = room("abc", false);
     let (a, _, _) = join(&mut core, "a", None);
-    core.edit(a, 0, 1, op(r#"[3, "!"]"#), Instant::now());
+    core.edit(a, None, 0, 1, op(r#"[3, "!"]"#), Instant::now());
     commit_all(&mut core);
     // The client reconnects (its ack was lost) and resends seq 1.
     let (a2, heard, init) = join(&mut core, "a", Some(0));
@@ -207,14 +228,15 @@ fn a_resent_edit_is_acknowledged_again_not_applied_again() {
         unreachable!()
     };
     assert_eq!(missed.unwrap()[0].seq, Some(1), "missed names its own seq");
-    core.edit(a2, 0, 1, op(r#"[3, "!"]"#), Instant::now());
+    core.edit(a2, None, 0, 1, op(r#"[3, "!"]"#), Instant::now());
     commit_all(&mut core);
     assert_eq!(text(&core), "abc!");
     assert_eq!(
         heard.take(),
         vec![ServerMessage::Ack {
             revision: 1,
-            seq: 1
+            seq: 1,
+            doc: None
         }]
     );
 }
@@ -224,8 +246,8 @@ fn a_lost_race_rebases_pending_edits_from_their_originals() {
     let mut core = room("abc", true);
     let (a, heard, _) = join(&mut core, "a", None);
     core.take_actions();
-    core.edit(a, 0, 1, op(r#"[3, "1"]"#), Instant::now());
-    let Some(Action::Commit(first)) = core.take_actions().into_iter().next() else {
+    core.edit(a, None, 0, 1, op(r#"[3, "1"]"#), Instant::now());
+    let Some(Action::Commit(main, first)) = core.take_actions().into_iter().next() else {
         panic!("a commit");
     };
     assert_eq!(first.expected, 0);
@@ -239,6 +261,7 @@ fn a_lost_race_rebases_pending_edits_from_their_originals() {
         seq: 1,
     };
     core.committed(
+        &main,
         Ok(CommitReply::Conflict {
             revision: 1,
             missed: vec![theirs],
@@ -250,13 +273,14 @@ fn a_lost_race_rebases_pending_edits_from_their_originals() {
         .take_actions()
         .into_iter()
         .find_map(|a| match a {
-            Action::Commit(req) => Some(req),
+            Action::Commit(_, req) => Some(req),
             _ => None,
         })
         .expect("retried at once");
     assert_eq!((retry.expected, retry.expected_tip), (1, Some((1, 77))));
     assert_eq!(retry.entries[0].operation, op(r#"[4, "1"]"#));
     core.committed(
+        &main,
         Ok(CommitReply::Committed {
             revision: 2,
             log_bytes: 0,
@@ -273,7 +297,8 @@ fn a_lost_race_rebases_pending_edits_from_their_originals() {
         heard[1],
         ServerMessage::Ack {
             revision: 2,
-            seq: 1
+            seq: 1,
+            doc: None
         }
     );
 }
@@ -283,12 +308,12 @@ fn carets_are_brought_to_the_rooms_revision_and_kept_as_state() {
     let mut core = room("hello", false);
     let (a, _, _) = join(&mut core, "a", None);
     let (b, b_heard, _) = join(&mut core, "b", None);
-    core.edit(a, 0, 1, op(r#"[">> ", 5]"#), Instant::now());
+    core.edit(a, None, 0, 1, op(r#"[">> ", 5]"#), Instant::now());
     commit_all(&mut core);
     // B's caret on "l" (offset 2) at revision 0: now at offset 5.
-    core.cursor(b, 0, 2, Some(4));
-    core.cursor(a, 1, 0, None);
-    core.cursor(a, 1, 8, None);
+    core.cursor(b, None, 0, 2, Some(4));
+    core.cursor(a, None, 1, 0, None);
+    core.cursor(a, None, 1, 8, None);
     {
         let carets = &b_heard.0.borrow().carets;
         assert_eq!(carets.len(), 1, "only the newest caret of A");
@@ -297,12 +322,12 @@ fn carets_are_brought_to_the_rooms_revision_and_kept_as_state() {
             Some(ServerMessage::CursorMove { cursor: 8, .. })
         ));
     }
-    let users = core.snapshot().users;
+    let users = core.snapshot().unwrap().users;
     let b_info = users.iter().find(|u| u.name == "b").unwrap();
     assert_eq!((b_info.cursor, b_info.anchor), (Some(5), Some(7)));
     // A caret too old to place is dropped silently; one from the future
     // is refused.
-    core.cursor(b, 9, 0, None);
+    core.cursor(b, None, 9, 0, None);
     assert_eq!(b_heard.closed().map(|c| c.0), Some(4002));
 }
 
@@ -312,7 +337,7 @@ fn a_refused_edit_leaves_the_room_unchanged() {
     let (a, heard, _) = join(&mut core, "a", None);
     let before = (core.revision(), text(&core));
     // Too long for the document: refused, connection closed.
-    core.edit(a, 0, 1, op(r#"[5, "x"]"#), Instant::now());
+    core.edit(a, None, 0, 1, op(r#"[5, "x"]"#), Instant::now());
     assert_eq!(core.take_actions(), vec![]);
     assert_eq!((core.revision(), text(&core)), before);
     assert_eq!(heard.closed().map(|c| c.0), Some(4002));
@@ -321,6 +346,7 @@ fn a_refused_edit_leaves_the_room_unchanged() {
     b_heard.take();
     core.edit(
         b,
+        None,
         0,
         1,
         op(&format!(r#"[3, "{}"]"#, "x".repeat(2000))),
@@ -344,11 +370,19 @@ fn a_refused_edit_leaves_the_room_unchanged() {
                 viewer_id: Some("viewer".into()),
                 watcher: false,
                 sink: sink.clone(),
+                project: false,
             },
             Instant::now(),
         )
         .unwrap();
-    core.edit(viewer.conn_id, 0, 1, op(r#"[3, "x"]"#), Instant::now());
+    core.edit(
+        viewer.conn_id,
+        None,
+        0,
+        1,
+        op(r#"[3, "x"]"#),
+        Instant::now(),
+    );
     assert_eq!((core.revision(), text(&core)), before);
     assert_eq!(sink.closed().map(|c| c.0), Some(4003));
 }
@@ -359,15 +393,15 @@ fn a_replaced_connection_is_out_of_the_room_at_once() {
     let (old, old_heard, _) = join(&mut core, "x", None);
     let (new, _, _) = join(&mut core, "x", Some(0));
     assert_eq!(old_heard.closed().map(|c| c.0), Some(4005));
-    core.edit(old, 0, 1, op(r#"["late"]"#), Instant::now());
+    core.edit(old, None, 0, 1, op(r#"["late"]"#), Instant::now());
     assert!(
         !core
             .take_actions()
             .iter()
-            .any(|a| matches!(a, Action::Commit(_))),
+            .any(|a| matches!(a, Action::Commit(..))),
         "nothing it sends is applied"
     );
-    core.edit(new, 0, 1, op(r#"["new"]"#), Instant::now());
+    core.edit(new, None, 0, 1, op(r#"["new"]"#), Instant::now());
     commit_all(&mut core);
     assert_eq!(text(&core), "new");
 }
@@ -381,6 +415,7 @@ fn a_slow_reader_is_closed_as_lagging_not_buffered() {
     for seq in 1..=5 {
         core.edit(
             a,
+            None,
             seq - 1,
             seq,
             append(seq as usize - 1, "x"),
@@ -428,15 +463,19 @@ fn operations_from_another_instance_apply_in_order_and_a_gap_reads_the_log() {
         StoreEvent::Ops {
             base: Some((1, 101)),
             entries: vec![entry(2, "2")],
+            doc: "main".into(),
+            size: None,
         },
         Instant::now(),
     );
-    assert_eq!(core.take_actions(), vec![Action::CatchUp]);
+    assert_eq!(core.take_actions(), vec![Action::CatchUp("main".into())]);
     assert_eq!(core.revision(), 0);
     core.store_event(
         StoreEvent::Ops {
             base: None,
             entries: vec![entry(1, "1")],
+            doc: "main".into(),
+            size: None,
         },
         Instant::now(),
     );
@@ -447,10 +486,12 @@ fn operations_from_another_instance_apply_in_order_and_a_gap_reads_the_log() {
         StoreEvent::Ops {
             base: Some((1, 999)),
             entries: vec![entry(3, "3")],
+            doc: "main".into(),
+            size: None,
         },
         Instant::now(),
     );
-    assert!(matches!(core.stop(), Some(Stop::Parted(_))));
+    assert!(matches!(core.stop(), Some(Stop::Parted(..))));
 }
 
 #[test]
@@ -466,6 +507,7 @@ fn a_presence_check_joins_users_whose_join_was_missed_but_not_stale_ones() {
             cursor: None,
             anchor: None,
             role: collab_protocol::Role::Editor,
+            doc: None,
         },
         instance: "other".into(),
     };
@@ -481,7 +523,13 @@ fn a_presence_check_joins_users_whose_join_was_missed_but_not_stale_ones() {
         present: vec![record("missed"), record("gone")],
         left: vec![],
     });
-    let names: Vec<String> = core.snapshot().users.into_iter().map(|u| u.name).collect();
+    let names: Vec<String> = core
+        .snapshot()
+        .unwrap()
+        .users
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
     assert!(names.contains(&"missed".to_owned()), "{names:?}");
     assert!(
         !names.contains(&"gone".to_owned()),

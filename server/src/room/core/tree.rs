@@ -295,7 +295,9 @@ mod tests {
     #[test]
     fn paths_stay_unique_and_valid() {
         let mut tree = Tree::new(0, vec![file("main", "src/main.rs", 10)]);
-        let refused = tree.check(&create("d1", "src/main.rs", 1), &LIMITS).unwrap_err();
+        let refused = tree
+            .check(&create("d1", "src/main.rs", 1), &LIMITS)
+            .unwrap_err();
         assert_eq!(
             (refused.code, refused.path.as_deref()),
             ("path_taken", Some("src/main.rs"))
@@ -309,11 +311,22 @@ mod tests {
             old_path: "src/lib.rs".into(),
             language: "rust".into(),
         };
-        assert_eq!(tree.check(&rename("src/main.rs"), &LIMITS).unwrap_err().code, "path_taken");
-        assert!(tree.check(&rename("src/lib.rs"), &LIMITS).is_ok(), "onto itself");
+        assert_eq!(
+            tree.check(&rename("src/main.rs"), &LIMITS)
+                .unwrap_err()
+                .code,
+            "path_taken"
+        );
+        assert!(
+            tree.check(&rename("src/lib.rs"), &LIMITS).is_ok(),
+            "onto itself"
+        );
         tree.apply(&rename("lib.rs"));
         assert_eq!(
-            tree.list().iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            tree.list()
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>(),
             ["lib.rs", "src/main.rs"]
         );
         assert_eq!(tree.at("lib.rs").map(|d| &**d), Some("d1"));
@@ -340,12 +353,18 @@ mod tests {
     fn limits_name_the_path() {
         let mut tree = Tree::new(0, vec![file("main", "a", 100)]);
         let refused = tree.check(&create("d1", "big", 101), &LIMITS).unwrap_err();
-        assert_eq!((refused.code, refused.path.as_deref()), ("document_too_large", Some("big")));
+        assert_eq!(
+            (refused.code, refused.path.as_deref()),
+            ("document_too_large", Some("big"))
+        );
         let refused = tree.check(&create("d1", "b", 60), &LIMITS).unwrap_err();
         assert!(refused.message.contains("150"), "{}", refused.message);
         tree.apply(&create("d1", "b", 10));
         tree.apply(&create("d2", "c", 10));
-        assert_eq!(tree.check(&create("d3", "d", 1), &LIMITS).unwrap_err().code, "too_many_files");
+        assert_eq!(
+            tree.check(&create("d3", "d", 1), &LIMITS).unwrap_err().code,
+            "too_many_files"
+        );
         tree.set_size("main", 50);
         assert_eq!(tree.bytes(), 70);
     }

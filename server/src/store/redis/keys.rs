@@ -70,7 +70,17 @@ pub(super) fn doc_keys(id: &str, doc: &str) -> [String; 8] {
 /// room's, then the tree log.
 pub(super) fn room_keys(id: &str) -> [String; 9] {
     let [meta, snap, log, dedup, ids, presence, room, tree] = doc_keys(id, MAIN_DOC);
-    [meta, snap, log, dedup, ids, presence, room, tree, k_treelog(id)]
+    [
+        meta,
+        snap,
+        log,
+        dedup,
+        ids,
+        presence,
+        room,
+        tree,
+        k_treelog(id),
+    ]
 }
 
 #[cfg(test)]

@@ -277,10 +277,8 @@ impl RedisStore {
                     })
                 })
                 .collect::<Result<_>>()?;
-            if tree_rev.is_empty() {
-                if main.is_some() {
-                    files = vec![self.adopt_single(id, &language).await?];
-                }
+            if tree_rev.is_empty() && main.is_some() {
+                files = vec![self.adopt_single(id, &language).await?];
             }
             let identities = pairs_of(&ids)
                 .filter_map(|(k, v)| {
@@ -428,7 +426,9 @@ impl RedisStore {
                 inv.key(k_doc(id, &doc, part));
             }
             let (kind, record, size) = match &req.entry.change {
-                TreeChange::Create { file } => ("create", Some((&file.path, &file.language)), file.size),
+                TreeChange::Create { file } => {
+                    ("create", Some((&file.path, &file.language)), file.size)
+                }
                 TreeChange::Rename { path, language, .. } => ("rename", Some((path, language)), 0),
                 TreeChange::Delete { .. } => ("delete", None, 0),
             };
@@ -549,7 +549,13 @@ impl RedisStore {
     }
 
     /// Stores a document at `revision` as its snapshot and trims its log.
-    pub async fn write_snapshot(&self, id: &str, doc: &str, revision: u64, text: Rope) -> Result<()> {
+    pub async fn write_snapshot(
+        &self,
+        id: &str,
+        doc: &str,
+        revision: u64,
+        text: Rope,
+    ) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.clone();
             let mut inv = self.scripts.snapshot.prepare_invoke();
