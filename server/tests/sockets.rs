@@ -434,6 +434,10 @@ async fn a_client_that_stops_reading_is_disconnected_not_buffered() {
             "16",
             "--max-document-chars",
             "100000000",
+            "--max-doc-bytes",
+            "100000000",
+            "--max-room-bytes",
+            "100000000",
         ],
         &[],
     );

@@ -170,9 +170,9 @@ if meta[1] then
   log = redis.call('LRANGE', KEYS[3], 0, -1)
   dedup = redis.call('HGETALL', KEYS[4])
 end
-return {meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap, log, dedup,
-        redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6]), meta[5] or '', meta[6] or '',
-        tree, sizes, meta[7] or ''}
+return {{meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap},
+        {log, dedup, redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])},
+        {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or ''}}
 "#;
 
 /// KEYS: a document's keys. Returns what a room starts the document from:
