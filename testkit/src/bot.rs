@@ -63,7 +63,7 @@ impl BotOptions {
 /// `init`: each must be the next one. Kept as a count and the first
 /// misfit, so a long run allocates nothing for it.
 #[derive(Clone, Copy, Debug)]
-struct RevisionStream {
+pub(crate) struct RevisionStream {
     init: u64,
     seen: u64,
     /// (index after init, revision) of the first that was not the next.
@@ -71,7 +71,7 @@ struct RevisionStream {
 }
 
 impl RevisionStream {
-    fn new(init: u64) -> Self {
+    pub(crate) fn new(init: u64) -> Self {
         Self {
             init,
             seen: 0,
@@ -79,11 +79,26 @@ impl RevisionStream {
         }
     }
 
-    fn saw(&mut self, revision: u64) {
+    pub(crate) fn saw(&mut self, revision: u64) {
         if self.first_misfit.is_none() && revision != self.init + 1 + self.seen {
             self.first_misfit = Some((self.seen, revision));
         }
         self.seen += 1;
+    }
+}
+
+impl RevisionStream {
+    /// Panics, naming `what`, unless the stream had no gap and no repeat.
+    pub(crate) fn assert_contiguous(&self, what: &str) {
+        if let Some((i, revision)) = self.first_misfit {
+            assert_eq!(
+                revision,
+                self.init + 1 + i,
+                "{what}'s revision stream after init {}: message {i} of {}",
+                self.init,
+                self.seen
+            );
+        }
     }
 }
 
@@ -184,16 +199,7 @@ impl Bot {
     /// Asserts the revision invariant: init R0, then R0+1, R0+2, ... with no
     /// gap, on the current connection.
     pub fn assert_revisions_contiguous(&self) {
-        let r = self.revisions;
-        if let Some((i, revision)) = r.first_misfit {
-            assert_eq!(
-                revision,
-                r.init + 1 + i,
-                "revision stream after init {}: message {i} of {}",
-                r.init,
-                r.seen
-            );
-        }
+        self.revisions.assert_contiguous("the document");
     }
 
     /// Takes over a new connection whose `init` answered a reconnect with
