@@ -166,11 +166,11 @@ async fn event_loop(
                 let event = event
                     .context("the terminal input stopped")?
                     .context("cannot read the terminal")?;
-                editor.handle_event(&event);
+                editor.handle_event_at(&event, Instant::now());
                 // A burst of keys (typing fast, a paste without bracketed
                 // paste) is handled before the next draw.
                 while let Ok(Ok(event)) = input.try_recv() {
-                    editor.handle_event(&event);
+                    editor.handle_event_at(&event, Instant::now());
                 }
                 redraw = true;
             }

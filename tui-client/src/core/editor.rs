@@ -198,6 +198,9 @@ pub struct Editor {
     viewport: Viewport,
     clipboard: String,
     history: UndoHistory,
+    /// When the key being handled arrived, as the shell said
+    /// ([`Editor::handle_event_at`]); the core reads no clock.
+    pub(crate) clock: Option<Instant>,
     presence: Presence,
     me: Option<Identity>,
     language: String,
@@ -241,6 +244,7 @@ impl Editor {
             viewport: Viewport::default(),
             clipboard: String::new(),
             history: UndoHistory::new(),
+            clock: None,
             presence: Presence::new(),
             me: None,
             language: String::new(),

@@ -7,6 +7,8 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
 };
 
+use std::time::Instant;
+
 use super::editor::{Editor, PromptKey};
 
 /// Everything a key can ask for.
@@ -96,7 +98,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("Ctrl-Z, Ctrl-Y", "undo, redo your own edits"),
     ("Ctrl-S", "save to the local file (asks for a name once)"),
-    ("F3, Alt-S", "save as another file"),
+    ("F12, Alt-S", "save as another file"),
     ("F2, Ctrl-N", "jump to the next colleague's caret"),
     ("F4", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
@@ -155,7 +157,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::PageDown => PageDown(shift),
         KeyCode::F(1) => Help,
         KeyCode::F(2) => NextUser,
-        KeyCode::F(3) => SaveAs,
+        KeyCode::F(12) => SaveAs,
         KeyCode::F(4) => CopyShare,
         KeyCode::F(6) => ToggleUsers,
         KeyCode::Esc => Escape,
@@ -164,7 +166,15 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
 }
 
 impl Editor {
-    /// Handles one terminal event.
+    /// Handles one terminal event that arrived at `now` (which ends an undo
+    /// group after a pause).
+    pub fn handle_event_at(&mut self, event: &Event, now: Instant) {
+        self.clock = Some(now);
+        self.handle_event(event);
+    }
+
+    /// Handles one terminal event, at the time last given to
+    /// [`Editor::handle_event_at`] (none: pauses end no undo group).
     pub fn handle_event(&mut self, event: &Event) {
         match event {
             Event::Key(key) => self.handle_key(key),

@@ -49,7 +49,7 @@ impl Editor {
         if !self.apply_own(op) {
             return false;
         }
-        self.history.record(inverse, kind);
+        self.history.record(inverse, kind, self.clock);
         self.goal_col = None;
         self.follow_caret = true;
         true
@@ -77,18 +77,15 @@ impl Editor {
         self.replace(start, end, text, kind);
     }
 
-    /// Types one char.
+    /// Types one char: a run of typing (spaces included) is one undo step;
+    /// typing over a selection is a step of its own.
     pub fn type_char(&mut self, c: char) {
-        let typing = !c.is_whitespace() && self.selection().is_none();
-        let kind = if typing {
+        let kind = if self.selection().is_none() {
             EditKind::Typing
         } else {
             EditKind::Other
         };
         self.insert_text(&c.to_string(), kind);
-        if !typing {
-            self.history.break_group();
-        }
     }
 
     /// A line break that keeps the current line's indentation.
@@ -231,25 +228,27 @@ impl Editor {
         }
     }
 
-    /// Backspace: the selection, or the glyph before the caret.
+    /// Backspace: the selection, or the glyph before the caret (a run of
+    /// them is one undo step).
     pub fn backspace(&mut self) {
         if let Some((start, end)) = self.selection() {
             return self.replace(start, end, "", EditKind::Other);
         }
         if self.caret > 0 {
             let start = tl::prev_boundary(self.doc.rope(), self.caret);
-            self.replace(start, self.caret, "", EditKind::Other);
+            self.replace(start, self.caret, "", EditKind::DeleteBack);
         }
     }
 
-    /// Delete: the selection, or the glyph after the caret.
+    /// Delete: the selection, or the glyph after the caret (a run of them
+    /// is one undo step).
     pub fn delete(&mut self) {
         if let Some((start, end)) = self.selection() {
             return self.replace(start, end, "", EditKind::Other);
         }
         let end = tl::next_boundary(self.doc.rope(), self.caret);
         if end > self.caret {
-            self.replace(self.caret, end, "", EditKind::Other);
+            self.replace(self.caret, end, "", EditKind::DeleteForward);
         }
     }
 
