@@ -26,6 +26,7 @@ use ropey::Rope;
 use super::columns::ColumnIndex;
 use super::doc_sync::{InitOutcome, SyncedDoc};
 use super::presence::{parse_color, Presence};
+use super::syntax::{HighlightSpan, Lang, Syntax};
 use super::text_layout as tl;
 use super::undo::UndoHistory;
 use collab_protocol::Unacknowledged;
@@ -183,6 +184,9 @@ pub struct Editor {
     /// Columns on long lines, kept across frames (the view asks through
     /// `&self`, hence the cell).
     columns: RefCell<ColumnIndex>,
+    /// The parse tree for highlighting, when the document's language has a
+    /// grammar (the view asks through `&self`, hence the cell).
+    syntax: RefCell<Option<Syntax>>,
     /// `is_dirty`'s answer and the version it was for.
     dirty_memo: Cell<Option<(u64, bool)>>,
     caret: usize,
@@ -227,13 +231,14 @@ pub struct Editor {
 impl Editor {
     /// An editor for `room`, writing to `file` on save when given.
     pub fn new(room: &str, name: &str, file: Option<PathBuf>) -> Self {
-        Self {
+        let mut editor = Self {
             room: room.to_owned(),
             requested_name: name.to_owned(),
             server_arg: String::new(),
             doc: SyncedDoc::new(),
             version: 0,
             columns: RefCell::new(ColumnIndex::new()),
+            syntax: RefCell::new(None),
             dirty_memo: Cell::new(None),
             caret: 0,
             anchor: None,
@@ -262,7 +267,57 @@ impl Editor {
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
+        };
+        editor.sync_language();
+        editor
+    }
+
+    /// The language highlighting follows: the local file's name when it
+    /// tells, else the room's hint.
+    pub fn highlight_language(&self) -> Option<Lang> {
+        self.syntax.borrow().as_ref().map(Syntax::lang)
+    }
+
+    /// Highlighted stretches within the char ranges `visible` (ascending),
+    /// for the view; reparses first if the text changed.
+    pub fn highlights(&self, visible: &[std::ops::Range<usize>]) -> Vec<HighlightSpan> {
+        match self.syntax.borrow_mut().as_mut() {
+            Some(syntax) => syntax.highlights(self.doc.rope(), visible),
+            None => Vec::new(),
         }
+    }
+
+    /// Brings the parse tree up to date with the text now (the view would at
+    /// the next frame); benchmarks measure a reparse with it.
+    pub fn refresh_syntax(&self) {
+        if let Some(syntax) = self.syntax.borrow_mut().as_mut() {
+            syntax.refresh(self.doc.rope());
+        }
+    }
+
+    /// The parse tree, when there is one and it is current.
+    pub fn with_syntax_tree<R>(&self, f: impl FnOnce(Option<&tree_sitter::Tree>) -> R) -> R {
+        self.refresh_syntax();
+        let syntax = self.syntax.borrow();
+        f(syntax.as_ref().and_then(Syntax::tree))
+    }
+
+    /// Picks the grammar for the room's hint and the file's name, when it
+    /// changed (a new `init`, a save under another name).
+    pub(crate) fn sync_language(&mut self) {
+        let lang = Lang::detect(&self.language, self.file.as_deref());
+        if self.highlight_language() != lang {
+            *self.syntax.get_mut() = lang.and_then(Syntax::new);
+        }
+    }
+
+    /// A cheap copy of the text before an edit, when highlighting needs
+    /// the old text to describe the edit to the parser.
+    pub(crate) fn text_before_edit(&mut self) -> Option<Rope> {
+        self.syntax
+            .get_mut()
+            .is_some()
+            .then(|| self.doc.rope().clone())
     }
 
     /// The server the share commands name (`None`: the default server).
@@ -561,14 +616,16 @@ impl Editor {
                     rgb: parse_color(&color),
                 });
                 self.language = language;
+                self.sync_language();
                 self.read_only = read_only;
                 self.read_only_id = read_only_id;
                 self.on_init(revision, &code, missed.as_deref(), &users);
             }
             ServerMessage::CodeUpdate(c) => {
                 let mark = self.view_mark();
+                let old = self.text_before_edit();
                 match self.doc.remote(c.revision, &c.operation) {
-                    Ok(local) => self.after_foreign(&[local], mark),
+                    Ok(local) => self.after_foreign(&[local], mark, old.as_ref()),
                     Err(e) => self.lost_step(&e.to_string()),
                 }
             }
@@ -633,7 +690,9 @@ impl Editor {
                 self.follow_caret = true;
             }
             InitOutcome::Rebased { applied, send } => {
-                self.after_foreign(&applied, mark);
+                // The replayed operations are in the text already: the
+                // tree is rebuilt (a reconnect; rare).
+                self.after_foreign(&applied, mark, None);
                 self.effects.extend(send.into_iter().map(Effect::Send));
             }
             InitOutcome::Replaced { lost } => {
@@ -672,15 +731,25 @@ impl Editor {
     fn document_replaced(&mut self) {
         self.version += 1;
         self.columns.get_mut().clear();
+        if let Some(syntax) = self.syntax.get_mut() {
+            syntax.reset();
+        }
         let lines = tl::line_count(self.doc.rope());
         self.top = self.top.min(lines.saturating_sub(1));
     }
 
     /// Everything derived from the text follows `op`, just applied to it
-    /// (the document holds nothing newer).
-    fn text_changed(&mut self, op: &Operation) {
+    /// (the document holds nothing newer); `old` is the text before it, when
+    /// highlighting asked for it ([`Editor::text_before_edit`]).
+    fn text_changed(&mut self, op: &Operation, old: Option<&Rope>) {
         self.version += 1;
         self.columns.get_mut().edit(op, self.doc.rope());
+        if let Some(syntax) = self.syntax.get_mut() {
+            match old {
+                Some(old) => syntax.edit(op, old, self.doc.rope()),
+                None => syntax.reset(),
+            }
+        }
     }
 
     /// Where the view is in the text, taken before someone else's edit.
@@ -696,17 +765,21 @@ impl Editor {
     /// The text under the user's eyes stays put: lines inserted or removed
     /// above the view move the view with them, and a caret that was on
     /// screen stays on screen.
-    fn after_foreign(&mut self, ops: &[Operation], mark: ViewMark) {
+    fn after_foreign(&mut self, ops: &[Operation], mark: ViewMark, old: Option<&Rope>) {
         let mut top_start = mark.top_start;
         if ops.len() > 1 {
-            // The document already holds them all: the column index cannot
-            // follow one at a time (a reconnect's replay; rare).
+            // The document already holds them all: the column index and the
+            // parse tree cannot follow one at a time (a reconnect's replay;
+            // rare).
             self.version += 1;
             self.columns.get_mut().clear();
+            if let Some(syntax) = self.syntax.get_mut() {
+                syntax.reset();
+            }
         }
         for op in ops {
             if ops.len() == 1 {
-                self.text_changed(op);
+                self.text_changed(op, old);
             }
             top_start = op.transform_index(top_start);
             self.caret = op.transform_index(self.caret);

@@ -8,6 +8,7 @@ pub mod doc_sync;
 pub mod editor;
 pub mod keymap;
 pub mod presence;
+pub mod syntax;
 pub mod text_layout;
 pub mod undo;
 

@@ -176,6 +176,7 @@ impl Editor {
         self.dirty_memo.set(None);
         self.file = Some(path);
         self.disk = Some(state);
+        self.sync_language();
     }
 
     /// Writing the file failed: nothing changes but the question comes back,

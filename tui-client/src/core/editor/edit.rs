@@ -57,9 +57,10 @@ impl Editor {
 
     /// Applies an operation of this user's; false when it did not fit.
     fn apply_own(&mut self, op: &Operation) -> bool {
+        let old = self.text_before_edit();
         match self.doc.local(op) {
             Ok(msg) => {
-                self.text_changed(op);
+                self.text_changed(op, old.as_ref());
                 self.effects.extend(msg.map(Effect::Send));
                 self.presence.transform(op);
                 true
