@@ -14,6 +14,7 @@
 
 mod commands;
 mod edit;
+mod find;
 mod motion;
 
 use std::cell::{Cell, RefCell};
@@ -26,6 +27,7 @@ use ropey::Rope;
 use super::columns::ColumnIndex;
 use super::doc_sync::{InitOutcome, SyncedDoc};
 use super::presence::{parse_color, Presence};
+use super::search::Search;
 use super::syntax::{HighlightSpan, Lang, Syntax};
 use super::text_layout as tl;
 use super::undo::UndoHistory;
@@ -135,6 +137,18 @@ pub enum Prompt {
         /// True when the file did not exist as far as the editor knew.
         exists: bool,
     },
+    /// "Find:" (Ctrl-F), or "Replace:" (Ctrl-R) before it asks for the
+    /// replacement.
+    Find {
+        /// The query being typed.
+        input: LineInput,
+        /// Ctrl-R: Enter goes on to ask what to put instead.
+        replace: bool,
+    },
+    /// "Replace with:" and the replacement being typed.
+    ReplaceWith(LineInput),
+    /// "Go to line:" (Ctrl-L), `line[:column]`.
+    GoToLine(LineInput),
 }
 
 /// This user as the server knows them.
@@ -201,6 +215,17 @@ pub struct Editor {
     follow_caret: bool,
     viewport: Viewport,
     clipboard: String,
+    /// The last search (F3 repeats it), and whether its matches are shown.
+    search: Option<Search>,
+    search_shown: bool,
+    /// Search for regular expressions (Alt-R in the prompt toggles).
+    search_regex: bool,
+    /// Where the open search started, for Esc.
+    search_origin: Option<find::Origin>,
+    /// "no match", "wrapped around", a regex error: for the prompt line.
+    search_status: Option<String>,
+    /// The last replacement typed.
+    replace_with: String,
     history: UndoHistory,
     /// When the key being handled arrived, as the shell said
     /// ([`Editor::handle_event_at`]); the core reads no clock.
@@ -221,6 +246,10 @@ pub struct Editor {
     prompt: Option<Prompt>,
     notice: Option<String>,
     help: bool,
+    /// The help's page, and how many the view found it needs (the view
+    /// tells through `&self`, hence the cell).
+    help_page: usize,
+    help_pages: Cell<usize>,
     users_panel: bool,
     effects: Vec<Effect>,
     cursor_sent: Option<(u64, u64, Option<u64>)>,
@@ -248,6 +277,12 @@ impl Editor {
             follow_caret: true,
             viewport: Viewport::default(),
             clipboard: String::new(),
+            search: None,
+            search_shown: false,
+            search_regex: false,
+            search_origin: None,
+            search_status: None,
+            replace_with: String::new(),
             history: UndoHistory::new(),
             clock: None,
             presence: Presence::new(),
@@ -262,6 +297,8 @@ impl Editor {
             prompt: None,
             notice: None,
             help: false,
+            help_page: 0,
+            help_pages: Cell::new(1),
             users_panel: true,
             effects: Vec::new(),
             cursor_sent: None,
@@ -455,6 +492,16 @@ impl Editor {
     /// True while the help overlay is shown.
     pub fn help_visible(&self) -> bool {
         self.help
+    }
+
+    /// The help page shown (0-based).
+    pub fn help_page(&self) -> usize {
+        self.help_page
+    }
+
+    /// The view says how many pages the help takes at the current size.
+    pub fn set_help_pages(&self, pages: usize) {
+        self.help_pages.set(pages.max(1));
     }
 
     /// True while the users panel is wanted (the view hides it on narrow

@@ -7,6 +7,7 @@ use collab_protocol::{char_len, Component, Operation};
 use super::{Editor, Effect};
 use crate::core::text_layout::{self as tl, TAB_WIDTH};
 use crate::core::undo::EditKind;
+use crate::core::words;
 
 /// Lines looked at to tell whether a document indents with tabs.
 const INDENT_SAMPLE_LINES: usize = 1000;
@@ -39,7 +40,7 @@ impl Editor {
 
     /// Applies `op` as this user's edit, recorded for undo; false when
     /// nothing changed.
-    fn edit(&mut self, op: &Operation, kind: EditKind) -> bool {
+    pub(super) fn edit(&mut self, op: &Operation, kind: EditKind) -> bool {
         if !self.can_edit() || op.is_noop() {
             return false;
         }
@@ -250,6 +251,28 @@ impl Editor {
         let end = tl::next_boundary(self.doc.rope(), self.caret);
         if end > self.caret {
             self.replace(self.caret, end, "", EditKind::DeleteForward);
+        }
+    }
+
+    /// Ctrl-Backspace: the selection, or back to the previous word's start.
+    pub fn delete_word_back(&mut self) {
+        if let Some((start, end)) = self.selection() {
+            return self.replace(start, end, "", EditKind::Other);
+        }
+        let start = words::prev_word_start(self.doc.rope(), self.caret);
+        if start < self.caret {
+            self.replace(start, self.caret, "", EditKind::Other);
+        }
+    }
+
+    /// Ctrl-Delete: the selection, or up to the next word's end.
+    pub fn delete_word_forward(&mut self) {
+        if let Some((start, end)) = self.selection() {
+            return self.replace(start, end, "", EditKind::Other);
+        }
+        let end = words::next_word_end(self.doc.rope(), self.caret);
+        if end > self.caret {
+            self.replace(self.caret, end, "", EditKind::Other);
         }
     }
 
