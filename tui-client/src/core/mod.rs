@@ -17,4 +17,6 @@ pub mod words;
 #[cfg(test)]
 pub(crate) mod editor_tests;
 #[cfg(test)]
+mod find_tests;
+#[cfg(test)]
 mod workflow_tests;

@@ -9,6 +9,8 @@ pub mod theme;
 pub mod users_panel;
 
 #[cfg(test)]
+mod highlight_tests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Instant;

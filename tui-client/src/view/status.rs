@@ -75,7 +75,7 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     spans.extend([
         Span::raw(name),
         sep(),
-        Span::raw(format!("Ln {line}, Col {col}")),
+        Span::raw(format!("Ln {line}, Col {col}{}", selection_size(editor))),
         sep(),
         Span::raw(match editor.revision() {
             Some(r) => format!("rev {r}"),
@@ -83,6 +83,21 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
         }),
     ]);
     Line::from(spans).style(theme::STATUS).render(area, buf);
+}
+
+/// The selection's size after the caret's position: " (12 selected)", or
+/// with the lines it touches when more than one.
+fn selection_size(editor: &Editor) -> String {
+    let Some((start, end)) = editor.selection() else {
+        return String::new();
+    };
+    let rope = editor.text();
+    let lines = rope.char_to_line(end) - rope.char_to_line(start) + 1;
+    if lines > 1 {
+        format!(" ({} selected, {lines} lines)", end - start)
+    } else {
+        format!(" ({} selected)", end - start)
+    }
 }
 
 /// Draws the message line; returns where the terminal's cursor belongs

@@ -70,49 +70,60 @@ pub fn downgrade(buf: &mut Buffer, area: Rect, depth: ColorDepth) {
     }
 }
 
-/// The xterm palette's first 16 colors, as most terminals default them.
-const ANSI: [(Color, (u8, u8, u8)); 16] = [
-    (Color::Black, (0, 0, 0)),
-    (Color::Red, (205, 0, 0)),
-    (Color::Green, (0, 205, 0)),
-    (Color::Yellow, (205, 205, 0)),
-    (Color::Blue, (0, 0, 238)),
-    (Color::Magenta, (205, 0, 205)),
-    (Color::Cyan, (0, 205, 205)),
-    (Color::Gray, (229, 229, 229)),
-    (Color::DarkGray, (127, 127, 127)),
-    (Color::LightRed, (255, 0, 0)),
-    (Color::LightGreen, (0, 255, 0)),
-    (Color::LightYellow, (255, 255, 0)),
-    (Color::LightBlue, (92, 92, 255)),
-    (Color::LightMagenta, (255, 0, 255)),
-    (Color::LightCyan, (0, 255, 255)),
-    (Color::White, (255, 255, 255)),
-];
-
 fn distance(a: (u8, u8, u8), b: (u8, u8, u8)) -> u32 {
     let d = |x: u8, y: u8| (i32::from(x) - i32::from(y)).pow(2) as u32;
     d(a.0, b.0) + d(a.1, b.1) + d(a.2, b.2)
 }
 
-/// The nearest palette color to an RGB one (others pass through). A
-/// background that is not near-black never becomes black in 16 colors:
-/// what it marks (a colleague's selection) would vanish.
+/// The palette color for an RGB one (others pass through): the nearest of
+/// the 256 palette, or for 16 colors the ANSI color of the same hue, so a
+/// violet keyword stays violet rather than becoming the nearest gray.
 pub fn to_palette(color: Color, depth: ColorDepth, background: bool) -> Color {
     let Color::Rgb(r, g, b) = color else {
         return color;
     };
-    let rgb = (r, g, b);
     match depth {
         ColorDepth::TrueColor | ColorDepth::NoColor => color,
-        ColorDepth::Palette256 => Color::Indexed(nearest_256(rgb)),
-        ColorDepth::Ansi16 => {
-            let keep_black = !background || r.max(g).max(b) < 64;
-            ANSI.iter()
-                .filter(|(c, _)| keep_black || *c != Color::Black)
-                .min_by_key(|(_, v)| distance(rgb, *v))
-                .map_or(color, |(c, _)| *c)
-        }
+        ColorDepth::Palette256 => Color::Indexed(nearest_256((r, g, b))),
+        ColorDepth::Ansi16 => to_ansi16((r, g, b), background),
+    }
+}
+
+/// The ANSI color of `rgb`'s hue (grays by brightness). A background that
+/// is not near-black never becomes black: what it marks (a colleague's
+/// selection) would vanish.
+fn to_ansi16((r, g, b): (u8, u8, u8), background: bool) -> Color {
+    let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+    let chroma = f32::from(max - min);
+    if max < 64 && !background {
+        return Color::Black;
+    }
+    if max < 64 || chroma < f32::from(max) * 0.25 {
+        return match max {
+            0..=63 => Color::Black,
+            64..=159 => Color::DarkGray,
+            160..=223 => Color::Gray,
+            _ => Color::White,
+        };
+    }
+    let (rf, gf, bf) = (f32::from(r), f32::from(g), f32::from(b));
+    let hue = if max == r {
+        60.0 * ((gf - bf) / chroma)
+    } else if max == g {
+        60.0 * ((bf - rf) / chroma) + 120.0
+    } else {
+        60.0 * ((rf - gf) / chroma) + 240.0
+    };
+    let hue = hue.rem_euclid(360.0);
+    let light = max > 200 && min > 80;
+    let pick = |normal, bright| if light { bright } else { normal };
+    match hue {
+        h if !(30.0..330.0).contains(&h) => pick(Color::Red, Color::LightRed),
+        h if h < 90.0 => pick(Color::Yellow, Color::LightYellow),
+        h if h < 150.0 => pick(Color::Green, Color::LightGreen),
+        h if h < 210.0 => pick(Color::Cyan, Color::LightCyan),
+        h if h < 270.0 => pick(Color::Blue, Color::LightBlue),
+        _ => pick(Color::Magenta, Color::LightMagenta),
     }
 }
 

@@ -286,24 +286,28 @@ impl Editor {
         self.history.break_group();
     }
 
-    /// Copies the selection to the internal clipboard.
+    /// Copies the selection to the internal clipboard and, through the
+    /// terminal, the system's.
     pub fn copy(&mut self) {
         match self.selection() {
             Some((start, end)) => {
                 self.clipboard = self.doc.rope().slice(start..end).to_string();
+                self.effects.push(Effect::Copy(self.clipboard.clone()));
                 self.notice = Some(format!("Copied {} chars", end - start));
             }
             None => self.notice = Some("Nothing selected (Shift+arrows select)".into()),
         }
     }
 
-    /// Cuts the selection to the internal clipboard.
+    /// Cuts the selection to the internal clipboard and, through the
+    /// terminal, the system's.
     pub fn cut(&mut self) {
         if let Some((start, end)) = self.selection() {
             if self.refuse_read_only() {
                 return;
             }
             self.clipboard = self.doc.rope().slice(start..end).to_string();
+            self.effects.push(Effect::Copy(self.clipboard.clone()));
             self.replace(start, end, "", EditKind::Other);
         } else {
             self.notice = Some("Nothing selected (Shift+arrows select)".into());
