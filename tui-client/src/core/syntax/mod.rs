@@ -2,10 +2,13 @@
 //! edit, local or remote, costs what it changed and every frame what it
 //! shows:
 //!
-//! - each operation becomes `InputEdit`s on the tree ([`input_edit`]) and
-//!   the next frame reparses with the edited tree, so tree-sitter reuses
-//!   everything outside the changed region; the parser reads the rope's
-//!   chunks in place, never a `String` of the document;
+//! - each operation becomes `InputEdit`s ([`input_edit`]) on the tree of
+//!   the region it falls in ([`regions`]: the document is parsed as a row
+//!   of independent regions, cut where the parser is back at the top
+//!   level), and the next frame reparses that region with its edited tree,
+//!   so tree-sitter reuses everything outside the changed part and never
+//!   steps over the whole document; the parser reads the rope's chunks in
+//!   place, never a `String` of the document;
 //! - the highlight query runs only over the byte ranges the screen shows
 //!   (`QueryCursor::set_byte_range`), and what it returns is flattened into
 //!   non-overlapping [`HighlightSpan`]s in char offsets, the view's units.
@@ -14,6 +17,7 @@
 
 pub mod input_edit;
 pub mod languages;
+pub mod regions;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -21,10 +25,11 @@ use std::ops::Range;
 use collab_protocol::Operation;
 use ropey::Rope;
 use streaming_iterator::StreamingIterator;
-use tree_sitter::{Node, Parser, QueryCursor, TextProvider, Tree};
+use tree_sitter::{Node, Parser, QueryCursor, TextProvider};
 
 use languages::Config;
 pub use languages::Lang;
+use regions::{Regions, Sizes};
 
 /// Visible ranges closer than this (in bytes) are queried as one: one query
 /// over a screen of code is cheaper than one per row, but rows of a long
@@ -97,15 +102,13 @@ pub struct HighlightSpan {
     pub class: Highlight,
 }
 
-/// The parse tree of one document and what is needed to keep it current.
+/// The parse of one document and what is needed to keep it current.
 pub struct Syntax {
     lang: Lang,
     config: &'static Config,
     parser: Parser,
-    /// The last tree, edited to match the text when `stale`.
-    tree: Option<Tree>,
-    /// The text changed since the tree was parsed.
-    stale: bool,
+    /// The trees, region by region, edited to match the text.
+    regions: Regions,
     cursor: QueryCursor,
 }
 
@@ -113,7 +116,7 @@ impl std::fmt::Debug for Syntax {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Syntax")
             .field("lang", &self.lang)
-            .field("stale", &self.stale)
+            .field("built", &self.regions.built_end())
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +126,11 @@ impl Syntax {
     /// [`Syntax::refresh`] parses the whole document); `None` when the
     /// grammar cannot be used.
     pub fn new(lang: Lang) -> Option<Self> {
+        Self::with_sizes(lang, Sizes::default())
+    }
+
+    /// [`Syntax::new`] with regions of other sizes (tests use small ones).
+    pub fn with_sizes(lang: Lang, sizes: Sizes) -> Option<Self> {
         let config = languages::config(lang)?;
         let mut parser = Parser::new();
         parser.set_language(&config.language).ok()?;
@@ -130,8 +138,7 @@ impl Syntax {
             lang,
             config,
             parser,
-            tree: None,
-            stale: true,
+            regions: Regions::new(sizes),
             cursor: QueryCursor::new(),
         })
     }
@@ -141,47 +148,45 @@ impl Syntax {
         self.lang
     }
 
-    /// The current tree, if parsed.
-    pub fn tree(&self) -> Option<&Tree> {
-        self.tree.as_ref()
+    /// The regions parsed so far.
+    pub fn regions(&self) -> impl Iterator<Item = &regions::Region> {
+        self.regions.iter()
     }
 
-    /// Follows `op`, which turned `old` into `new`: the tree is edited now
+    /// Nodes in all the trees (for the benchmark's memory figure).
+    pub fn node_count(&self) -> usize {
+        self.regions
+            .iter()
+            .map(|r| r.tree.root_node().descendant_count())
+            .sum()
+    }
+
+    /// Follows `op`, which turned `old` into `new`: the trees are edited now
     /// and reparsed at the next [`Syntax::refresh`].
     pub fn edit(&mut self, op: &Operation, old: &Rope, new: &Rope) {
-        if let Some(tree) = &mut self.tree {
-            for edit in input_edit::input_edits(op, old, new) {
-                tree.edit(&edit);
-            }
+        for edit in input_edit::input_edits(op, old, new) {
+            self.regions.edit(&edit, new);
         }
-        self.stale = true;
     }
 
-    /// The document was replaced wholesale: the next refresh parses it from
-    /// scratch.
+    /// The document was replaced wholesale: it is parsed again from
+    /// scratch, as far as it is shown.
     pub fn reset(&mut self) {
-        self.tree = None;
-        self.stale = true;
+        self.regions.clear();
     }
 
-    /// Reparses `rope` if it changed since the last parse, reusing the
-    /// edited tree (only the changed region is parsed again).
+    /// Reparses what changed since the last parse, each edited region with
+    /// its edited tree.
     pub fn refresh(&mut self, rope: &Rope) {
-        if !self.stale {
-            return;
-        }
-        let len = rope.len_bytes();
-        let mut read = |byte: usize, _| -> &[u8] {
-            if byte >= len {
-                return &[];
-            }
-            let (chunk, start, _, _) = rope.chunk_at_byte(byte);
-            &chunk.as_bytes()[byte - start..]
-        };
-        self.tree = self
-            .parser
-            .parse_with_options(&mut read, self.tree.as_ref(), None);
-        self.stale = false;
+        self.regions.refresh(&mut self.parser, rope);
+    }
+
+    /// Parses the whole document now (regions are otherwise built only as
+    /// far as the screen shows).
+    pub fn parse_all(&mut self, rope: &Rope) {
+        self.refresh(rope);
+        self.regions
+            .build_to(rope.len_bytes(), &mut self.parser, rope);
     }
 
     /// The highlighted stretches within the char ranges `visible` of `rope`
@@ -189,21 +194,36 @@ impl Syntax {
     /// first if the text changed.
     pub fn highlights(&mut self, rope: &Rope, visible: &[Range<usize>]) -> Vec<HighlightSpan> {
         self.refresh(rope);
-        let Some(tree) = &self.tree else {
+        let ranges = merged_byte_ranges(rope, visible);
+        let Some(want) = ranges.last().map(|r| r.end) else {
             return Vec::new();
         };
+        self.regions.build_to(want, &mut self.parser, rope);
         let mut out = Vec::new();
-        for bytes in merged_byte_ranges(rope, visible) {
+        for bytes in ranges {
             let mut captures = Vec::new();
-            self.cursor.set_byte_range(bytes.clone());
-            let mut matches =
-                self.cursor
-                    .matches(&self.config.query, tree.root_node(), RopeText(rope));
-            while let Some(m) = matches.next() {
-                for c in m.captures {
-                    if let Some(class) = self.config.classes[c.index as usize] {
+            for region in self.regions.iter() {
+                let r = region.range();
+                let (from, to) = (bytes.start.max(r.start), bytes.end.min(r.end));
+                if from >= to {
+                    continue;
+                }
+                // Region-local offsets for the query, document ones out.
+                self.cursor.set_byte_range(from - r.start..to - r.start);
+                let text = RopeText {
+                    rope,
+                    offset: r.start,
+                };
+                let root = region.tree.root_node();
+                let mut matches = self.cursor.matches(&self.config.query, root, text);
+                while let Some(m) = matches.next() {
+                    for c in m.captures {
+                        let Some(class) = self.config.classes[c.index as usize] else {
+                            continue;
+                        };
                         let node = c.node.byte_range();
-                        if node.start < bytes.end && node.end > bytes.start && !node.is_empty() {
+                        let node = node.start + r.start..node.end + r.start;
+                        if node.start < to && node.end > from && !node.is_empty() {
                             captures.push(Capture {
                                 node,
                                 pattern: m.pattern_index,
@@ -220,8 +240,12 @@ impl Syntax {
     }
 }
 
-/// Lets query predicates (`#match?`, `#eq?`) read node text from the rope.
-struct RopeText<'a>(&'a Rope);
+/// Lets query predicates (`#match?`, `#eq?`) read node text from the rope,
+/// for the nodes of a region starting at byte `offset`.
+struct RopeText<'a> {
+    rope: &'a Rope,
+    offset: usize,
+}
 
 type ChunkBytes<'a> = std::iter::Map<ropey::iter::Chunks<'a>, fn(&'a str) -> &'a [u8]>;
 
@@ -230,9 +254,9 @@ impl<'a> TextProvider<&'a [u8]> for RopeText<'a> {
 
     fn text(&mut self, node: Node) -> Self::I {
         let range = node.byte_range();
-        let end = range.end.min(self.0.len_bytes());
-        let start = range.start.min(end);
-        self.0
+        let end = (range.end + self.offset).min(self.rope.len_bytes());
+        let start = (range.start + self.offset).min(end);
+        self.rope
             .byte_slice(start..end)
             .chunks()
             .map(str::as_bytes as fn(&'a str) -> &'a [u8])

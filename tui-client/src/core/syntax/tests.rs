@@ -25,10 +25,18 @@ fn edit(syntax: &mut Syntax, rope: &mut Rope, start: usize, end: usize, text: &s
     syntax.edit(&op, &old, rope);
 }
 
+/// The trees of every region, as S-expressions.
+fn sexp(syntax: &mut Syntax, rope: &Rope) -> String {
+    syntax.parse_all(rope);
+    let trees: Vec<String> = syntax
+        .regions()
+        .map(|r| r.tree.root_node().to_sexp())
+        .collect();
+    trees.join("\n")
+}
+
 fn fresh_sexp(lang: Lang, rope: &Rope) -> String {
-    let mut s = Syntax::new(lang).unwrap();
-    s.refresh(rope);
-    s.tree().unwrap().root_node().to_sexp()
+    sexp(&mut Syntax::new(lang).unwrap(), rope)
 }
 
 #[test]
@@ -82,7 +90,7 @@ fn an_edited_tree_reparses_to_what_a_fresh_parse_gives() {
         edit(&mut syntax, &mut rope, start, end, text);
         syntax.refresh(&rope);
         assert_eq!(
-            syntax.tree().unwrap().root_node().to_sexp(),
+            sexp(&mut syntax, &rope),
             fresh_sexp(Lang::Rust, &rope),
             "after {start}..{end} → {text:?}: {rope}"
         );
@@ -102,4 +110,98 @@ fn a_string_opened_above_repaints_the_lines_below() {
     let after = syntax.highlights(&rope, &all(&rope));
     assert_eq!(class_at(&after, 8), Some(Highlight::String), "{after:?}");
     assert_eq!(class_at(&after, 18), Some(Highlight::Constant));
+}
+
+/// Small regions, so a short document has many.
+fn small_regions(lang: Lang) -> Syntax {
+    let sizes = super::regions::Sizes {
+        window: 300,
+        max: 900,
+    };
+    Syntax::with_sizes(lang, sizes).unwrap()
+}
+
+/// Highlights of the whole document from `syntax`, and from a fresh parse
+/// in one region: they must agree.
+fn agrees_with_a_fresh_parse(syntax: &mut Syntax, rope: &Rope, lang: Lang, what: &str) {
+    let incremental = syntax.highlights(rope, &all(rope));
+    let fresh = Syntax::new(lang).unwrap().highlights(rope, &all(rope));
+    if incremental != fresh {
+        let first = incremental
+            .iter()
+            .zip(&fresh)
+            .find(|(a, b)| a != b)
+            .map(|(a, b)| (a.start, a.class, b.start, b.class));
+        panic!("after {what}: first difference {first:?}\n{rope}");
+    }
+}
+
+#[test]
+fn regions_follow_edits_as_one_parse_would() {
+    let mut code = String::new();
+    for i in 0..60 {
+        code.push_str(&format!(
+            "/// Doc {i}.\nfn f{i}(x: u32) -> u32 {{\n    let s = \"s{i}\"; // c\n    x + {i}\n}}\n\n"
+        ));
+    }
+    let mut rope = Rope::from_str(&code);
+    let mut syntax = small_regions(Lang::Rust);
+    syntax.parse_all(&rope);
+    assert!(syntax.regions().count() > 10, "many regions");
+    agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Rust, "the first parse");
+    let find = |rope: &Rope, needle: &str| {
+        let text = rope.to_string();
+        text[..text.find(needle).unwrap()].chars().count()
+    };
+    // Typing inside an item; an unfinished item; an unclosed block comment
+    // that runs over many regions, then closed again; an unclosed string;
+    // a deletion across regions; a large paste.
+    let steps = [
+        ("typing", "x + 30", 0, "y"),
+        ("unfinished item", "fn f20", 0, "fn g("),
+        ("fix it", "fn g(", 5, ""),
+        ("open comment", "fn f10", 0, "/* "),
+        ("close comment", "fn f40", 0, "*/ "),
+        ("open string", "fn f45", 0, "\""),
+        ("remove the comment's start", "/* ", 3, ""),
+        ("and the string's", "\"fn f45", 1, ""),
+    ];
+    for (what, needle, del, text) in steps {
+        let at = find(&rope, needle);
+        edit(&mut syntax, &mut rope, at, at + del, text);
+        agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Rust, what);
+    }
+    let from = find(&rope, "fn f12");
+    let to = find(&rope, "fn f33");
+    edit(&mut syntax, &mut rope, from, to, "");
+    agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Rust, "a deletion over regions");
+    let at = find(&rope, "fn f50");
+    // Whole items (a region grown past its maximum splits). Within broken
+    // code, error recovery may guess differently region by region than
+    // over the whole file: both are guesses, so the pastes are whole.
+    let paste = code[..code.find("/// Doc 12.").unwrap()].to_owned();
+    edit(&mut syntax, &mut rope, at, at, &paste);
+    agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Rust, "a paste");
+}
+
+#[test]
+fn python_regions_keep_indentation_and_triple_quotes() {
+    let mut code = String::new();
+    for i in 0..40 {
+        code.push_str(&format!(
+            "def f{i}(x):\n    if x:\n        return \"{i}\"  # c\n    return None\n\n"
+        ));
+    }
+    let mut rope = Rope::from_str(&code);
+    let mut syntax = small_regions(Lang::Python);
+    syntax.parse_all(&rope);
+    agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Python, "the first parse");
+    let text = rope.to_string();
+    let at = text[..text.find("def f7").unwrap()].chars().count();
+    edit(&mut syntax, &mut rope, at, at, "x = \"\"\"\n");
+    agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Python, "an open docstring");
+    let text = rope.to_string();
+    let at = text[..text.find("def f30").unwrap()].chars().count();
+    edit(&mut syntax, &mut rope, at, at, "\"\"\"\n");
+    agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Python, "closed further down");
 }
