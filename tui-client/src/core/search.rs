@@ -104,16 +104,14 @@ impl Search {
         for (i, line) in order.enumerate() {
             let wrapped = i > first;
             let start = tl::line_start(rope, line);
-            let found = line_matches(re, rope, line)
-                .filter(|m| {
-                    let s = start + m.start;
-                    match (line == first, wrapped) {
-                        (true, false) => s < before,
-                        (true, true) => s >= before,
-                        _ => true,
-                    }
-                })
-                .last();
+            let found = line_matches(re, rope, line).rev().find(|m| {
+                let s = start + m.start;
+                match (line == first, wrapped) {
+                    (true, false) => s < before,
+                    (true, true) => s >= before,
+                    _ => true,
+                }
+            });
             if let Some(m) = found {
                 return Some((start + m.start..start + m.end, wrapped));
             }
@@ -253,7 +251,8 @@ mod tests {
         assert_eq!(s.all(&rope), vec![3..12]);
         assert_eq!(s.replacement(&rope, 3..12, "$2=$1"), "value=key");
         // Only the visible part is searched, with some context.
-        assert_eq!(s.matches_in(&rope, &[10..12]), vec![3..12]);
-        assert!(s.matches_in(&rope, &[0..2]).is_empty());
+        let visible = |r: Range<usize>| vec![r];
+        assert_eq!(s.matches_in(&rope, &visible(10..12)), visible(3..12));
+        assert!(s.matches_in(&rope, &visible(0..2)).is_empty());
     }
 }

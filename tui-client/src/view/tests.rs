@@ -390,3 +390,15 @@ fn a_long_path_scrolls_to_keep_the_cursor_and_an_offer_shows_selected() {
         .modifier
         .contains(ratatui::style::Modifier::REVERSED));
 }
+
+#[test]
+fn the_status_bar_shows_the_selections_size() {
+    let mut ed = editor_with("héllo\nworld", vec![]);
+    key(&mut ed, KeyCode::Right, KeyModifiers::SHIFT);
+    key(&mut ed, KeyCode::Right, KeyModifiers::SHIFT);
+    let status = row(buffer(&render(&mut ed, 100, H)), H - 2);
+    assert!(status.contains("Ln 1, Col 3 (2 selected) │"), "{status:?}");
+    key(&mut ed, KeyCode::Down, KeyModifiers::SHIFT);
+    let status = row(buffer(&render(&mut ed, 100, H)), H - 2);
+    assert!(status.contains("(8 selected, 2 lines)"), "{status:?}");
+}

@@ -251,11 +251,11 @@ impl Regions {
     /// than allowed splits.
     fn settle(&mut self, k: usize, parser: &mut Parser, rope: &Rope) {
         let mut k = k;
-        if k > 0 && k < self.regions.len() && std::mem::take(&mut self.regions[k].head_changed) {
-            if !self.hands_over(k - 1, parser, rope) {
-                k -= 1;
-                self.grow(k, parser, rope);
-            }
+        let head_changed =
+            k < self.regions.len() && std::mem::take(&mut self.regions[k].head_changed);
+        if k > 0 && head_changed && !self.hands_over(k - 1, parser, rope) {
+            k -= 1;
+            self.grow(k, parser, rope);
         }
         while k < self.regions.len() {
             let clean = clean_end(&self.regions[k].tree.root_node());
