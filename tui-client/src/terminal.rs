@@ -101,14 +101,19 @@ pub fn osc52_enabled(no_osc52_flag: bool, env: Option<&str>) -> bool {
 
 /// The colors the terminal shows, from the environment (`get` reads a
 /// variable): none when `NO_COLOR` is set and not empty (no-color.org),
-/// 24-bit when `COLORTERM` says truecolor or 24bit, 256 when `TERM` names a
-/// 256-color terminal, else the 16 ANSI colors.
+/// 24-bit when `COLORTERM` says truecolor or 24bit, or inside tmux (`TMUX`
+/// set: tmux itself brings 24-bit colors down to what the terminal outside
+/// shows, and knows that better than `TERM` inside it), 256 when `TERM`
+/// names a 256-color terminal, else the 16 ANSI colors.
 pub fn color_depth(get: impl Fn(&str) -> Option<String>) -> ColorDepth {
     if get("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         return ColorDepth::NoColor;
     }
     let colorterm = get("COLORTERM").unwrap_or_default().to_ascii_lowercase();
     if colorterm == "truecolor" || colorterm == "24bit" {
+        return ColorDepth::TrueColor;
+    }
+    if get("TMUX").is_some_and(|v| !v.is_empty()) {
         return ColorDepth::TrueColor;
     }
     if get("TERM").is_some_and(|t| t.contains("256color")) {
@@ -165,6 +170,8 @@ mod tests {
             ColorDepth::Palette256
         );
         assert_eq!(color_depth(env(&[("TERM", "xterm")])), ColorDepth::Ansi16);
+        let tmux = [("TERM", "screen"), ("TMUX", "/tmp/tmux-0/default,1,0")];
+        assert_eq!(color_depth(env(&tmux)), ColorDepth::TrueColor);
         let no_color = [("NO_COLOR", "1"), ("COLORTERM", "truecolor")];
         assert_eq!(color_depth(env(&no_color)), ColorDepth::NoColor);
         let empty = [("NO_COLOR", ""), ("COLORTERM", "24bit")];
