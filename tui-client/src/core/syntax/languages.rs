@@ -182,6 +182,13 @@ pub struct Config {
     /// By capture index: the class it paints, `None` for captures that
     /// paint nothing (variables, punctuation, operators).
     pub classes: Vec<Option<Highlight>>,
+    /// By pattern index: how specific the pattern is (the length of its
+    /// text: a node's context and predicates make it longer). Where two
+    /// patterns paint the same node, the more specific one wins, so
+    /// `text.len()` shows as a method call rather than as a field, and
+    /// `MAX` as a constant rather than as a type, whichever order the
+    /// grammar's query lists them in (the bundled queries differ on it).
+    pub specificity: Vec<usize>,
 }
 
 /// The grammar and compiled query of `lang`, built on first use; `None`
@@ -199,10 +206,14 @@ pub fn config(lang: Lang) -> Option<&'static Config> {
                 .iter()
                 .map(|n| Highlight::from_capture(n))
                 .collect();
+            let specificity = (0..query.pattern_count())
+                .map(|i| query.end_byte_for_pattern(i) - query.start_byte_for_pattern(i))
+                .collect();
             Some(Config {
                 language,
                 query,
                 classes,
+                specificity,
             })
         })
         .as_ref()

@@ -227,6 +227,7 @@ impl Syntax {
                             captures.push(Capture {
                                 node,
                                 pattern: m.pattern_index,
+                                specificity: self.config.specificity[m.pattern_index],
                                 class,
                             });
                         }
@@ -263,11 +264,13 @@ impl<'a> TextProvider<&'a [u8]> for RopeText<'a> {
     }
 }
 
-/// One capture that paints: the node's bytes, the pattern that matched.
+/// One capture that paints: the node's bytes, the pattern that matched and
+/// how specific it is.
 #[derive(Clone, Debug)]
 struct Capture {
     node: Range<usize>,
     pattern: usize,
+    specificity: usize,
     class: Highlight,
 }
 
@@ -293,8 +296,9 @@ fn merged_byte_ranges(rope: &Rope, visible: &[Range<usize>]) -> Vec<Range<usize>
 }
 
 /// Non-overlapping (bytes, class) segments of `range`: where captures
-/// nest, the innermost node wins; for the same node, the pattern that comes
-/// first in the query (the convention highlight queries are written for).
+/// nest, the innermost node wins; for the same node, the most specific
+/// pattern ([`languages::Config::specificity`]), then the one that comes
+/// first in the query.
 fn flatten(captures: &mut [Capture], range: Range<usize>) -> Vec<(Range<usize>, Highlight)> {
     let mut bounds: Vec<usize> = Vec::with_capacity(captures.len() * 2 + 2);
     for c in captures.iter() {
@@ -316,9 +320,14 @@ fn flatten(captures: &mut [Capture], range: Range<usize>) -> Vec<(Range<usize>, 
             }
             next += 1;
         }
-        let best = active
-            .iter()
-            .min_by_key(|c| (std::cmp::Reverse(c.node.start), c.node.end, c.pattern));
+        let best = active.iter().min_by_key(|c| {
+            (
+                std::cmp::Reverse(c.node.start),
+                c.node.end,
+                std::cmp::Reverse(c.specificity),
+                c.pattern,
+            )
+        });
         if let Some(c) = best {
             match out.last_mut() {
                 Some((r, class)) if r.end == a && *class == c.class => r.end = b,

@@ -42,7 +42,8 @@ fn fresh_sexp(lang: Lang, rope: &Rope) -> String {
 
 #[test]
 fn rust_classes_land_on_the_right_chars() {
-    let code = "fn main() {\n    let s = \"é\\n\"; // hi\n    Some(42)\n}\n";
+    let code =
+        "fn main() {\n    let s = \"é\\n\"; // hi\n    Some(42)\n}\nconst MAX: u8 = s.len();\n";
     let rope = Rope::from_str(code);
     let mut syntax = Syntax::new(Lang::Rust).unwrap();
     let spans = syntax.highlights(&rope, &all(&rope));
@@ -57,8 +58,24 @@ fn rust_classes_land_on_the_right_chars() {
     assert_eq!(class_at(&spans, at("Some")), Some(Highlight::Type));
     assert_eq!(class_at(&spans, at("42")), Some(Highlight::Constant));
     assert_eq!(class_at(&spans, at("s =")), None, "variables stay plain");
+    // The more specific pattern wins: a method call, not a field (the
+    // query lists `(field_identifier) @property` first).
+    assert_eq!(class_at(&spans, at("len")), Some(Highlight::Function));
     // Spans are ordered and disjoint.
     assert!(spans.windows(2).all(|w| w[0].end <= w[1].start));
+}
+
+#[test]
+fn the_more_specific_pattern_wins() {
+    // Python's query lists `^[A-Z]` (a constructor) before `^[A-Z][A-Z_]*$`
+    // (a constant): the longer, more specific pattern wins.
+    let code = "MAX_SIZE = Point\n";
+    let rope = Rope::from_str(code);
+    let spans = Syntax::new(Lang::Python)
+        .unwrap()
+        .highlights(&rope, &all(&rope));
+    assert_eq!(class_at(&spans, 0), Some(Highlight::Constant));
+    assert_eq!(class_at(&spans, 11), Some(Highlight::Type));
 }
 
 #[test]
