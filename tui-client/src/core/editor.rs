@@ -315,6 +315,12 @@ impl Editor {
         self.syntax.borrow().as_ref().map(Syntax::lang)
     }
 
+    /// True when the view has something to mark in the text: syntax colors
+    /// or search matches.
+    pub fn marks_text(&self) -> bool {
+        self.syntax.borrow().is_some() || self.search_shown
+    }
+
     /// Highlighted stretches within the char ranges `visible` (ascending),
     /// for the view; reparses first if the text changed.
     pub fn highlights(&self, visible: &[std::ops::Range<usize>]) -> Vec<HighlightSpan> {

@@ -110,16 +110,20 @@ struct Cluster {
 
 impl Cluster {
     fn new(base: char) -> Self {
+        let ascii = base.is_ascii();
         Self {
-            pictographic: is_pictographic(base),
+            pictographic: !ascii && is_pictographic(base),
             after_zwj: false,
-            open_flag: is_regional_indicator(base),
+            open_flag: !ascii && is_regional_indicator(base),
             wide: false,
         }
     }
 
     /// Takes `c` into the glyph if it belongs there.
     fn extend(&mut self, c: char) -> bool {
+        if c.is_ascii() {
+            return false; // the common case, and never part of a cluster
+        }
         let joins = is_zero_width(c)
             || is_emoji_modifier(c)
             || (self.after_zwj && self.pictographic && is_pictographic(c))

@@ -21,6 +21,10 @@ use crate::core::text_layout as tl;
 /// the edge (or its accents) is covered.
 const EDGE_SLACK: usize = 8;
 
+/// Lines with at most this many chars per visible cell are highlighted to
+/// their end without measuring where the screen's edge falls on them.
+const CHARS_PER_CELL: usize = 2;
+
 /// Longest name shown in a caret label.
 const LABEL_CHARS: usize = 12;
 
@@ -49,7 +53,12 @@ pub fn render(
     let presence = editor.presence();
     let remote: Vec<&RemoteUser> = presence.users().iter().collect();
     let mut caret_pos = None;
-    let visible = visible_ranges(editor, area.height, width);
+    // Plain text with no search shown needs no ranges (nor their cost).
+    let visible = if editor.marks_text() {
+        visible_ranges(editor, area.height, width)
+    } else {
+        Vec::new()
+    };
     let spans = editor.highlights(&visible);
     let matches = editor.search_matches(&visible);
     let syntax = SpanCursor::new(&spans);
@@ -152,7 +161,10 @@ pub fn render(
     caret_pos
 }
 
-/// The char range each visible row shows (its visible columns), ascending.
+/// The char range each visible row shows (its visible columns, or a little
+/// more), ascending. Only long lines are measured exactly: a line with no
+/// more than [`CHARS_PER_CELL`] chars per visible cell after its first
+/// visible glyph is taken whole.
 fn visible_ranges(editor: &Editor, height: u16, width: usize) -> Vec<Range<usize>> {
     let rope = editor.text();
     let lines = tl::line_count(rope);
@@ -161,9 +173,18 @@ fn visible_ranges(editor: &Editor, height: u16, width: usize) -> Vec<Range<usize
         .map(|line| {
             let start = tl::line_start(rope, line);
             let len = tl::line_len(rope, line);
-            let (from, _) = editor.glyph_at_column(line, left);
-            let (to, _) = editor.glyph_at_column(line, left + width);
-            start + from..start + (to + EDGE_SLACK).min(len)
+            let from = if left == 0 {
+                0
+            } else {
+                editor.glyph_at_column(line, left).0
+            };
+            let to = if len - from.min(len) <= CHARS_PER_CELL * width {
+                len
+            } else {
+                let (to, _) = editor.glyph_at_column(line, left + width);
+                (to + EDGE_SLACK).min(len)
+            };
+            start + from..start + to
         })
         .collect()
 }
