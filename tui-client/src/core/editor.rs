@@ -8,8 +8,9 @@
 //! operations come back transformed and move the caret, the selection, the
 //! colleagues' carets, the view and the undo history along with the text.
 //!
-//! This file holds the state, what the server says and where the view is;
-//! editing, moving and the commands (save, quit, prompts) live in the
+//! This file holds the state, what the server says and where the view is
+//! (and the parse tree highlighting follows); editing, moving, the commands
+//! (save, quit, prompts) and search, replace and go-to-line live in the
 //! submodules.
 
 mod commands;

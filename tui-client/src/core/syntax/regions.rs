@@ -338,7 +338,9 @@ impl Regions {
     /// Cuts region `k` in two at a clean boundary near its middle.
     fn split(&mut self, k: usize, parser: &mut Parser, rope: &Rope) {
         let region = &self.regions[k];
-        let Some(cut) = middle_cut(&region.tree.root_node(), region.len / 2) else {
+        let Some(cut) = middle_cut(&region.tree.root_node(), region.len / 2)
+            .filter(|&cut| cut > 0 && cut < region.len)
+        else {
             return;
         };
         let (start, len) = (region.start, region.len);

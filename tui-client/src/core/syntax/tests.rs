@@ -224,3 +224,51 @@ fn python_regions_keep_indentation_and_triple_quotes() {
     edit(&mut syntax, &mut rope, at, at, "\"\"\"\n");
     agrees_with_a_fresh_parse(&mut syntax, &rope, Lang::Python, "closed further down");
 }
+
+#[test]
+fn random_edits_keep_the_regions_whole() {
+    // Edits of every kind, broken code included (where error recovery may
+    // differ from a whole-file parse, so only the bookkeeping is checked):
+    // the regions tile the parsed text, and spans stay ordered and inside it.
+    let mut code = String::new();
+    for i in 0..40 {
+        code.push_str(&format!("fn f{i}() {{ let s = \"é{i}\"; }} // c\n\n"));
+    }
+    let mut rope = Rope::from_str(&code);
+    let mut syntax = small_regions(Lang::Rust);
+    let snippets = ["\"", "/*", "*/", "{", "}", "fn g() {}\n\n", "é→", "\n", "x"];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for step in 0..300 {
+        let len = rope.len_chars();
+        let at = next(len + 1);
+        let del = if next(3) == 0 {
+            next(60).min(len - at)
+        } else {
+            0
+        };
+        let text = snippets[next(snippets.len())];
+        edit(&mut syntax, &mut rope, at, at + del, text);
+        if step % 3 == 0 {
+            let spans = syntax.highlights(&rope, &all(&rope));
+            assert!(
+                spans.windows(2).all(|w| w[0].end <= w[1].start),
+                "step {step}"
+            );
+            assert!(spans
+                .iter()
+                .all(|s| s.start < s.end && s.end <= rope.len_chars()));
+            let mut at = 0;
+            for r in syntax.regions() {
+                assert_eq!(r.start, at, "step {step}: regions tile the text");
+                at += r.len;
+            }
+            assert_eq!(at, rope.len_bytes(), "step {step}: all of it");
+        }
+    }
+}
