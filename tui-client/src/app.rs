@@ -20,7 +20,7 @@ use crate::local_state::{self, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
 use crate::terminal::{self, Tui};
-use crate::view;
+use crate::view::{self, ColorDepth};
 
 /// How often the loop wakes without input (caret throttle, countdowns).
 const TICK: Duration = Duration::from_millis(50);
@@ -52,6 +52,8 @@ pub struct Session {
     pub file: Option<PathBuf>,
     /// `--server` as share commands should repeat it (`None`: the default).
     pub server_arg: Option<String>,
+    /// Copies also go to the system clipboard (OSC 52).
+    pub osc52: bool,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -63,6 +65,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         name,
         file,
         server_arg,
+        osc52,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -97,7 +100,19 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         name: name.clone(),
         client_id,
     };
-    let result = event_loop(&mut tui, &mut editor, cfg, writer.as_ref(), &journal_failed).await;
+    let look = Look {
+        depth: terminal::color_depth(|k| std::env::var(k).ok()),
+        osc52,
+    };
+    let result = event_loop(
+        &mut tui,
+        &mut editor,
+        cfg,
+        look,
+        writer.as_ref(),
+        &journal_failed,
+    )
+    .await;
     drop(tui);
     // Whatever is unacknowledged is on disk before the process ends.
     if let Some(writer) = writer {
@@ -130,10 +145,18 @@ fn spawn_input() -> mpsc::UnboundedReceiver<std::io::Result<Event>> {
     rx
 }
 
+/// How the terminal wants to be talked to, found out once at start.
+#[derive(Clone, Copy, Debug)]
+struct Look {
+    depth: ColorDepth,
+    osc52: bool,
+}
+
 async fn event_loop(
     tui: &mut Tui,
     editor: &mut Editor,
     cfg: NetConfig,
+    look: Look,
     journal: Option<&Writer>,
     journal_failed: &std::sync::mpsc::Receiver<String>,
 ) -> anyhow::Result<Outcome> {
@@ -157,7 +180,7 @@ async fn event_loop(
         if redraw {
             let now = Instant::now();
             tui.terminal
-                .draw(|frame| view::draw(frame, editor, now))
+                .draw(|frame| view::draw_with(frame, editor, now, look.depth))
                 .context("cannot draw")?;
             drawn_countdown = view::status::connection_label(editor.conn(), now).0;
         }
@@ -166,11 +189,11 @@ async fn event_loop(
                 let event = event
                     .context("the terminal input stopped")?
                     .context("cannot read the terminal")?;
-                editor.handle_event(&event);
+                editor.handle_event_at(&event, Instant::now());
                 // A burst of keys (typing fast, a paste without bracketed
                 // paste) is handled before the next draw.
                 while let Ok(Ok(event)) = input.try_recv() {
-                    editor.handle_event(&event);
+                    editor.handle_event_at(&event, Instant::now());
                 }
                 redraw = true;
             }
@@ -230,7 +253,9 @@ async fn event_loop(
                 Effect::RetryNow => {
                     let _ = net.commands.send(NetCommand::RetryNow);
                 }
-                Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+                Effect::Copy(text) => {
+                    copy_to_system_clipboard(editor, tui.terminal.backend_mut(), look.osc52, &text)
+                }
                 Effect::Quit => return Ok(Outcome::Quit),
             }
         }
@@ -248,6 +273,21 @@ async fn event_loop(
             editor.set_notice(why);
             redraw = true;
         }
+    }
+}
+
+/// Carries out [`Effect::Copy`] on the terminal backend `out`: OSC 52 when
+/// enabled, and a word on the message line when the text is too long for
+/// the terminal's clipboard.
+fn copy_to_system_clipboard(editor: &mut Editor, out: &mut impl Write, osc52: bool, text: &str) {
+    if !osc52 {
+        return;
+    }
+    if let Ok(false) = terminal::copy_to_clipboard(out, text) {
+        editor.set_notice(format!(
+            "Copied {} chars inside collab only: too long for the terminal's clipboard",
+            text.chars().count()
+        ));
     }
 }
 
@@ -336,5 +376,50 @@ pub fn report_signal(unsent: bool) {
             std::io::stderr(),
             "collab: edits the server had not acknowledged yet were lost"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use ratatui::backend::CrosstermBackend;
+
+    use super::*;
+    use crate::core::editor_tests::ready;
+
+    /// What the terminal backend receives when the user copies: the OSC 52
+    /// sequence with the selection in base64, and nothing when turned off.
+    #[test]
+    fn copy_and_cut_write_osc52_to_the_terminal_backend() {
+        let mut ed = ready("hello world");
+        let key = |code, m| Event::Key(KeyEvent::new(code, m));
+        for _ in 0..5 {
+            ed.handle_event(&key(KeyCode::Right, KeyModifiers::SHIFT));
+        }
+        ed.handle_event(&key(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        // What the editor's terminal backend (crossterm's, on any writer)
+        // is sent.
+        let mut written = Vec::new();
+        let mut backend = CrosstermBackend::new(&mut written);
+        for effect in ed.take_effects() {
+            if let Effect::Copy(text) = effect {
+                copy_to_system_clipboard(&mut ed, &mut backend, true, &text);
+            }
+        }
+        assert_eq!(written, b"\x1b]52;c;aGVsbG8=\x07");
+
+        ed.handle_event(&key(KeyCode::Char('x'), KeyModifiers::CONTROL));
+        let (mut off, mut on) = (Vec::new(), Vec::new());
+        for effect in ed.take_effects() {
+            if let Effect::Copy(text) = effect {
+                let mut backend = CrosstermBackend::new(&mut off);
+                copy_to_system_clipboard(&mut ed, &mut backend, false, &text);
+                let mut backend = CrosstermBackend::new(&mut on);
+                copy_to_system_clipboard(&mut ed, &mut backend, true, &text);
+            }
+        }
+        assert_eq!(ed.text().to_string(), " world", "cut");
+        assert!(off.is_empty(), "COLLAB_OSC52=0 writes nothing");
+        assert_eq!(on, b"\x1b]52;c;aGVsbG8=\x07");
     }
 }

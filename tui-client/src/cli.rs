@@ -36,6 +36,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "COLLAB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// In the editor, do not put copies on the system clipboard through the
+    /// terminal (OSC 52); `COLLAB_OSC52=0` does the same.
+    #[arg(long = "no-osc52", global = true)]
+    pub no_osc52: bool,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -38,7 +38,12 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     let api = ServerApi::new(&cli.server, cli.token.clone())?;
     let name = display_name(cli.name.as_deref());
+    let osc52 = collab::terminal::osc52_enabled(
+        cli.no_osc52,
+        std::env::var("COLLAB_OSC52").ok().as_deref(),
+    );
     let session = |room: String, file| Session {
+        osc52,
         server_arg: server_arg(&api.base()).map(str::to_owned),
         api: api.clone(),
         room,

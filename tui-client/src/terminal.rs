@@ -16,6 +16,8 @@ use crossterm::terminal::{
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
+use crate::view::ColorDepth;
+
 /// The terminal while the editor owns it.
 pub struct Tui {
     /// The ratatui terminal to draw on.
@@ -67,12 +69,57 @@ impl Tui {
     }
 }
 
-/// Asks the terminal to put `text` on the system clipboard (OSC 52), which
-/// also works over SSH; terminals that do not support it ignore it.
-pub fn copy_to_clipboard(text: &str) {
-    let mut out = io::stdout();
-    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
-    let _ = out.flush();
+/// Texts longer than this (in bytes) are not offered to the system
+/// clipboard: terminals cap OSC 52 (xterm and tmux near 100 KB of base64)
+/// and some stall on longer sequences.
+pub const OSC52_MAX_BYTES: usize = 74_000;
+
+/// Asks the terminal behind `out` (the backend the editor draws on) to put
+/// `text` on the system clipboard with OSC 52, which also works over SSH and
+/// in tmux with `set-clipboard on`; terminals that do not support it ignore
+/// it. Returns false, writing nothing, for a text over [`OSC52_MAX_BYTES`].
+pub fn copy_to_clipboard(out: &mut impl Write, text: &str) -> io::Result<bool> {
+    if text.len() > OSC52_MAX_BYTES {
+        return Ok(false);
+    }
+    write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()))?;
+    out.flush()?;
+    Ok(true)
+}
+
+/// Whether copies go to the system clipboard: not with `--no-osc52`, nor
+/// with `COLLAB_OSC52` set to 0, false, off or no.
+pub fn osc52_enabled(no_osc52_flag: bool, env: Option<&str>) -> bool {
+    let off = env.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "off" | "no"
+        )
+    });
+    !no_osc52_flag && !off
+}
+
+/// The colors the terminal shows, from the environment (`get` reads a
+/// variable): none when `NO_COLOR` is set and not empty (no-color.org),
+/// 24-bit when `COLORTERM` says truecolor or 24bit, or inside tmux (`TMUX`
+/// set: tmux itself brings 24-bit colors down to what the terminal outside
+/// shows, and knows that better than `TERM` inside it), 256 when `TERM`
+/// names a 256-color terminal, else the 16 ANSI colors.
+pub fn color_depth(get: impl Fn(&str) -> Option<String>) -> ColorDepth {
+    if get("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return ColorDepth::NoColor;
+    }
+    let colorterm = get("COLORTERM").unwrap_or_default().to_ascii_lowercase();
+    if colorterm == "truecolor" || colorterm == "24bit" {
+        return ColorDepth::TrueColor;
+    }
+    if get("TMUX").is_some_and(|v| !v.is_empty()) {
+        return ColorDepth::TrueColor;
+    }
+    if get("TERM").is_some_and(|t| t.contains("256color")) {
+        return ColorDepth::Palette256;
+    }
+    ColorDepth::Ansi16
 }
 
 /// Standard base64 with padding (RFC 4648), as OSC 52 wants it.
@@ -105,6 +152,49 @@ impl Drop for Tui {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_decides_the_colors() {
+        fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        }
+        let truecolor = [("COLORTERM", "truecolor"), ("TERM", "xterm-256color")];
+        assert_eq!(color_depth(env(&truecolor)), ColorDepth::TrueColor);
+        assert_eq!(
+            color_depth(env(&[("TERM", "tmux-256color")])),
+            ColorDepth::Palette256
+        );
+        assert_eq!(color_depth(env(&[("TERM", "xterm")])), ColorDepth::Ansi16);
+        let tmux = [("TERM", "screen"), ("TMUX", "/tmp/tmux-0/default,1,0")];
+        assert_eq!(color_depth(env(&tmux)), ColorDepth::TrueColor);
+        let no_color = [("NO_COLOR", "1"), ("COLORTERM", "truecolor")];
+        assert_eq!(color_depth(env(&no_color)), ColorDepth::NoColor);
+        let empty = [("NO_COLOR", ""), ("COLORTERM", "24bit")];
+        assert_eq!(color_depth(env(&empty)), ColorDepth::TrueColor);
+    }
+
+    #[test]
+    fn osc52_can_be_turned_off() {
+        assert!(osc52_enabled(false, None));
+        assert!(osc52_enabled(false, Some("1")));
+        assert!(!osc52_enabled(false, Some("0")));
+        assert!(!osc52_enabled(false, Some("off")));
+        assert!(!osc52_enabled(true, None));
+    }
+
+    #[test]
+    fn a_long_text_is_not_offered_to_the_terminal() {
+        let mut out = Vec::new();
+        let long = "x".repeat(OSC52_MAX_BYTES + 1);
+        assert!(!copy_to_clipboard(&mut out, &long).unwrap());
+        assert!(out.is_empty());
+    }
+
     #[test]
     fn base64_matches_rfc_4648() {
         for (plain, encoded) in [

@@ -8,12 +8,14 @@
 //! operations come back transformed and move the caret, the selection, the
 //! colleagues' carets, the view and the undo history along with the text.
 //!
-//! This file holds the state, what the server says and where the view is;
-//! editing, moving and the commands (save, quit, prompts) live in the
+//! This file holds the state, what the server says and where the view is
+//! (and the parse tree highlighting follows); editing, moving, the commands
+//! (save, quit, prompts) and search, replace and go-to-line live in the
 //! submodules.
 
 mod commands;
 mod edit;
+mod find;
 mod motion;
 
 use std::cell::{Cell, RefCell};
@@ -26,6 +28,8 @@ use ropey::Rope;
 use super::columns::ColumnIndex;
 use super::doc_sync::{InitOutcome, SyncedDoc};
 use super::presence::{parse_color, Presence};
+use super::search::Search;
+use super::syntax::{HighlightSpan, Lang, Syntax};
 use super::text_layout as tl;
 use super::undo::UndoHistory;
 use collab_protocol::Unacknowledged;
@@ -134,6 +138,18 @@ pub enum Prompt {
         /// True when the file did not exist as far as the editor knew.
         exists: bool,
     },
+    /// "Find:" (Ctrl-F), or "Replace:" (Ctrl-R) before it asks for the
+    /// replacement.
+    Find {
+        /// The query being typed.
+        input: LineInput,
+        /// Ctrl-R: Enter goes on to ask what to put instead.
+        replace: bool,
+    },
+    /// "Replace with:" and the replacement being typed.
+    ReplaceWith(LineInput),
+    /// "Go to line:" (Ctrl-L), `line[:column]`.
+    GoToLine(LineInput),
 }
 
 /// This user as the server knows them.
@@ -183,6 +199,9 @@ pub struct Editor {
     /// Columns on long lines, kept across frames (the view asks through
     /// `&self`, hence the cell).
     columns: RefCell<ColumnIndex>,
+    /// The parse tree for highlighting, when the document's language has a
+    /// grammar (the view asks through `&self`, hence the cell).
+    syntax: RefCell<Option<Syntax>>,
     /// `is_dirty`'s answer and the version it was for.
     dirty_memo: Cell<Option<(u64, bool)>>,
     caret: usize,
@@ -197,7 +216,21 @@ pub struct Editor {
     follow_caret: bool,
     viewport: Viewport,
     clipboard: String,
+    /// The last search (F3 repeats it), and whether its matches are shown.
+    search: Option<Search>,
+    search_shown: bool,
+    /// Search for regular expressions (Alt-R in the prompt toggles).
+    search_regex: bool,
+    /// Where the open search started, for Esc.
+    search_origin: Option<find::Origin>,
+    /// "no match", "wrapped around", a regex error: for the prompt line.
+    search_status: Option<String>,
+    /// The last replacement typed.
+    replace_with: String,
     history: UndoHistory,
+    /// When the key being handled arrived, as the shell said
+    /// ([`Editor::handle_event_at`]); the core reads no clock.
+    pub(crate) clock: Option<Instant>,
     presence: Presence,
     me: Option<Identity>,
     language: String,
@@ -214,6 +247,10 @@ pub struct Editor {
     prompt: Option<Prompt>,
     notice: Option<String>,
     help: bool,
+    /// The help's page, and how many the view found it needs (the view
+    /// tells through `&self`, hence the cell).
+    help_page: usize,
+    help_pages: Cell<usize>,
     users_panel: bool,
     effects: Vec<Effect>,
     cursor_sent: Option<(u64, u64, Option<u64>)>,
@@ -224,13 +261,14 @@ pub struct Editor {
 impl Editor {
     /// An editor for `room`, writing to `file` on save when given.
     pub fn new(room: &str, name: &str, file: Option<PathBuf>) -> Self {
-        Self {
+        let mut editor = Self {
             room: room.to_owned(),
             requested_name: name.to_owned(),
             server_arg: String::new(),
             doc: SyncedDoc::new(),
             version: 0,
             columns: RefCell::new(ColumnIndex::new()),
+            syntax: RefCell::new(None),
             dirty_memo: Cell::new(None),
             caret: 0,
             anchor: None,
@@ -240,7 +278,14 @@ impl Editor {
             follow_caret: true,
             viewport: Viewport::default(),
             clipboard: String::new(),
+            search: None,
+            search_shown: false,
+            search_regex: false,
+            search_origin: None,
+            search_status: None,
+            replace_with: String::new(),
             history: UndoHistory::new(),
+            clock: None,
             presence: Presence::new(),
             me: None,
             language: String::new(),
@@ -253,12 +298,76 @@ impl Editor {
             prompt: None,
             notice: None,
             help: false,
+            help_page: 0,
+            help_pages: Cell::new(1),
             users_panel: true,
             effects: Vec::new(),
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
+        };
+        editor.sync_language();
+        editor
+    }
+
+    /// The language highlighting follows: the local file's name when it
+    /// tells, else the room's hint.
+    pub fn highlight_language(&self) -> Option<Lang> {
+        self.syntax.borrow().as_ref().map(Syntax::lang)
+    }
+
+    /// True when the view has something to mark in the text: syntax colors
+    /// or search matches.
+    pub fn marks_text(&self) -> bool {
+        self.syntax.borrow().is_some() || self.search_shown
+    }
+
+    /// Highlighted stretches within the char ranges `visible` (ascending),
+    /// for the view; reparses first if the text changed.
+    pub fn highlights(&self, visible: &[std::ops::Range<usize>]) -> Vec<HighlightSpan> {
+        match self.syntax.borrow_mut().as_mut() {
+            Some(syntax) => syntax.highlights(self.doc.rope(), visible),
+            None => Vec::new(),
         }
+    }
+
+    /// Brings the parse tree up to date with the text now (the view would at
+    /// the next frame); benchmarks measure a reparse with it.
+    pub fn refresh_syntax(&self) {
+        if let Some(syntax) = self.syntax.borrow_mut().as_mut() {
+            syntax.refresh(self.doc.rope());
+        }
+    }
+
+    /// Parses the whole document now (the view parses only as far as it
+    /// shows); returns the number of nodes in its trees (0 without a
+    /// grammar). For the benchmark's memory figure.
+    pub fn parse_all_syntax(&self) -> usize {
+        match self.syntax.borrow_mut().as_mut() {
+            Some(syntax) => {
+                syntax.parse_all(self.doc.rope());
+                syntax.node_count()
+            }
+            None => 0,
+        }
+    }
+
+    /// Picks the grammar for the room's hint and the file's name, when it
+    /// changed (a new `init`, a save under another name).
+    pub(crate) fn sync_language(&mut self) {
+        let lang = Lang::detect(&self.language, self.file.as_deref());
+        if self.highlight_language() != lang {
+            *self.syntax.get_mut() = lang.and_then(Syntax::new);
+        }
+    }
+
+    /// A cheap copy of the text before an edit, when highlighting needs
+    /// the old text to describe the edit to the parser.
+    pub(crate) fn text_before_edit(&mut self) -> Option<Rope> {
+        self.syntax
+            .get_mut()
+            .is_some()
+            .then(|| self.doc.rope().clone())
     }
 
     /// The server the share commands name (`None`: the default server).
@@ -396,6 +505,16 @@ impl Editor {
     /// True while the help overlay is shown.
     pub fn help_visible(&self) -> bool {
         self.help
+    }
+
+    /// The help page shown (0-based).
+    pub fn help_page(&self) -> usize {
+        self.help_page
+    }
+
+    /// The view says how many pages the help takes at the current size.
+    pub fn set_help_pages(&self, pages: usize) {
+        self.help_pages.set(pages.max(1));
     }
 
     /// True while the users panel is wanted (the view hides it on narrow
@@ -558,14 +677,16 @@ impl Editor {
                     rgb: parse_color(&color),
                 });
                 self.language = language;
+                self.sync_language();
                 self.read_only = read_only;
                 self.read_only_id = read_only_id;
                 self.on_init(revision, &code, missed.as_deref(), &users);
             }
             ServerMessage::CodeUpdate(c) => {
                 let mark = self.view_mark();
+                let old = self.text_before_edit();
                 match self.doc.remote(c.revision, &c.operation) {
-                    Ok(local) => self.after_foreign(&[local], mark),
+                    Ok(local) => self.after_foreign(&[local], mark, old.as_ref()),
                     Err(e) => self.lost_step(&e.to_string()),
                 }
             }
@@ -639,7 +760,9 @@ impl Editor {
                 self.follow_caret = true;
             }
             InitOutcome::Rebased { applied, send } => {
-                self.after_foreign(&applied, mark);
+                // The replayed operations are in the text already: the
+                // tree is rebuilt (a reconnect; rare).
+                self.after_foreign(&applied, mark, None);
                 self.effects.extend(send.into_iter().map(Effect::Send));
             }
             InitOutcome::Replaced { lost } => {
@@ -678,15 +801,25 @@ impl Editor {
     fn document_replaced(&mut self) {
         self.version += 1;
         self.columns.get_mut().clear();
+        if let Some(syntax) = self.syntax.get_mut() {
+            syntax.reset();
+        }
         let lines = tl::line_count(self.doc.rope());
         self.top = self.top.min(lines.saturating_sub(1));
     }
 
     /// Everything derived from the text follows `op`, just applied to it
-    /// (the document holds nothing newer).
-    fn text_changed(&mut self, op: &Operation) {
+    /// (the document holds nothing newer); `old` is the text before it, when
+    /// highlighting asked for it ([`Editor::text_before_edit`]).
+    fn text_changed(&mut self, op: &Operation, old: Option<&Rope>) {
         self.version += 1;
         self.columns.get_mut().edit(op, self.doc.rope());
+        if let Some(syntax) = self.syntax.get_mut() {
+            match old {
+                Some(old) => syntax.edit(op, old, self.doc.rope()),
+                None => syntax.reset(),
+            }
+        }
     }
 
     /// Where the view is in the text, taken before someone else's edit.
@@ -702,17 +835,21 @@ impl Editor {
     /// The text under the user's eyes stays put: lines inserted or removed
     /// above the view move the view with them, and a caret that was on
     /// screen stays on screen.
-    fn after_foreign(&mut self, ops: &[Operation], mark: ViewMark) {
+    fn after_foreign(&mut self, ops: &[Operation], mark: ViewMark, old: Option<&Rope>) {
         let mut top_start = mark.top_start;
         if ops.len() > 1 {
-            // The document already holds them all: the column index cannot
-            // follow one at a time (a reconnect's replay; rare).
+            // The document already holds them all: the column index and the
+            // parse tree cannot follow one at a time (a reconnect's replay;
+            // rare).
             self.version += 1;
             self.columns.get_mut().clear();
+            if let Some(syntax) = self.syntax.get_mut() {
+                syntax.reset();
+            }
         }
         for op in ops {
             if ops.len() == 1 {
-                self.text_changed(op);
+                self.text_changed(op, old);
             }
             top_start = op.transform_index(top_start);
             self.caret = op.transform_index(self.caret);

@@ -200,6 +200,40 @@ fn bracketed_paste_is_one_operation_and_one_undo_step() {
 }
 
 #[test]
+fn one_undo_removes_a_typed_word_run() {
+    let mut ed = ready("fn x() {}");
+    press(&mut ed, KeyCode::End);
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    for (i, c) in " // hello world".chars().enumerate() {
+        ed.handle_event_at(
+            &key(KeyCode::Char(c), KeyModifiers::NONE),
+            at(i as u64 * 150),
+        );
+    }
+    // After a pause of two seconds: another step.
+    ed.handle_event_at(&key(KeyCode::Char('!'), KeyModifiers::NONE), at(5000));
+    ctrl(&mut ed, 'z');
+    assert_eq!(text(&ed), "fn x() {} // hello world");
+    ctrl(&mut ed, 'z');
+    assert_eq!(
+        text(&ed),
+        "fn x() {}",
+        "the whole run, spaces too, in one step"
+    );
+    // A run of backspaces is one step too; a motion ends it.
+    type_str(&mut ed, "abc");
+    press(&mut ed, KeyCode::Backspace);
+    press(&mut ed, KeyCode::Backspace);
+    press(&mut ed, KeyCode::Left);
+    press(&mut ed, KeyCode::Backspace);
+    ctrl(&mut ed, 'z');
+    assert_eq!(text(&ed), "fn x() {}a");
+    ctrl(&mut ed, 'z');
+    assert_eq!(text(&ed), "fn x() {}abc");
+}
+
+#[test]
 fn undo_and_redo_leave_a_colleagues_text_alone() {
     let mut ed = ready("");
     type_str(&mut ed, "mine");

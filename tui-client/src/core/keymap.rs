@@ -7,6 +7,8 @@ use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
 };
 
+use std::time::Instant;
+
 use super::editor::{Editor, PromptKey};
 
 /// Everything a key can ask for.
@@ -71,43 +73,88 @@ pub enum Action {
     Help,
     /// Jump to the next colleague's caret.
     NextUser,
-    /// Esc: close overlays, drop the selection.
+    /// Esc: close overlays, drop the selection, stop showing matches.
     Escape,
+    /// Caret to the previous word's start.
+    WordLeft(bool),
+    /// Caret to the next word's end.
+    WordRight(bool),
+    /// Delete back to the previous word's start.
+    DeleteWordBack,
+    /// Delete up to the next word's end.
+    DeleteWordForward,
+    /// Open the search prompt.
+    Find,
+    /// Open the replace prompt.
+    Replace,
+    /// The next match of the last search.
+    FindNext,
+    /// The previous match of the last search.
+    FindPrev,
+    /// Ask for a line to go to.
+    GoToLine,
 }
 
 /// The key table shown by the help overlay (and README.md).
 pub const KEYS: &[(&str, &str)] = &[
+    ("Ctrl-S", "save to the local file (asks for a name once)"),
+    ("F12, Alt-S", "save as another file"),
+    (
+        "Ctrl-Q",
+        "quit (asks if unsaved or unsent work would be lost)",
+    ),
+    (
+        "Ctrl-Z, Ctrl-Y",
+        "undo, redo your own edits (a run of typing is one step)",
+    ),
+    (
+        "Ctrl-C, Ctrl-X, Ctrl-V",
+        "copy, cut (system clipboard too, OSC 52), paste",
+    ),
+    (
+        "Ctrl-F",
+        "find as you type (Alt-R: regex; Esc: back to where you were)",
+    ),
+    (
+        "F3, Shift-F3",
+        "next / previous match (Enter too, in the find prompt)",
+    ),
+    ("Ctrl-R", "replace: Enter one, Alt-A all (one undo step)"),
+    ("Ctrl-L", "go to line (line or line:column)"),
+    ("F2, Ctrl-N", "jump to the next colleague's caret"),
+    (
+        "F1, Ctrl-G",
+        "show this help (F1 again: next page), hide it",
+    ),
     (
         "Arrows, Home, End",
         "move (Home: first non-blank, again: column 1)",
+    ),
+    (
+        "Ctrl-Left, Ctrl-Right",
+        "previous / next word (also Alt-Left/Right, Alt-B/F)",
     ),
     ("PageUp, PageDown", "move a screen"),
     ("Ctrl-Home, Ctrl-End", "start / end of the document"),
     ("Shift + movement", "select"),
     ("Ctrl-A", "select all"),
-    (
-        "Ctrl-C, Ctrl-X, Ctrl-V",
-        "copy, cut, paste (editor clipboard)",
-    ),
     ("Enter", "new line, keeping the indentation"),
     (
         "Tab, Shift-Tab",
         "indent (a tab where the file uses tabs), dedent",
     ),
-    ("Ctrl-Z, Ctrl-Y", "undo, redo your own edits"),
-    ("Ctrl-S", "save to the local file (asks for a name once)"),
-    ("F3, Alt-S", "save as another file"),
-    ("F2, Ctrl-N", "jump to the next colleague's caret"),
+    (
+        "Ctrl-Backspace, Ctrl-Delete",
+        "delete a word back / forward (also Ctrl-W, Alt-Backspace, Alt-D)",
+    ),
     ("F4", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
     ("Mouse", "click: move caret, drag: select, wheel: scroll"),
-    ("F1, Ctrl-G", "show / hide this help"),
-    ("Esc", "close help, drop the selection"),
-    ("Any key, offline", "reconnect now instead of waiting"),
     (
-        "Ctrl-Q",
-        "quit (asks if unsaved or unsent work would be lost)",
+        "Esc",
+        "close help, drop the selection and the search's marks",
     ),
+    ("Any key, offline", "reconnect now instead of waiting"),
 ];
 
 /// The action for a key press, if any.
@@ -132,17 +179,31 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
             'g' => Help,
             'n' => NextUser,
             'u' => ToggleUsers,
+            'f' => Find,
+            'r' => Replace,
+            'l' => GoToLine,
+            // Ctrl-Backspace arrives as Ctrl-H (^H) in most terminals.
+            'w' | 'h' => DeleteWordBack,
             _ => return None,
         },
         KeyCode::Char('s' | 'S') if alt && !ctrl => SaveAs,
+        // Alt-B, Alt-F, Alt-D: what readline users (and macOS terminals'
+        // Option-arrows) send.
+        KeyCode::Char('b' | 'B') if alt && !ctrl => WordLeft(shift),
+        KeyCode::Char('f' | 'F') if alt && !ctrl => WordRight(shift),
+        KeyCode::Char('d') if alt && !ctrl => DeleteWordForward,
         // AltGr arrives as Ctrl+Alt on some terminals: it types a char.
-        KeyCode::Char(c) => Type(c),
+        KeyCode::Char(c) if !alt || ctrl => Type(c),
         KeyCode::Enter => Newline,
         KeyCode::Tab if shift => Dedent,
         KeyCode::Tab => Tab,
         KeyCode::BackTab => Dedent,
+        KeyCode::Backspace if ctrl || alt => DeleteWordBack,
         KeyCode::Backspace => Backspace,
+        KeyCode::Delete if ctrl || alt => DeleteWordForward,
         KeyCode::Delete => Delete,
+        KeyCode::Left if ctrl || alt => WordLeft(shift),
+        KeyCode::Right if ctrl || alt => WordRight(shift),
         KeyCode::Left => Left(shift),
         KeyCode::Right => Right(shift),
         KeyCode::Up => Up(shift),
@@ -155,7 +216,9 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::PageDown => PageDown(shift),
         KeyCode::F(1) => Help,
         KeyCode::F(2) => NextUser,
-        KeyCode::F(3) => SaveAs,
+        KeyCode::F(3) if shift => FindPrev,
+        KeyCode::F(3) => FindNext,
+        KeyCode::F(12) => SaveAs,
         KeyCode::F(4) => CopyShare,
         KeyCode::F(6) => ToggleUsers,
         KeyCode::Esc => Escape,
@@ -164,7 +227,15 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
 }
 
 impl Editor {
-    /// Handles one terminal event.
+    /// Handles one terminal event that arrived at `now` (which ends an undo
+    /// group after a pause).
+    pub fn handle_event_at(&mut self, event: &Event, now: Instant) {
+        self.clock = Some(now);
+        self.handle_event(event);
+    }
+
+    /// Handles one terminal event, at the time last given to
+    /// [`Editor::handle_event_at`] (none: pauses end no undo group).
     pub fn handle_event(&mut self, event: &Event) {
         match event {
             Event::Key(key) => self.handle_key(key),
@@ -198,25 +269,45 @@ impl Editor {
         self.retry_if_waiting();
         if self.prompt().is_some() {
             let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+            let alt = key.modifiers.contains(KeyModifiers::ALT);
+            let shift = key.modifiers.contains(KeyModifiers::SHIFT);
             let pk = match key.code {
-                KeyCode::Char('q') if ctrl => PromptKey::Confirm,
-                KeyCode::Char('c') if ctrl => PromptKey::Cancel,
-                KeyCode::Char(c) if !ctrl => PromptKey::Char(c),
-                KeyCode::Backspace => PromptKey::Backspace,
-                KeyCode::Delete => PromptKey::Delete,
-                KeyCode::Left => PromptKey::Left,
-                KeyCode::Right => PromptKey::Right,
-                KeyCode::Home => PromptKey::Home,
-                KeyCode::End => PromptKey::End,
-                KeyCode::Enter => PromptKey::Enter,
-                KeyCode::Esc => PromptKey::Cancel,
-                _ => return,
+                KeyCode::Char('q') if ctrl => Some(PromptKey::Confirm),
+                KeyCode::Char('c') if ctrl => Some(PromptKey::Cancel),
+                KeyCode::Char('f') if ctrl => Some(PromptKey::Accept),
+                KeyCode::Char('r' | 'R') if alt && !ctrl => Some(PromptKey::ToggleRegex),
+                KeyCode::Char('a' | 'A') if alt && !ctrl => Some(PromptKey::ReplaceAll),
+                KeyCode::Char(c) if !ctrl && !alt => Some(PromptKey::Char(c)),
+                KeyCode::Backspace => Some(PromptKey::Backspace),
+                KeyCode::Delete => Some(PromptKey::Delete),
+                KeyCode::Left => Some(PromptKey::Left),
+                KeyCode::Right => Some(PromptKey::Right),
+                KeyCode::Home => Some(PromptKey::Home),
+                KeyCode::End => Some(PromptKey::End),
+                KeyCode::Enter => Some(PromptKey::Enter),
+                KeyCode::Esc => Some(PromptKey::Cancel),
+                KeyCode::F(3) if shift => Some(PromptKey::Prev),
+                KeyCode::F(3) => Some(PromptKey::Next),
+                _ => None,
             };
-            self.prompt_key(pk);
-            return;
+            match pk {
+                Some(pk) => {
+                    self.prompt_key(pk);
+                    return;
+                }
+                // Any other key ends a search where it is, then does its
+                // job (an arrow moves from the match, Ctrl-C copies it).
+                None if self.in_search_prompt() => self.prompt_key(PromptKey::Accept),
+                None => return,
+            };
         }
-        if let Some(action) = action_for(key) {
-            self.apply(action);
+        match action_for(key) {
+            Some(action) => self.apply(action),
+            None => {
+                if let Some(name) = key_name(key) {
+                    self.set_notice(format!("{name} does nothing here · F1 lists the keys"));
+                }
+            }
         }
     }
 
@@ -260,7 +351,60 @@ impl Editor {
             Quit => self.quit(),
             Help => self.toggle_help(),
             NextUser => self.jump_to_next_user(),
-            Escape => self.clear_selection(),
+            Escape => {
+                self.clear_selection();
+                self.hide_search();
+            }
+            WordLeft(s) => self.word_left(s),
+            WordRight(s) => self.word_right(s),
+            DeleteWordBack => self.delete_word_back(),
+            DeleteWordForward => self.delete_word_forward(),
+            Find => self.find(),
+            Replace => self.find_replace(),
+            FindNext => self.find_next(),
+            FindPrev => self.find_prev(),
+            GoToLine => self.go_to_line_prompt(),
         }
     }
+}
+
+/// How the hint for a key without an action names it; `None` for keys that
+/// never get one (modifiers alone, lock and media keys).
+fn key_name(key: &KeyEvent) -> Option<String> {
+    let base = match key.code {
+        KeyCode::Char(' ') => "Space".to_owned(),
+        KeyCode::Char(c) => c.to_uppercase().to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        KeyCode::Insert => "Insert".into(),
+        KeyCode::Null => "Ctrl-Space".into(),
+        KeyCode::Menu => "Menu".into(),
+        KeyCode::KeypadBegin => "Keypad 5".into(),
+        KeyCode::Up => "Up".into(),
+        KeyCode::Down => "Down".into(),
+        KeyCode::Left => "Left".into(),
+        KeyCode::Right => "Right".into(),
+        KeyCode::Home => "Home".into(),
+        KeyCode::End => "End".into(),
+        KeyCode::PageUp => "PageUp".into(),
+        KeyCode::PageDown => "PageDown".into(),
+        KeyCode::Tab | KeyCode::BackTab => "Tab".into(),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Esc => "Esc".into(),
+        KeyCode::Backspace => "Backspace".into(),
+        KeyCode::Delete => "Delete".into(),
+        _ => return None,
+    };
+    let mut name = String::new();
+    for (m, label) in [
+        (KeyModifiers::CONTROL, "Ctrl-"),
+        (KeyModifiers::ALT, "Alt-"),
+        (KeyModifiers::SHIFT, "Shift-"),
+        (KeyModifiers::SUPER, "Super-"),
+    ] {
+        if key.modifiers.contains(m) {
+            name.push_str(label);
+        }
+    }
+    name.push_str(&base);
+    Some(name)
 }

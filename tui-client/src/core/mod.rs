@@ -8,10 +8,15 @@ pub mod doc_sync;
 pub mod editor;
 pub mod keymap;
 pub mod presence;
+pub mod search;
+pub mod syntax;
 pub mod text_layout;
 pub mod undo;
+pub mod words;
 
 #[cfg(test)]
 pub(crate) mod editor_tests;
+#[cfg(test)]
+mod find_tests;
 #[cfg(test)]
 mod workflow_tests;

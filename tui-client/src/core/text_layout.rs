@@ -1,7 +1,10 @@
 //! Display geometry of a document line in a terminal: which cells each char
 //! occupies. Tabs stop every [`TAB_WIDTH`] columns, wide chars (CJK, most
-//! emoji) take two cells and zero-width chars (combining marks, joiners)
-//! attach to the char before them. Everything that converts between char
+//! emoji) take two cells, and a glyph is a grapheme cluster as terminals
+//! draw it: zero-width chars (combining marks, joiners, variation
+//! selectors) and emoji skin tones attach to the char before them, an emoji
+//! after a zero-width joiner joins the one before it (👩‍💻 is one glyph of
+//! two cells), and two regional indicators make one flag. Everything that converts between char
 //! offsets and screen columns walks lines with [`Glyphs`], so the caret, the
 //! renderer and mouse clicks always agree.
 //!
@@ -62,6 +65,87 @@ pub fn is_zero_width(c: char) -> bool {
     c != '\t' && !c.is_control() && c.width() == Some(0)
 }
 
+/// Zero-width joiner.
+const ZWJ: char = '\u{200D}';
+
+/// True for emoji skin-tone modifiers, which attach to the emoji before.
+fn is_emoji_modifier(c: char) -> bool {
+    ('\u{1F3FB}'..='\u{1F3FF}').contains(&c)
+}
+
+/// True for regional indicators (two make a flag).
+fn is_regional_indicator(c: char) -> bool {
+    ('\u{1F1E6}'..='\u{1F1FF}').contains(&c)
+}
+
+/// Emoji and pictographs that a zero-width joiner joins (Unicode's
+/// Extended_Pictographic, by its blocks).
+fn is_pictographic(c: char) -> bool {
+    matches!(c as u32,
+        0x00A9 | 0x00AE | 0x203C | 0x2049 | 0x2122 | 0x2139 | 0x2194..=0x21AA
+        | 0x231A..=0x23FF | 0x24C2 | 0x25AA..=0x27BF | 0x2934 | 0x2935
+        | 0x2B05..=0x2B55 | 0x3030 | 0x303D | 0x3297 | 0x3299
+        | 0x1F000..=0x1F0FF | 0x1F10D..=0x1F1AD | 0x1F201..=0x1F64F
+        | 0x1F680..=0x1FAFF | 0x1FC00..=0x1FFFD)
+        && !is_regional_indicator(c)
+        && !is_emoji_modifier(c)
+}
+
+/// A char that may belong to the glyph of the char before it, depending on
+/// what precedes (a boundary search walks back over these).
+fn may_continue(c: char) -> bool {
+    is_zero_width(c) || is_emoji_modifier(c) || is_regional_indicator(c) || is_pictographic(c)
+}
+
+/// What decides whether the next char joins the glyph being read.
+#[derive(Clone, Copy, Debug)]
+struct Cluster {
+    pictographic: bool,
+    after_zwj: bool,
+    /// A lone regional indicator, waiting for its pair.
+    open_flag: bool,
+    /// Emoji presentation asked for (VS16) or a flag: two cells.
+    wide: bool,
+}
+
+impl Cluster {
+    fn new(base: char) -> Self {
+        let ascii = base.is_ascii();
+        Self {
+            pictographic: !ascii && is_pictographic(base),
+            after_zwj: false,
+            open_flag: !ascii && is_regional_indicator(base),
+            wide: false,
+        }
+    }
+
+    /// Takes `c` into the glyph if it belongs there.
+    fn extend(&mut self, c: char) -> bool {
+        if c.is_ascii() {
+            return false; // the common case, and never part of a cluster
+        }
+        let joins = is_zero_width(c)
+            || is_emoji_modifier(c)
+            || (self.after_zwj && self.pictographic && is_pictographic(c))
+            || (self.open_flag && is_regional_indicator(c));
+        if joins {
+            self.wide |= (c == '\u{FE0F}' && self.pictographic) || self.open_flag;
+            self.open_flag = false;
+            self.after_zwj = c == ZWJ;
+        }
+        joins
+    }
+
+    /// The glyph's width, its base char being `base_width` wide.
+    fn width(&self, base_width: usize) -> usize {
+        if self.wide {
+            2
+        } else {
+            base_width
+        }
+    }
+}
+
 /// True for the chars ropey treats as ending a line.
 fn is_line_break(c: char) -> bool {
     matches!(
@@ -112,8 +196,9 @@ impl Iterator for Glyphs<'_> {
         };
         // Marks on a tab or a stand-in would be drawn on nothing: only counted.
         let drawn = matches!(symbol, Symbol::Char(_));
+        let mut cluster = Cluster::new(c);
         while let Some(&m) = self.chars.peek() {
-            if !is_zero_width(m) {
+            if !cluster.extend(m) {
                 break;
             }
             self.chars.next();
@@ -129,6 +214,7 @@ impl Iterator for Glyphs<'_> {
                 };
             }
         }
+        let width = if drawn { cluster.width(width) } else { width };
         let glyph = Glyph {
             start,
             end,
@@ -240,10 +326,13 @@ impl<'a> Walk<'a> {
                 c => c.width().unwrap_or(1).max(1),
             };
             let mut end = self.offset + 1;
-            while self.chars.peek().is_some_and(|&m| is_zero_width(m)) {
+            let mut cluster = Cluster::new(c);
+            while self.chars.peek().is_some_and(|&m| cluster.extend(m)) {
                 self.chars.next();
                 end += 1;
             }
+            let drawn = c != '\t' && !c.is_control();
+            let width = if drawn { cluster.width(width) } else { width };
             self.peeked = Some((end, width));
         }
         self.peeked
@@ -298,26 +387,41 @@ pub fn line_of(doc: &Rope, pos: usize) -> usize {
     doc.char_to_line(pos.min(doc.len_chars()))
 }
 
+/// Chars a boundary search walks back at most (over marks, joined emoji
+/// and flags); a longer run of them is cut there.
+const MAX_LOOKBACK: usize = 128;
+
 /// `pos` moved to a glyph boundary: to the start of the glyph it is inside
 /// of, or (with `forward`) past its end. Looks only at the chars around
-/// `pos`: a position is inside a glyph exactly when a zero-width char that
-/// attaches to something follows it.
+/// `pos`: back to the nearest char that surely starts a glyph, then forward
+/// through the glyphs from there.
 pub fn snap(doc: &Rope, pos: usize, forward: bool) -> usize {
     let pos = pos.min(doc.len_chars());
     let line = line_of(doc, pos);
     let (start, end) = (line_start(doc, line), line_end(doc, line));
-    let inside = |p: usize| p > start && p < end && is_zero_width(doc.char(p));
-    let mut p = pos;
-    if forward {
-        while inside(p) {
-            p += 1;
-        }
-    } else {
-        while inside(p) {
-            p -= 1;
-        }
+    if pos <= start || pos >= end || !may_continue(doc.char(pos)) {
+        return pos;
     }
-    p
+    let mut from = pos;
+    while from > start && pos - from < MAX_LOOKBACK && may_continue(doc.char(from)) {
+        from -= 1;
+    }
+    // Glyphs from `from` on, until the one holding `pos`.
+    let mut chars = doc.chars_at(from).peekable();
+    let mut at = from;
+    while let Some(c) = chars.next() {
+        let mut cluster = Cluster::new(c);
+        let mut next = at + 1;
+        while next < end && chars.peek().is_some_and(|&m| cluster.extend(m)) {
+            chars.next();
+            next += 1;
+        }
+        if next > pos {
+            return if at == pos || !forward { at } else { next };
+        }
+        at = next;
+    }
+    pos
 }
 
 /// The caret position one glyph (or line break) after `pos`.
@@ -427,6 +531,63 @@ mod tests {
         assert_eq!(prev_boundary(&doc, 4), 2);
         assert_eq!(line_len(&doc, 2), 0);
         assert_eq!(next_boundary(&doc, 7), 7);
+    }
+
+    #[test]
+    fn emoji_sequences_and_flags_are_one_glyph() {
+        // Woman technologist (ZWJ), thumbs up with a skin tone, a flag, a
+        // heart with emoji presentation, then "x".
+        let s = "👩\u{200D}💻👍\u{1F3FD}🇫🇷❤\u{FE0F}x";
+        let g = glyphs(s);
+        let cols: Vec<(usize, usize, usize)> =
+            g.iter().map(|g| (g.start, g.col, g.width)).collect();
+        assert_eq!(
+            cols,
+            vec![(0, 0, 2), (3, 2, 2), (5, 4, 2), (7, 6, 2), (9, 8, 1)]
+        );
+        assert_eq!(g[0].symbol, Symbol::Cluster("👩\u{200D}💻".into()));
+        let doc = Rope::from_str(s);
+        let line = doc.slice(..);
+        assert_eq!(
+            seek_offset(line, 0, 0, 2),
+            (0, 0),
+            "inside the ZWJ sequence"
+        );
+        assert_eq!(seek_column(line, 0, 0, 7), (7, 6));
+        // The caret steps over each whole.
+        let mut pos = 0;
+        let mut stops = vec![];
+        while pos < doc.len_chars() {
+            pos = next_boundary(&doc, pos);
+            stops.push(pos);
+        }
+        assert_eq!(stops, vec![3, 5, 7, 9, 10]);
+        assert_eq!(prev_boundary(&doc, 3), 0);
+        assert_eq!(prev_boundary(&doc, 7), 5);
+        for (inside, back, fwd) in [(1, 0, 3), (2, 0, 3), (4, 3, 5), (6, 5, 7), (8, 7, 9)] {
+            assert_eq!(snap(&doc, inside, false), back, "{inside}");
+            assert_eq!(snap(&doc, inside, true), fwd, "{inside}");
+        }
+    }
+
+    #[test]
+    fn glyphs_agree_with_unicode_grapheme_clusters() {
+        use unicode_segmentation::UnicodeSegmentation;
+        for s in [
+            "e\u{301}a👩\u{200D}👩\u{200D}👧\u{200D}👦b",
+            "🇩🇪🇫🇷🇮",
+            "👋🏿 ok 🏳\u{FE0F}\u{200D}🌈",
+            "漢字かな카\u{1161}",
+        ] {
+            let ours: Vec<usize> = glyphs(s).iter().map(|g| g.start).collect();
+            let mut theirs = Vec::new();
+            let mut chars = 0;
+            for g in s.graphemes(true) {
+                theirs.push(chars);
+                chars += g.chars().count();
+            }
+            assert_eq!(ours, theirs, "{s}");
+        }
     }
 
     #[test]

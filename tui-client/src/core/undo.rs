@@ -5,18 +5,33 @@
 //! every stacked operation is transformed over it, top of the stack first,
 //! as ot.js's UndoManager does; so undoing never removes a colleague's text,
 //! it only takes back what this user did, wherever that text has moved to.
+//!
+//! Small edits of one kind in a row (typing, including spaces; deleting
+//! backwards; deleting forwards) join one undo step, as editors do: the
+//! group ends on a pause longer than [`GROUP_PAUSE`], a caret motion, or an
+//! edit of another kind. A colleague's edit does not end it (their typing
+//! elsewhere would otherwise cut yours into single chars); the group's
+//! entry is transformed over it like every other entry.
+
+use std::time::{Duration, Instant};
 
 use collab_protocol::Operation;
 
 /// Entries kept per stack; older ones are forgotten.
 const MAX_ENTRIES: usize = 1000;
 
-/// What kind of edit an undo entry came from, for grouping typing.
+/// A pause between two keys at least this long starts a new undo step.
+pub const GROUP_PAUSE: Duration = Duration::from_secs(1);
+
+/// What kind of edit an undo entry came from, for grouping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EditKind {
-    /// One typed char that is not whitespace: consecutive ones form one
-    /// undo step (a word).
+    /// One typed char (spaces too): a run of them is one undo step.
     Typing,
+    /// Backspace over one glyph: a run is one step.
+    DeleteBack,
+    /// Delete of one glyph: a run is one step.
+    DeleteForward,
     /// Anything else: its own undo step.
     Other,
 }
@@ -26,8 +41,9 @@ pub enum EditKind {
 pub struct UndoHistory {
     undo: Vec<Operation>,
     redo: Vec<Operation>,
-    /// True when the top undo entry is typing that more typing may join.
-    open_group: bool,
+    /// The kind of the top undo entry while more of that kind may join it,
+    /// and when it was last joined (`None`: the caller gave no time).
+    open_group: Option<(EditKind, Option<Instant>)>,
 }
 
 impl UndoHistory {
@@ -36,11 +52,19 @@ impl UndoHistory {
         Self::default()
     }
 
-    /// Records a new edit by its inverse. Clears redo (a new edit starts a
-    /// new branch of history).
-    pub fn record(&mut self, inverse: Operation, kind: EditKind) {
+    /// Records a new edit by its inverse, made at `now` when the caller
+    /// knows the time (without it, pauses never end a group). Clears redo
+    /// (a new edit starts a new branch of history).
+    pub fn record(&mut self, inverse: Operation, kind: EditKind, now: Option<Instant>) {
         self.redo.clear();
-        if kind == EditKind::Typing && self.open_group {
+        let joins = self.open_group.is_some_and(|(open, last)| {
+            let paused = last
+                .zip(now)
+                .is_some_and(|(last, now)| now.saturating_duration_since(last) >= GROUP_PAUSE);
+            open == kind && !paused
+        });
+        if joins {
+            self.open_group = Some((kind, now));
             if let Some(top) = self.undo.pop() {
                 // Undo the new edit first, then the earlier ones.
                 match inverse.compose(&top) {
@@ -48,28 +72,31 @@ impl UndoHistory {
                         self.undo.push(joined);
                         return;
                     }
-                    Err(_) => self.undo.push(top),
+                    Err(_) => {
+                        self.undo.push(top);
+                        self.open_group = None;
+                    }
                 }
             }
         }
         push_bounded(&mut self.undo, inverse);
-        self.open_group = kind == EditKind::Typing;
+        self.open_group = (kind != EditKind::Other).then_some((kind, now));
     }
 
-    /// Ends the current typing group (the caret moved, or a space was typed).
+    /// Ends the current group (the caret moved, a line break, a paste).
     pub fn break_group(&mut self) {
-        self.open_group = false;
+        self.open_group = None;
     }
 
     /// The operation that undoes the last edit, removed from the stack.
     pub fn pop_undo(&mut self) -> Option<Operation> {
-        self.open_group = false;
+        self.open_group = None;
         self.undo.pop()
     }
 
     /// The operation that redoes the last undone edit, removed from the stack.
     pub fn pop_redo(&mut self) -> Option<Operation> {
-        self.open_group = false;
+        self.open_group = None;
         self.redo.pop()
     }
 
@@ -88,7 +115,6 @@ impl UndoHistory {
     /// (which would mean a bug elsewhere) drops the history rather than
     /// risk undoing the wrong text.
     pub fn transform(&mut self, op: &Operation) {
-        self.open_group = false;
         for stack in [&mut self.undo, &mut self.redo] {
             if transform_stack(stack, op).is_err() {
                 stack.clear();
@@ -145,7 +171,7 @@ mod tests {
         let op = ins(doc, at, text);
         let inverse = op.invert(doc).unwrap();
         op.apply(doc).unwrap();
-        h.record(inverse, kind);
+        h.record(inverse, kind, None);
     }
 
     fn ins(doc: &Rope, at: usize, text: &str) -> Operation {
@@ -187,6 +213,65 @@ mod tests {
         assert_eq!(doc.to_string(), "ab");
         h.pop_undo().unwrap().apply(&mut doc).unwrap();
         assert_eq!(doc.to_string(), "");
+    }
+
+    /// Types `s` at the end, one char per `gap` from `start`.
+    fn type_at(doc: &mut Rope, h: &mut UndoHistory, s: &str, start: Instant, gap: Duration) {
+        for (i, c) in s.chars().enumerate() {
+            let end = doc.len_chars();
+            let op = ins(doc, end, &c.to_string());
+            let inverse = op.invert(doc).unwrap();
+            op.apply(doc).unwrap();
+            h.record(inverse, EditKind::Typing, Some(start + gap * i as u32));
+        }
+    }
+
+    #[test]
+    fn a_run_of_typing_with_spaces_is_one_step_until_a_pause() {
+        let mut doc = Rope::new();
+        let mut h = UndoHistory::new();
+        let t0 = Instant::now();
+        type_at(
+            &mut doc,
+            &mut h,
+            "let x = 1;",
+            t0,
+            Duration::from_millis(200),
+        );
+        assert_eq!(h.undo_len(), 1, "spaces do not split the run");
+        // Two seconds later: a new step.
+        type_at(
+            &mut doc,
+            &mut h,
+            " y",
+            t0 + Duration::from_secs(4),
+            Duration::ZERO,
+        );
+        assert_eq!(h.undo_len(), 2);
+        h.pop_undo().unwrap().apply(&mut doc).unwrap();
+        assert_eq!(doc.to_string(), "let x = 1;");
+    }
+
+    #[test]
+    fn a_change_of_kind_ends_the_group_and_a_colleague_does_not() {
+        let mut doc = Rope::from_str("abc");
+        let mut h = UndoHistory::new();
+        own(&mut doc, &mut h, 3, "d", EditKind::Typing);
+        // A colleague types at the start, between our two keys.
+        let theirs = ins(&doc, 0, ">");
+        theirs.apply(&mut doc).unwrap();
+        h.transform(&theirs);
+        own(&mut doc, &mut h, 5, "e", EditKind::Typing);
+        assert_eq!(h.undo_len(), 1, "their edit left the group open");
+        // Backspace is another kind.
+        let op = Operation::replace(doc.len_chars(), 5, 6, "").unwrap();
+        let inverse = op.invert(&doc).unwrap();
+        op.apply(&mut doc).unwrap();
+        h.record(inverse, EditKind::DeleteBack, None);
+        assert_eq!(h.undo_len(), 2);
+        h.pop_undo().unwrap().apply(&mut doc).unwrap();
+        h.pop_undo().unwrap().apply(&mut doc).unwrap();
+        assert_eq!(doc.to_string(), ">abc", "their text stays");
     }
 
     #[test]

@@ -131,8 +131,8 @@ fn save_as_and_overwriting_a_changed_file_ask_first() {
         ed.take_effects()[..],
         [Effect::Save { expect: None, .. }]
     ));
-    // F3 (and Alt-S) save elsewhere, offering the current name.
-    ed.handle_event(&key(KeyCode::F(3), KeyModifiers::NONE));
+    // F12 (and Alt-S) save elsewhere, offering the current name.
+    ed.handle_event(&key(KeyCode::F(12), KeyModifiers::NONE));
     assert_eq!(
         ed.prompt(),
         Some(&Prompt::SaveAs(LineInput::offered("main.rs")))

@@ -1,15 +1,29 @@
 //! The text area: line numbers, the visible part of each line (tabs, wide
-//! and combining chars laid out by `core::text_layout`), this user's
-//! selection, and each colleague's caret, selection shading and name label.
+//! and combining chars laid out by `core::text_layout`) in its syntax
+//! colors, search matches, this user's selection, and each colleague's
+//! caret, selection shading and name label, in that order of precedence.
+//! Highlighting is asked for the visible columns of the visible lines only.
+
+use std::cell::Cell;
+use std::ops::Range;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 
-use super::theme;
+use super::theme::{self, ColorDepth};
 use crate::core::editor::Editor;
 use crate::core::presence::{Presence, RemoteUser};
+use crate::core::syntax::HighlightSpan;
 use crate::core::text_layout as tl;
+
+/// Chars past the right edge asked to be highlighted too, so a glyph cut by
+/// the edge (or its accents) is covered.
+const EDGE_SLACK: usize = 8;
+
+/// Lines with at most this many chars per visible cell are highlighted to
+/// their end without measuring where the screen's edge falls on them.
+const CHARS_PER_CELL: usize = 2;
 
 /// Longest name shown in a caret label.
 const LABEL_CHARS: usize = 12;
@@ -23,7 +37,12 @@ pub fn gutter_width(lines: usize) -> u16 {
 /// Draws the document into `area` (gutter included); returns the screen
 /// position of the caret when it is visible. Only the visible columns of the
 /// visible lines are laid out, so a line's length costs nothing off screen.
-pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position> {
+pub fn render(
+    editor: &Editor,
+    area: Rect,
+    buf: &mut Buffer,
+    depth: ColorDepth,
+) -> Option<Position> {
     let rope = editor.text();
     let gutter = gutter_width(tl::line_count(rope)).min(area.width);
     let text_x = area.x + gutter;
@@ -34,6 +53,16 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
     let presence = editor.presence();
     let remote: Vec<&RemoteUser> = presence.users().iter().collect();
     let mut caret_pos = None;
+    // Plain text with no search shown needs no ranges (nor their cost).
+    let visible = if editor.marks_text() {
+        visible_ranges(editor, area.height, width)
+    } else {
+        Vec::new()
+    };
+    let spans = editor.highlights(&visible);
+    let matches = editor.search_matches(&visible);
+    let syntax = SpanCursor::new(&spans);
+    let found = MatchCursor::new(&matches);
 
     for row in 0..area.height {
         let y = area.y + row;
@@ -54,15 +83,28 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
         let (offset, col) = editor.glyph_at_column(line, left);
         let mut glyphs = tl::Glyphs::new(content, offset, col);
         let style_at = |pos: usize, is_break: bool| {
-            let mut style = Style::new();
+            let mut style = if is_break {
+                Style::new()
+            } else {
+                syntax.at(pos).map_or(Style::new(), theme::syntax)
+            };
             let has_break = pos < rope.len_chars();
             let selected = |(s, e): (usize, usize)| pos >= s && pos < e && (!is_break || has_break);
+            if !is_break && found.at(pos) {
+                style = style.bg(theme::MATCH_BG);
+            }
             if let Some(u) = remote.iter().find(|u| {
                 u.anchor
                     .zip(u.cursor)
                     .is_some_and(|(a, c)| selected((a.min(c), a.max(c))))
             }) {
-                style = style.bg(theme::selection_tint(u.rgb));
+                // Without colors a colleague's selection is underlined, so
+                // it differs from this user's (reversed).
+                style = if depth == ColorDepth::NoColor {
+                    style.add_modifier(Modifier::UNDERLINED)
+                } else {
+                    style.bg(theme::selection_tint(u.rgb))
+                };
             }
             if selection.is_some_and(selected) {
                 style = style.bg(theme::SELECTION_BG);
@@ -117,6 +159,86 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
         );
     }
     caret_pos
+}
+
+/// The char range each visible row shows (its visible columns, or a little
+/// more), ascending. Only long lines are measured exactly: a line with no
+/// more than [`CHARS_PER_CELL`] chars per visible cell after its first
+/// visible glyph is taken whole.
+fn visible_ranges(editor: &Editor, height: u16, width: usize) -> Vec<Range<usize>> {
+    let rope = editor.text();
+    let lines = tl::line_count(rope);
+    let (top, left) = (editor.top, editor.left);
+    (top..(top + usize::from(height)).min(lines))
+        .map(|line| {
+            let start = tl::line_start(rope, line);
+            let len = tl::line_len(rope, line);
+            let from = if left == 0 {
+                0
+            } else {
+                editor.glyph_at_column(line, left).0
+            };
+            let to = if len - from.min(len) <= CHARS_PER_CELL * width {
+                len
+            } else {
+                let (to, _) = editor.glyph_at_column(line, left + width);
+                (to + EDGE_SLACK).min(len)
+            };
+            start + from..start + to
+        })
+        .collect()
+}
+
+/// Walks sorted, disjoint spans along increasing positions.
+struct SpanCursor<'a> {
+    spans: &'a [HighlightSpan],
+    next: Cell<usize>,
+}
+
+impl<'a> SpanCursor<'a> {
+    fn new(spans: &'a [HighlightSpan]) -> Self {
+        Self {
+            spans,
+            next: Cell::new(0),
+        }
+    }
+
+    /// The class at `pos`; positions must not decrease between calls.
+    fn at(&self, pos: usize) -> Option<crate::core::syntax::Highlight> {
+        let mut i = self.next.get();
+        while i < self.spans.len() && self.spans[i].end <= pos {
+            i += 1;
+        }
+        self.next.set(i);
+        self.spans
+            .get(i)
+            .filter(|s| s.start <= pos)
+            .map(|s| s.class)
+    }
+}
+
+/// Walks sorted, disjoint char ranges along increasing positions.
+struct MatchCursor<'a> {
+    ranges: &'a [Range<usize>],
+    next: Cell<usize>,
+}
+
+impl<'a> MatchCursor<'a> {
+    fn new(ranges: &'a [Range<usize>]) -> Self {
+        Self {
+            ranges,
+            next: Cell::new(0),
+        }
+    }
+
+    fn at(&self, pos: usize) -> bool {
+        let mut i = self.next.get();
+        while i < self.ranges.len() && self.ranges[i].end <= pos {
+            i += 1;
+        }
+        self.next.set(i);
+        self.ranges.get(i).is_some_and(|r| r.start <= pos)
+    }
 }
 
 /// Draws the visible cells of one glyph.

@@ -1,6 +1,8 @@
 //! The help overlay: the room's full id and the commands that bring someone
 //! in (inside the editor, where `create --join` hid the printed ones), then
-//! the key table from `core::keymap::KEYS`, in a box.
+//! the key table from `core::keymap::KEYS`, in a box. A table taller than
+//! the screen is cut into pages (F1 turns them); the table lists the keys
+//! everyone needs first.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -31,14 +33,28 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
     }
     lines.push(Line::raw("(F4 copies the first command)"));
     lines.push(Line::raw(""));
-    lines.extend(KEYS.iter().map(|(k, d)| {
+    // Borders, the header and the two closing lines; the rest is keys.
+    let room = usize::from(area.height)
+        .saturating_sub(lines.len() + 4)
+        .max(1);
+    let pages = KEYS.len().div_ceil(room);
+    editor.set_help_pages(pages);
+    let page = editor.help_page().min(pages - 1);
+    lines.extend(KEYS.iter().skip(page * room).take(room).map(|(k, d)| {
         Line::from(vec![
             Span::styled(format!("{k:<key_width$}  "), bold),
             Span::raw(*d),
         ])
     }));
     lines.push(Line::raw(""));
-    lines.push(Line::raw("Any key closes this help."));
+    lines.push(Line::raw(if page + 1 < pages {
+        format!(
+            "F1: more keys ({}/{pages}) · any other key closes this help",
+            page + 1
+        )
+    } else {
+        "Any key closes this help.".to_owned()
+    }));
     let text_width = lines.iter().map(Line::width).max().unwrap_or(0);
     let width = (text_width as u16 + 4).min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);

@@ -9,6 +9,8 @@ pub mod theme;
 pub mod users_panel;
 
 #[cfg(test)]
+mod highlight_tests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Instant;
@@ -18,14 +20,20 @@ use ratatui::Frame;
 
 use crate::core::editor::{Editor, Viewport};
 use crate::core::text_layout as tl;
+pub use theme::ColorDepth;
 
 /// Panels below this terminal width leave the whole width to the text.
 const PANEL_MIN_WIDTH: u16 = 60;
 
-/// Draws the whole screen. Takes the editor mutably because the view owns
-/// scrolling: it tells the editor where the text area is so the caret stays
-/// on screen.
+/// Draws the whole screen in 24-bit color; see [`draw_with`].
 pub fn draw(frame: &mut Frame, editor: &mut Editor, now: Instant) {
+    draw_with(frame, editor, now, ColorDepth::TrueColor);
+}
+
+/// Draws the whole screen for a terminal of `depth`. Takes the editor
+/// mutably because the view owns scrolling: it tells the editor where the
+/// text area is so the caret stays on screen.
+pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: ColorDepth) {
     let area = frame.area();
     if area.height < 3 || area.width < 10 {
         return;
@@ -54,7 +62,7 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, now: Instant) {
         height: text_area.height,
     });
     let buf = frame.buffer_mut();
-    let caret = document::render(editor, text_area, buf);
+    let caret = document::render(editor, text_area, buf, depth);
     if let Some(panel) = panel {
         users_panel::render(editor, panel, buf);
     }
@@ -66,12 +74,18 @@ pub fn draw(frame: &mut Frame, editor: &mut Editor, now: Instant) {
             ..area
         };
         help::render(editor, over, frame.buffer_mut());
+    }
+    theme::downgrade(frame.buffer_mut(), area, depth);
+    // The help covers the caret; typing goes to an open prompt, and the
+    // cursor shows where.
+    let cursor = if editor.help_visible() {
+        None
     } else if editor.prompt().is_some() {
-        // Typing goes to the prompt: the cursor shows where.
-        if let Some(pos) = prompt_cursor {
-            frame.set_cursor_position(pos);
-        }
-    } else if let Some(pos) = caret {
+        prompt_cursor
+    } else {
+        caret
+    };
+    if let Some(pos) = cursor {
         frame.set_cursor_position(pos);
     }
 }

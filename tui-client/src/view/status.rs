@@ -75,7 +75,7 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     spans.extend([
         Span::raw(name),
         sep(),
-        Span::raw(format!("Ln {line}, Col {col}")),
+        Span::raw(format!("Ln {line}, Col {col}{}", selection_size(editor))),
         sep(),
         Span::raw(match editor.revision() {
             Some(r) => format!("rev {r}"),
@@ -85,11 +85,61 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     Line::from(spans).style(theme::STATUS).render(area, buf);
 }
 
+/// The selection's size after the caret's position: " (12 selected)", or
+/// with the lines it touches when more than one.
+fn selection_size(editor: &Editor) -> String {
+    let Some((start, end)) = editor.selection() else {
+        return String::new();
+    };
+    let rope = editor.text();
+    let lines = rope.char_to_line(end) - rope.char_to_line(start) + 1;
+    if lines > 1 {
+        format!(" ({} selected, {lines} lines)", end - start)
+    } else {
+        format!(" ({} selected)", end - start)
+    }
+}
+
 /// Draws the message line; returns where the terminal's cursor belongs
 /// when a prompt is taking text.
 pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position> {
     let (text, style) = match (editor.prompt(), editor.notice()) {
-        (Some(Prompt::SaveAs(input)), _) => return render_input(input, area, buf),
+        (Some(Prompt::SaveAs(input)), _) => {
+            return render_input(
+                "Save as (Enter: write, Esc: cancel): ",
+                input,
+                "",
+                area,
+                buf,
+            )
+        }
+        (Some(Prompt::Find { input, replace }), _) => {
+            let (regex, status) = editor.search_info();
+            let label = match (replace, regex) {
+                (false, false) => "Find: ",
+                (false, true) => "Find regex: ",
+                (true, false) => "Replace: ",
+                (true, true) => "Replace regex: ",
+            };
+            let keys = if *replace {
+                "Enter: replace with… · Alt-R regex · Esc back"
+            } else {
+                "Enter/F3 next · Shift-F3 prev · Alt-R regex · Esc back"
+            };
+            let status = status.map_or(String::new(), |s| format!("[{s}] "));
+            let suffix = format!("  {status}({keys})");
+            return render_input(label, input, &suffix, area, buf);
+        }
+        (Some(Prompt::ReplaceWith(input)), _) => {
+            let status = editor.search_info().1;
+            let status = status.map_or(String::new(), |s| format!("[{s}] "));
+            let suffix = format!("  {status}(Enter: this one · Alt-A: all · F3 skip · Esc done)");
+            return render_input("Replace with: ", input, &suffix, area, buf);
+        }
+        (Some(Prompt::GoToLine(input)), _) => {
+            let suffix = "  (line or line:column, Enter: go, Esc: cancel)";
+            return render_input("Go to line: ", input, suffix, area, buf);
+        }
         // Questions first, reasons after: a narrow terminal cuts the end.
         (Some(Prompt::ConfirmQuit), _) => {
             let why = if editor.has_unsent() {
@@ -125,14 +175,20 @@ pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<P
     None
 }
 
-/// The save-as question with the path being typed: an offered name shows
-/// selected (typing replaces it), and a path too long for the line scrolls
-/// so the cursor stays in view.
-fn render_input(input: &LineInput, area: Rect, buf: &mut Buffer) -> Option<Position> {
-    const LABEL: &str = "Save as (Enter: write, Esc: cancel): ";
+/// A question with the text being typed (a path, a query) and `suffix`
+/// after it (keys, "no match"): an offered text shows selected (typing
+/// replaces it), and a text too long for the line scrolls so the cursor
+/// stays in view.
+fn render_input(
+    label: &str,
+    input: &LineInput,
+    suffix: &str,
+    area: Rect,
+    buf: &mut Buffer,
+) -> Option<Position> {
     buf.set_style(area, theme::PROMPT);
     let width = usize::from(area.width);
-    let label_width = LABEL.width();
+    let label_width = label.width();
     // Room for the text and the cursor after it.
     let room = width.saturating_sub(label_width + 1);
     let chars: Vec<char> = input.text().chars().collect();
@@ -151,9 +207,10 @@ fn render_input(input: &LineInput, area: Rect, buf: &mut Buffer) -> Option<Posit
         theme::PROMPT
     };
     Line::from(vec![
-        Span::styled(LABEL, theme::PROMPT),
+        Span::styled(label, theme::PROMPT),
         Span::styled(cut, theme::PROMPT),
         Span::styled(shown, text_style),
+        Span::styled(suffix, theme::PROMPT.add_modifier(Modifier::DIM)),
     ])
     .render(area, buf);
     let at = label_width + cut.width() + width_of(&chars[first..cursor]);

@@ -317,7 +317,7 @@ fn help_shows_the_full_room_id_and_the_share_commands() {
         "Room AbCdEfGhIjKlMnOpQrStUv",
         "collab join AbCdEfGhIjKlMnOpQrStUv",
         "collab join ViewOnly1234567890abcd",
-        "F3, Alt-S",
+        "F12, Alt-S",
         "F4",
         "Tab, Shift-Tab",
     ] {
@@ -367,7 +367,7 @@ fn the_save_prompt_shows_its_cursor() {
 #[test]
 fn a_long_path_scrolls_to_keep_the_cursor_and_an_offer_shows_selected() {
     let mut ed = editor_with("abc", vec![]);
-    key(&mut ed, KeyCode::F(3), KeyModifiers::NONE);
+    key(&mut ed, KeyCode::F(12), KeyModifiers::NONE);
     let term = render(&mut ed, W, H);
     let label = "Save as (Enter: write, Esc: cancel): ";
     let x = label.len() as u16;
@@ -389,4 +389,16 @@ fn a_long_path_scrolls_to_keep_the_cursor_and_an_offer_shows_selected() {
     assert!(!buffer(&term)[(x + 2, H - 1)]
         .modifier
         .contains(ratatui::style::Modifier::REVERSED));
+}
+
+#[test]
+fn the_status_bar_shows_the_selections_size() {
+    let mut ed = editor_with("héllo\nworld", vec![]);
+    key(&mut ed, KeyCode::Right, KeyModifiers::SHIFT);
+    key(&mut ed, KeyCode::Right, KeyModifiers::SHIFT);
+    let status = row(buffer(&render(&mut ed, 100, H)), H - 2);
+    assert!(status.contains("Ln 1, Col 3 (2 selected) │"), "{status:?}");
+    key(&mut ed, KeyCode::Down, KeyModifiers::SHIFT);
+    let status = row(buffer(&render(&mut ed, 100, H)), H - 2);
+    assert!(status.contains("(8 selected, 2 lines)"), "{status:?}");
 }

@@ -67,7 +67,7 @@ impl LineInput {
             .map_or(self.text.len(), |(i, _)| i)
     }
 
-    fn key(&mut self, key: PromptKey) {
+    pub(crate) fn key(&mut self, key: PromptKey) {
         if std::mem::take(&mut self.selected) {
             match key {
                 // Typing or deleting replaces the offer.
@@ -131,6 +131,16 @@ pub enum PromptKey {
     Cancel,
     /// The prompt's own key pressed again (Ctrl-Q at "quit?").
     Confirm,
+    /// F3: the next match.
+    Next,
+    /// Shift-F3: the previous match.
+    Prev,
+    /// Alt-R: regular expression or plain text.
+    ToggleRegex,
+    /// Alt-A: replace every match.
+    ReplaceAll,
+    /// Ctrl-F again: close the search where it is.
+    Accept,
 }
 
 impl Editor {
@@ -176,6 +186,7 @@ impl Editor {
         self.dirty_memo.set(None);
         self.file = Some(path);
         self.disk = Some(state);
+        self.sync_language();
     }
 
     /// Writing the file failed: nothing changes but the question comes back,
@@ -202,9 +213,17 @@ impl Editor {
         }
     }
 
-    /// F1: shows or hides the help overlay.
+    /// F1: shows the help overlay, its next page when it has more than
+    /// fits, then hides it.
     pub fn toggle_help(&mut self) {
-        self.help = !self.help;
+        if !self.help {
+            self.help = true;
+            self.help_page = 0;
+        } else if self.help_page + 1 < self.help_pages.get() {
+            self.help_page += 1;
+        } else {
+            self.help = false;
+        }
     }
 
     /// Hides the help overlay.
@@ -264,6 +283,14 @@ impl Editor {
         let Some(prompt) = self.prompt.take() else {
             return false;
         };
+        if matches!(prompt, Prompt::Find { .. } | Prompt::ReplaceWith(_)) {
+            self.prompt = self.find_prompt_key(prompt, key);
+            return true;
+        }
+        if let Prompt::GoToLine(input) = prompt {
+            self.prompt = self.go_to_line_key(input, key);
+            return true;
+        }
         self.prompt = match (prompt, key) {
             (_, PromptKey::Cancel) => None,
             (Prompt::SaveAs(input), PromptKey::Enter) => {

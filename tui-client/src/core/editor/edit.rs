@@ -7,6 +7,7 @@ use collab_protocol::{char_len, Component, Operation};
 use super::{Editor, Effect};
 use crate::core::text_layout::{self as tl, TAB_WIDTH};
 use crate::core::undo::EditKind;
+use crate::core::words;
 
 /// Lines looked at to tell whether a document indents with tabs.
 const INDENT_SAMPLE_LINES: usize = 1000;
@@ -39,7 +40,7 @@ impl Editor {
 
     /// Applies `op` as this user's edit, recorded for undo; false when
     /// nothing changed.
-    fn edit(&mut self, op: &Operation, kind: EditKind) -> bool {
+    pub(super) fn edit(&mut self, op: &Operation, kind: EditKind) -> bool {
         if !self.can_edit() || op.is_noop() {
             return false;
         }
@@ -49,7 +50,7 @@ impl Editor {
         if !self.apply_own(op) {
             return false;
         }
-        self.history.record(inverse, kind);
+        self.history.record(inverse, kind, self.clock);
         self.goal_col = None;
         self.follow_caret = true;
         true
@@ -57,9 +58,10 @@ impl Editor {
 
     /// Applies an operation of this user's; false when it did not fit.
     fn apply_own(&mut self, op: &Operation) -> bool {
+        let old = self.text_before_edit();
         match self.doc.local(op) {
             Ok(msg) => {
-                self.text_changed(op);
+                self.text_changed(op, old.as_ref());
                 self.effects.extend(msg.map(Effect::Send));
                 self.presence.transform(op);
                 true
@@ -77,18 +79,15 @@ impl Editor {
         self.replace(start, end, text, kind);
     }
 
-    /// Types one char.
+    /// Types one char: a run of typing (spaces included) is one undo step;
+    /// typing over a selection is a step of its own.
     pub fn type_char(&mut self, c: char) {
-        let typing = !c.is_whitespace() && self.selection().is_none();
-        let kind = if typing {
+        let kind = if self.selection().is_none() {
             EditKind::Typing
         } else {
             EditKind::Other
         };
         self.insert_text(&c.to_string(), kind);
-        if !typing {
-            self.history.break_group();
-        }
     }
 
     /// A line break that keeps the current line's indentation.
@@ -231,23 +230,47 @@ impl Editor {
         }
     }
 
-    /// Backspace: the selection, or the glyph before the caret.
+    /// Backspace: the selection, or the glyph before the caret (a run of
+    /// them is one undo step).
     pub fn backspace(&mut self) {
         if let Some((start, end)) = self.selection() {
             return self.replace(start, end, "", EditKind::Other);
         }
         if self.caret > 0 {
             let start = tl::prev_boundary(self.doc.rope(), self.caret);
-            self.replace(start, self.caret, "", EditKind::Other);
+            self.replace(start, self.caret, "", EditKind::DeleteBack);
         }
     }
 
-    /// Delete: the selection, or the glyph after the caret.
+    /// Delete: the selection, or the glyph after the caret (a run of them
+    /// is one undo step).
     pub fn delete(&mut self) {
         if let Some((start, end)) = self.selection() {
             return self.replace(start, end, "", EditKind::Other);
         }
         let end = tl::next_boundary(self.doc.rope(), self.caret);
+        if end > self.caret {
+            self.replace(self.caret, end, "", EditKind::DeleteForward);
+        }
+    }
+
+    /// Ctrl-Backspace: the selection, or back to the previous word's start.
+    pub fn delete_word_back(&mut self) {
+        if let Some((start, end)) = self.selection() {
+            return self.replace(start, end, "", EditKind::Other);
+        }
+        let start = words::prev_word_start(self.doc.rope(), self.caret);
+        if start < self.caret {
+            self.replace(start, self.caret, "", EditKind::Other);
+        }
+    }
+
+    /// Ctrl-Delete: the selection, or up to the next word's end.
+    pub fn delete_word_forward(&mut self) {
+        if let Some((start, end)) = self.selection() {
+            return self.replace(start, end, "", EditKind::Other);
+        }
+        let end = words::next_word_end(self.doc.rope(), self.caret);
         if end > self.caret {
             self.replace(self.caret, end, "", EditKind::Other);
         }
@@ -263,24 +286,28 @@ impl Editor {
         self.history.break_group();
     }
 
-    /// Copies the selection to the internal clipboard.
+    /// Copies the selection to the internal clipboard and, through the
+    /// terminal, the system's.
     pub fn copy(&mut self) {
         match self.selection() {
             Some((start, end)) => {
                 self.clipboard = self.doc.rope().slice(start..end).to_string();
+                self.effects.push(Effect::Copy(self.clipboard.clone()));
                 self.notice = Some(format!("Copied {} chars", end - start));
             }
             None => self.notice = Some("Nothing selected (Shift+arrows select)".into()),
         }
     }
 
-    /// Cuts the selection to the internal clipboard.
+    /// Cuts the selection to the internal clipboard and, through the
+    /// terminal, the system's.
     pub fn cut(&mut self) {
         if let Some((start, end)) = self.selection() {
             if self.refuse_read_only() {
                 return;
             }
             self.clipboard = self.doc.rope().slice(start..end).to_string();
+            self.effects.push(Effect::Copy(self.clipboard.clone()));
             self.replace(start, end, "", EditKind::Other);
         } else {
             self.notice = Some("Nothing selected (Shift+arrows select)".into());

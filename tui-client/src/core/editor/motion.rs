@@ -7,6 +7,7 @@ use collab_protocol::char_len;
 
 use super::Editor;
 use crate::core::text_layout as tl;
+use crate::core::words;
 
 impl Editor {
     /// Moves the caret to `pos`, extending the selection or dropping it.
@@ -42,6 +43,20 @@ impl Editor {
         let pos = tl::next_boundary(self.doc.rope(), self.caret);
         let edge = self.selection().map(|s| s.1);
         self.move_horizontally(pos, edge, extend);
+    }
+
+    /// Ctrl-Left: the start of the previous word.
+    pub fn word_left(&mut self, extend: bool) {
+        let pos = words::prev_word_start(self.doc.rope(), self.caret);
+        self.goal_col = None;
+        self.move_to(pos, extend);
+    }
+
+    /// Ctrl-Right: the end of the next word.
+    pub fn word_right(&mut self, extend: bool) {
+        let pos = words::next_word_end(self.doc.rope(), self.caret);
+        self.goal_col = None;
+        self.move_to(pos, extend);
     }
 
     /// Up (negative) or down by `lines`, aiming at the goal column.
