@@ -251,6 +251,7 @@ fn remote_reparse(c: &mut Criterion, label: &str, code: &str) {
                         operation,
                         user_id: "colleague".into(),
                         seq: None,
+                        doc: None,
                     }));
                     ed.refresh_syntax();
                 })
