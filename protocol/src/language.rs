@@ -30,7 +30,7 @@ pub fn guess(path: &str) -> &'static str {
         "toml" => "toml",
         "json" => "json",
         "yaml" | "yml" => "yaml",
-        "sh" | "bash" => "shell",
+        "sh" | "bash" | "zsh" => "shell",
         "mk" => "makefile",
         _ => "plaintext",
     }
