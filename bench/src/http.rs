@@ -11,7 +11,7 @@ pub use collab_protocol::rest::RoomState;
 
 /// The instance at `addr`, through the run's one HTTP client (the bench
 /// has one runtime, so the pool may be shared).
-fn rest(addr: &str) -> Rest {
+pub fn rest(addr: &str) -> Rest {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     Rest::with_client(CLIENT.get_or_init(reqwest::Client::new).clone(), addr)
 }

@@ -13,6 +13,7 @@ mod group;
 mod hot;
 mod http;
 mod joins;
+mod project;
 mod stats;
 
 use std::io::Write;
@@ -26,7 +27,7 @@ use serde_json::{json, Map, Value};
 
 /// Load generator for collab-server: fan-out latency against the Redis
 /// floor, hot-room throughput, big documents, history, idle connections,
-/// joins and cursor storms. Talks only to processes it starts on 127.0.0.1.
+/// joins, cursor storms and a 2,000-file project room. Talks only to processes it starts on 127.0.0.1.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -73,6 +74,8 @@ pub struct Sizes {
     cursor_clients: usize,
     cursor_hz: f64,
     cursor_duration: Duration,
+    project_files: usize,
+    project_file_bytes: usize,
 }
 
 impl Sizes {
@@ -92,6 +95,8 @@ impl Sizes {
             cursor_clients: 50,
             cursor_hz: 30.0,
             cursor_duration: Duration::from_secs(10),
+            project_files: 2_000,
+            project_file_bytes: 10_000,
         }
     }
 
@@ -111,6 +116,8 @@ impl Sizes {
             cursor_clients: 20,
             cursor_hz: 30.0,
             cursor_duration: Duration::from_secs(3),
+            project_files: 2_000,
+            project_file_bytes: 10_000,
         }
     }
 }
@@ -355,6 +362,10 @@ async fn run(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {
     if wanted(args, "cursor_storm") {
         progress("cursor_storm");
         rows.push(cursor::cursor_storm(&both, s).await?);
+    }
+    if wanted(args, "project") {
+        progress("project");
+        rows.push(project::project(&both, bin, &url, s).await?);
     }
     Ok(rows)
 }

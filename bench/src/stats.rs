@@ -46,9 +46,12 @@ pub fn ms(d: Duration) -> f64 {
 
 /// Every (edit, other bot of its room) delivery latency of a run; with a
 /// window, only of the edits sent within it.
-pub fn fanout(outcomes: &[(usize, Outcome)], sent_within: Option<Range<Instant>>) -> Latencies {
+pub fn fanout<'a>(
+    outcomes: impl IntoIterator<Item = &'a (usize, Outcome)> + Clone,
+    sent_within: Option<Range<Instant>>,
+) -> Latencies {
     let mut sent_at: HashMap<(usize, u64), Instant> = HashMap::new();
-    for (room, o) in outcomes {
+    for (room, o) in outcomes.clone() {
         let by_seq: HashMap<u64, Instant> = o.sent.iter().copied().collect();
         for (seq, revision) in &o.acks {
             let t = by_seq.get(seq);
