@@ -124,7 +124,12 @@ impl SimStore {
             self.tree_conflicts += 1;
             return TreeReply::Conflict {
                 revision: self.tree.len() as u64,
-                missed: self.tree[expected as usize..].to_vec(),
+                // As the tree script: nothing when the caller is ahead.
+                missed: self
+                    .tree
+                    .get(expected as usize..)
+                    .unwrap_or_default()
+                    .to_vec(),
             };
         }
         match &req.entry.change {
@@ -152,13 +157,22 @@ impl SimStore {
     }
 }
 
-/// One server instance: its core, the commits it has in flight, and the
-/// events published to it that have not arrived yet.
+/// One server instance: its core, the commits it has in flight, the
+/// answers of those the store already took that have not come back yet
+/// (meanwhile a check or a catch-up may read the committed entries), and
+/// the events published to it that have not arrived yet.
 struct Instance {
     core: RoomCore<Recorder>,
     commits: BTreeMap<DocId, CommitRequest>,
     tree_commit: Option<TreeRequest>,
+    replies: VecDeque<Reply>,
     inbox: VecDeque<StoreEvent>,
+}
+
+/// The store's answer to a commit, on its way back.
+enum Reply {
+    Doc(DocId, CommitReply),
+    Tree(TreeReply),
 }
 
 /// One client: its documents, the instance it talks to and its connection.
@@ -265,6 +279,7 @@ impl World {
                     core,
                     commits: BTreeMap::new(),
                     tree_commit: None,
+                    replies: VecDeque::new(),
                     inbox: VecDeque::new(),
                 }
             })
@@ -393,9 +408,27 @@ impl World {
                 entries: req.entries,
             });
         }
-        self.instances[i]
-            .core
-            .committed(&doc, Ok(reply), Instant::now());
+        self.answer(i, Reply::Doc(doc, reply));
+    }
+
+    /// The store's answer reaches instance `i` now, or later (its commit
+    /// is in the store, and checks may read it first).
+    fn answer(&mut self, i: usize, reply: Reply) {
+        self.instances[i].replies.push_back(reply);
+        if self.rng.random_bool(0.5) {
+            self.deliver_reply(i);
+        }
+    }
+
+    fn deliver_reply(&mut self, i: usize) {
+        let Some(reply) = self.instances[i].replies.pop_front() else {
+            return;
+        };
+        let now = Instant::now();
+        match reply {
+            Reply::Doc(doc, r) => self.instances[i].core.committed(&doc, Ok(r), now),
+            Reply::Tree(r) => self.instances[i].core.tree_committed(Ok(r), now),
+        }
         self.actions(i);
     }
 
@@ -410,10 +443,7 @@ impl World {
                 .inbox
                 .push_back(StoreEvent::Tree(req.entry));
         }
-        self.instances[i]
-            .core
-            .tree_committed(Ok(reply), Instant::now());
-        self.actions(i);
+        self.answer(i, Reply::Tree(reply));
     }
 
     fn deliver_event(&mut self, i: usize) {
@@ -632,7 +662,8 @@ impl World {
                 self.receive(c);
                 self.check_client(c);
             }
-            63..76 => self.deliver_commit(i),
+            63..73 => self.deliver_commit(i),
+            73..76 => self.deliver_reply(i),
             76..79 => self.deliver_tree(i),
             79..93 => self.deliver_event(i),
             93..97 => self.check(i),
@@ -646,14 +677,16 @@ impl World {
     /// Delivers everything until nothing moves.
     fn settle(&mut self) {
         for _ in 0..10_000 {
-            let busy =
-                self.instances.iter().any(|i| {
-                    !i.commits.is_empty() || i.tree_commit.is_some() || !i.inbox.is_empty()
-                }) || self.clients.iter().any(|c| {
-                    !c.outbox.is_empty()
-                        || !c.heard.0.borrow().queue.is_empty()
-                        || c.replicas.values().any(|r| !r.sync.is_synchronized())
-                });
+            let busy = self.instances.iter().any(|i| {
+                !i.commits.is_empty()
+                    || i.tree_commit.is_some()
+                    || !i.replies.is_empty()
+                    || !i.inbox.is_empty()
+            }) || self.clients.iter().any(|c| {
+                !c.outbox.is_empty()
+                    || !c.heard.0.borrow().queue.is_empty()
+                    || c.replicas.values().any(|r| !r.sync.is_synchronized())
+            });
             if !busy {
                 break;
             }
@@ -662,6 +695,9 @@ impl World {
                     self.deliver_commit(i);
                 }
                 self.deliver_tree(i);
+                while !self.instances[i].replies.is_empty() {
+                    self.deliver_reply(i);
+                }
                 while !self.instances[i].inbox.is_empty() {
                     self.deliver_event(i);
                 }

@@ -342,6 +342,12 @@ impl<S: ConnSink> RoomCore<S> {
         };
         let request = edit.request.take().expect("in flight with its request");
         match reply {
+            Ok(TreeReply::Committed) if self.tree.revision() >= request.entry.revision => {
+                // A read of the tree log (a check, a catch-up) got here
+                // first and applied this change as the entry at its
+                // revision, which the store just said is ours: applying it
+                // again would put the tree a revision ahead of the store.
+            }
             Ok(TreeReply::Committed) => {
                 let code = request.code;
                 self.apply_tree(request.entry, Some(code), now);
