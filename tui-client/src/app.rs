@@ -54,6 +54,9 @@ pub struct Session {
     pub server_arg: Option<String>,
     /// Copies also go to the system clipboard (OSC 52).
     pub osc52: bool,
+    /// Commands that bring someone into the room (`collab share` prints
+    /// them): the help shows them, F8 copies the first.
+    pub join_commands: Vec<String>,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -66,6 +69,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         file,
         server_arg,
         osc52,
+        join_commands,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -83,7 +87,8 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
     let journal = journal.or_else(|| Journal::for_session(&room, &client_id));
     let mut editor = Editor::new(&room, &name, file)
         .with_server(server_arg.as_deref())
-        .with_disk_state(disk);
+        .with_disk_state(disk)
+        .with_join_commands(join_commands);
     if let Some(entry) = &resumed {
         editor = editor.resume(&entry.unacknowledged());
     }
@@ -99,6 +104,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         room: room.clone(),
         name: name.clone(),
         client_id,
+        project: true,
     };
     let look = Look {
         depth: terminal::color_depth(|k| std::env::var(k).ok()),
@@ -162,7 +168,7 @@ async fn event_loop(
 ) -> anyhow::Result<Outcome> {
     let room = cfg.room.clone();
     // A resumed session reconnects with `since`, so `missed` can rebase.
-    let (since_tx, since_rx) = watch::channel(editor.revision());
+    let (since_tx, since_rx) = watch::channel(editor.main_revision());
     let mut journaled = (u64::MAX, None, false);
     let mut net = net::spawn(cfg, since_rx);
     let mut net_alive = true;
@@ -241,6 +247,13 @@ async fn event_loop(
                              your copy of the document is saved in {}",
                             path.display()
                         ),
+                        (Recovery::Deleted(path), Ok(saved)) => format!(
+                            "{path} was deleted from the room; your copy is saved in {}",
+                            saved.display()
+                        ),
+                        (Recovery::Deleted(path), Err(e)) => format!(
+                            "{path} was deleted from the room, and your copy could not be saved ({e:#})"
+                        ),
                         (Recovery::HistoryReset, Err(e)) => format!(
                             "The server lost recent history, and your copy could not be saved ({e:#})"
                         ),
@@ -263,7 +276,7 @@ async fn event_loop(
             let _ = net.commands.send(NetCommand::Send { epoch, msg });
         }
         since_tx.send_if_modified(|since| {
-            let now = editor.revision();
+            let now = editor.main_revision();
             std::mem::replace(since, now) != now
         });
         if let Some(writer) = journal {

@@ -54,6 +54,7 @@ pub async fn run(
         room: room.to_owned(),
         name: name.to_owned(),
         client_id: client_id.clone(),
+        project: false,
     };
     let (since_tx, since_rx) = watch::channel(doc.revision());
     let mut net = net::spawn(cfg, since_rx);

@@ -3,7 +3,9 @@
 //! terminal would.
 
 pub mod document;
+pub mod files_panel;
 pub mod help;
+pub mod picker;
 pub mod status;
 pub mod theme;
 pub mod users_panel;
@@ -44,15 +46,32 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         Constraint::Length(1),
     ])
     .areas(area);
-    let (text_area, panel) = if editor.users_panel_visible() && area.width >= PANEL_MIN_WIDTH {
-        let [t, p] = Layout::horizontal([
-            Constraint::Min(1),
-            Constraint::Length(users_panel::width(editor)),
-        ])
-        .areas(main);
-        (t, Some(p))
+    // The side bar: the file list above the users panel, either alone.
+    let users = editor.users_panel_visible();
+    let files = editor.files_panel_visible();
+    let (text_area, panel, files_area) = if (users || files) && area.width >= PANEL_MIN_WIDTH {
+        let mut width = 0;
+        if users {
+            width = users_panel::width(editor);
+        }
+        if files {
+            width = width.max(files_panel::width(editor));
+        }
+        let [t, side] =
+            Layout::horizontal([Constraint::Min(1), Constraint::Length(width)]).areas(main);
+        match (files, users) {
+            (true, true) => {
+                let users_rows = (editor.presence().users().len() as u16 + 3).min(side.height / 2);
+                let [f, u] =
+                    Layout::vertical([Constraint::Min(1), Constraint::Length(users_rows)])
+                        .areas(side);
+                (t, Some(u), Some(f))
+            }
+            (true, false) => (t, None, Some(side)),
+            _ => (t, Some(side), None),
+        }
     } else {
-        (main, None)
+        (main, None, None)
     };
     let gutter = document::gutter_width(tl::line_count(editor.text())).min(text_area.width);
     editor.set_viewport(Viewport {
@@ -66,6 +85,10 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     if let Some(panel) = panel {
         users_panel::render(editor, panel, buf);
     }
+    if let Some(files) = files_area {
+        files_panel::render(editor, files, buf);
+    }
+    let picker_cursor = picker::render(editor, text_area, buf);
     status::render_status(editor, now, status, buf);
     let prompt_cursor = status::render_message(editor, message, buf);
     if editor.help_visible() {
@@ -80,6 +103,8 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     // cursor shows where.
     let cursor = if editor.help_visible() {
         None
+    } else if editor.picker().is_some() {
+        picker_cursor
     } else if editor.prompt().is_some() {
         prompt_cursor
     } else {

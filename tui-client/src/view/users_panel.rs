@@ -17,7 +17,7 @@ use collab_protocol::Role;
 
 /// The narrowest and widest the panel gets, border included.
 const MIN_WIDTH: u16 = 14;
-const MAX_WIDTH: u16 = 22;
+const MAX_WIDTH: u16 = 30;
 
 /// How a role is marked after a name (editors are not marked).
 fn role_mark(role: Role) -> &'static str {
@@ -41,9 +41,17 @@ fn entries(editor: &Editor) -> Vec<((u8, u8, u8), String, String)> {
     }
     let presence = editor.presence();
     for u in presence.users() {
-        let place = match (u.role, u.cursor) {
-            (Role::Editor, Some(c)) => format!(" :{}", tl::line_of(editor.text(), c) + 1),
-            (role, _) => role_mark(role).to_owned(),
+        let place = match (u.role, u.cursor, editor.place_of(&u.user_id)) {
+            // A project: their file (its name) and line.
+            (Role::Editor, _, Some((path, line))) => {
+                let name = path.rsplit('/').next().unwrap_or(&path);
+                match line {
+                    Some(l) => format!(" {name}:{l}"),
+                    None => format!(" {name}"),
+                }
+            }
+            (Role::Editor, Some(c), None) => format!(" :{}", tl::line_of(editor.text(), c) + 1),
+            (role, _, _) => role_mark(role).to_owned(),
         };
         out.push((u.rgb, presence.display_name(&u.user_id), place));
     }
@@ -96,6 +104,16 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
     let count = lines.len();
     if stale && count > 0 {
         lines.push(Line::styled(STALE_NOTE, theme::GUTTER));
+    }
+    let following = editor.following();
+    for (line, u) in lines
+        .iter_mut()
+        .skip(usize::from(editor.me().is_some()))
+        .zip(editor.presence().users())
+    {
+        if following == Some(u.user_id.as_str()) {
+            line.spans.push(Span::styled(" ◀", theme::GUTTER));
+        }
     }
     let title = format!(" Users ({count}) ");
     Paragraph::new(lines)

@@ -62,8 +62,10 @@ impl Editor {
         match self.doc.local(op) {
             Ok(msg) => {
                 self.text_changed(op, old.as_ref());
-                self.effects.extend(msg.map(Effect::Send));
-                self.presence.transform(op);
+                if let Some(msg) = msg {
+                    self.send_edit(msg);
+                }
+                self.presence.transform(self.doc_id.as_deref(), op);
                 true
             }
             Err(e) => {
