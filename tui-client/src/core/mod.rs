@@ -21,4 +21,6 @@ pub(crate) mod editor_tests;
 #[cfg(test)]
 mod find_tests;
 #[cfg(test)]
+pub(crate) mod project_tests;
+#[cfg(test)]
 mod workflow_tests;
