@@ -13,6 +13,8 @@ pub mod users_panel;
 #[cfg(test)]
 mod highlight_tests;
 #[cfg(test)]
+mod project_tests;
+#[cfg(test)]
 mod tests;
 
 use std::time::Instant;
