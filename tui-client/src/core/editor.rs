@@ -820,7 +820,11 @@ impl Editor {
                 language,
                 missed,
             } => self.opened(&doc, revision, &code, &language, missed.as_deref()),
-            ServerMessage::FileCreated { file, user_id, tree_revision } => {
+            ServerMessage::FileCreated {
+                file,
+                user_id,
+                tree_revision,
+            } => {
                 self.file_created(file, &user_id, tree_revision);
             }
             ServerMessage::FileRenamed {
@@ -886,7 +890,8 @@ impl Editor {
         let in_main = |u: &UserInfo| u.doc.is_none() || u.doc.as_deref() == main;
         let placed = |ed: &mut Self| {
             let doc = &ed.doc;
-            ed.presence.reset(users, |o| doc.from_server_offset(revision, o));
+            ed.presence
+                .reset(users, |o| doc.from_server_offset(revision, o));
         };
         match main {
             Some(main) => {
@@ -921,7 +926,12 @@ impl Editor {
     }
 
     /// Applies an `init` (or an `opened`) to the active buffer's document.
-    fn on_init(&mut self, revision: u64, code: &str, missed: Option<&[collab_protocol::CommittedOp]>) {
+    fn on_init(
+        &mut self,
+        revision: u64,
+        code: &str,
+        missed: Option<&[collab_protocol::CommittedOp]>,
+    ) {
         let mark = self.view_mark();
         match self.doc.on_init(revision, code, missed) {
             InitOutcome::Fresh => {

@@ -134,7 +134,12 @@ pub fn rank<'a>(query: &str, paths: impl IntoIterator<Item = &'a str>) -> Vec<(u
         .enumerate()
         .filter_map(|(i, p)| score(query, p).map(|m| (i, m, p.len())))
         .collect();
-    out.sort_by(|a, b| b.1.score.cmp(&a.1.score).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
+    out.sort_by(|a, b| {
+        b.1.score
+            .cmp(&a.1.score)
+            .then(a.2.cmp(&b.2))
+            .then(a.0.cmp(&b.0))
+    });
     out.into_iter().map(|(i, m, _)| (i, m)).collect()
 }
 
@@ -166,7 +171,10 @@ mod tests {
             ["src/main.rs", "m/a/i/n.rs"]
         );
         // Segment starts: "sr" as s(erver)/r(oom) loses to src.
-        assert_eq!(best("src", &["server/rc.rs", "src/lib.rs"])[0], "src/lib.rs");
+        assert_eq!(
+            best("src", &["server/rc.rs", "src/lib.rs"])[0],
+            "src/lib.rs"
+        );
         // The file name counts more than the folders.
         assert_eq!(
             best("lib", &["lib/other/x.rs", "src/lib.rs"])[0],
@@ -179,13 +187,17 @@ mod tests {
         );
         // Word starts in camelCase and after separators.
         assert!(
-            score("fb", "src/fooBar.rs").unwrap().score > score("fb", "src/xfxbx.rs").unwrap().score
+            score("fb", "src/fooBar.rs").unwrap().score
+                > score("fb", "src/xfxbx.rs").unwrap().score
         );
     }
 
     #[test]
     fn an_empty_query_lists_everything_shortest_first() {
-        assert_eq!(best("", &["long/path.rs", "a.rs"]), ["a.rs", "long/path.rs"]);
+        assert_eq!(
+            best("", &["long/path.rs", "a.rs"]),
+            ["a.rs", "long/path.rs"]
+        );
         // Spaces are ignored.
         assert_eq!(best("s m", &["src/main.rs"]), ["src/main.rs"]);
     }

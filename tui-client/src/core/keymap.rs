@@ -139,7 +139,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("Ctrl-R", "replace: Enter one, Alt-A all (one undo step)"),
     ("Ctrl-L", "go to line (line or line:column)"),
-    ("F2, Ctrl-N", "jump to the next colleague's caret, in any file"),
+    (
+        "F2, Ctrl-N",
+        "jump to the next colleague's caret, in any file",
+    ),
     (
         "F1, Ctrl-G",
         "show this help (F1 again: next page), hide it",
@@ -165,7 +168,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "Ctrl-Backspace, Ctrl-Delete",
         "delete a word back / forward (also Ctrl-W, Alt-Backspace, Alt-D)",
     ),
-    ("Ctrl-P", "open a file: type to filter (fuzzy), arrows, Enter"),
+    (
+        "Ctrl-P",
+        "open a file: type to filter (fuzzy), arrows, Enter",
+    ),
     (
         "Ctrl-PgUp, Ctrl-PgDn",
         "previous / next open buffer (also Alt-Up, Alt-Down)",
@@ -176,7 +182,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "follow the next colleague (again: the one after; Esc, typing stop)",
     ),
     ("F7, Ctrl-T", "show / hide the file list"),
-    ("Alt-N, Alt-M, Alt-K", "new file, rename this file, delete it (asks)"),
+    (
+        "Alt-N, Alt-M, Alt-K",
+        "new file, rename this file, delete it (asks)",
+    ),
     ("F8", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
     ("Mouse", "click: move caret, drag: select, wheel: scroll"),

@@ -3,9 +3,7 @@
 //! and reopened with `since`, seqs that only grow, a file deleted under
 //! the user, the picker, F2 across files and follow mode.
 
-use collab_protocol::{
-    ClientMessage, CommittedOp, FileInfo, Operation, ServerMessage, UserInfo,
-};
+use collab_protocol::{ClientMessage, CommittedOp, FileInfo, Operation, ServerMessage, UserInfo};
 use crossterm::event::{KeyCode, KeyModifiers};
 
 use super::editor::{Editor, Effect, Recovery, Viewport};
@@ -147,7 +145,11 @@ fn messages_are_routed_to_the_buffer_of_their_document() {
     open(&mut ed, "d2", "pub fn lib() {}\n");
     assert_eq!(ed.active_doc(), Some("d2"));
     // An edit to the main document, parked: its text changes, not this one.
-    ed.on_server(update("main", 1, Operation::replace(13, 0, 0, "// ").unwrap()));
+    ed.on_server(update(
+        "main",
+        1,
+        Operation::replace(13, 0, 0, "// ").unwrap(),
+    ));
     assert_eq!(ed.text().to_string(), "pub fn lib() {}\n");
     ed.switch_buffer(true);
     assert_eq!(ed.active_doc(), Some("main"));
@@ -187,7 +189,10 @@ fn least_recently_used_synchronized_buffers_close_and_seqs_continue() {
     // A third buffer: d2 is the least recently used besides the main one.
     ed.open_doc("d3");
     let msgs = sent(&mut ed);
-    assert!(msgs.contains(&ClientMessage::Close { doc: "d2".into() }), "{msgs:?}");
+    assert!(
+        msgs.contains(&ClientMessage::Close { doc: "d2".into() }),
+        "{msgs:?}"
+    );
     ed.on_server(opened("d3", 0, "readme\n"));
     assert!(!ed.is_open("d2"));
     // Opened again, d2 goes on with seq 2 (seqs in a document only grow).
@@ -302,13 +307,19 @@ fn create_rename_and_delete_go_through_prompts() {
         doc: None,
         path: Some("x".into()),
     });
-    assert_eq!(ed.notice(), Some("Server: a document has that path (path_taken)"));
+    assert_eq!(
+        ed.notice(),
+        Some("Server: a document has that path (path_taken)")
+    );
     // Delete asks.
     sent(&mut ed);
     ed.handle_event(&key(KeyCode::Char('k'), KeyModifiers::ALT));
     assert!(sent(&mut ed).is_empty());
     press(&mut ed, KeyCode::Char('y'));
-    assert_eq!(sent(&mut ed), [ClientMessage::DeleteFile { doc: "d4".into() }]);
+    assert_eq!(
+        sent(&mut ed),
+        [ClientMessage::DeleteFile { doc: "d4".into() }]
+    );
 }
 
 #[test]

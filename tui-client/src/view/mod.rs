@@ -64,9 +64,8 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         match (files, users) {
             (true, true) => {
                 let users_rows = (editor.presence().users().len() as u16 + 3).min(side.height / 2);
-                let [f, u] =
-                    Layout::vertical([Constraint::Min(1), Constraint::Length(users_rows)])
-                        .areas(side);
+                let [f, u] = Layout::vertical([Constraint::Min(1), Constraint::Length(users_rows)])
+                    .areas(side);
                 (t, Some(u), Some(f))
             }
             (true, false) => (t, None, Some(side)),

@@ -41,7 +41,8 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
         let mut spans = vec![Span::styled(if item.open { "• " } else { "  " }, base)];
         for (j, c) in item.path.chars().enumerate() {
             let style = if item.positions.contains(&j) {
-                base.add_modifier(Modifier::BOLD).fg(ratatui::style::Color::Yellow)
+                base.add_modifier(Modifier::BOLD)
+                    .fg(ratatui::style::Color::Yellow)
             } else {
                 base
             };
@@ -69,7 +70,12 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
                 .title_bottom(" ↑↓ choose · Enter open · Esc back "),
         )
         .render(rect, buf);
-    let before: String = picker.input.text().chars().take(picker.input.cursor()).collect();
+    let before: String = picker
+        .input
+        .text()
+        .chars()
+        .take(picker.input.cursor())
+        .collect();
     let x = rect.x + 3 + unicode_width::UnicodeWidthStr::width(before.as_str()) as u16;
     (x < rect.x + rect.width).then(|| Position::new(x, rect.y + 1))
 }

@@ -56,13 +56,19 @@ fn the_picker_lists_filters_and_opens_files() {
     assert!(s.contains("src/lib.rs b"), "{s}");
     typed(&mut ed, "rdm");
     let s = screen(&mut ed, 80, 16);
-    assert!(s.contains("Open file (1 of 3)") && s.contains("README.md"), "{s}");
+    assert!(
+        s.contains("Open file (1 of 3)") && s.contains("README.md"),
+        "{s}"
+    );
     assert!(!s.contains("src/lib.rs b"), "{s}");
     key(&mut ed, KeyCode::Enter, KeyModifiers::NONE);
     ed.on_server(opened("d3", 0, "# Read me\n"));
     let s = screen(&mut ed, 80, 16);
     assert!(s.contains("# Read me"), "{s}");
-    assert!(s.contains("│ README.md │"), "status bar names the file:\n{s}");
+    assert!(
+        s.contains("│ README.md │"),
+        "status bar names the file:\n{s}"
+    );
 }
 
 #[test]
@@ -71,10 +77,16 @@ fn buffers_switch_with_ctrl_page_down_and_the_buffer_list() {
     ed.open_doc("d2");
     ed.on_server(opened("d2", 0, "pub fn lib() {}\n"));
     let s = screen(&mut ed, 80, 12);
-    assert!(s.contains("pub fn lib()") && s.contains("src/lib.rs"), "{s}");
+    assert!(
+        s.contains("pub fn lib()") && s.contains("src/lib.rs"),
+        "{s}"
+    );
     key(&mut ed, KeyCode::PageDown, KeyModifiers::CONTROL);
     let s = screen(&mut ed, 80, 12);
-    assert!(s.contains("fn main() {}") && s.contains("src/main.rs"), "{s}");
+    assert!(
+        s.contains("fn main() {}") && s.contains("src/main.rs"),
+        "{s}"
+    );
     key(&mut ed, KeyCode::F(5), KeyModifiers::NONE);
     let s = screen(&mut ed, 80, 12);
     assert!(s.contains("Open buffers"), "{s}");
@@ -121,7 +133,10 @@ fn following_shows_in_the_status_bar_and_moves_into_the_next_file() {
     ed.on_server(bob_at("d3", 2));
     ed.on_server(opened("d3", 0, "# Read me\n"));
     let s = screen(&mut ed, 90, 12);
-    assert!(s.contains("# Read me") && s.contains("│ following bob"), "{s}");
+    assert!(
+        s.contains("# Read me") && s.contains("│ following bob"),
+        "{s}"
+    );
     key(&mut ed, KeyCode::Esc, KeyModifiers::NONE);
     let s = screen(&mut ed, 90, 12);
     assert!(!s.contains("│ following bob"), "{s}");

@@ -55,12 +55,18 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     let sep = || Span::raw(" │ ");
     let mut spans = vec![Span::raw(format!(" room {room}{ellipsis}"))];
     if let Some(path) = editor.active_path() {
-        spans.extend([sep(), Span::styled(path.to_owned(), theme::STATUS.add_modifier(Modifier::BOLD))]);
+        spans.extend([
+            sep(),
+            Span::styled(path.to_owned(), theme::STATUS.add_modifier(Modifier::BOLD)),
+        ]);
     }
     if let Some(name) = editor.following_name() {
         spans.extend([
             sep(),
-            Span::styled(format!("following {name}"), theme::STATUS.fg(Color::LightMagenta)),
+            Span::styled(
+                format!("following {name}"),
+                theme::STATUS.fg(Color::LightMagenta),
+            ),
         ]);
     }
     // What needs attention comes before what is long, so a narrow terminal
@@ -158,9 +164,8 @@ pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<P
             return render_input("Rename to: ", input, suffix, area, buf);
         }
         (Some(Prompt::ConfirmDelete { path, .. }), _) => {
-            let text = format!(
-                "Delete {path} for everyone? (y/n): your copy is kept in a recovery file"
-            );
+            let text =
+                format!("Delete {path} for everyone? (y/n): your copy is kept in a recovery file");
             (text, theme::PROMPT)
         }
         // Questions first, reasons after: a narrow terminal cuts the end.

@@ -19,12 +19,27 @@ impl Editor {
         Some(self.presence.display_name(id))
     }
 
-    /// F4: follows the next colleague (not a disk mirror), cycling.
+    /// F4: follows the next colleague who edits (not a disk mirror),
+    /// cycling; one whose caret is not known yet is followed from their
+    /// first move.
     pub fn follow_next(&mut self) {
-        let next = self
+        let candidates: Vec<&str> = self
             .presence
-            .next_after(self.project.following.as_deref())
-            .map(|u| u.user_id.clone());
+            .users()
+            .iter()
+            .filter(|u| !u.is_disk_mirror() && !u.role.is_read_only())
+            .map(|u| u.user_id.as_str())
+            .collect();
+        let at = self
+            .project
+            .following
+            .as_deref()
+            .and_then(|f| candidates.iter().position(|c| *c == f));
+        let next = match at {
+            Some(i) => candidates.get((i + 1) % candidates.len()),
+            None => candidates.first(),
+        }
+        .map(|id| (*id).to_owned());
         match next {
             Some(id) => self.follow(&id),
             None => self.notice = Some("No colleague to follow".into()),

@@ -83,14 +83,23 @@ impl Editor {
                 .collect(),
         };
         let query = picker.input.text();
-        let ranked: Vec<(usize, fuzzy::Match)> = if picker.kind == PickerKind::Buffers && query.is_empty() {
-            // Most recent first, as listed.
-            (0..docs.len())
-                .map(|i| (i, fuzzy::Match { score: 0, positions: Vec::new() }))
-                .collect()
-        } else {
-            fuzzy::rank(query, docs.iter().map(|(_, p)| p.as_str()))
-        };
+        let ranked: Vec<(usize, fuzzy::Match)> =
+            if picker.kind == PickerKind::Buffers && query.is_empty() {
+                // Most recent first, as listed.
+                (0..docs.len())
+                    .map(|i| {
+                        (
+                            i,
+                            fuzzy::Match {
+                                score: 0,
+                                positions: Vec::new(),
+                            },
+                        )
+                    })
+                    .collect()
+            } else {
+                fuzzy::rank(query, docs.iter().map(|(_, p)| p.as_str()))
+            };
         ranked
             .into_iter()
             .map(|(i, m)| {
@@ -136,7 +145,9 @@ impl Editor {
                 picker.selected = (picker.selected + 1).min(count.saturating_sub(1));
             }
             KeyCode::PageUp => picker.selected = picker.selected.saturating_sub(10),
-            KeyCode::PageDown => picker.selected = (picker.selected + 10).min(count.saturating_sub(1)),
+            KeyCode::PageDown => {
+                picker.selected = (picker.selected + 10).min(count.saturating_sub(1))
+            }
             code => {
                 let pk = match code {
                     KeyCode::Char(c) if !ctrl => Some(PromptKey::Char(c)),

@@ -145,7 +145,11 @@ impl Editor {
     /// A colleague's place: their file's path and (when that file is open
     /// here and their caret known) their 1-based line.
     pub fn place_of(&self, user_id: &str) -> Option<(String, Option<usize>)> {
-        let u = self.presence.users().iter().find(|u| u.user_id == user_id)?;
+        let u = self
+            .presence
+            .users()
+            .iter()
+            .find(|u| u.user_id == user_id)?;
         let doc = u.doc.as_deref()?;
         let path = self.path_of(doc)?.to_owned();
         let text = if self.doc_id.as_deref() == Some(doc) {
@@ -279,7 +283,8 @@ impl Editor {
                 self.project.seqs.insert(doc.clone(), b.doc.next_seq());
             }
             self.presence.unplace(&doc);
-            self.effects.push(Effect::Send(ClientMessage::Close { doc }));
+            self.effects
+                .push(Effect::Send(ClientMessage::Close { doc }));
         }
     }
 
