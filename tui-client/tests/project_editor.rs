@@ -121,10 +121,8 @@ async fn typing_in_a_second_file_converges_with_a_project_bot() {
     // The second file: opened, typed in, acknowledged.
     let lib = d.doc_at("src/lib.rs");
     d.ed.open_doc(&lib);
-    d.until("src/lib.rs opened", |ed| {
-        ed.text().to_string() == "pub fn lib() {}\n"
-    })
-    .await;
+    d.until("src/lib.rs opened", |ed| *ed.text() == "pub fn lib() {}\n")
+        .await;
     d.type_text("// hi\n");
     d.until("the edits acknowledged", |ed| !ed.has_unsent())
         .await;
@@ -177,7 +175,7 @@ async fn typing_in_a_second_file_converges_with_a_project_bot() {
         })
         .await;
     d.until("following into README.md", |ed| {
-        ed.active_path() == Some("README.md") && ed.text().to_string() == "# hi\n"
+        ed.active_path() == Some("README.md") && *ed.text() == "# hi\n"
     })
     .await;
     assert_eq!(d.ed.following(), Some(bot.user_id.as_str()));

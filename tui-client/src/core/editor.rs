@@ -744,7 +744,7 @@ impl Editor {
                     self.take_tree(files, tree_revision.unwrap_or_default(), doc.clone());
                 }
                 let main = doc;
-                let mut init_main = |ed: &mut Self| {
+                let init_main = |ed: &mut Self| {
                     ed.language.clone_from(&language);
                     ed.sync_language();
                     ed.on_init(revision, &code, missed.as_deref());
@@ -756,10 +756,10 @@ impl Editor {
                             // from a journal) is the main document.
                             self.doc_id = Some(main.clone());
                         }
-                        if self.with_doc(main, &mut init_main).is_none() {
+                        if !self.is_open(main) {
                             self.parked.push(buffer::Buffer::named(main));
-                            self.with_doc(main, &mut init_main);
                         }
+                        self.with_doc(main, init_main);
                         self.project.recent.touch_back(main);
                     }
                     None => init_main(self),

@@ -17,7 +17,7 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position>
     let picker = editor.picker()?;
     let items = editor.picker_items();
     let width = area.width.min(70).max(area.width.min(20));
-    let list_rows = usize::from(area.height.saturating_sub(4)).min(15).max(1);
+    let list_rows = usize::from(area.height.saturating_sub(4)).clamp(1, 15);
     let height = (list_rows as u16 + 3).min(area.height);
     let rect = Rect::new(area.x + (area.width - width) / 2, area.y, width, height);
     Clear.render(rect, buf);

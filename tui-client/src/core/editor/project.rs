@@ -538,12 +538,12 @@ impl Editor {
                 let path = self.path_of(doc).unwrap_or("a deleted file").to_owned();
                 self.buffer_deleted(doc, &path, None);
             }
-            ("too_many_open", Some(doc)) => {
-                if self.with_doc(doc, |ed| ed.opening && !ed.doc.is_ready()) == Some(true) {
-                    self.remove_buffer(doc);
-                    self.notice =
-                        Some("The server refused to open more files: close some first".into());
-                }
+            ("too_many_open", Some(doc))
+                if self.with_doc(doc, |ed| ed.opening && !ed.doc.is_ready()) == Some(true) =>
+            {
+                self.remove_buffer(doc);
+                self.notice =
+                    Some("The server refused to open more files: close some first".into());
             }
             _ => {}
         }
