@@ -382,3 +382,91 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
     );
     assert_eq!(server.blocking().code(&room), "abc\ntyped while deaf");
 }
+
+/// A project of three files in two editors: the guest opens the second
+/// file with the picker (Ctrl-P) and types, the host sees it in the same
+/// file; the guest follows the host (F4) into the third file.
+#[test]
+fn two_editors_in_a_project_open_files_type_and_follow() {
+    let tmux = Tmux::new();
+    let server = TestServer::in_process(Default::default());
+    let state = scratch("tmux-project");
+    let created = server
+        .block_on(server.rest().create_project(&[
+            ("src/main.rs", "fn main() {}\n"),
+            ("src/lib.rs", "pub fn lib() {}\n"),
+            ("notes/todo.md", "# Todo\n- ship it\n"),
+        ]))
+        .expect("a project room");
+    let room = created.room_id;
+    let url = server.http();
+    start_pane(&tmux, "host", &join_argv("host", &state, &url, &room));
+    tmux.wait_for("host", false, "the main file", |s| {
+        s.contains("fn main() {}") && s.contains("src/main.rs") && s.contains("connected")
+    });
+    start_pane(&tmux, "guest", &join_argv("guest", &state, &url, &room));
+    tmux.wait_for("guest", false, "the host in the users panel", |s| {
+        s.contains("connected") && s.contains("host main.rs")
+    });
+
+    // The guest picks the second file and types at its start.
+    tmux.keys("guest", &["C-p"]);
+    tmux.wait_for("guest", false, "the picker", |s| {
+        s.contains("Open file (3 of 3)")
+    });
+    tmux.type_text("guest", "lib");
+    tmux.wait_for("guest", false, "the picker filtered", |s| {
+        s.contains("Open file (1 of 3)")
+    });
+    tmux.keys("guest", &["Enter"]);
+    tmux.wait_for("guest", false, "src/lib.rs open", |s| {
+        s.contains("pub fn lib() {}") && s.contains("│ src/lib.rs │")
+    });
+    tmux.type_text("guest", "// guest");
+    tmux.keys("guest", &["Enter"]);
+    poll(DEADLINE, || {
+        let text = server
+            .block_on(server.rest().file_text(&room, "src/lib.rs"))
+            .ok()??;
+        (text == b"// guest\npub fn lib() {}\n").then_some(())
+    })
+    .unwrap_or_else(|| {
+        let text = server.block_on(server.rest().file_text(&room, "src/lib.rs"));
+        panic!(
+            "the server has {text:?} in src/lib.rs; the guest's screen:\n{}",
+            tmux.capture("guest", false)
+        )
+    });
+
+    // The host sees where the guest is, opens the file and sees the text.
+    tmux.wait_for("host", false, "the guest in lib.rs", |s| {
+        s.contains("guest lib.rs")
+    });
+    tmux.keys("host", &["C-p"]);
+    tmux.type_text("host", "lib");
+    tmux.keys("host", &["Enter"]);
+    tmux.wait_for("host", false, "the guest's text", |s| {
+        s.contains("// guest") && s.contains("pub fn lib() {}")
+    });
+
+    // The guest follows the host, who goes to the third file.
+    tmux.keys("guest", &["F4"]);
+    tmux.wait_for("guest", false, "following the host", |s| {
+        s.contains("following host")
+    });
+    tmux.keys("host", &["C-p"]);
+    tmux.type_text("host", "todo");
+    tmux.keys("host", &["Enter"]);
+    tmux.wait_for("host", false, "notes/todo.md open", |s| {
+        s.contains("- ship it")
+    });
+    tmux.keys("host", &["Down"]);
+    tmux.wait_for("guest", false, "the guest's view in the third file", |s| {
+        s.contains("- ship it") && s.contains("│ notes/todo.md │") && s.contains("following host")
+    });
+    // Esc ends following.
+    tmux.keys("guest", &["Escape"]);
+    tmux.wait_for("guest", false, "following stopped", |s| {
+        s.contains("Stopped following host")
+    });
+}
