@@ -15,7 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::editor::{ConnState, Editor, Effect, FileState, Recovery};
-use crate::journal::{self, Journal, Writer};
+use crate::journal::{self, DocEdits, Journal, Writer};
 use crate::local_state::{self, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
@@ -90,7 +90,12 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         .with_disk_state(disk)
         .with_join_commands(join_commands);
     if let Some(entry) = &resumed {
-        editor = editor.resume(&entry.unacknowledged());
+        for edits in entry.documents() {
+            editor = match &edits.doc {
+                None => editor.resume(&edits.unacknowledged()),
+                Some(doc) => editor.resume_doc(doc, &edits.unacknowledged()),
+            };
+        }
     }
     let (journal_errors, journal_failed) = std::sync::mpsc::channel();
     let writer = journal.map(|j| {
@@ -169,7 +174,7 @@ async fn event_loop(
     let room = cfg.room.clone();
     // A resumed session reconnects with `since`, so `missed` can rebase.
     let (since_tx, since_rx) = watch::channel(editor.main_revision());
-    let mut journaled = (u64::MAX, None, false);
+    let mut journaled = (u64::MAX, false);
     let mut net = net::spawn(cfg, since_rx);
     let mut net_alive = true;
     let mut epoch = 0;
@@ -304,19 +309,24 @@ fn copy_to_system_clipboard(editor: &mut Editor, out: &mut impl Write, osc52: bo
     }
 }
 
-/// Hands the writer the unacknowledged edits whenever they changed (a local
-/// edit, a remote one they were rebased over, an ack), and has the journal
-/// removed once nothing is unacknowledged.
-fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, Option<u64>, bool)) {
-    let unsent = editor.has_unsent();
-    let now = (editor.version(), editor.revision(), unsent);
+/// Hands the writer every buffer's unacknowledged edits whenever they may have
+/// changed (a local edit, a message from the server: a remote edit they were
+/// rebased over, an ack), and has the journal removed once nothing is
+/// unacknowledged.
+fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, bool)) {
+    let now = (editor.journal_mark(), editor.has_unsent());
     if now == *last {
         return;
     }
-    match editor.unacknowledged() {
-        Some(unacked) => writer.write(unacked),
-        None if last.2 || last.0 == u64::MAX => writer.remove(),
-        None => {}
+    let docs = editor.unacknowledged_docs();
+    if !docs.is_empty() {
+        let docs = docs
+            .into_iter()
+            .map(|(doc, unacked)| DocEdits::new(doc, unacked))
+            .collect();
+        writer.write_docs(docs);
+    } else if last.1 || last.0 == u64::MAX {
+        writer.remove();
     }
     *last = now;
 }

@@ -288,6 +288,8 @@ pub struct Editor {
     cursor_sent: Option<(Option<String>, u64, u64, Option<u64>)>,
     cursor_sent_at: Option<Instant>,
     followed: Option<String>,
+    /// See [`Editor::journal_mark`].
+    sync_changes: u64,
 }
 
 impl Editor {
@@ -341,6 +343,7 @@ impl Editor {
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
+            sync_changes: 0,
         };
         editor.sync_language();
         editor
@@ -429,16 +432,53 @@ impl Editor {
         self
     }
 
+    /// Picks up edits an earlier process left unacknowledged in another
+    /// document of the project: a buffer of its own, editable at once,
+    /// opened again with `since` after the first `init` (which rebases and
+    /// resends them).
+    pub fn resume_doc(mut self, doc: &str, saved: &Unacknowledged) -> Self {
+        let mut b = buffer::Buffer::named(doc);
+        b.doc = SyncedDoc::resume(saved);
+        self.parked.push(b);
+        self.project.recent.touch_back(doc);
+        self.notice =
+            Some("Resumed edits a previous collab had not sent; they go out once connected".into());
+        self
+    }
+
     // ----- what the view and the shell read -----
 
-    /// Counts changes to the document: the shell journals on a change.
+    /// Counts changes to the active document.
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    /// The main document's unacknowledged edits, for the journal (the
-    /// journal keeps one document: the main one, which a resumed session
-    /// holds from its first `init`).
+    /// Counts everything that may change what is unacknowledged, in any
+    /// buffer (an edit, a message from the server): the shell journals when
+    /// it moved.
+    pub fn journal_mark(&self) -> u64 {
+        self.sync_changes
+    }
+
+    /// Every buffer's unacknowledged edits, for the journal: the main
+    /// document's first, named `None` (as a one-document client names
+    /// it), then the others by id.
+    pub fn unacknowledged_docs(&self) -> Vec<(Option<String>, Unacknowledged)> {
+        let main = self.project.main.as_deref();
+        let mut out: Vec<(Option<String>, Unacknowledged)> =
+            std::iter::once((self.doc_id.as_deref(), &self.doc))
+                .chain(self.parked.iter().map(|b| (b.doc_id.as_deref(), &b.doc)))
+                .filter_map(|(id, doc)| {
+                    let unacked = doc.unacknowledged()?;
+                    let name = id.filter(|id| Some(*id) != main).map(str::to_owned);
+                    Some((name, unacked))
+                })
+                .collect();
+        out.sort_by_key(|(name, _)| name.is_some());
+        out
+    }
+
+    /// The main document's unacknowledged edits.
     pub fn unacknowledged(&self) -> Option<Unacknowledged> {
         match self.project.main.as_deref() {
             Some(main) if self.doc_id.as_deref() != Some(main) => self
@@ -715,6 +755,7 @@ impl Editor {
     /// Handles a message from the server: the connection's `init`, and
     /// everything else routed to the buffer of the document it names.
     pub fn on_server(&mut self, msg: ServerMessage) {
+        self.sync_changes += 1;
         match msg {
             ServerMessage::Init {
                 user_id,

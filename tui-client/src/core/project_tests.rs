@@ -392,3 +392,45 @@ fn disk_mirrors_are_listed_but_not_followed() {
     assert_eq!(ed.notice(), Some("No colleague to follow"));
     assert_eq!(ed.presence().users().len(), 1);
 }
+
+#[test]
+fn a_resumed_journal_of_another_document_is_reopened_with_since_and_resent() {
+    // A previous process typed "!" in d2 at revision 5, unacknowledged.
+    let mut earlier = project(vec![]);
+    open(&mut earlier, "d2", "a\n");
+    press(&mut earlier, KeyCode::Char('!'));
+    let docs = earlier.unacknowledged_docs();
+    assert_eq!(docs.len(), 1);
+    let (name, saved) = &docs[0];
+    assert_eq!(name.as_deref(), Some("d2"));
+    // This process takes it over: d2 is open before anything is heard.
+    let mut ed = Editor::new("room1234567890", "me", None).resume_doc("d2", saved);
+    assert!(ed.is_open("d2"));
+    ed.on_server(project_init(0, vec![]));
+    assert_eq!(ed.active_doc(), Some("main"));
+    let msgs = sent(&mut ed);
+    assert!(
+        msgs.contains(&ClientMessage::Open {
+            doc: "d2".into(),
+            since: Some(5)
+        }),
+        "{msgs:?}"
+    );
+    ed.on_server(opened("d2", 5, "a\n"));
+    assert!(matches!(
+        &sent(&mut ed)[..],
+        [ClientMessage::CodeUpdate { seq: 1, revision: 5, doc: Some(d), .. }] if d == "d2"
+    ));
+    // Main first (named None, as a one-document client names it), then d2.
+    press(&mut ed, KeyCode::Char('m'));
+    let names: Vec<_> = ed.unacknowledged_docs().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, [None, Some("d2".to_owned())]);
+    let before = ed.journal_mark();
+    ed.on_server(ServerMessage::Ack {
+        revision: 6,
+        seq: 1,
+        doc: Some("d2".into()),
+    });
+    assert!(ed.journal_mark() > before);
+    assert_eq!(ed.unacknowledged_docs().len(), 1);
+}
