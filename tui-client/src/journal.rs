@@ -114,8 +114,7 @@ impl Entry {
     /// The journal entry for `unacked` edits of `client_id` in `room`'s
     /// main document.
     pub fn new(room: &str, client_id: &str, unacked: Unacknowledged) -> Self {
-        Self::for_docs(room, client_id, vec![DocEdits::new(None, unacked)])
-            .expect("one document")
+        Self::for_docs(room, client_id, vec![DocEdits::new(None, unacked)]).expect("one document")
     }
 
     /// The journal entry for several documents' edits (the main one, named
@@ -412,7 +411,10 @@ mod tests {
         let root = scratch("roundtrip");
         let j = Journal::claim(&root, "room1", "c1").unwrap();
         j.write(&entry("room1", "c1", 5)).unwrap();
-        assert!(take_in(&root, "room1", |_| true).is_none(), "in use by its session");
+        assert!(
+            take_in(&root, "room1", |_| true).is_none(),
+            "in use by its session"
+        );
         drop(j);
         let (got, journal) = take_in(&root, "room1", |_| true).expect("journal");
         assert_eq!(got, entry("room1", "c1", 5));
@@ -423,7 +425,10 @@ mod tests {
         );
         journal.remove().unwrap();
         drop(journal);
-        assert!(take_in(&root, "room1", |_| true).is_none(), "gone once acknowledged");
+        assert!(
+            take_in(&root, "room1", |_| true).is_none(),
+            "gone once acknowledged"
+        );
         assert!(take_in(&root, "other", |_| true).is_none());
         let _ = fs::remove_dir_all(&root);
     }
@@ -455,7 +460,10 @@ mod tests {
         j.write(&Entry::for_docs("r", "p", docs).unwrap()).unwrap();
         drop(j);
         let text = fs::read_to_string(room_dir(&root, "r").join("p.json")).unwrap();
-        assert!(text.contains(r#""format":2"#) && text.contains(r#""doc":"d2""#), "{text}");
+        assert!(
+            text.contains(r#""format":2"#) && text.contains(r#""doc":"d2""#),
+            "{text}"
+        );
         assert!(take_in(&root, "r", Entry::is_main_only).is_none());
         let (got, _held) = take_in(&root, "r", |_| true).unwrap();
         let docs: Vec<_> = got.documents().map(|d| d.doc.clone()).collect();
@@ -476,7 +484,10 @@ mod tests {
         }
         w.finish();
         let saved: Entry = serde_json::from_slice(&fs::read(j.path()).unwrap()).unwrap();
-        assert_eq!((saved.first.next_seq, saved.first.text.as_str()), (49, "abcxy"));
+        assert_eq!(
+            (saved.first.next_seq, saved.first.text.as_str()),
+            (49, "abcxy")
+        );
         let w = Writer::spawn(j.clone(), "r", "c", |e| panic!("{e}"));
         w.remove();
         w.finish();

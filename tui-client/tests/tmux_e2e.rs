@@ -470,3 +470,79 @@ fn two_editors_in_a_project_open_files_type_and_follow() {
         s.contains("Stopped following host")
     });
 }
+
+/// Unsent edits in a second file survive the editor: typed while the link
+/// is down (a proxy cut it and refuses new connections), kept in the
+/// journal when the terminal closes, and sent by the next `collab join`.
+#[test]
+fn unsent_edits_in_a_second_file_survive_the_editor() {
+    let tmux = Tmux::new();
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
+    let state = scratch("tmux-project-journal");
+    let created = server
+        .block_on(
+            server
+                .rest()
+                .create_project(&[("main.txt", "main\n"), ("second.txt", "second\n")]),
+        )
+        .expect("a project room");
+    let room = created.room_id;
+    start_pane(&tmux, "ed", &join_argv("ed", &state, &proxy.http(), &room));
+    tmux.wait_for("ed", false, "the main file", |s| {
+        s.contains("main") && s.contains("connected")
+    });
+    tmux.keys("ed", &["C-p"]);
+    tmux.type_text("ed", "second");
+    tmux.keys("ed", &["Enter"]);
+    tmux.wait_for("ed", false, "second.txt open", |s| {
+        s.contains("│ second.txt │") && s.contains("second")
+    });
+    proxy.refuse(true);
+    proxy.cut();
+    tmux.wait_for("ed", false, "the link down", |s| s.contains("retry in"));
+    tmux.type_text("ed", "kept ");
+    let journal_dir = state.join("collab/journal").join(&room);
+    poll(DEADLINE, || {
+        let texts: Vec<String> = std::fs::read_dir(&journal_dir)
+            .ok()?
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect();
+        texts
+            .iter()
+            .any(|t| t.contains("kept second") && t.contains(r#""doc":"#))
+            .then_some(())
+    })
+    .expect("the journal names second.txt with the text typed");
+    // The terminal closes (SIGHUP): the journal stays.
+    assert!(tmux.run(&["kill-session", "-t", "ed"]).status.success());
+    poll(DEADLINE, || (!tmux.has_session("ed")).then_some(()));
+    assert_eq!(
+        server
+            .block_on(server.rest().file_text(&room, "second.txt"))
+            .unwrap(),
+        Some(b"second\n".to_vec()),
+        "nothing reached the server before"
+    );
+    // The next editor of the room sends what was kept, exactly once.
+    start_pane(
+        &tmux,
+        "again",
+        &join_argv("ed", &state, &server.http(), &room),
+    );
+    poll(DEADLINE, || {
+        let text = server
+            .block_on(server.rest().file_text(&room, "second.txt"))
+            .ok()??;
+        (text == b"kept second\n").then_some(())
+    })
+    .unwrap_or_else(|| {
+        let text = server.block_on(server.rest().file_text(&room, "second.txt"));
+        panic!(
+            "the server has {text:?}; screen:\n{}",
+            tmux.capture("again", false)
+        )
+    });
+}

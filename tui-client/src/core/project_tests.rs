@@ -423,7 +423,11 @@ fn a_resumed_journal_of_another_document_is_reopened_with_since_and_resent() {
     ));
     // Main first (named None, as a one-document client names it), then d2.
     press(&mut ed, KeyCode::Char('m'));
-    let names: Vec<_> = ed.unacknowledged_docs().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<_> = ed
+        .unacknowledged_docs()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(names, [None, Some("d2".to_owned())]);
     let before = ed.journal_mark();
     ed.on_server(ServerMessage::Ack {
