@@ -40,7 +40,7 @@ use collab_protocol::Unacknowledged;
 
 pub use commands::{LineInput, PromptKey};
 pub use picker::{PickItem, Picker, PickerKind};
-pub use project::FileMark;
+pub use project::{ClickArea, ClickTarget, FileMark};
 
 /// Carets are sent at most this often; the latest position wins.
 pub const CURSOR_THROTTLE: Duration = Duration::from_millis(50);

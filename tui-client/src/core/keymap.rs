@@ -188,7 +188,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("F8", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
-    ("Mouse", "click: move caret, drag: select, wheel: scroll"),
+    (
+        "Mouse",
+        "click: move caret, drag: select, wheel: scroll; panels: follow, open",
+    ),
     (
         "Esc",
         "close help, drop the selection and the search's marks",
@@ -306,8 +309,10 @@ impl Editor {
                     if self.in_text_area(m.column, m.row) {
                         // Clicking into the text takes the view back.
                         self.stop_following();
+                        self.click(m.column, m.row, false);
+                    } else {
+                        self.click_panel(m.column, m.row);
                     }
-                    self.click(m.column, m.row, false);
                 }
                 MouseEventKind::Drag(MouseButton::Left) => self.click(m.column, m.row, true),
                 MouseEventKind::ScrollUp => self.scroll(-3),

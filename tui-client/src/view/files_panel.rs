@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Padding, Paragraph, Widget};
 
 use super::theme;
-use crate::core::editor::Editor;
+use crate::core::editor::{ClickArea, ClickTarget, Editor};
 
 /// One line of the list: whether open, the path, the marks.
 pub fn lines(editor: &Editor) -> Vec<Line<'static>> {
@@ -50,8 +50,9 @@ pub fn width(editor: &Editor) -> u16 {
     (widest as u16 + 3).clamp(14, 34)
 }
 
-/// Draws the list, scrolled so the active file shows.
-pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
+/// Draws the list, scrolled so the active file shows; returns where each
+/// file's line is (a click opens it).
+pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Vec<ClickArea> {
     let lines = lines(editor);
     let count = lines.len();
     let active = editor
@@ -61,13 +62,27 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
         .unwrap_or(0);
     let height = usize::from(area.height.saturating_sub(1)).max(1);
     let skip = active.saturating_sub(height.saturating_sub(1));
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .border_style(theme::GUTTER)
+        .padding(Padding::left(1))
+        .title(format!(" Files ({count}) "));
+    let inner = block.inner(area);
     Paragraph::new(lines.into_iter().skip(skip).collect::<Vec<_>>())
-        .block(
-            Block::new()
-                .borders(Borders::LEFT)
-                .border_style(theme::GUTTER)
-                .padding(Padding::left(1))
-                .title(format!(" Files ({count}) ")),
-        )
+        .block(block)
         .render(area, buf);
+    editor
+        .files()
+        .iter()
+        .skip(skip)
+        .enumerate()
+        .map(|(i, f)| (inner.y + i as u16, f))
+        .filter(|(y, _)| *y < inner.bottom())
+        .map(|(y, f)| ClickArea {
+            x: inner.x,
+            y,
+            width: inner.width,
+            target: ClickTarget::File(f.doc.clone()),
+        })
+        .collect()
 }

@@ -83,11 +83,12 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     });
     let buf = frame.buffer_mut();
     let caret = document::render(editor, text_area, buf, depth);
+    let mut clickable = Vec::new();
     if let Some(panel) = panel {
-        users_panel::render(editor, panel, buf);
+        clickable.extend(users_panel::render(editor, panel, buf));
     }
     if let Some(files) = files_area {
-        files_panel::render(editor, files, buf);
+        clickable.extend(files_panel::render(editor, files, buf));
     }
     let picker_cursor = picker::render(editor, text_area, buf);
     status::render_status(editor, now, status, buf);
@@ -100,6 +101,7 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         help::render(editor, over, frame.buffer_mut());
     }
     theme::downgrade(frame.buffer_mut(), area, depth);
+    editor.set_click_areas(clickable);
     // The help covers the caret; typing goes to an open prompt, and the
     // cursor shows where.
     let cursor = if editor.help_visible() {

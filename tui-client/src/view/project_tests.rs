@@ -142,3 +142,49 @@ fn following_shows_in_the_status_bar_and_moves_into_the_next_file() {
     assert!(!s.contains("│ following bob"), "{s}");
     assert!(s.contains("Stopped following bob"), "{s}");
 }
+
+/// Where `text` is on screen (column, row), from the drawn frame.
+fn find(screen: &str, text: &str) -> (u16, u16) {
+    screen
+        .lines()
+        .enumerate()
+        .find_map(|(y, line)| {
+            let at = line.find(text)?;
+            Some((line[..at].chars().count() as u16, y as u16))
+        })
+        .unwrap_or_else(|| panic!("{text} not on screen:\n{screen}"))
+}
+
+fn click(ed: &mut Editor, (column, row): (u16, u16)) {
+    ed.handle_event(&Event::Mouse(crossterm::event::MouseEvent {
+        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }));
+}
+
+#[test]
+fn clicking_a_colleague_follows_them_and_clicking_a_file_opens_it() {
+    let mut ed = project(vec![in_doc(user("bob", "#e6194b", Some(0), None), "main")]);
+    key(&mut ed, KeyCode::F(7), KeyModifiers::NONE);
+    let s = screen(&mut ed, 90, 16);
+    click(&mut ed, find(&s, "bob main.rs"));
+    assert_eq!(ed.following(), Some("bob"));
+    let s = screen(&mut ed, 90, 16);
+    assert!(s.contains("│ following bob"), "{s}");
+    click(&mut ed, find(&s, "README.md"));
+    assert_eq!(ed.following(), None);
+    assert_eq!(ed.active_doc(), Some("d3"));
+    ed.on_server(opened("d3", 0, "# Read me\n"));
+    let s = screen(&mut ed, 90, 16);
+    assert!(
+        s.contains("# Read me") && s.contains("│ README.md │"),
+        "{s}"
+    );
+    // Clicking into the text while following ends following.
+    key(&mut ed, KeyCode::F(4), KeyModifiers::NONE);
+    assert_eq!(ed.following(), Some("bob"));
+    click(&mut ed, (6, 0));
+    assert_eq!(ed.following(), None);
+}

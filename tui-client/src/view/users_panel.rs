@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Padding, Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
 use super::theme;
-use crate::core::editor::{ConnState, Editor};
+use crate::core::editor::{ClickArea, ClickTarget, ConnState, Editor};
 use crate::core::text_layout as tl;
 use collab_protocol::Role;
 
@@ -77,8 +77,9 @@ fn is_stale(editor: &Editor) -> bool {
     *editor.conn() != ConnState::Connected
 }
 
-/// Draws the panel.
-pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
+/// Draws the panel; returns where each colleague's line is (a click
+/// follows them).
+pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Vec<ClickArea> {
     let stale = is_stale(editor);
     let name_style = if stale {
         Style::new().add_modifier(Modifier::DIM)
@@ -116,13 +117,26 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
         }
     }
     let title = format!(" Users ({count}) ");
-    Paragraph::new(lines)
-        .block(
-            Block::new()
-                .borders(Borders::LEFT)
-                .border_style(theme::GUTTER)
-                .padding(Padding::left(1))
-                .title(title),
-        )
-        .render(area, buf);
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .border_style(theme::GUTTER)
+        .padding(Padding::left(1))
+        .title(title);
+    let inner = block.inner(area);
+    Paragraph::new(lines).block(block).render(area, buf);
+    let first = usize::from(editor.me().is_some());
+    editor
+        .presence()
+        .users()
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (inner.y + (first + i) as u16, u))
+        .filter(|(y, _)| *y < inner.bottom())
+        .map(|(y, u)| ClickArea {
+            x: inner.x,
+            y,
+            width: inner.width,
+            target: ClickTarget::User(u.user_id.clone()),
+        })
+        .collect()
 }

@@ -47,6 +47,8 @@ pub(crate) struct Project {
     /// F2 chose a colleague in a file being opened: the caret goes to
     /// theirs once it is.
     pub(crate) jump_to: Option<String>,
+    /// The panels' clickable lines, as last drawn.
+    pub(crate) click_areas: Vec<ClickArea>,
 }
 
 impl Default for Project {
@@ -64,8 +66,31 @@ impl Default for Project {
             join_commands: Vec::new(),
             creating: Vec::new(),
             jump_to: None,
+            click_areas: Vec::new(),
         }
     }
+}
+
+/// What a click beside the text lands on (the view says where each is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClickTarget {
+    /// A colleague in the users panel: follow them.
+    User(String),
+    /// A file in the file list: open it.
+    File(String),
+}
+
+/// A clickable line of a panel: its first column, row and width.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClickArea {
+    /// First column.
+    pub x: u16,
+    /// Row.
+    pub y: u16,
+    /// Columns.
+    pub width: u16,
+    /// What it is.
+    pub target: ClickTarget,
 }
 
 /// A colleague in a file, as the file list and the picker mark them.
@@ -195,6 +220,31 @@ impl Editor {
         if !self.is_project() {
             self.notice = Some("This room has no file list yet".into());
         }
+    }
+
+    /// The view tells where the panels' clickable lines are.
+    pub fn set_click_areas(&mut self, areas: Vec<ClickArea>) {
+        self.project.click_areas = areas;
+    }
+
+    /// A click beside the text: follows the colleague or opens the file
+    /// clicked; false when it landed on nothing.
+    pub fn click_panel(&mut self, column: u16, row: u16) -> bool {
+        let hit = self
+            .project
+            .click_areas
+            .iter()
+            .find(|a| a.y == row && column >= a.x && column < a.x + a.width)
+            .map(|a| a.target.clone());
+        match hit {
+            Some(ClickTarget::User(id)) => self.follow(&id),
+            Some(ClickTarget::File(doc)) => {
+                self.stop_following();
+                self.open_doc(&doc);
+            }
+            None => return false,
+        }
+        true
     }
 
     // ----- opening and switching -----
