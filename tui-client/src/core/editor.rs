@@ -1015,7 +1015,13 @@ impl Editor {
         self.notice = Some(format!(
             "Out of step with the server ({why}); resynchronizing"
         ));
-        self.effects.push(Effect::ResyncFresh);
+        match self.doc_id.clone() {
+            // Another document of a project: only it is opened afresh.
+            Some(doc) if self.project.main.as_deref() != Some(doc.as_str()) => {
+                self.reopen_fresh(&doc);
+            }
+            _ => self.effects.push(Effect::ResyncFresh),
+        }
     }
 
     /// The whole document changed at once (a fresh `init`).

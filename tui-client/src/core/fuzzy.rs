@@ -63,7 +63,10 @@ pub fn score(query: &str, path: &str) -> Option<Match> {
         b
     };
     let (m, n) = (q.len(), p.len());
-    if m > n {
+    // Most paths do not hold the query at all: a linear check spares them
+    // the table.
+    let mut rest = lower.iter();
+    if m > n || !q.iter().all(|c| rest.any(|l| l == c)) {
         return None;
     }
     const NONE: i64 = i64::MIN / 2;

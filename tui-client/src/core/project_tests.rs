@@ -438,3 +438,26 @@ fn a_resumed_journal_of_another_document_is_reopened_with_since_and_resent() {
     assert!(ed.journal_mark() > before);
     assert_eq!(ed.unacknowledged_docs().len(), 1);
 }
+
+#[test]
+fn a_document_out_of_step_is_opened_afresh_alone() {
+    let mut ed = project(vec![]);
+    open(&mut ed, "d2", "abc\n");
+    press(&mut ed, KeyCode::Char('x'));
+    sent(&mut ed);
+    // A revision gap in d2: d2 alone is opened again, without since.
+    ed.on_server(update("d2", 9, Operation::replace(4, 0, 0, "?").unwrap()));
+    let effects = ed.take_effects();
+    assert!(!effects.contains(&Effect::ResyncFresh), "{effects:?}");
+    assert!(effects.contains(&Effect::Send(ClientMessage::Open {
+        doc: "d2".into(),
+        since: None
+    })));
+    // The server's text replaces it; the unsent "x" is kept aside.
+    ed.on_server(opened("d2", 9, "server\n"));
+    assert_eq!(ed.text().to_string(), "server\n");
+    assert!(ed.take_effects().contains(&Effect::SaveRecovery {
+        text: "xabc\n".into(),
+        why: Recovery::Unmerged
+    }));
+}

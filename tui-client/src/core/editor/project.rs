@@ -410,6 +410,20 @@ impl Editor {
         }
     }
 
+    /// Opens the active buffer's document `doc` again without `since`,
+    /// taking the server's text (what was unsent goes to a recovery file
+    /// when its `opened` comes: the `Replaced` path).
+    pub(super) fn reopen_fresh(&mut self, doc: &str) {
+        self.opening = true;
+        self.effects.push(Effect::Send(ClientMessage::Close {
+            doc: doc.to_owned(),
+        }));
+        self.effects.push(Effect::Send(ClientMessage::Open {
+            doc: doc.to_owned(),
+            since: None,
+        }));
+    }
+
     /// Places carets known only as server offsets in every open buffer.
     pub(super) fn place_in_open_buffers(&mut self) {
         for doc in self.open_docs() {
@@ -569,16 +583,7 @@ impl Editor {
                 // The refused edit will never be acknowledged: open the
                 // document again without `since` (the `Replaced` path
                 // keeps what was unsent in a recovery file).
-                self.with_doc(doc, |ed| {
-                    ed.opening = true;
-                    ed.effects.push(Effect::Send(ClientMessage::Close {
-                        doc: doc.to_owned(),
-                    }));
-                    ed.effects.push(Effect::Send(ClientMessage::Open {
-                        doc: doc.to_owned(),
-                        since: None,
-                    }));
-                });
+                self.with_doc(doc, |ed| ed.reopen_fresh(doc));
             }
             (error_code::DOCUMENT_TOO_LARGE, _) if seq.is_some() => {
                 // The same for the main document: a fresh start.
