@@ -125,6 +125,19 @@ impl Drop for Tmux {
     }
 }
 
+/// Waits until process `pid` has exited (a journal's lock goes with it).
+fn wait_gone(pid: &str) {
+    poll(DEADLINE, || {
+        let alive = Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        (!alive).then_some(())
+    })
+    .unwrap_or_else(|| panic!("process {pid} did not exit"));
+}
+
 /// `48;2;R;G;B` for a `#rrggbb` color: how tmux writes it as a background.
 fn background_escape(hex: &str) -> String {
     let c = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex color");
@@ -369,6 +382,8 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
         .status()
         .unwrap()
         .success());
+    // Gone, and its lock on the journal with it.
+    wait_gone(&pid);
 
     // Whatever runs next in this room on this machine sends them.
     let out = common::collab(&server.http(), &state)
@@ -517,8 +532,9 @@ fn unsent_edits_in_a_second_file_survive_the_editor() {
     })
     .expect("the journal names second.txt with the text typed");
     // The terminal closes (SIGHUP): the journal stays.
+    let pid = tmux.display("ed", "#{pane_pid}");
     assert!(tmux.run(&["kill-session", "-t", "ed"]).status.success());
-    poll(DEADLINE, || (!tmux.has_session("ed")).then_some(()));
+    wait_gone(&pid);
     assert_eq!(
         server
             .block_on(server.rest().file_text(&room, "second.txt"))
