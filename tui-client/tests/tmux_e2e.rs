@@ -518,19 +518,29 @@ fn unsent_edits_in_a_second_file_survive_the_editor() {
     tmux.wait_for("ed", false, "the link down", |s| s.contains("retry in"));
     tmux.type_text("ed", "kept ");
     let journal_dir = state.join("collab/journal").join(&room);
+    let journals = || -> Vec<String> {
+        std::fs::read_dir(&journal_dir)
+            .map(|dir| {
+                dir.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     poll(DEADLINE, || {
-        let texts: Vec<String> = std::fs::read_dir(&journal_dir)
-            .ok()?
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .collect();
-        texts
+        journals()
             .iter()
             .any(|t| t.contains("kept second") && t.contains(r#""doc":"#))
             .then_some(())
     })
-    .expect("the journal names second.txt with the text typed");
+    .unwrap_or_else(|| {
+        panic!(
+            "the journal does not name second.txt with the text typed: {:?}; screen:\n{}",
+            journals(),
+            tmux.capture("ed", false)
+        )
+    });
     // The terminal closes (SIGHUP): the journal stays.
     let pid = tmux.display("ed", "#{pane_pid}");
     assert!(tmux.run(&["kill-session", "-t", "ed"]).status.success());
