@@ -260,7 +260,21 @@ fn remote_reparse(c: &mut Criterion, label: &str, code: &str) {
     }
 }
 
+/// The file picker's work per keystroke: ranking every path of a
+/// 10,000-file project (the server's default `--max-docs`) against a query.
+fn picker_rank(c: &mut Criterion) {
+    let paths: Vec<String> = (0..10_000)
+        .map(|i| format!("crates/part_{}/src/module_{}/file_{i}.rs", i % 37, i % 101))
+        .collect();
+    for query in ["f", "mod7file", "crates/part_3/src/module_42/file_4242.rs"] {
+        c.bench_function(&format!("picker_rank_10000_paths/{}", query.len()), |b| {
+            b.iter(|| collab::core::fuzzy::rank(query, paths.iter().map(String::as_str)).len())
+        });
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    picker_rank(c);
     keystroke(
         c,
         "one_line_229KB_end",

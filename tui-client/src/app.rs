@@ -15,7 +15,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 
 use crate::core::editor::{ConnState, Editor, Effect, FileState, Recovery};
-use crate::journal::{self, Journal, Writer};
+use crate::journal::{self, DocEdits, Journal, Writer};
 use crate::local_state::{self, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
@@ -54,6 +54,9 @@ pub struct Session {
     pub server_arg: Option<String>,
     /// Copies also go to the system clipboard (OSC 52).
     pub osc52: bool,
+    /// Commands that bring someone into the room (`collab share` prints
+    /// them): the help shows them, F8 copies the first.
+    pub join_commands: Vec<String>,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -66,6 +69,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         file,
         server_arg,
         osc52,
+        join_commands,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -83,9 +87,15 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
     let journal = journal.or_else(|| Journal::for_session(&room, &client_id));
     let mut editor = Editor::new(&room, &name, file)
         .with_server(server_arg.as_deref())
-        .with_disk_state(disk);
+        .with_disk_state(disk)
+        .with_join_commands(join_commands);
     if let Some(entry) = &resumed {
-        editor = editor.resume(&entry.unacknowledged());
+        for edits in entry.documents() {
+            editor = match &edits.doc {
+                None => editor.resume(&edits.unacknowledged()),
+                Some(doc) => editor.resume_doc(doc, &edits.unacknowledged()),
+            };
+        }
     }
     let (journal_errors, journal_failed) = std::sync::mpsc::channel();
     let writer = journal.map(|j| {
@@ -99,6 +109,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         room: room.clone(),
         name: name.clone(),
         client_id,
+        project: true,
     };
     let look = Look {
         depth: terminal::color_depth(|k| std::env::var(k).ok()),
@@ -162,8 +173,8 @@ async fn event_loop(
 ) -> anyhow::Result<Outcome> {
     let room = cfg.room.clone();
     // A resumed session reconnects with `since`, so `missed` can rebase.
-    let (since_tx, since_rx) = watch::channel(editor.revision());
-    let mut journaled = (u64::MAX, None, false);
+    let (since_tx, since_rx) = watch::channel(editor.main_revision());
+    let mut journaled = (u64::MAX, false);
     let mut net = net::spawn(cfg, since_rx);
     let mut net_alive = true;
     let mut epoch = 0;
@@ -241,6 +252,13 @@ async fn event_loop(
                              your copy of the document is saved in {}",
                             path.display()
                         ),
+                        (Recovery::Deleted(path), Ok(saved)) => format!(
+                            "{path} was deleted from the room; your copy is saved in {}",
+                            saved.display()
+                        ),
+                        (Recovery::Deleted(path), Err(e)) => format!(
+                            "{path} was deleted from the room, and your copy could not be saved ({e:#})"
+                        ),
                         (Recovery::HistoryReset, Err(e)) => format!(
                             "The server lost recent history, and your copy could not be saved ({e:#})"
                         ),
@@ -263,7 +281,7 @@ async fn event_loop(
             let _ = net.commands.send(NetCommand::Send { epoch, msg });
         }
         since_tx.send_if_modified(|since| {
-            let now = editor.revision();
+            let now = editor.main_revision();
             std::mem::replace(since, now) != now
         });
         if let Some(writer) = journal {
@@ -291,19 +309,24 @@ fn copy_to_system_clipboard(editor: &mut Editor, out: &mut impl Write, osc52: bo
     }
 }
 
-/// Hands the writer the unacknowledged edits whenever they changed (a local
-/// edit, a remote one they were rebased over, an ack), and has the journal
-/// removed once nothing is unacknowledged.
-fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, Option<u64>, bool)) {
-    let unsent = editor.has_unsent();
-    let now = (editor.version(), editor.revision(), unsent);
+/// Hands the writer every buffer's unacknowledged edits whenever they may have
+/// changed (a local edit, a message from the server: a remote edit they were
+/// rebased over, an ack), and has the journal removed once nothing is
+/// unacknowledged.
+fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, bool)) {
+    let now = (editor.journal_mark(), editor.has_unsent());
     if now == *last {
         return;
     }
-    match editor.unacknowledged() {
-        Some(unacked) => writer.write(unacked),
-        None if last.2 || last.0 == u64::MAX => writer.remove(),
-        None => {}
+    let docs = editor.unacknowledged_docs();
+    if !docs.is_empty() {
+        let docs = docs
+            .into_iter()
+            .map(|(doc, unacked)| DocEdits::new(doc, unacked))
+            .collect();
+        writer.write_docs(docs);
+    } else if last.1 || last.0 == u64::MAX {
+        writer.remove();
     }
     *last = now;
 }

@@ -14,6 +14,12 @@
 //! acknowledge what it had already committed, and the rest is resent with
 //! its original seq, so every edit is applied exactly once.
 //!
+//! A project editor journals every document with unacknowledged edits: the
+//! main document's at the top level as before (so `collab append` and older
+//! versions read it), each other one in `others`, named by its id. Such a
+//! journal has format 2, which older versions leave alone rather than
+//! misread, and `collab append` leaves it to the editor.
+//!
 //! A running session holds a lock on `CLIENT_ID.lock` beside its journal
 //! (released by the kernel however the process ends), so a second `collab`
 //! on the same machine never takes over a journal that is still in use.
@@ -30,18 +36,37 @@ use serde::{Deserialize, Serialize};
 use crate::local_state::state_dir;
 use collab_protocol::Unacknowledged;
 
-/// The journal's format; a different one is left alone, not misread.
+/// The journal's format for the main document alone; a different one is
+/// left alone, not misread.
 const FORMAT: u32 = 1;
+/// The format of a journal naming documents (a project editor's).
+const FORMAT_DOCS: u32 = 2;
 
 /// One journal file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// [`FORMAT`].
+    /// [`FORMAT`] or [`FORMAT_DOCS`].
     pub format: u32,
     /// The room.
     pub room: String,
     /// The session's client id: the server de-duplicates by it.
     pub client_id: String,
+    /// The edits of the main document, or (when it has none) of `doc`.
+    #[serde(flatten)]
+    pub first: DocEdits,
+    /// The other documents' edits (a project editor's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<DocEdits>,
+    /// When it was written, in milliseconds since the Unix epoch.
+    pub written_at: u64,
+}
+
+/// One document's unacknowledged edits, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocEdits {
+    /// The document (`None`: the main document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
     /// The revision the edits are based on.
     pub revision: u64,
     /// The seq the next edit would be sent with.
@@ -54,26 +79,19 @@ pub struct Entry {
     pub buffer: Option<Operation>,
     /// The local text (the server's at `revision` plus the edits).
     pub text: String,
-    /// When it was written, in milliseconds since the Unix epoch.
-    pub written_at: u64,
 }
 
-impl Entry {
-    /// The journal entry for `unacked` edits of `client_id` in `room`.
-    pub fn new(room: &str, client_id: &str, unacked: Unacknowledged) -> Self {
+impl DocEdits {
+    /// `unacked` edits of `doc`.
+    pub fn new(doc: Option<String>, unacked: Unacknowledged) -> Self {
         Self {
-            format: FORMAT,
-            room: room.to_owned(),
-            client_id: client_id.to_owned(),
+            doc,
             revision: unacked.revision,
             next_seq: unacked.next_seq,
             in_flight_seq: unacked.in_flight.seq,
             in_flight: unacked.in_flight.operation,
             buffer: unacked.buffer,
             text: unacked.text.to_string(),
-            written_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
         }
     }
 
@@ -89,6 +107,55 @@ impl Entry {
             buffer: self.buffer.clone(),
             text: ropey::Rope::from_str(&self.text),
         }
+    }
+}
+
+impl Entry {
+    /// The journal entry for `unacked` edits of `client_id` in `room`'s
+    /// main document.
+    pub fn new(room: &str, client_id: &str, unacked: Unacknowledged) -> Self {
+        Self::for_docs(room, client_id, vec![DocEdits::new(None, unacked)]).expect("one document")
+    }
+
+    /// The journal entry for several documents' edits (the main one, named
+    /// `None`, first if it has any); `None` when there are none.
+    pub fn for_docs(room: &str, client_id: &str, mut docs: Vec<DocEdits>) -> Option<Self> {
+        if docs.is_empty() {
+            return None;
+        }
+        let first = docs.remove(0);
+        let format = if first.doc.is_none() && docs.is_empty() {
+            FORMAT
+        } else {
+            FORMAT_DOCS
+        };
+        Some(Self {
+            format,
+            room: room.to_owned(),
+            client_id: client_id.to_owned(),
+            first,
+            others: docs,
+            written_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        })
+    }
+
+    /// True when only the main document's edits are journaled (what
+    /// `collab append` can continue).
+    pub fn is_main_only(&self) -> bool {
+        self.first.doc.is_none() && self.others.is_empty()
+    }
+
+    /// The main document's edits (for `collab append`: see
+    /// [`Entry::is_main_only`]).
+    pub fn unacknowledged(&self) -> Unacknowledged {
+        self.first.unacknowledged()
+    }
+
+    /// Every document's edits.
+    pub fn documents(&self) -> impl Iterator<Item = &DocEdits> {
+        std::iter::once(&self.first).chain(&self.others)
     }
 }
 
@@ -157,11 +224,21 @@ impl Journal {
 /// under the same client id, and so overwrites or removes that file). A file
 /// that cannot be read is renamed `*.unreadable` and skipped, never deleted.
 pub fn take(room: &str) -> Option<(Entry, Journal)> {
-    take_in(&state_dir()?, room)
+    take_in(&state_dir()?, room, |_| true)
 }
 
-/// [`take`] under `root`.
-pub fn take_in(root: &Path, room: &str) -> Option<(Entry, Journal)> {
+/// [`take`] of a journal of the main document alone (what `collab append`
+/// can continue); a project editor's journal is left to the editor.
+pub fn take_main_only(room: &str) -> Option<(Entry, Journal)> {
+    take_in(&state_dir()?, room, Entry::is_main_only)
+}
+
+/// [`take`] under `root`, of the journals `wanted` accepts.
+pub fn take_in(
+    root: &Path,
+    room: &str,
+    wanted: impl Fn(&Entry) -> bool,
+) -> Option<(Entry, Journal)> {
     let dir = room_dir(root, room);
     let mut found: Vec<(Entry, Journal)> = Vec::new();
     for item in fs::read_dir(&dir).ok()?.flatten() {
@@ -179,9 +256,15 @@ pub fn take_in(root: &Path, room: &str) -> Option<(Entry, Journal)> {
         let parsed = fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
-            .filter(|e| e.format == FORMAT && e.room == room && e.client_id == client_id);
+            .filter(|e| {
+                matches!(e.format, FORMAT | FORMAT_DOCS)
+                    && e.room == room
+                    && e.client_id == client_id
+            });
         match parsed {
-            Some(entry) => found.push((entry, journal)),
+            Some(entry) if wanted(&entry) => found.push((entry, journal)),
+            // Someone else's to continue: unlocked again.
+            Some(_) => {}
             None => {
                 let _ = fs::rename(&path, path.with_extension("unreadable"));
             }
@@ -193,7 +276,7 @@ pub fn take_in(root: &Path, room: &str) -> Option<(Entry, Journal)> {
 
 /// What the writer thread is asked to do.
 enum Job {
-    Write(Box<Unacknowledged>),
+    Write(Vec<DocEdits>),
     Remove,
 }
 
@@ -223,7 +306,10 @@ impl Writer {
                     job = newer;
                 }
                 let result = match job {
-                    Job::Write(unacked) => journal.write(&Entry::new(&room, &client_id, *unacked)),
+                    Job::Write(docs) => match Entry::for_docs(&room, &client_id, docs) {
+                        Some(entry) => journal.write(&entry),
+                        None => journal.remove(),
+                    },
                     Job::Remove => journal.remove(),
                 };
                 if let Err(e) = result {
@@ -242,10 +328,17 @@ impl Writer {
         }
     }
 
-    /// Journals `unacked` (replacing what is there).
+    /// Journals `unacked` edits of the main document (replacing what is
+    /// there).
     pub fn write(&self, unacked: Unacknowledged) {
+        self.write_docs(vec![DocEdits::new(None, unacked)]);
+    }
+
+    /// Journals these documents' edits (replacing what is there; none:
+    /// removes the journal).
+    pub fn write_docs(&self, docs: Vec<DocEdits>) {
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job::Write(Box::new(unacked)));
+            let _ = jobs.send(Job::Write(docs));
         }
     }
 
@@ -318,19 +411,25 @@ mod tests {
         let root = scratch("roundtrip");
         let j = Journal::claim(&root, "room1", "c1").unwrap();
         j.write(&entry("room1", "c1", 5)).unwrap();
-        assert!(take_in(&root, "room1").is_none(), "in use by its session");
+        assert!(
+            take_in(&root, "room1", |_| true).is_none(),
+            "in use by its session"
+        );
         drop(j);
-        let (got, journal) = take_in(&root, "room1").expect("journal");
+        let (got, journal) = take_in(&root, "room1", |_| true).expect("journal");
         assert_eq!(got, entry("room1", "c1", 5));
         assert_eq!(got.unacknowledged().in_flight.seq, 2);
         assert!(
-            take_in(&root, "room1").is_none(),
+            take_in(&root, "room1", |_| true).is_none(),
             "taken: locked by its new owner"
         );
         journal.remove().unwrap();
         drop(journal);
-        assert!(take_in(&root, "room1").is_none(), "gone once acknowledged");
-        assert!(take_in(&root, "other").is_none());
+        assert!(
+            take_in(&root, "room1", |_| true).is_none(),
+            "gone once acknowledged"
+        );
+        assert!(take_in(&root, "other", |_| true).is_none());
         let _ = fs::remove_dir_all(&root);
     }
 
@@ -342,10 +441,34 @@ mod tests {
             j.write(&entry("r", client, at)).unwrap();
         }
         fs::write(room_dir(&root, "r").join("junk.json"), "{not json").unwrap();
-        let (first, _held) = take_in(&root, "r").unwrap();
+        let (first, _held) = take_in(&root, "r", |_| true).unwrap();
         assert_eq!(first.client_id, "old");
-        assert_eq!(take_in(&root, "r").unwrap().0.client_id, "new");
+        assert_eq!(take_in(&root, "r", |_| true).unwrap().0.client_id, "new");
         assert!(room_dir(&root, "r").join("junk.unreadable").exists());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_project_journal_keeps_every_document_and_append_leaves_it() {
+        let root = scratch("docs");
+        let j = Journal::claim(&root, "r", "p").unwrap();
+        let unacked = entry("r", "p", 0).unacknowledged();
+        let docs = vec![
+            DocEdits::new(Some("d2".into()), unacked.clone()),
+            DocEdits::new(Some("d3".into()), unacked),
+        ];
+        j.write(&Entry::for_docs("r", "p", docs).unwrap()).unwrap();
+        drop(j);
+        let text = fs::read_to_string(room_dir(&root, "r").join("p.json")).unwrap();
+        assert!(
+            text.contains(r#""format":2"#) && text.contains(r#""doc":"d2""#),
+            "{text}"
+        );
+        assert!(take_in(&root, "r", Entry::is_main_only).is_none());
+        let (got, _held) = take_in(&root, "r", |_| true).unwrap();
+        let docs: Vec<_> = got.documents().map(|d| d.doc.clone()).collect();
+        assert_eq!(docs, [Some("d2".into()), Some("d3".into())]);
+        assert_eq!(got.documents().nth(1).unwrap().unacknowledged().next_seq, 3);
         let _ = fs::remove_dir_all(&root);
     }
 
@@ -361,7 +484,10 @@ mod tests {
         }
         w.finish();
         let saved: Entry = serde_json::from_slice(&fs::read(j.path()).unwrap()).unwrap();
-        assert_eq!((saved.next_seq, saved.text.as_str()), (49, "abcxy"));
+        assert_eq!(
+            (saved.first.next_seq, saved.first.text.as_str()),
+            (49, "abcxy")
+        );
         let w = Writer::spawn(j.clone(), "r", "c", |e| panic!("{e}"));
         w.remove();
         w.finish();

@@ -43,6 +43,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         std::env::var("COLLAB_OSC52").ok().as_deref(),
     );
     let session = |room: String, file| Session {
+        join_commands: Vec::new(),
         osc52,
         server_arg: server_arg(&api.base()).map(str::to_owned),
         api: api.clone(),

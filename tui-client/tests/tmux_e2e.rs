@@ -125,6 +125,19 @@ impl Drop for Tmux {
     }
 }
 
+/// Waits until process `pid` has exited (a journal's lock goes with it).
+fn wait_gone(pid: &str) {
+    poll(DEADLINE, || {
+        let alive = Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        (!alive).then_some(())
+    })
+    .unwrap_or_else(|| panic!("process {pid} did not exit"));
+}
+
 /// `48;2;R;G;B` for a `#rrggbb` color: how tmux writes it as a background.
 fn background_escape(hex: &str) -> String {
     let c = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex color");
@@ -369,6 +382,8 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
         .status()
         .unwrap()
         .success());
+    // Gone, and its lock on the journal with it.
+    wait_gone(&pid);
 
     // Whatever runs next in this room on this machine sends them.
     let out = common::collab(&server.http(), &state)
@@ -381,4 +396,179 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(server.blocking().code(&room), "abc\ntyped while deaf");
+}
+
+/// A project of three files in two editors: the guest opens the second
+/// file with the picker (Ctrl-P) and types, the host sees it in the same
+/// file; the guest follows the host (F4) into the third file.
+#[test]
+fn two_editors_in_a_project_open_files_type_and_follow() {
+    let tmux = Tmux::new();
+    let server = TestServer::in_process(Default::default());
+    let state = scratch("tmux-project");
+    let created = server
+        .block_on(server.rest().create_project(&[
+            ("src/main.rs", "fn main() {}\n"),
+            ("src/lib.rs", "pub fn lib() {}\n"),
+            ("notes/todo.md", "# Todo\n- ship it\n"),
+        ]))
+        .expect("a project room");
+    let room = created.room_id;
+    let url = server.http();
+    start_pane(&tmux, "host", &join_argv("host", &state, &url, &room));
+    tmux.wait_for("host", false, "the main file", |s| {
+        s.contains("fn main() {}") && s.contains("src/main.rs") && s.contains("connected")
+    });
+    start_pane(&tmux, "guest", &join_argv("guest", &state, &url, &room));
+    tmux.wait_for("guest", false, "the host in the users panel", |s| {
+        s.contains("connected") && s.contains("host main.rs")
+    });
+
+    // The guest picks the second file and types at its start.
+    tmux.keys("guest", &["C-p"]);
+    tmux.wait_for("guest", false, "the picker", |s| {
+        s.contains("Open file (3 of 3)")
+    });
+    tmux.type_text("guest", "lib");
+    tmux.wait_for("guest", false, "the picker filtered", |s| {
+        s.contains("Open file (1 of 3)")
+    });
+    tmux.keys("guest", &["Enter"]);
+    tmux.wait_for("guest", false, "src/lib.rs open", |s| {
+        s.contains("pub fn lib() {}") && s.contains("│ src/lib.rs │")
+    });
+    tmux.type_text("guest", "// guest");
+    tmux.keys("guest", &["Enter"]);
+    poll(DEADLINE, || {
+        let text = server
+            .block_on(server.rest().file_text(&room, "src/lib.rs"))
+            .ok()??;
+        (text == b"// guest\npub fn lib() {}\n").then_some(())
+    })
+    .unwrap_or_else(|| {
+        let text = server.block_on(server.rest().file_text(&room, "src/lib.rs"));
+        panic!(
+            "the server has {text:?} in src/lib.rs; the guest's screen:\n{}",
+            tmux.capture("guest", false)
+        )
+    });
+
+    // The host sees where the guest is, opens the file and sees the text.
+    tmux.wait_for("host", false, "the guest in lib.rs", |s| {
+        s.contains("guest lib.rs")
+    });
+    tmux.keys("host", &["C-p"]);
+    tmux.type_text("host", "lib");
+    tmux.keys("host", &["Enter"]);
+    tmux.wait_for("host", false, "the guest's text", |s| {
+        s.contains("// guest") && s.contains("pub fn lib() {}")
+    });
+
+    // The guest follows the host, who goes to the third file.
+    tmux.keys("guest", &["F4"]);
+    tmux.wait_for("guest", false, "following the host", |s| {
+        s.contains("following host")
+    });
+    tmux.keys("host", &["C-p"]);
+    tmux.type_text("host", "todo");
+    tmux.keys("host", &["Enter"]);
+    tmux.wait_for("host", false, "notes/todo.md open", |s| {
+        s.contains("- ship it")
+    });
+    tmux.keys("host", &["Down"]);
+    tmux.wait_for("guest", false, "the guest's view in the third file", |s| {
+        s.contains("- ship it") && s.contains("│ notes/todo.md │") && s.contains("following host")
+    });
+    // Esc ends following.
+    tmux.keys("guest", &["Escape"]);
+    tmux.wait_for("guest", false, "following stopped", |s| {
+        s.contains("Stopped following host")
+    });
+}
+
+/// Unsent edits in a second file survive the editor: typed while the link
+/// is down (a proxy cut it and refuses new connections), kept in the
+/// journal when the terminal closes, and sent by the next `collab join`.
+#[test]
+fn unsent_edits_in_a_second_file_survive_the_editor() {
+    let tmux = Tmux::new();
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
+    let state = scratch("tmux-project-journal");
+    let created = server
+        .block_on(
+            server
+                .rest()
+                .create_project(&[("main.txt", "main\n"), ("second.txt", "second\n")]),
+        )
+        .expect("a project room");
+    let room = created.room_id;
+    start_pane(&tmux, "ed", &join_argv("ed", &state, &proxy.http(), &room));
+    tmux.wait_for("ed", false, "the main file", |s| {
+        s.contains("main") && s.contains("connected")
+    });
+    tmux.keys("ed", &["C-p"]);
+    tmux.type_text("ed", "second");
+    tmux.keys("ed", &["Enter"]);
+    tmux.wait_for("ed", false, "second.txt open", |s| {
+        s.contains("│ second.txt │") && s.contains("second")
+    });
+    proxy.refuse(true);
+    proxy.cut();
+    tmux.wait_for("ed", false, "the link down", |s| s.contains("retry in"));
+    tmux.type_text("ed", "kept ");
+    let journal_dir = state.join("collab/journal").join(&room);
+    let journals = || -> Vec<String> {
+        std::fs::read_dir(&journal_dir)
+            .map(|dir| {
+                dir.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    poll(DEADLINE, || {
+        journals()
+            .iter()
+            .any(|t| t.contains("kept second") && t.contains(r#""doc":"#))
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the journal does not name second.txt with the text typed: {:?}; screen:\n{}",
+            journals(),
+            tmux.capture("ed", false)
+        )
+    });
+    // The terminal closes (SIGHUP): the journal stays.
+    let pid = tmux.display("ed", "#{pane_pid}");
+    assert!(tmux.run(&["kill-session", "-t", "ed"]).status.success());
+    wait_gone(&pid);
+    assert_eq!(
+        server
+            .block_on(server.rest().file_text(&room, "second.txt"))
+            .unwrap(),
+        Some(b"second\n".to_vec()),
+        "nothing reached the server before"
+    );
+    // The next editor of the room sends what was kept, exactly once.
+    start_pane(
+        &tmux,
+        "again",
+        &join_argv("ed", &state, &server.http(), &room),
+    );
+    poll(DEADLINE, || {
+        let text = server
+            .block_on(server.rest().file_text(&room, "second.txt"))
+            .ok()??;
+        (text == b"kept second\n").then_some(())
+    })
+    .unwrap_or_else(|| {
+        let text = server.block_on(server.rest().file_text(&room, "second.txt"));
+        panic!(
+            "the server has {text:?}; screen:\n{}",
+            tmux.capture("again", false)
+        )
+    });
 }

@@ -38,7 +38,7 @@ pub async fn run(
         text.chars().map(String::from).collect()
     };
     // Edits an earlier collab left unacknowledged in this room go first.
-    let (resumed, journal) = match journal::take(room) {
+    let (resumed, journal) = match journal::take_main_only(room) {
         Some((entry, journal)) => (Some(entry), Some(journal)),
         None => (None, None),
     };
@@ -54,6 +54,7 @@ pub async fn run(
         room: room.to_owned(),
         name: name.to_owned(),
         client_id: client_id.clone(),
+        project: false,
     };
     let (since_tx, since_rx) = watch::channel(doc.revision());
     let mut net = net::spawn(cfg, since_rx);

@@ -39,6 +39,10 @@ pub struct SyncedDoc {
     replica: Option<Replica>,
     /// What [`SyncedDoc::rope`] shows before the first `init`.
     nothing: Rope,
+    /// The seq the first edit after the first `init` gets: a document
+    /// opened again continues the seqs this client used in it (0 or 1: from
+    /// the start).
+    first_seq: u64,
 }
 
 impl SyncedDoc {
@@ -47,12 +51,28 @@ impl SyncedDoc {
         Self::default()
     }
 
+    /// An empty document whose first `init` (an `opened`) continues this
+    /// client's seqs in it at `next_seq`.
+    pub fn continuing(next_seq: u64) -> Self {
+        Self {
+            first_seq: next_seq,
+            ..Self::default()
+        }
+    }
+
+    /// The seq the next edit gets (to continue after closing).
+    pub fn next_seq(&self) -> u64 {
+        self.sync()
+            .map_or(self.first_seq.max(1), ClientSync::next_seq)
+    }
+
     /// A document resumed from a journal: ready to edit before any `init`,
     /// and the first `init` (asked for with `since`) rebases the edits.
     pub fn resume(saved: &Unacknowledged) -> Self {
         Self {
             replica: Some(Replica::resume(saved)),
             nothing: Rope::new(),
+            first_seq: 0,
         }
     }
 
@@ -94,7 +114,11 @@ impl SyncedDoc {
         missed: Option<&[CommittedOp]>,
     ) -> InitOutcome {
         let Some(replica) = &mut self.replica else {
-            self.replica = Some(Replica::new(revision, code));
+            self.replica = Some(if self.first_seq > 1 {
+                Replica::continuing(revision, code, self.first_seq)
+            } else {
+                Replica::new(revision, code)
+            });
             return InitOutcome::Fresh;
         };
         match replica.reconnected(revision, code, missed) {

@@ -13,10 +13,14 @@
 //! (save, quit, prompts) and search, replace and go-to-line live in the
 //! submodules.
 
+mod buffer;
 mod commands;
 mod edit;
 mod find;
+mod follow;
 mod motion;
+mod picker;
+mod project;
 
 use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
@@ -35,6 +39,8 @@ use super::undo::UndoHistory;
 use collab_protocol::Unacknowledged;
 
 pub use commands::{LineInput, PromptKey};
+pub use picker::{PickItem, Picker, PickerKind};
+pub use project::{ClickArea, ClickTarget, FileMark};
 
 /// Carets are sent at most this often; the latest position wins.
 pub const CURSOR_THROTTLE: Duration = Duration::from_millis(50);
@@ -81,8 +87,10 @@ pub enum Effect {
 }
 
 /// Why the editor keeps a copy of the document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recovery {
+    /// Someone deleted the file (this path) while it was open here.
+    Deleted(String),
     /// A reconnect could not merge the unsent edits.
     Unmerged,
     /// The server's store went back to an older state: edits it had
@@ -150,6 +158,22 @@ pub enum Prompt {
     ReplaceWith(LineInput),
     /// "Go to line:" (Ctrl-L), `line[:column]`.
     GoToLine(LineInput),
+    /// "New file:" (Alt-N), the path being typed.
+    NewFile(LineInput),
+    /// "Rename to:" (Alt-M) for this document.
+    RenameFile {
+        /// The document.
+        doc: String,
+        /// The new path being typed.
+        input: LineInput,
+    },
+    /// "Delete PATH?" (Alt-K).
+    ConfirmDelete {
+        /// The document.
+        doc: String,
+        /// Its path.
+        path: String,
+    },
 }
 
 /// This user as the server knows them.
@@ -193,6 +217,14 @@ pub struct Editor {
     /// Appended to share commands: `" --server URL"` for a server other
     /// than the default, else empty.
     server_arg: String,
+    /// The active buffer's document id (`None` until an `init` names one).
+    pub(crate) doc_id: Option<String>,
+    /// The active buffer's `open` is not answered yet: its edits wait.
+    pub(crate) opening: bool,
+    /// The other open buffers (see `buffer`'s module docs).
+    pub(crate) parked: Vec<buffer::Buffer>,
+    /// The room's files, the main document, recency and the project UI.
+    pub(crate) project: project::Project,
     pub(crate) doc: SyncedDoc,
     /// Counts changes to the document (local, remote, a new `init`).
     version: u64,
@@ -253,9 +285,11 @@ pub struct Editor {
     help_pages: Cell<usize>,
     users_panel: bool,
     effects: Vec<Effect>,
-    cursor_sent: Option<(u64, u64, Option<u64>)>,
+    cursor_sent: Option<(Option<String>, u64, u64, Option<u64>)>,
     cursor_sent_at: Option<Instant>,
     followed: Option<String>,
+    /// See [`Editor::journal_mark`].
+    sync_changes: u64,
 }
 
 impl Editor {
@@ -265,6 +299,10 @@ impl Editor {
             room: room.to_owned(),
             requested_name: name.to_owned(),
             server_arg: String::new(),
+            doc_id: None,
+            opening: false,
+            parked: Vec::new(),
+            project: project::Project::default(),
             doc: SyncedDoc::new(),
             version: 0,
             columns: RefCell::new(ColumnIndex::new()),
@@ -305,6 +343,7 @@ impl Editor {
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
+            sync_changes: 0,
         };
         editor.sync_language();
         editor
@@ -393,16 +432,62 @@ impl Editor {
         self
     }
 
+    /// Picks up edits an earlier process left unacknowledged in another
+    /// document of the project: a buffer of its own, editable at once,
+    /// opened again with `since` after the first `init` (which rebases and
+    /// resends them).
+    pub fn resume_doc(mut self, doc: &str, saved: &Unacknowledged) -> Self {
+        let mut b = buffer::Buffer::named(doc);
+        b.doc = SyncedDoc::resume(saved);
+        self.parked.push(b);
+        self.project.recent.touch_back(doc);
+        self.notice =
+            Some("Resumed edits a previous collab had not sent; they go out once connected".into());
+        self
+    }
+
     // ----- what the view and the shell read -----
 
-    /// Counts changes to the document: the shell journals on a change.
+    /// Counts changes to the active document.
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    /// The unacknowledged edits, for the journal.
+    /// Counts everything that may change what is unacknowledged, in any
+    /// buffer (an edit, a message from the server): the shell journals when
+    /// it moved.
+    pub fn journal_mark(&self) -> u64 {
+        self.sync_changes
+    }
+
+    /// Every buffer's unacknowledged edits, for the journal: the main
+    /// document's first, named `None` (as a one-document client names
+    /// it), then the others by id.
+    pub fn unacknowledged_docs(&self) -> Vec<(Option<String>, Unacknowledged)> {
+        let main = self.project.main.as_deref();
+        let mut out: Vec<(Option<String>, Unacknowledged)> =
+            std::iter::once((self.doc_id.as_deref(), &self.doc))
+                .chain(self.parked.iter().map(|b| (b.doc_id.as_deref(), &b.doc)))
+                .filter_map(|(id, doc)| {
+                    let unacked = doc.unacknowledged()?;
+                    let name = id.filter(|id| Some(*id) != main).map(str::to_owned);
+                    Some((name, unacked))
+                })
+                .collect();
+        out.sort_by_key(|(name, _)| name.is_some());
+        out
+    }
+
+    /// The main document's unacknowledged edits.
     pub fn unacknowledged(&self) -> Option<Unacknowledged> {
-        self.doc.unacknowledged()
+        match self.project.main.as_deref() {
+            Some(main) if self.doc_id.as_deref() != Some(main) => self
+                .parked
+                .iter()
+                .find(|b| b.doc_id.as_deref() == Some(main))
+                .and_then(|b| b.doc.unacknowledged()),
+            _ => self.doc.unacknowledged(),
+        }
     }
 
     /// The document.
@@ -456,9 +541,22 @@ impl Editor {
         &self.conn
     }
 
-    /// The server revision, once connected.
+    /// The active buffer's server revision, once it arrived.
     pub fn revision(&self) -> Option<u64> {
         self.doc.revision()
+    }
+
+    /// The main document's revision: what a reconnect passes as `since`
+    /// (the other open documents are reopened with theirs).
+    pub fn main_revision(&self) -> Option<u64> {
+        match self.project.main.clone() {
+            Some(main) if self.doc_id.as_deref() != Some(main.as_str()) => self
+                .parked
+                .iter()
+                .find(|b| b.doc_id.as_deref() == Some(main.as_str()))
+                .and_then(|b| b.doc.revision()),
+            _ => self.doc.revision(),
+        }
     }
 
     /// True when there is a local file and the document differs from what
@@ -482,9 +580,9 @@ impl Editor {
         dirty
     }
 
-    /// True when edits wait for the server's acknowledgement.
+    /// True when edits wait for the server's acknowledgement, in any buffer.
     pub fn has_unsent(&self) -> bool {
-        !self.doc.is_synchronized()
+        !self.doc.is_synchronized() || self.parked.iter().any(|b| !b.doc.is_synchronized())
     }
 
     /// The local file Ctrl-S writes.
@@ -627,15 +725,15 @@ impl Editor {
     /// inside text the server has not seen yet goes to where that text is
     /// being inserted). The server then carries them to its newest revision.
     pub fn cursor_message(&mut self, now: Instant) -> Option<ClientMessage> {
-        if self.conn != ConnState::Connected {
+        if self.conn != ConnState::Connected || self.opening {
             return None;
         }
         let revision = self.doc.revision()?;
         let to_server = |pos: usize| self.doc.to_server_offset(pos) as u64;
         let cursor = to_server(self.caret);
         let anchor = self.selection().and(self.anchor).map(to_server);
-        let key = (revision, cursor, anchor);
-        if self.cursor_sent == Some(key) {
+        let key = (self.doc_id.clone(), revision, cursor, anchor);
+        if self.cursor_sent.as_ref() == Some(&key) {
             return None;
         }
         if self
@@ -650,12 +748,14 @@ impl Editor {
             revision,
             cursor,
             anchor,
-            doc: None,
+            doc: self.doc_id.clone(),
         })
     }
 
-    /// Handles a message from the server.
+    /// Handles a message from the server: the connection's `init`, and
+    /// everything else routed to the buffer of the document it names.
     pub fn on_server(&mut self, msg: ServerMessage) {
+        self.sync_changes += 1;
         match msg {
             ServerMessage::Init {
                 user_id,
@@ -668,6 +768,9 @@ impl Editor {
                 missed,
                 read_only,
                 read_only_id,
+                doc,
+                tree_revision,
+                files,
                 ..
             } => {
                 self.presence.set_own_name(&name);
@@ -676,79 +779,199 @@ impl Editor {
                     name,
                     rgb: parse_color(&color),
                 });
-                self.language = language;
-                self.sync_language();
                 self.read_only = read_only;
                 self.read_only_id = read_only_id;
-                self.on_init(revision, &code, missed.as_deref(), &users);
+                if let Some(files) = files {
+                    self.take_tree(files, tree_revision.unwrap_or_default(), doc.clone());
+                }
+                let main = doc;
+                let init_main = |ed: &mut Self| {
+                    ed.language.clone_from(&language);
+                    ed.sync_language();
+                    ed.on_init(revision, &code, missed.as_deref());
+                };
+                match &main {
+                    Some(main) => {
+                        if self.doc_id.is_none() && !self.doc.is_ready() {
+                            // The first init: the placeholder (maybe resumed
+                            // from a journal) is the main document.
+                            self.doc_id = Some(main.clone());
+                        }
+                        if !self.is_open(main) {
+                            self.parked.push(buffer::Buffer::named(main));
+                        }
+                        self.with_doc(main, init_main);
+                        self.project.recent.touch_back(main);
+                    }
+                    None => init_main(self),
+                }
+                self.reset_users(&users, main.as_deref(), revision);
+                self.conn = ConnState::Connected;
+                // A new connection has not heard our caret yet.
+                self.cursor_sent = None;
+                self.reopen_buffers(main.as_deref());
             }
             ServerMessage::CodeUpdate(c) => {
-                let mark = self.view_mark();
-                let old = self.text_before_edit();
-                match self.doc.remote(c.revision, &c.operation) {
-                    Ok(local) => self.after_foreign(&[local], mark, old.as_ref()),
-                    Err(e) => self.lost_step(&e.to_string()),
-                }
+                let doc = c.doc.clone();
+                self.route(doc.as_deref(), |ed| {
+                    let mark = ed.view_mark();
+                    let old = ed.text_before_edit();
+                    match ed.doc.remote(c.revision, &c.operation) {
+                        Ok(local) => ed.after_foreign(&[local], mark, old.as_ref()),
+                        Err(e) => ed.lost_step(&e.to_string()),
+                    }
+                });
             }
-            ServerMessage::Ack { revision, seq, .. } => match self.doc.ack(revision, seq) {
-                Ok(Some(next)) => self.effects.push(Effect::Send(next)),
-                Ok(None) => {}
-                Err(e) => self.lost_step(&e.to_string()),
-            },
+            ServerMessage::Ack { revision, seq, doc } => {
+                self.route(doc.as_deref(), |ed| match ed.doc.ack(revision, seq) {
+                    Ok(Some(next)) => ed.send_edit(next),
+                    Ok(None) => {}
+                    Err(e) => ed.lost_step(&e.to_string()),
+                });
+            }
             ServerMessage::CursorMove {
                 user_id,
                 revision,
                 cursor,
                 anchor,
-                ..
+                doc,
             } => {
-                if let Some(cursor) = self.doc.from_server_offset(revision, cursor) {
-                    let anchor = anchor.and_then(|a| self.doc.from_server_offset(revision, a));
-                    self.presence.move_caret(&user_id, cursor, anchor);
+                let placed = self.route(doc.as_deref(), |ed| {
+                    ed.presence.set_doc(&user_id, ed.doc_id.clone().as_deref());
+                    if let Some(cursor) = ed.doc.from_server_offset(revision, cursor) {
+                        let anchor = anchor.and_then(|a| ed.doc.from_server_offset(revision, a));
+                        ed.presence.move_caret(&user_id, cursor, anchor);
+                    }
+                });
+                if let (None, Some(doc)) = (placed, doc.as_deref()) {
+                    self.presence
+                        .move_elsewhere(&user_id, doc, (revision, cursor, anchor));
                 }
+                self.colleague_moved(&user_id);
             }
-            ServerMessage::UserJoined { user } => {
-                let revision = self.doc.revision().unwrap_or_default();
-                let doc = &self.doc;
-                self.presence
-                    .join(&user, |o| doc.from_server_offset(revision, o));
+            ServerMessage::UserJoined { user } => self.user_joined(&user),
+            ServerMessage::UserLeft { user_id } => {
+                self.presence.leave(&user_id);
+                self.colleague_left(&user_id);
             }
-            ServerMessage::UserLeft { user_id } => self.presence.leave(&user_id),
+            ServerMessage::Opened {
+                doc,
+                revision,
+                code,
+                language,
+                missed,
+            } => self.opened(&doc, revision, &code, &language, missed.as_deref()),
+            ServerMessage::FileCreated {
+                file,
+                user_id,
+                tree_revision,
+            } => {
+                self.file_created(file, &user_id, tree_revision);
+            }
+            ServerMessage::FileRenamed {
+                doc,
+                path,
+                old_path,
+                user_id,
+                tree_revision,
+            } => self.file_renamed(&doc, &path, &old_path, &user_id, tree_revision),
+            ServerMessage::FileDeleted {
+                doc,
+                path,
+                user_id,
+                tree_revision,
+            } => self.file_deleted(&doc, &path, &user_id, tree_revision),
             ServerMessage::Error {
-                code, message, seq, ..
-            } => {
-                self.notice = Some(format!("Server: {message} ({code})"));
-                if code == collab_protocol::error_code::HISTORY_RESET && self.doc.is_ready() {
-                    // What the room holds may lack edits it had acknowledged:
-                    // this copy still has them.
-                    self.effects.push(Effect::SaveRecovery {
-                        text: self.doc.rope().to_string(),
-                        why: Recovery::HistoryReset,
-                    });
-                }
-                if code == collab_protocol::error_code::DOCUMENT_TOO_LARGE && seq.is_some() {
-                    // The refused edit will never be acknowledged: take the
-                    // server's document again; what was unsent goes to a
-                    // recovery file (the `Replaced` path of a fresh init).
-                    self.effects.push(Effect::ResyncFresh);
-                }
-            }
-            // Project messages: this editor does not ask for them (it
-            // joins without `project=1`).
-            ServerMessage::Pong
-            | ServerMessage::Opened { .. }
-            | ServerMessage::FileCreated { .. }
-            | ServerMessage::FileRenamed { .. }
-            | ServerMessage::FileDeleted { .. } => {}
+                code,
+                message,
+                seq,
+                doc,
+                path,
+            } => self.server_error(&code, &message, seq, doc.as_deref(), path.as_deref()),
+            ServerMessage::Pong => {}
         }
     }
 
+    /// Runs `f` on the buffer of `doc` (the active one when no document is
+    /// named: a one-document room); `None` when `doc` is not open here.
+    fn route<R>(&mut self, doc: Option<&str>, f: impl FnOnce(&mut Self) -> R) -> Option<R> {
+        match doc {
+            Some(doc) => self.with_doc(doc, f),
+            None => Some(f(self)),
+        }
+    }
+
+    /// Hands an edit message of the active buffer to the shell, naming its
+    /// document; held back while the document is being opened again (its
+    /// `opened` rebases and resends it).
+    pub(crate) fn send_edit(&mut self, msg: ClientMessage) {
+        if self.opening {
+            return;
+        }
+        let msg = match msg {
+            ClientMessage::CodeUpdate {
+                revision,
+                seq,
+                operation,
+                ..
+            } => ClientMessage::CodeUpdate {
+                revision,
+                seq,
+                operation,
+                doc: self.doc_id.clone(),
+            },
+            other => other,
+        };
+        self.effects.push(Effect::Send(msg));
+    }
+
+    /// Takes the users of an `init`: carets in the main document (or the
+    /// only one) are placed, the others wait for their document to open.
+    fn reset_users(&mut self, users: &[UserInfo], main: Option<&str>, revision: u64) {
+        let in_main = |u: &UserInfo| u.doc.is_none() || u.doc.as_deref() == main;
+        let placed = |ed: &mut Self| {
+            let doc = &ed.doc;
+            ed.presence
+                .reset(users, |o| doc.from_server_offset(revision, o));
+        };
+        match main {
+            Some(main) => {
+                self.with_doc(main, placed);
+            }
+            None => placed(self),
+        }
+        for u in users.iter().filter(|u| !in_main(u)) {
+            if let (Some(doc), Some(cursor)) = (u.doc.as_deref(), u.cursor) {
+                self.presence
+                    .move_elsewhere(&u.user_id, doc, (u64::MAX, cursor, u.anchor));
+            }
+        }
+        self.place_in_open_buffers();
+    }
+
+    /// Someone joined: placed when in an open document.
+    fn user_joined(&mut self, user: &UserInfo) {
+        let place = |ed: &mut Self| {
+            let revision = ed.doc.revision().unwrap_or_default();
+            let doc = &ed.doc;
+            ed.presence
+                .join(user, |o| doc.from_server_offset(revision, o));
+        };
+        if self.route(user.doc.as_deref(), place).is_none() {
+            self.presence.join(user, |_| None);
+            if let (Some(doc), Some(cursor)) = (user.doc.as_deref(), user.cursor) {
+                self.presence
+                    .move_elsewhere(&user.user_id, doc, (u64::MAX, cursor, user.anchor));
+            }
+        }
+    }
+
+    /// Applies an `init` (or an `opened`) to the active buffer's document.
     fn on_init(
         &mut self,
         revision: u64,
         code: &str,
         missed: Option<&[collab_protocol::CommittedOp]>,
-        users: &[UserInfo],
     ) {
         let mark = self.view_mark();
         match self.doc.on_init(revision, code, missed) {
@@ -763,7 +986,9 @@ impl Editor {
                 // The replayed operations are in the text already: the
                 // tree is rebuilt (a reconnect; rare).
                 self.after_foreign(&applied, mark, None);
-                self.effects.extend(send.into_iter().map(Effect::Send));
+                for msg in send {
+                    self.send_edit(msg);
+                }
             }
             InitOutcome::Replaced { lost } => {
                 self.document_replaced();
@@ -772,6 +997,8 @@ impl Editor {
                 self.caret = tl::snap(self.doc.rope(), self.caret.min(len), false);
                 self.anchor = self.anchor.map(|a| a.min(len));
                 self.follow_caret = true;
+                let doc = self.doc_id.clone();
+                self.presence.clamp(doc.as_deref(), len);
                 if let Some(text) = lost {
                     self.effects.push(Effect::SaveRecovery {
                         text,
@@ -780,12 +1007,6 @@ impl Editor {
                 }
             }
         }
-        let doc = &self.doc;
-        self.presence
-            .reset(users, |o| doc.from_server_offset(revision, o));
-        self.conn = ConnState::Connected;
-        // A new connection has not heard our caret yet.
-        self.cursor_sent = None;
     }
 
     /// The server sent something that does not fit: start over from its
@@ -794,7 +1015,13 @@ impl Editor {
         self.notice = Some(format!(
             "Out of step with the server ({why}); resynchronizing"
         ));
-        self.effects.push(Effect::ResyncFresh);
+        match self.doc_id.clone() {
+            // Another document of a project: only it is opened afresh.
+            Some(doc) if self.project.main.as_deref() != Some(doc.as_str()) => {
+                self.reopen_fresh(&doc);
+            }
+            _ => self.effects.push(Effect::ResyncFresh),
+        }
     }
 
     /// The whole document changed at once (a fresh `init`).
@@ -854,7 +1081,7 @@ impl Editor {
             top_start = op.transform_index(top_start);
             self.caret = op.transform_index(self.caret);
             self.anchor = self.anchor.map(|a| op.transform_index(a));
-            self.presence.transform(op);
+            self.presence.transform(self.doc_id.as_deref(), op);
             self.history.transform(op);
         }
         let rope = self.doc.rope();

@@ -9,7 +9,7 @@ use crossterm::event::{
 
 use std::time::Instant;
 
-use super::editor::{Editor, PromptKey};
+use super::editor::{Editor, PickerKind, PromptKey};
 
 /// Everything a key can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +93,24 @@ pub enum Action {
     FindPrev,
     /// Ask for a line to go to.
     GoToLine,
+    /// The file picker.
+    OpenPicker,
+    /// The list of open buffers.
+    BufferList,
+    /// The previous open buffer.
+    PrevBuffer,
+    /// The next open buffer.
+    NextBuffer,
+    /// Show or hide the file list.
+    ToggleFiles,
+    /// Create a file.
+    NewFile,
+    /// Rename (move) this file.
+    RenameFile,
+    /// Delete this file (asks).
+    DeleteFile,
+    /// Follow the next colleague.
+    Follow,
 }
 
 /// The key table shown by the help overlay (and README.md).
@@ -121,7 +139,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("Ctrl-R", "replace: Enter one, Alt-A all (one undo step)"),
     ("Ctrl-L", "go to line (line or line:column)"),
-    ("F2, Ctrl-N", "jump to the next colleague's caret"),
+    (
+        "F2, Ctrl-N",
+        "jump to the next colleague's caret, in any file",
+    ),
     (
         "F1, Ctrl-G",
         "show this help (F1 again: next page), hide it",
@@ -147,9 +168,30 @@ pub const KEYS: &[(&str, &str)] = &[
         "Ctrl-Backspace, Ctrl-Delete",
         "delete a word back / forward (also Ctrl-W, Alt-Backspace, Alt-D)",
     ),
-    ("F4", "copy the join command (system clipboard too)"),
+    (
+        "Ctrl-P",
+        "open a file: type to filter (fuzzy), arrows, Enter",
+    ),
+    (
+        "Ctrl-PgUp, Ctrl-PgDn",
+        "previous / next open buffer (also Alt-Up, Alt-Down)",
+    ),
+    ("F5", "list the open buffers (Enter: switch)"),
+    (
+        "F4",
+        "follow the next colleague (again: the one after; Esc, typing stop)",
+    ),
+    ("F7, Ctrl-T", "show / hide the file list"),
+    (
+        "Alt-N, Alt-M, Alt-K",
+        "new file, rename this file, delete it (asks)",
+    ),
+    ("F8", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
-    ("Mouse", "click: move caret, drag: select, wheel: scroll"),
+    (
+        "Mouse",
+        "click: move caret, drag: select, wheel: scroll; panels: follow, open",
+    ),
     (
         "Esc",
         "close help, drop the selection and the search's marks",
@@ -182,6 +224,8 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
             'f' => Find,
             'r' => Replace,
             'l' => GoToLine,
+            'p' => OpenPicker,
+            't' => ToggleFiles,
             // Ctrl-Backspace arrives as Ctrl-H (^H) in most terminals.
             'w' | 'h' => DeleteWordBack,
             _ => return None,
@@ -192,6 +236,9 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('b' | 'B') if alt && !ctrl => WordLeft(shift),
         KeyCode::Char('f' | 'F') if alt && !ctrl => WordRight(shift),
         KeyCode::Char('d') if alt && !ctrl => DeleteWordForward,
+        KeyCode::Char('n' | 'N') if alt && !ctrl => NewFile,
+        KeyCode::Char('m' | 'M') if alt && !ctrl => RenameFile,
+        KeyCode::Char('k' | 'K') if alt && !ctrl => DeleteFile,
         // AltGr arrives as Ctrl+Alt on some terminals: it types a char.
         KeyCode::Char(c) if !alt || ctrl => Type(c),
         KeyCode::Enter => Newline,
@@ -206,12 +253,16 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Right if ctrl || alt => WordRight(shift),
         KeyCode::Left => Left(shift),
         KeyCode::Right => Right(shift),
+        KeyCode::Up if alt && !ctrl => PrevBuffer,
+        KeyCode::Down if alt && !ctrl => NextBuffer,
         KeyCode::Up => Up(shift),
         KeyCode::Down => Down(shift),
         KeyCode::Home if ctrl => DocStart(shift),
         KeyCode::End if ctrl => DocEnd(shift),
         KeyCode::Home => Home(shift),
         KeyCode::End => End(shift),
+        KeyCode::PageUp if ctrl => PrevBuffer,
+        KeyCode::PageDown if ctrl => NextBuffer,
         KeyCode::PageUp => PageUp(shift),
         KeyCode::PageDown => PageDown(shift),
         KeyCode::F(1) => Help,
@@ -219,8 +270,11 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::F(3) if shift => FindPrev,
         KeyCode::F(3) => FindNext,
         KeyCode::F(12) => SaveAs,
-        KeyCode::F(4) => CopyShare,
+        KeyCode::F(4) => Follow,
+        KeyCode::F(5) => BufferList,
         KeyCode::F(6) => ToggleUsers,
+        KeyCode::F(7) => ToggleFiles,
+        KeyCode::F(8) => CopyShare,
         KeyCode::Esc => Escape,
         _ => return None,
     })
@@ -240,7 +294,9 @@ impl Editor {
         match event {
             Event::Key(key) => self.handle_key(key),
             Event::Paste(text) => {
-                if self.prompt().is_some() {
+                if self.picker().is_some() {
+                    self.picker_paste(text);
+                } else if self.prompt().is_some() {
                     for c in text.chars().filter(|c| !c.is_control()) {
                         self.prompt_key(PromptKey::Char(c));
                     }
@@ -249,7 +305,15 @@ impl Editor {
                 }
             }
             Event::Mouse(m) => match m.kind {
-                MouseEventKind::Down(MouseButton::Left) => self.click(m.column, m.row, false),
+                MouseEventKind::Down(MouseButton::Left) => {
+                    if self.in_text_area(m.column, m.row) {
+                        // Clicking into the text takes the view back.
+                        self.stop_following();
+                        self.click(m.column, m.row, false);
+                    } else {
+                        self.click_panel(m.column, m.row);
+                    }
+                }
                 MouseEventKind::Drag(MouseButton::Left) => self.click(m.column, m.row, true),
                 MouseEventKind::ScrollUp => self.scroll(-3),
                 MouseEventKind::ScrollDown => self.scroll(3),
@@ -267,6 +331,10 @@ impl Editor {
         }
         self.clear_notice();
         self.retry_if_waiting();
+        if self.picker().is_some() {
+            self.picker_key(key);
+            return;
+        }
         if self.prompt().is_some() {
             let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
             let alt = key.modifiers.contains(KeyModifiers::ALT);
@@ -321,6 +389,25 @@ impl Editor {
                 return;
             }
         }
+        let edits = matches!(
+            action,
+            Type(_)
+                | Newline
+                | Tab
+                | Dedent
+                | Backspace
+                | Delete
+                | Cut
+                | Paste
+                | Undo
+                | Redo
+                | DeleteWordBack
+                | DeleteWordForward
+        );
+        if edits || action == Escape {
+            // Typing takes the view back; selecting and scrolling do not.
+            self.stop_following();
+        }
         match action {
             Type(c) => self.type_char(c),
             Newline => self.newline(),
@@ -364,6 +451,15 @@ impl Editor {
             FindNext => self.find_next(),
             FindPrev => self.find_prev(),
             GoToLine => self.go_to_line_prompt(),
+            OpenPicker => self.open_picker(PickerKind::Files),
+            BufferList => self.open_picker(PickerKind::Buffers),
+            PrevBuffer => self.switch_buffer(false),
+            NextBuffer => self.switch_buffer(true),
+            ToggleFiles => self.toggle_files_panel(),
+            NewFile => self.new_file_prompt(),
+            RenameFile => self.rename_prompt(),
+            DeleteFile => self.delete_prompt(),
+            Follow => self.follow_next(),
         }
     }
 }

@@ -6,8 +6,10 @@ pub mod backoff;
 pub mod columns;
 pub mod doc_sync;
 pub mod editor;
+pub mod fuzzy;
 pub mod keymap;
 pub mod presence;
+pub mod recent;
 pub mod search;
 pub mod syntax;
 pub mod text_layout;
@@ -18,5 +20,7 @@ pub mod words;
 pub(crate) mod editor_tests;
 #[cfg(test)]
 mod find_tests;
+#[cfg(test)]
+pub(crate) mod project_tests;
 #[cfg(test)]
 mod workflow_tests;

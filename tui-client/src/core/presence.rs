@@ -33,6 +33,21 @@ pub struct RemoteUser {
     pub anchor: Option<usize>,
     /// Editor, viewer (read-only link) or watcher (a script).
     pub role: Role,
+    /// The document they are in (project rooms; `None` until known, and
+    /// in a one-document room); `cursor` and `anchor` are offsets in it.
+    pub doc: Option<String>,
+    /// Their caret as the server gave it, (revision, cursor, anchor), while
+    /// their document is not open here: placed once it opens.
+    pub unplaced: Option<(u64, u64, Option<u64>)>,
+}
+
+impl RemoteUser {
+    /// True for the headless connection that mirrors a host's files to
+    /// disk (named `"{name} (disk)"`): listed, but not followed or jumped
+    /// to by default.
+    pub fn is_disk_mirror(&self) -> bool {
+        self.name.ends_with(" (disk)")
+    }
 }
 
 /// The other users, in the order they joined.
@@ -65,6 +80,8 @@ impl Presence {
             cursor: info.cursor.and_then(&place),
             anchor: info.anchor.and_then(&place),
             role: info.role,
+            doc: info.doc.clone(),
+            unplaced: None,
         };
         match self.users.iter_mut().find(|u| u.user_id == user.user_id) {
             Some(existing) => *existing = user,
@@ -114,25 +131,82 @@ impl Presence {
         }
     }
 
-    /// Carries every caret over an operation applied to the local document.
-    pub fn transform(&mut self, op: &Operation) {
+    /// Notes that a user's caret is in document `doc`, not open here, at
+    /// these server offsets: shown in the lists, placed if it opens.
+    pub fn move_elsewhere(&mut self, user_id: &str, doc: &str, at: (u64, u64, Option<u64>)) {
+        if let Some(u) = self.users.iter_mut().find(|u| u.user_id == user_id) {
+            u.doc = Some(doc.to_owned());
+            u.cursor = None;
+            u.anchor = None;
+            u.unplaced = Some(at);
+        }
+    }
+
+    /// Sets which document a user's caret is in (the caret follows).
+    pub fn set_doc(&mut self, user_id: &str, doc: Option<&str>) {
+        if let Some(u) = self.users.iter_mut().find(|u| u.user_id == user_id) {
+            u.doc = doc.map(str::to_owned);
+            u.unplaced = None;
+        }
+    }
+
+    /// Places the carets of users in `doc` known only as server offsets,
+    /// now that it is open: `place` maps (revision, offset) to the local
+    /// document, or `None` to keep the raw offset clamped to `len`.
+    pub fn place_unplaced(
+        &mut self,
+        doc: &str,
+        len: usize,
+        place: impl Fn(u64, u64) -> Option<usize>,
+    ) {
+        let at = |rev, o: u64| place(rev, o).unwrap_or((o as usize).min(len));
         for u in &mut self.users {
+            if u.doc.as_deref() != Some(doc) {
+                continue;
+            }
+            if let Some((rev, cursor, anchor)) = u.unplaced.take() {
+                u.cursor = Some(at(rev, cursor));
+                u.anchor = anchor.map(|a| at(rev, a));
+            }
+        }
+    }
+
+    /// Forgets the carets in `doc` (closed here: its offsets mean nothing
+    /// any more); the users stay listed as being in it.
+    pub fn unplace(&mut self, doc: &str) {
+        for u in &mut self.users {
+            if u.doc.as_deref() == Some(doc) {
+                u.cursor = None;
+                u.anchor = None;
+            }
+        }
+    }
+
+    /// Carries the carets in document `doc` (the one `op` was applied to)
+    /// over it.
+    pub fn transform(&mut self, doc: Option<&str>, op: &Operation) {
+        for u in self.users.iter_mut().filter(|u| u.doc.as_deref() == doc) {
             u.cursor = u.cursor.map(|c| op.transform_index(c.min(op.base_len())));
             u.anchor = u.anchor.map(|a| op.transform_index(a.min(op.base_len())));
         }
     }
 
-    /// Clamps every caret into a document of `len` chars.
-    pub fn clamp(&mut self, len: usize) {
-        for u in &mut self.users {
+    /// Clamps every caret in document `doc` into `len` chars.
+    pub fn clamp(&mut self, doc: Option<&str>, len: usize) {
+        for u in self.users.iter_mut().filter(|u| u.doc.as_deref() == doc) {
             u.cursor = u.cursor.map(|c| c.min(len));
             u.anchor = u.anchor.map(|a| a.min(len));
         }
     }
 
-    /// The user after `current` (by id) whose caret is known, wrapping.
+    /// The user after `current` (by id) whose caret is known (placed here,
+    /// or in a known document), wrapping; disk mirrors are skipped.
     pub fn next_after(&self, current: Option<&str>) -> Option<&RemoteUser> {
-        let placed: Vec<&RemoteUser> = self.users.iter().filter(|u| u.cursor.is_some()).collect();
+        let placed: Vec<&RemoteUser> = self
+            .users
+            .iter()
+            .filter(|u| (u.cursor.is_some() || u.doc.is_some()) && !u.is_disk_mirror())
+            .collect();
         let at = current.and_then(|id| placed.iter().position(|u| u.user_id == id));
         match at {
             Some(i) => placed.get((i + 1) % placed.len()).copied(),
@@ -170,11 +244,11 @@ mod tests {
         p.join(&info("a", Some(3)), |o| Some(o as usize));
         p.join(&info("b", None), |o| Some(o as usize));
         let op = Operation::replace(5, 1, 1, "xyz").unwrap();
-        p.transform(&op);
+        p.transform(None, &op);
         assert_eq!(p.users()[0].cursor, Some(6));
         assert_eq!(p.users()[1].cursor, None);
         let del = Operation::replace(8, 0, 7, "").unwrap();
-        p.transform(&del);
+        p.transform(None, &del);
         assert_eq!(p.users()[0].cursor, Some(0));
     }
 
@@ -189,6 +263,36 @@ mod tests {
         assert_eq!(p.next_after(Some("c")).unwrap().user_id, "a");
         p.leave("a");
         assert_eq!(p.next_after(Some("a")).unwrap().user_id, "c");
+    }
+
+    #[test]
+    fn carets_move_only_with_edits_of_their_document() {
+        let mut p = Presence::new();
+        let mut a = info("a", Some(3));
+        a.doc = Some("d1".into());
+        let mut b = info("b", Some(3));
+        b.doc = Some("d2".into());
+        p.join(&a, |o| Some(o as usize));
+        p.join(&b, |o| Some(o as usize));
+        p.transform(Some("d1"), &Operation::replace(5, 0, 0, "xy").unwrap());
+        assert_eq!(p.users()[0].cursor, Some(5));
+        assert_eq!(p.users()[1].cursor, Some(3));
+        // Moved into a document not open here: placed once it opens.
+        p.move_elsewhere("a", "d3", (7, 4, None));
+        assert_eq!(p.users()[0].cursor, None);
+        p.place_unplaced("d3", 2, |_, _| None);
+        assert_eq!(p.users()[0].cursor, Some(2));
+    }
+
+    #[test]
+    fn disk_mirrors_are_not_jumped_to() {
+        let mut p = Presence::new();
+        let mut disk = info("disk", Some(1));
+        disk.name = "alice (disk)".into();
+        p.join(&disk, |o| Some(o as usize));
+        assert!(p.next_after(None).is_none());
+        p.join(&info("bob", Some(2)), |o| Some(o as usize));
+        assert_eq!(p.next_after(None).unwrap().user_id, "bob");
     }
 
     #[test]

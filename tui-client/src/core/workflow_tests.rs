@@ -272,7 +272,7 @@ fn any_key_retries_a_waiting_reconnect() {
 }
 
 #[test]
-fn the_share_commands_name_the_server_and_f4_copies_them() {
+fn the_share_commands_name_the_server_and_f8_copies_them() {
     let mut ed = Editor::new("Room1234", "me", None).with_server(Some("http://h:9"));
     ed.on_server(init_msg(0, "", vec![]));
     assert_eq!(
@@ -288,7 +288,7 @@ fn the_share_commands_name_the_server_and_f4_copies_them() {
             ),
         ]
     );
-    ed.handle_event(&key(KeyCode::F(4), KeyModifiers::NONE));
+    ed.handle_event(&key(KeyCode::F(8), KeyModifiers::NONE));
     assert_eq!(
         ed.take_effects(),
         vec![Effect::Copy(

@@ -51,7 +51,13 @@ pub fn render(
     let caret_line = tl::line_of(rope, editor.caret());
     let selection = editor.selection();
     let presence = editor.presence();
-    let remote: Vec<&RemoteUser> = presence.users().iter().collect();
+    // Colleagues in this buffer's document (in a one-document room, all).
+    let here = editor.active_doc();
+    let remote: Vec<&RemoteUser> = presence
+        .users()
+        .iter()
+        .filter(|u| u.doc.is_none() || u.doc.as_deref() == here)
+        .collect();
     let mut caret_pos = None;
     // Plain text with no search shown needs no ranges (nor their cost).
     let visible = if editor.marks_text() {

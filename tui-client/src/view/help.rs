@@ -21,7 +21,15 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
         Span::styled("Room ", bold),
         Span::raw(editor.room().to_owned()),
     ])];
-    for (what, command) in editor.share_commands() {
+    for command in editor.join_commands() {
+        lines.push(Line::styled(command.clone(), bold));
+    }
+    let shared = if editor.join_commands().is_empty() {
+        editor.share_commands()
+    } else {
+        Vec::new()
+    };
+    for (what, command) in shared {
         let label = match what {
             "edit" => "To edit together:  ",
             _ => "To watch only:     ",
@@ -31,7 +39,7 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
             Span::styled(command, bold),
         ]));
     }
-    lines.push(Line::raw("(F4 copies the first command)"));
+    lines.push(Line::raw("(F8 copies the first command)"));
     lines.push(Line::raw(""));
     // Borders, the header and the two closing lines; the rest is keys.
     let room = usize::from(area.height)

@@ -3,13 +3,17 @@
 //! terminal would.
 
 pub mod document;
+pub mod files_panel;
 pub mod help;
+pub mod picker;
 pub mod status;
 pub mod theme;
 pub mod users_panel;
 
 #[cfg(test)]
 mod highlight_tests;
+#[cfg(test)]
+mod project_tests;
 #[cfg(test)]
 mod tests;
 
@@ -44,15 +48,31 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         Constraint::Length(1),
     ])
     .areas(area);
-    let (text_area, panel) = if editor.users_panel_visible() && area.width >= PANEL_MIN_WIDTH {
-        let [t, p] = Layout::horizontal([
-            Constraint::Min(1),
-            Constraint::Length(users_panel::width(editor)),
-        ])
-        .areas(main);
-        (t, Some(p))
+    // The side bar: the file list above the users panel, either alone.
+    let users = editor.users_panel_visible();
+    let files = editor.files_panel_visible();
+    let (text_area, panel, files_area) = if (users || files) && area.width >= PANEL_MIN_WIDTH {
+        let mut width = 0;
+        if users {
+            width = users_panel::width(editor);
+        }
+        if files {
+            width = width.max(files_panel::width(editor));
+        }
+        let [t, side] =
+            Layout::horizontal([Constraint::Min(1), Constraint::Length(width)]).areas(main);
+        match (files, users) {
+            (true, true) => {
+                let users_rows = (editor.presence().users().len() as u16 + 3).min(side.height / 2);
+                let [f, u] = Layout::vertical([Constraint::Min(1), Constraint::Length(users_rows)])
+                    .areas(side);
+                (t, Some(u), Some(f))
+            }
+            (true, false) => (t, None, Some(side)),
+            _ => (t, Some(side), None),
+        }
     } else {
-        (main, None)
+        (main, None, None)
     };
     let gutter = document::gutter_width(tl::line_count(editor.text())).min(text_area.width);
     editor.set_viewport(Viewport {
@@ -63,9 +83,14 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     });
     let buf = frame.buffer_mut();
     let caret = document::render(editor, text_area, buf, depth);
+    let mut clickable = Vec::new();
     if let Some(panel) = panel {
-        users_panel::render(editor, panel, buf);
+        clickable.extend(users_panel::render(editor, panel, buf));
     }
+    if let Some(files) = files_area {
+        clickable.extend(files_panel::render(editor, files, buf));
+    }
+    let picker_cursor = picker::render(editor, text_area, buf);
     status::render_status(editor, now, status, buf);
     let prompt_cursor = status::render_message(editor, message, buf);
     if editor.help_visible() {
@@ -76,10 +101,13 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         help::render(editor, over, frame.buffer_mut());
     }
     theme::downgrade(frame.buffer_mut(), area, depth);
+    editor.set_click_areas(clickable);
     // The help covers the caret; typing goes to an open prompt, and the
     // cursor shows where.
     let cursor = if editor.help_visible() {
         None
+    } else if editor.picker().is_some() {
+        picker_cursor
     } else if editor.prompt().is_some() {
         prompt_cursor
     } else {

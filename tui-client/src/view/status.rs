@@ -54,6 +54,21 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     let (line, col) = editor.line_col();
     let sep = || Span::raw(" │ ");
     let mut spans = vec![Span::raw(format!(" room {room}{ellipsis}"))];
+    if let Some(path) = editor.active_path() {
+        spans.extend([
+            sep(),
+            Span::styled(path.to_owned(), theme::STATUS.add_modifier(Modifier::BOLD)),
+        ]);
+    }
+    if let Some(name) = editor.following_name() {
+        spans.extend([
+            sep(),
+            Span::styled(
+                format!("following {name}"),
+                theme::STATUS.fg(Color::LightMagenta),
+            ),
+        ]);
+    }
     // What needs attention comes before what is long, so a narrow terminal
     // (or a long reconnect reason) never cuts it off.
     let markers = [
@@ -139,6 +154,19 @@ pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<P
         (Some(Prompt::GoToLine(input)), _) => {
             let suffix = "  (line or line:column, Enter: go, Esc: cancel)";
             return render_input("Go to line: ", input, suffix, area, buf);
+        }
+        (Some(Prompt::NewFile(input)), _) => {
+            let suffix = "  (a path in the project, Enter: create, Esc: cancel)";
+            return render_input("New file: ", input, suffix, area, buf);
+        }
+        (Some(Prompt::RenameFile { input, .. }), _) => {
+            let suffix = "  (Enter: rename, Esc: cancel)";
+            return render_input("Rename to: ", input, suffix, area, buf);
+        }
+        (Some(Prompt::ConfirmDelete { path, .. }), _) => {
+            let text =
+                format!("Delete {path} for everyone? (y/n): your copy is kept in a recovery file");
+            (text, theme::PROMPT)
         }
         // Questions first, reasons after: a narrow terminal cuts the end.
         (Some(Prompt::ConfirmQuit), _) => {

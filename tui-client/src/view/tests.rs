@@ -318,7 +318,7 @@ fn help_shows_the_full_room_id_and_the_share_commands() {
         "collab join AbCdEfGhIjKlMnOpQrStUv",
         "collab join ViewOnly1234567890abcd",
         "F12, Alt-S",
-        "F4",
+        "F8",
         "Tab, Shift-Tab",
     ] {
         assert!(all.contains(part), "{part} missing:\n{all}");

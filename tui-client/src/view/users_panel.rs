@@ -11,13 +11,13 @@ use ratatui::widgets::{Block, Borders, Padding, Paragraph, Widget};
 use unicode_width::UnicodeWidthStr;
 
 use super::theme;
-use crate::core::editor::{ConnState, Editor};
+use crate::core::editor::{ClickArea, ClickTarget, ConnState, Editor};
 use crate::core::text_layout as tl;
 use collab_protocol::Role;
 
 /// The narrowest and widest the panel gets, border included.
 const MIN_WIDTH: u16 = 14;
-const MAX_WIDTH: u16 = 22;
+const MAX_WIDTH: u16 = 30;
 
 /// How a role is marked after a name (editors are not marked).
 fn role_mark(role: Role) -> &'static str {
@@ -41,9 +41,17 @@ fn entries(editor: &Editor) -> Vec<((u8, u8, u8), String, String)> {
     }
     let presence = editor.presence();
     for u in presence.users() {
-        let place = match (u.role, u.cursor) {
-            (Role::Editor, Some(c)) => format!(" :{}", tl::line_of(editor.text(), c) + 1),
-            (role, _) => role_mark(role).to_owned(),
+        let place = match (u.role, u.cursor, editor.place_of(&u.user_id)) {
+            // A project: their file (its name) and line.
+            (Role::Editor, _, Some((path, line))) => {
+                let name = path.rsplit('/').next().unwrap_or(&path);
+                match line {
+                    Some(l) => format!(" {name}:{l}"),
+                    None => format!(" {name}"),
+                }
+            }
+            (Role::Editor, Some(c), None) => format!(" :{}", tl::line_of(editor.text(), c) + 1),
+            (role, _, _) => role_mark(role).to_owned(),
         };
         out.push((u.rgb, presence.display_name(&u.user_id), place));
     }
@@ -69,8 +77,9 @@ fn is_stale(editor: &Editor) -> bool {
     *editor.conn() != ConnState::Connected
 }
 
-/// Draws the panel.
-pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
+/// Draws the panel; returns where each colleague's line is (a click
+/// follows them).
+pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Vec<ClickArea> {
     let stale = is_stale(editor);
     let name_style = if stale {
         Style::new().add_modifier(Modifier::DIM)
@@ -97,14 +106,37 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) {
     if stale && count > 0 {
         lines.push(Line::styled(STALE_NOTE, theme::GUTTER));
     }
+    let following = editor.following();
+    for (line, u) in lines
+        .iter_mut()
+        .skip(usize::from(editor.me().is_some()))
+        .zip(editor.presence().users())
+    {
+        if following == Some(u.user_id.as_str()) {
+            line.spans.push(Span::styled(" ◀", theme::GUTTER));
+        }
+    }
     let title = format!(" Users ({count}) ");
-    Paragraph::new(lines)
-        .block(
-            Block::new()
-                .borders(Borders::LEFT)
-                .border_style(theme::GUTTER)
-                .padding(Padding::left(1))
-                .title(title),
-        )
-        .render(area, buf);
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .border_style(theme::GUTTER)
+        .padding(Padding::left(1))
+        .title(title);
+    let inner = block.inner(area);
+    Paragraph::new(lines).block(block).render(area, buf);
+    let first = usize::from(editor.me().is_some());
+    editor
+        .presence()
+        .users()
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (inner.y + (first + i) as u16, u))
+        .filter(|(y, _)| *y < inner.bottom())
+        .map(|(y, u)| ClickArea {
+            x: inner.x,
+            y,
+            width: inner.width,
+            target: ClickTarget::User(u.user_id.clone()),
+        })
+        .collect()
 }

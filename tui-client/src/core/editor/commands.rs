@@ -261,7 +261,10 @@ impl Editor {
     /// Copies the first share command to the clipboards (this editor's and,
     /// through the terminal, the system's).
     pub fn copy_share_command(&mut self) {
-        let Some((_, command)) = self.share_commands().into_iter().next() else {
+        // The shell's join commands (`collab share`) come first.
+        let given = self.project.join_commands.first().cloned();
+        let Some(command) = given.or_else(|| self.share_commands().into_iter().next().map(|c| c.1))
+        else {
             return;
         };
         self.clipboard = command.clone();
@@ -314,6 +317,25 @@ impl Editor {
                 input.key(key);
                 Some(Prompt::SaveAs(input))
             }
+            (Prompt::NewFile(input), PromptKey::Enter) => {
+                (!self.create_file(input.text())).then_some(Prompt::NewFile(input))
+            }
+            (Prompt::NewFile(mut input), key) => {
+                input.key(key);
+                Some(Prompt::NewFile(input))
+            }
+            (Prompt::RenameFile { doc, input }, PromptKey::Enter) => {
+                (!self.rename_file(&doc, input.text())).then_some(Prompt::RenameFile { doc, input })
+            }
+            (Prompt::RenameFile { doc, mut input }, key) => {
+                input.key(key);
+                Some(Prompt::RenameFile { doc, input })
+            }
+            (Prompt::ConfirmDelete { doc, .. }, PromptKey::Char('y' | 'Y')) => {
+                self.delete_file(&doc);
+                None
+            }
+            (Prompt::ConfirmDelete { .. }, PromptKey::Char('n' | 'N')) => None,
             (Prompt::ConfirmQuit, PromptKey::Char('y' | 'Y') | PromptKey::Confirm) => {
                 self.effects.push(Effect::Quit);
                 None

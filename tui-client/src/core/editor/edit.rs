@@ -59,11 +59,14 @@ impl Editor {
     /// Applies an operation of this user's; false when it did not fit.
     fn apply_own(&mut self, op: &Operation) -> bool {
         let old = self.text_before_edit();
+        self.sync_changes += 1;
         match self.doc.local(op) {
             Ok(msg) => {
                 self.text_changed(op, old.as_ref());
-                self.effects.extend(msg.map(Effect::Send));
-                self.presence.transform(op);
+                if let Some(msg) = msg {
+                    self.send_edit(msg);
+                }
+                self.presence.transform(self.doc_id.as_deref(), op);
                 true
             }
             Err(e) => {

@@ -135,10 +135,10 @@ impl Editor {
 
     /// The caret to the screen cell (`column`, `row`), e.g. a mouse click.
     pub fn click(&mut self, column: u16, row: u16, extend: bool) {
-        let v = self.viewport;
-        if row < v.y || row >= v.y + v.height {
+        if !self.in_text_area(column, row) {
             return;
         }
+        let v = self.viewport;
         let rope = self.doc.rope();
         let line = self.top + usize::from(row - v.y);
         let pos = if line >= tl::line_count(rope) {
@@ -151,27 +151,16 @@ impl Editor {
         self.move_to(pos, extend);
     }
 
+    /// True when a click at this cell lands in the text (or its gutter),
+    /// not in a panel beside it.
+    pub fn in_text_area(&self, column: u16, row: u16) -> bool {
+        let v = self.viewport;
+        row >= v.y && row < v.y + v.height && column < v.x + v.width
+    }
+
     /// Scrolls the view by `lines` without moving the caret.
     pub fn scroll(&mut self, lines: isize) {
         let max = tl::line_count(self.doc.rope()).saturating_sub(1);
         self.top = self.top.saturating_add_signed(lines).min(max);
-    }
-
-    /// Moves the caret to the next colleague's caret (cycling).
-    pub fn jump_to_next_user(&mut self) {
-        let next = self
-            .presence
-            .next_after(self.followed.as_deref())
-            .map(|u| (u.user_id.clone(), u.cursor));
-        match next {
-            Some((id, Some(cursor))) => {
-                let name = self.presence.display_name(&id);
-                self.followed = Some(id);
-                self.goal_col = None;
-                self.move_to(cursor, false);
-                self.notice = Some(format!("At {name}'s caret"));
-            }
-            _ => self.notice = Some("No colleague's caret to jump to".into()),
-        }
     }
 }
