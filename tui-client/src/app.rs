@@ -99,6 +99,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         room: room.clone(),
         name: name.clone(),
         client_id,
+        project: false,
     };
     let look = Look {
         depth: terminal::color_depth(|k| std::env::var(k).ok()),

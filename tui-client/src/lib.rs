@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod disk;
 pub mod core;
 pub mod journal;
 pub mod language;

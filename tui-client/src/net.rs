@@ -47,6 +47,8 @@ pub struct NetConfig {
     pub name: String,
     /// Kept across reconnects.
     pub client_id: String,
+    /// Join as a project client (`project=1`: every document, the tree).
+    pub project: bool,
 }
 
 /// What the network task reports.
@@ -226,6 +228,9 @@ async fn session(
     ];
     if let Some(r) = since {
         query.push(("since", r.to_string()));
+    }
+    if cfg.project {
+        query.push(("project", "1".to_owned()));
     }
     let request = match cfg.api.ws_request(&cfg.room, &query) {
         Ok(r) => r,
