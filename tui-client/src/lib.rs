@@ -7,8 +7,8 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
-pub mod disk;
 pub mod core;
+pub mod disk;
 pub mod journal;
 pub mod language;
 pub mod local_state;

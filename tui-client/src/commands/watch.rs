@@ -1,7 +1,6 @@
 //! `collab watch ROOM`: every protocol message, one JSON line each, for
 //! debugging and scripts (of a project room, as a project client: tree
-//! changes and carets in every file too),
-//! debugging and scripts. It joins as a watcher (others see a script, and it
+//! changes and carets in every file too). It joins as a watcher (others see a script, and it
 //! cannot edit) and reconnects as the editor does when the link drops (1 s,
 //! 2 s, 5 s, 10 s, then every 30 s; at once when the server restarts),
 //! saying so on stderr; each new connection prints its `init` line again.

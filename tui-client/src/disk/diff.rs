@@ -73,7 +73,7 @@ mod tests {
                 _ => 0,
             })
             .sum();
-        assert_eq!(inserted, 2);
+        assert_eq!(inserted, 3, "only \" x \"");
         check("héllo wörld\r\n", "héllo, wörld 🎉\r\n");
         check("", "new\n");
         check("gone\n", "");

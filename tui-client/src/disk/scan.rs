@@ -94,7 +94,8 @@ pub fn room_path(root: &Path, path: &Path) -> Option<String> {
 
 /// The file system path of room path `path` under `root`.
 pub fn disk_path(root: &Path, path: &str) -> PathBuf {
-    path.split('/').fold(root.to_path_buf(), |p, part| p.join(part))
+    path.split('/')
+        .fold(root.to_path_buf(), |p, part| p.join(part))
 }
 
 /// True for paths the mirror never shares whatever the ignore files say:
@@ -300,7 +301,10 @@ mod tests {
     #[test]
     fn room_paths_are_relative_and_slashed() {
         let root = Path::new("/p");
-        assert_eq!(room_path(root, Path::new("/p/a/b.rs")).as_deref(), Some("a/b.rs"));
+        assert_eq!(
+            room_path(root, Path::new("/p/a/b.rs")).as_deref(),
+            Some("a/b.rs")
+        );
         assert_eq!(room_path(root, Path::new("/q/a.rs")), None);
         assert_eq!(room_path(root, root), None);
         assert_eq!(disk_path(root, "a/b.rs"), Path::new("/p/a/b.rs"));

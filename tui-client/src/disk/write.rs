@@ -89,18 +89,25 @@ mod tests {
     #[test]
     fn writes_keep_bytes_and_permissions_and_leave_no_temp_file() {
         use std::os::unix::fs::PermissionsExt;
-        let root = std::env::temp_dir().join(format!("collab-write-{}", crate::net::new_client_id()));
+        let root =
+            std::env::temp_dir().join(format!("collab-write-{}", crate::net::new_client_id()));
         let file = root.join("a/b/run.sh");
         write_atomic(&file, "#!/bin/sh\r\necho hé\n").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o751)).unwrap();
         write_atomic(&file, "#!/bin/sh\r\necho hé!\n").unwrap();
         assert_eq!(fs::read(&file).unwrap(), b"#!/bin/sh\r\necho h\xc3\xa9!\n");
-        assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o751);
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o751
+        );
         assert_eq!(fs::read_dir(root.join("a/b")).unwrap().count(), 1);
         let moved = root.join("c/run.sh");
         rename(&root, &file, &moved).unwrap();
         assert!(!root.join("a").exists(), "empty directories are pruned");
-        assert!(rename(&root, &moved, &moved).is_err(), "never replaces a file");
+        assert!(
+            rename(&root, &moved, &moved).is_err(),
+            "never replaces a file"
+        );
         remove(&root, &moved).unwrap();
         assert!(root.exists() && !root.join("c").exists());
         fs::remove_dir_all(&root).unwrap();

@@ -223,7 +223,12 @@ impl Core {
 
     /// How many documents are open or being opened.
     pub fn open_count(&self) -> usize {
-        self.docs.len() + self.opening.iter().filter(|d| !self.docs.contains_key(*d)).count()
+        self.docs.len()
+            + self
+                .opening
+                .iter()
+                .filter(|d| !self.docs.contains_key(*d))
+                .count()
     }
 
     fn touch(&mut self, doc: &str) {
@@ -254,7 +259,9 @@ impl Core {
             ..
         } = init
         else {
-            return vec![Action::Warn("the server's first message was not init".into())];
+            return vec![Action::Warn(
+                "the server's first message was not init".into(),
+            )];
         };
         let mut out = Vec::new();
         self.user_id = user_id;
@@ -670,7 +677,8 @@ impl Core {
         for (path, seen) in seen {
             match self.doc_at(&path).map(str::to_owned) {
                 Some(doc) => {
-                    if self.pending_delete.contains(&doc) || self.pending_rename.contains_key(&doc) {
+                    if self.pending_delete.contains(&doc) || self.pending_rename.contains_key(&doc)
+                    {
                         continue;
                     }
                     match seen {
@@ -766,7 +774,9 @@ impl Core {
         let (mine, rest) = match Operation::transform(&edit, &d.since_base) {
             Ok(pair) => pair,
             Err(e) => {
-                out.push(Action::Warn(format!("{path}: cannot merge the change on disk: {e}")));
+                out.push(Action::Warn(format!(
+                    "{path}: cannot merge the change on disk: {e}"
+                )));
                 return;
             }
         };
@@ -774,7 +784,9 @@ impl Core {
             Ok(Some(msg)) if sending => out.push(Action::Send(for_doc(msg, doc))),
             Ok(_) => {}
             Err(e) => {
-                out.push(Action::Warn(format!("{path}: cannot apply the change on disk: {e}")));
+                out.push(Action::Warn(format!(
+                    "{path}: cannot apply the change on disk: {e}"
+                )));
                 return;
             }
         }

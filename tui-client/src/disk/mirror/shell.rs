@@ -89,17 +89,16 @@ pub async fn run(
         .with_context(|| format!("cannot open the directory {}", cfg.root.display()))?;
     let (fs_tx, mut fs_rx) = mpsc::unbounded_channel::<PathBuf>();
     let watch_report = report.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
             Ok(event) => {
                 for path in event.paths {
                     let _ = fs_tx.send(path);
                 }
             }
             Err(e) => watch_report(&format!("watching the directory: {e}")),
-        }
-    })
-    .context("cannot watch the directory")?;
+        })
+        .context("cannot watch the directory")?;
     watcher
         .watch(&root, RecursiveMode::Recursive)
         .with_context(|| format!("cannot watch {}", root.display()))?;
@@ -250,7 +249,12 @@ impl Shell {
                 }
                 Ok(meta) if meta.is_dir() => {
                     // A directory appeared (moved in, checked out): its files,
-                    // which may have come before its watch did.
+                    // which may have come before its watch did; unless the
+                    // ignore rules leave it out (a walk started inside an
+                    // ignored directory would not know it is ignored).
+                    if !is_listed(&self.root, &rel) {
+                        continue;
+                    }
                     let found = scan::scan_under(&self.root, &path, self.max_file_bytes);
                     for f in found.files {
                         seen.insert(f.path, Seen::Text(f.text));
