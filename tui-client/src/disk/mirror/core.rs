@@ -71,6 +71,31 @@ pub enum Action {
     Warn(String),
 }
 
+/// A text the mirror wrote before the latest, with the room's edits since
+/// (that text -> the replica's). A tool that read the file just before a
+/// write and wrote it back just after (`sed -i`, a formatter) started from
+/// this one: taking the diff against it keeps what the mirror wrote in
+/// between instead of deleting it.
+struct Earlier {
+    text: String,
+    since: Operation,
+}
+
+/// How many earlier writes are kept as possible bases.
+const EARLIER_KEPT: usize = 2;
+
+/// How many chars an operation inserts and deletes.
+fn cost(op: &Operation) -> usize {
+    op.components()
+        .iter()
+        .map(|c| match c {
+            collab_protocol::Component::Retain(_) => 0,
+            collab_protocol::Component::Insert(s) => s.chars().count(),
+            collab_protocol::Component::Delete(n) => *n,
+        })
+        .sum()
+}
+
 /// One open document.
 struct Doc {
     replica: Replica,
@@ -83,6 +108,25 @@ struct Doc {
     on_disk: bool,
     /// When it was last used (for closing the least recently used).
     used: u64,
+    /// Texts written before `base` since the disk last changed, newest last.
+    earlier: Vec<Earlier>,
+}
+
+impl Doc {
+    /// The room applied `op` to the replica: every base's edits grow.
+    fn room_applied(&mut self, op: &Operation) {
+        self.since_base = match self.since_base.compose(op) {
+            Ok(c) => c,
+            Err(_) => edit_between(&self.base, &self.replica.text()),
+        };
+        self.earlier.retain_mut(|e| match e.since.compose(op) {
+            Ok(c) => {
+                e.since = c;
+                true
+            }
+            Err(_) => false,
+        });
+    }
 }
 
 /// The mirror's state; see the module docs.
@@ -380,6 +424,7 @@ impl Core {
                 since_base,
                 on_disk,
                 used: self.clock,
+                earlier: Vec::new(),
             },
         );
         // What happened on disk while it was not open is merged now.
@@ -403,15 +448,13 @@ impl Core {
         match d.replica.reconnected(revision, code, missed) {
             Reconnected::Rebased { applied, send } => {
                 for op in &applied {
-                    match d.since_base.compose(op) {
-                        Ok(c) => d.since_base = c,
-                        Err(_) => d.since_base = edit_between(&d.base, &d.replica.text()),
-                    }
+                    d.room_applied(op);
                 }
                 out.extend(send.into_iter().map(|m| Action::Send(for_doc(m, doc))));
             }
             Reconnected::Replaced { lost } => {
                 d.since_base = edit_between(&d.base, code);
+                d.earlier.clear();
                 if lost.is_some() {
                     // The disk has the text (it was sent from there): the
                     // room's copy wins, as in the editor; say so.
@@ -532,10 +575,7 @@ impl Core {
                 };
                 match d.replica.remote(c.revision, &c.operation) {
                     Ok(applied) => {
-                        d.since_base = match d.since_base.compose(&applied) {
-                            Ok(op) => op,
-                            Err(_) => edit_between(&d.base, &d.replica.text()),
-                        };
+                        d.room_applied(&applied);
                         self.dirty.insert(doc.clone());
                         self.touch(&doc);
                     }
@@ -770,8 +810,26 @@ impl Core {
         if disk == d.base {
             return;
         }
-        let edit = edit_between(&d.base, &disk);
-        let (mine, rest) = match Operation::transform(&edit, &d.since_base) {
+        let mut edit = edit_between(&d.base, &disk);
+        let mut since = &d.since_base;
+        // Deleting text looks like a tool that wrote back an older copy of
+        // the file: the diff against that copy, when smaller, is the edit
+        // the tool made (what the mirror wrote meanwhile stays).
+        if cost(&edit) > 0
+            && edit
+                .components()
+                .iter()
+                .any(|c| matches!(c, collab_protocol::Component::Delete(_)))
+        {
+            for e in &d.earlier {
+                let candidate = edit_between(&e.text, &disk);
+                if cost(&candidate) < cost(&edit) {
+                    edit = candidate;
+                    since = &e.since;
+                }
+            }
+        }
+        let (mine, rest) = match Operation::transform(&edit, since) {
             Ok(pair) => pair,
             Err(e) => {
                 out.push(Action::Warn(format!(
@@ -792,6 +850,7 @@ impl Core {
         }
         d.base = disk;
         d.since_base = rest;
+        d.earlier.clear();
         if d.since_base.is_noop() {
             self.dirty.remove(doc);
         } else {
@@ -835,8 +894,23 @@ impl Core {
                 text: text.clone(),
             });
         }
-        d.since_base = Operation::identity(d.replica.doc.len_chars());
-        d.base = text;
+        if d.on_disk && text != d.base {
+            let since = std::mem::replace(
+                &mut d.since_base,
+                Operation::identity(d.replica.doc.len_chars()),
+            );
+            let before = std::mem::replace(&mut d.base, text);
+            d.earlier.push(Earlier {
+                text: before,
+                since,
+            });
+            if d.earlier.len() > EARLIER_KEPT {
+                d.earlier.remove(0);
+            }
+        } else {
+            d.since_base = Operation::identity(d.replica.doc.len_chars());
+            d.base = text;
+        }
         d.on_disk = true;
         self.dirty.remove(doc);
         out

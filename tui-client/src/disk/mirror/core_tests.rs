@@ -143,6 +143,47 @@ fn a_change_on_disk_merges_with_an_edit_the_room_made_meanwhile() {
 }
 
 #[test]
+fn a_tool_that_read_the_file_before_a_write_and_wrote_after_it_deletes_nothing() {
+    // The race of `sed -i` (or a formatter) with the mirror: sed reads the
+    // file, the mirror writes a colleague's keystroke, sed writes its result.
+    let mut core = one_file("alpha\nbeta\n");
+    core.received(update(
+        "main",
+        2,
+        Operation::replace(11, 5, 5, "!").unwrap(),
+    ));
+    let out = core.flush("main", Seen::Text("alpha\nbeta\n".into()));
+    assert_eq!(
+        writes(&out),
+        vec![("a.txt".into(), "alpha!\nbeta\n".into())]
+    );
+    // The colleague types on: in the room, not written yet.
+    core.received(update(
+        "main",
+        3,
+        Operation::replace(12, 6, 6, "?").unwrap(),
+    ));
+    // sed's output: the file as it was before the write, with its change.
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("alpha\nBETA\n".into()))]);
+    assert_eq!(sent(&out).len(), 1);
+    assert_eq!(core.text("main").unwrap(), "alpha!?\nBETA\n");
+    let out = core.flush("main", Seen::Text("alpha\nBETA\n".into()));
+    assert_eq!(
+        writes(&out),
+        vec![("a.txt".into(), "alpha!?\nBETA\n".into())]
+    );
+    core.received(ServerMessage::Ack {
+        revision: 4,
+        seq: 1,
+        doc: Some("main".into()),
+    });
+    // A deletion made on the latest copy is taken as it is.
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("alpha!?\n".into()))]);
+    assert_eq!(sent(&out).len(), 1);
+    assert_eq!(core.text("main").unwrap(), "alpha!?\n");
+}
+
+#[test]
 fn a_change_on_disk_while_writing_is_merged_before_the_write() {
     let mut core = one_file("ab\r\n");
     core.received(update("main", 2, Operation::replace(4, 1, 1, "1").unwrap()));
