@@ -603,11 +603,12 @@ impl Core {
                 user_id,
                 doc: Some(doc),
                 ..
-            } if user_id != self.user_id => {
+            } if user_id != self.user_id
+                && self.tree.contains_key(&doc)
+                && !self.pending_delete.contains(&doc) =>
+            {
                 // A colleague is in `doc`: their edits must reach the disk.
-                if self.tree.contains_key(&doc) && !self.pending_delete.contains(&doc) {
-                    self.open(&doc, &mut out);
-                }
+                self.open(&doc, &mut out);
             }
             ServerMessage::Opened {
                 doc,
