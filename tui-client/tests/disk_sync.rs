@@ -39,7 +39,11 @@ impl Sharing {
             .args(["share", "--no-editor", "-q"])
             .arg(dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(if std::env::var("DEBUG_SHARE").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -376,6 +380,14 @@ fn join_dir_writes_the_files_and_keeps_them_in_sync() {
         "{err}"
     );
     assert_eq!(std::fs::read(taken.join("src/lib.rs")).unwrap(), b"mine\n");
+    let other = scratch("join-other");
+    lay_out(&other, &[("notes.txt", b"private\n")]);
+    let refused = server.block_on(collab::commands::share::join_dir(&api, &room, &other, "g"));
+    let err = format!("{:#}", refused.err().expect("refused"));
+    assert!(
+        err.contains("notes.txt") && err.contains("does not have"),
+        "{err}"
+    );
 
     let dir = scratch("join-dir").join("new");
     server.block_on(async {

@@ -124,7 +124,8 @@ pub async fn interrupted() {
 
 /// Mirrors room `room` into `dir` for `collab join --dir`: writes every
 /// file (refusing, before writing anything, when `dir` holds a different
-/// file at one of their paths), then starts the mirror in the background.
+/// file at one of their paths, or a file the room does not have), then
+/// starts the mirror in the background.
 pub async fn join_dir(
     api: &ServerApi,
     room: &str,
@@ -147,6 +148,26 @@ pub async fn join_dir(
         })
         .map(|(path, _)| path.as_str())
         .collect();
+    // Files the room does not have would be shared into it by the mirror:
+    // only a directory that is new, empty (but for ignored files) or a copy
+    // of the room is taken.
+    let extra: Vec<String> = if dir.is_dir() {
+        scan::scan(dir, scan::DEFAULT_MAX_FILE_BYTES)
+            .files
+            .into_iter()
+            .map(|f| f.path)
+            .filter(|p| !texts.contains_key(p))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !extra.is_empty() {
+        bail!(
+            "{} holds files the room does not have ({}); join into an empty or new directory",
+            dir.display(),
+            extra.join(", ")
+        );
+    }
     if !differ.is_empty() {
         bail!(
             "{} already holds different files at {}; join into an empty or new directory",

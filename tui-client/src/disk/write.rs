@@ -11,9 +11,45 @@ use std::path::Path;
 
 use crate::disk::scan::TEMP_MARK;
 
+/// What identifies one version of a file without reading it: a rename
+/// over it (what `sed -i` and most editors do) changes its inode, a write
+/// in place its size or modification time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+/// The version of the file at `path`; `None` when there is none.
+pub fn version(path: &Path) -> Option<Version> {
+    let meta = fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Version {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        inode,
+    })
+}
+
 /// Writes `text` to `path` atomically, keeping its permissions when it
 /// exists and creating its directories when they do not.
 pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+    write_unless_changed(path, text, |_| true).map(|_| ())
+}
+
+/// [`write_atomic`], but only if `unchanged` holds for the file's version
+/// just before the rename (checked after the slow part, the write and the
+/// flush, so a change by another program in that time is not replaced);
+/// false when it was not written.
+pub fn write_unless_changed(
+    path: &Path,
+    text: &str,
+    unchanged: impl FnOnce(Option<Version>) -> bool,
+) -> io::Result<bool> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("a file path has a directory"))?;
@@ -30,9 +66,12 @@ pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
         if let Ok(meta) = fs::metadata(path) {
             fs::set_permissions(&temp, meta.permissions())?;
         }
-        fs::rename(&temp, path)
+        if !unchanged(version(path)) {
+            return Ok(false);
+        }
+        fs::rename(&temp, path).map(|()| true)
     })();
-    if result.is_err() {
+    if !matches!(result, Ok(true)) {
         let _ = fs::remove_file(&temp);
     }
     result

@@ -224,6 +224,11 @@ impl Core {
         self.tree.get(doc).map(String::as_str)
     }
 
+    /// Every document's path.
+    pub fn paths(&self) -> Vec<String> {
+        self.tree.values().cloned().collect()
+    }
+
     /// The paths of the documents under directory `dir`.
     pub fn paths_under(&self, dir: &str) -> Vec<String> {
         let prefix = format!("{dir}/");
@@ -858,6 +863,16 @@ impl Core {
             self.dirty.insert(doc.to_owned());
         }
         self.touch(doc);
+    }
+
+    /// The shell did not write `path` as asked: the file changed on disk
+    /// meanwhile. It is read again (and merged, its base being the text
+    /// the other program read) and written on the next flush.
+    pub fn not_written(&mut self, path: &str) -> Vec<Action> {
+        if let Some(doc) = self.doc_at(path).map(str::to_owned) {
+            self.dirty.insert(doc);
+        }
+        vec![Action::Read(path.to_owned())]
     }
 
     /// Writes `doc`'s room edits to disk; `seen` is what its file holds now

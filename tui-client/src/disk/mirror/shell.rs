@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use notify::{RecursiveMode, Watcher};
+use notify::event::ModifyKind;
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 
@@ -72,6 +73,10 @@ struct Shell {
     changed: BTreeSet<PathBuf>,
     disk_due: Option<Instant>,
     write_due: Option<Instant>,
+    /// The version of each file as last read.
+    versions: BTreeMap<String, Option<write::Version>>,
+    /// `COLLAB_MIRROR_TRACE` set: report every action (for diagnosis).
+    trace: bool,
     report: Report,
 }
 
@@ -91,6 +96,14 @@ pub async fn run(
     let watch_report = report.clone();
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            // Reading a file (the mirror's own reads included) and changing
+            // only its metadata change no text: taking those as changes
+            // would make every read cause another.
+            Ok(event)
+                if matches!(
+                    event.kind,
+                    EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_))
+                ) => {}
             Ok(event) => {
                 for path in event.paths {
                     let _ = fs_tx.send(path);
@@ -123,6 +136,8 @@ pub async fn run(
         changed: BTreeSet::new(),
         disk_due: None,
         write_due: None,
+        versions: BTreeMap::new(),
+        trace: std::env::var_os("COLLAB_MIRROR_TRACE").is_some(),
         report,
     };
     tokio::pin!(stop);
@@ -196,8 +211,14 @@ impl Shell {
         let actions = match event {
             NetEvent::Connected { epoch, init } => {
                 self.epoch = epoch;
+                let first = !self.joined;
                 self.joined = true;
-                self.core.joined(init)
+                let actions = self.core.joined(init);
+                self.perform(actions);
+                if first {
+                    self.look_at_everything();
+                }
+                Vec::new()
             }
             NetEvent::Message { epoch, msg } if epoch == self.epoch => self.core.received(msg),
             NetEvent::Message { .. } => Vec::new(),
@@ -216,9 +237,12 @@ impl Shell {
         Ok(())
     }
 
-    /// What is at room path `path` on disk now.
-    fn observe(&self, path: &str) -> Seen {
-        match read_text(&disk_path(&self.root, path), self.max_file_bytes) {
+    /// What is at room path `path` on disk now (its version is kept: a
+    /// write replaces only the version it was merged with).
+    fn observe(&mut self, path: &str) -> Seen {
+        let file = disk_path(&self.root, path);
+        self.versions.insert(path.to_owned(), write::version(&file));
+        match read_text(&file, self.max_file_bytes) {
             Ok(text) => Seen::Text(text),
             Err(scan::Unshareable::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 Seen::Missing
@@ -281,6 +305,30 @@ impl Shell {
         }
     }
 
+    /// Looks at the whole directory once the watch is up and the room's
+    /// tree is known: what changed between the share's scan (or the join's
+    /// writes) and the start of the watch is taken in as one batch, so a
+    /// rename in that moment is still a rename.
+    fn look_at_everything(&mut self) {
+        let mut seen: BTreeMap<String, Seen> = self
+            .core
+            .paths()
+            .into_iter()
+            .map(|p| (p, Seen::Missing))
+            .collect();
+        let found = scan::scan(&self.root, self.max_file_bytes);
+        for f in found.files {
+            seen.insert(f.path, Seen::Text(f.text));
+        }
+        for s in found.skipped {
+            if self.core.knows_path(&s.path) {
+                seen.insert(s.path, Seen::Unshareable(s.why));
+            }
+        }
+        let actions = self.core.disk_changed(seen.into_iter().collect());
+        self.perform(actions);
+    }
+
     /// Writes every document whose file lacks room edits.
     fn flush(&mut self) {
         for (doc, path) in self.core.dirty() {
@@ -292,6 +340,9 @@ impl Shell {
 
     fn perform(&mut self, actions: Vec<Action>) {
         for action in actions {
+            if self.trace {
+                (self.report)(&format!("mirror: {action:?}"));
+            }
             match action {
                 Action::Send(msg) => {
                     let _ = self.net.commands.send(NetCommand::Send {
@@ -300,8 +351,17 @@ impl Shell {
                     });
                 }
                 Action::Write { path, text } => {
-                    if let Err(e) = write::write_atomic(&disk_path(&self.root, &path), &text) {
-                        (self.report)(&format!("cannot write {path}: {e}"));
+                    let seen = self.versions.get(&path).cloned().flatten();
+                    let file = disk_path(&self.root, &path);
+                    match write::write_unless_changed(&file, &text, |now| now == seen) {
+                        Ok(true) => {
+                            self.versions.insert(path, write::version(&file));
+                        }
+                        Ok(false) => {
+                            let again = self.core.not_written(&path);
+                            self.perform(again);
+                        }
+                        Err(e) => (self.report)(&format!("cannot write {path}: {e}")),
                     }
                 }
                 Action::Rename { from, to } => {
