@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use collab_protocol::{ClientMessage, Operation};
-use collab_testkit::{ProjectBot, TestServer};
+use collab_testkit::{ProjectBot, TestRedis, TestServer};
 use common::{collab, scratch};
 
 /// How soon a change must show on the other side (the bound).
@@ -358,6 +358,51 @@ fn renames_and_deletes_on_disk_become_tree_changes_and_sigterm_flushes() {
         std::fs::read_to_string(dir.join("docs/a.md")).unwrap(),
         "last words\nalpha\n"
     );
+}
+
+#[test]
+fn a_share_on_one_instance_and_a_guest_on_another_through_redis() {
+    let redis = TestRedis::start();
+    let on_redis = || {
+        TestServer::in_process(collab_server::Config {
+            redis_url: Some(redis.url()),
+            ..Default::default()
+        })
+    };
+    let (a, b) = (on_redis(), on_redis());
+    let dir = scratch("share-redis");
+    lay_out(
+        &dir,
+        &[("src/lib.rs", b"pub fn f() {}\n"), ("README.md", b"# r\n")],
+    );
+    let sharing = Sharing::start(&a, &dir);
+    let room = sharing.room.clone();
+    let file = dir.join("src/lib.rs");
+    b.block_on(async {
+        let mut bot = ProjectBot::join(&b.addr, &room, "client_id=remote").await;
+        let lib = bot.doc_at("src/lib.rs").unwrap();
+        bot.open(&lib).await;
+        caret(&mut bot, &lib, 0).await;
+        insert(&mut bot, &lib, 0, "// via B\n").await;
+        bot.settle(&lib, 0).await;
+        let seen = until(&mut bot, WITHIN, |_| {
+            read(&file) == b"// via B\npub fn f() {}\n"
+        })
+        .await;
+        assert!(
+            seen.is_some(),
+            "{:?}",
+            String::from_utf8_lossy(&read(&file))
+        );
+        std::fs::write(&file, "// via B\npub fn f() -> u8 { 1 }\n").unwrap();
+        let heard = until(&mut bot, Duration::from_secs(5), |b| {
+            b.text(&lib) == "// via B\npub fn f() -> u8 { 1 }\n"
+        })
+        .await;
+        assert!(heard.is_some(), "{:?}", bot.text(&lib));
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
 }
 
 #[test]

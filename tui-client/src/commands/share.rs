@@ -47,6 +47,8 @@ pub async fn run(
             dir.display()
         );
     }
+    let mut found = found;
+    main_first(&mut found.files);
     let files: Vec<NewFile> = found
         .files
         .iter()
@@ -104,6 +106,17 @@ pub async fn run(
         return Ok(None);
     }
     Ok(Some((room, Background::spawn(cfg))))
+}
+
+/// Puts the file that should be the room's main document (the one a
+/// one-file client sees) first: the top-level README, else the first path.
+fn main_first(files: &mut [scan::Found]) {
+    let readme = files
+        .iter()
+        .position(|f| f.path.eq_ignore_ascii_case("README.md") || f.path == "README");
+    if let Some(i) = readme {
+        files[..=i].rotate_right(1);
+    }
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.
@@ -190,4 +203,35 @@ pub async fn join_dir(
         max_open: DEFAULT_MAX_OPEN,
         on_disk: texts,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_is_the_main_document_and_join_lines_name_both_ids() {
+        let found = |p: &str| scan::Found {
+            path: p.into(),
+            text: String::new(),
+        };
+        let mut files = vec![
+            found(".gitignore"),
+            found("README.md"),
+            found("src/main.rs"),
+        ];
+        main_first(&mut files);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["README.md", ".gitignore", "src/main.rs"]);
+        let mut files = vec![found("a.rs"), found("docs/README.md")];
+        main_first(&mut files);
+        assert_eq!(files[0].path, "a.rs");
+        assert_eq!(
+            join_lines("http://h:9", "r1", Some("v1")),
+            [
+                "collab join r1 --server http://h:9",
+                "collab join v1 --server http://h:9 (read-only)"
+            ]
+        );
+    }
 }
