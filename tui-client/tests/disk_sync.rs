@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use collab_protocol::{ClientMessage, Operation};
-use collab_testkit::{ProjectBot, TestRedis, TestServer};
+use collab_testkit::{ProjectBot, Proxy, TestRedis, TestServer};
 use common::{collab, scratch};
 
 /// How soon a change must show on the other side (the bound).
@@ -34,8 +34,12 @@ struct Sharing {
 
 impl Sharing {
     fn start(server: &TestServer, dir: &Path) -> Self {
+        Self::start_at(&server.http(), dir)
+    }
+
+    fn start_at(url: &str, dir: &Path) -> Self {
         let state = scratch("share-state");
-        let mut child = collab(&server.http(), &state)
+        let mut child = collab(url, &state)
             .args(["share", "--no-editor", "-q"])
             .arg(dir)
             .stdout(Stdio::piped())
@@ -403,6 +407,65 @@ fn a_share_on_one_instance_and_a_guest_on_another_through_redis() {
     });
     let (status, stderr) = sharing.terminate();
     assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn what_changed_on_both_sides_while_the_mirror_was_offline_is_merged_after() {
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
+    let dir = scratch("share-offline");
+    lay_out(&dir, &[("a.txt", b"one\n"), ("b.txt", b"two\n")]);
+    let sharing = Sharing::start_at(&proxy.http(), &dir);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=online").await;
+        let (a, b) = (bot.doc_at("a.txt").unwrap(), bot.doc_at("b.txt").unwrap());
+        bot.open(&b).await;
+        // The mirror is in the room (and has b.txt open) before the cut.
+        let rest = server.rest();
+        let mut joined = false;
+        for _ in 0..100 {
+            let users = rest.room(&room).await.unwrap().unwrap().users;
+            if users.iter().any(|u| u.name.ends_with("(disk)")) {
+                joined = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(joined, "the mirror joined");
+        pump(&mut bot, Duration::from_millis(300)).await;
+        proxy.refuse(true);
+        proxy.cut();
+        // Offline: the room and the disk both change.
+        caret(&mut bot, &b, 0).await;
+        insert(&mut bot, &b, 0, "room edit\n").await;
+        bot.rename(&a, "moved/a.txt").await;
+        bot.settle(&b, 0).await;
+        bot.settle_tree(1).await;
+        std::fs::write(dir.join("b.txt"), "two\ndisk edit\n").unwrap();
+        std::fs::write(dir.join("c.txt"), "new offline\n").unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        proxy.refuse(false);
+        let expected = "room edit\ntwo\ndisk edit\n";
+        let merged = until(&mut bot, Duration::from_secs(15), |bot| {
+            bot.text(&b) == expected
+                && read(&dir.join("b.txt")) == expected.as_bytes()
+                && bot.doc_at("c.txt").is_some()
+                && read(&dir.join("moved/a.txt")) == b"one\n"
+                && !dir.join("a.txt").exists()
+        })
+        .await;
+        assert!(
+            merged.is_some(),
+            "room {:?}, disk {:?}, tree {:?}",
+            bot.text(&b),
+            String::from_utf8_lossy(&read(&dir.join("b.txt"))),
+            bot.tree
+        );
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("reconnecting"), "{stderr}");
 }
 
 #[test]
