@@ -469,6 +469,57 @@ fn what_changed_on_both_sides_while_the_mirror_was_offline_is_merged_after() {
 }
 
 #[test]
+fn more_files_than_a_connection_may_hold_open_are_opened_on_demand() {
+    let server = TestServer::in_process(Default::default());
+    let dir = scratch("share-many");
+    let files: Vec<(String, Vec<u8>)> = (0..70)
+        .map(|i| (format!("f{i:02}.txt"), format!("file {i}\n").into_bytes()))
+        .collect();
+    let refs: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_slice()))
+        .collect();
+    lay_out(&dir, &refs);
+    let sharing = Sharing::start(&server, &dir);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=many").await;
+        // Files far down the list, which the mirror did not open at first.
+        for i in [60, 69, 65] {
+            let path = format!("f{i:02}.txt");
+            let doc = bot.doc_at(&path).unwrap();
+            bot.open(&doc).await;
+            caret(&mut bot, &doc, 0).await;
+            insert(&mut bot, &doc, 0, "edited ").await;
+            bot.settle(&doc, 0).await;
+            let file = dir.join(&path);
+            let want = format!("edited file {i}\n");
+            let seen = until(&mut bot, Duration::from_secs(5), |_| {
+                read(&file) == want.as_bytes()
+            })
+            .await;
+            assert!(
+                seen.is_some(),
+                "{path}: {:?}",
+                String::from_utf8_lossy(&read(&file))
+            );
+        }
+        // A change on disk to another file it does not hold open.
+        let doc = bot.doc_at("f67.txt").unwrap();
+        bot.open(&doc).await;
+        std::fs::write(dir.join("f67.txt"), "file 67, changed on disk\n").unwrap();
+        let heard = until(&mut bot, Duration::from_secs(5), |b| {
+            b.text(&doc) == "file 67, changed on disk\n"
+        })
+        .await;
+        assert!(heard.is_some(), "{:?}", bot.text(&doc));
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("too_many_open"), "{stderr}");
+}
+
+#[test]
 fn join_dir_writes_the_files_and_keeps_them_in_sync() {
     let server = TestServer::in_process(Default::default());
     let created = server.block_on(

@@ -736,8 +736,15 @@ impl Core {
                         seen if self.docs.contains_key(&doc) && !self.opening.contains(&doc) => {
                             self.merge_disk(&doc, seen, &mut out);
                         }
+                        // Not open here, and as it was: nothing to do.
+                        Seen::Text(text) if self.closed.get(&doc) == Some(&text) => {}
                         // Opened first; its `opened` reads the file again.
-                        _ => self.open(&doc, &mut out),
+                        Seen::Text(_) => self.open(&doc, &mut out),
+                        Seen::Unshareable(why) => {
+                            if self.blocked.insert(doc.clone()) {
+                                out.push(Action::Warn(format!("{path}: not synchronized: {why}")));
+                            }
+                        }
                     }
                 }
                 None => {

@@ -459,6 +459,11 @@ fn documents_open_on_demand_within_the_limit() {
         ]
     );
     assert_eq!(core.open_count(), 3);
+    // Looking at the closed `b` as it was (a full look at the directory)
+    // opens nothing.
+    assert!(core
+        .disk_changed(vec![("b".into(), Seen::Text("2".into()))])
+        .is_empty());
     // A change on disk in the closed `b` opens it again, and is merged then.
     let out = core.disk_changed(vec![("b".into(), Seen::Text("2!".into()))]);
     assert!(sent(&out).contains(&ClientMessage::Open {
