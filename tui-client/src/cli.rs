@@ -50,10 +50,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Share a directory as a project room: print how to join it, open the
-    /// editor on it, and keep the files on disk in sync with the room both
-    /// ways (colleagues' edits are written to disk; changes made on disk by
-    /// any tool reach the room).
+    /// Share a directory as a project room, kept in sync on disk.
+    ///
+    /// Prints how to join it, opens the editor on it, and keeps the files on
+    /// disk in sync with the room both ways: colleagues' edits are written
+    /// to disk, changes made on disk by any tool reach the room.
     Share(ShareArgs),
     /// Create a room (seeded with FILE when given) and print how to join it.
     Create(CreateArgs),
