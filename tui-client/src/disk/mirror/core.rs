@@ -826,8 +826,10 @@ impl Core {
         let mut edit = edit_between(&d.base, &disk);
         let mut since = &d.since_base;
         // Deleting text looks like a tool that wrote back an older copy of
-        // the file: the diff against that copy, when smaller, is the edit
-        // the tool made (what the mirror wrote meanwhile stays).
+        // the file: the diff against that copy, when no larger, is the edit
+        // the tool made (what the mirror wrote meanwhile stays). A tie goes
+        // to the older copy: the diff against the newer one would delete
+        // what a colleague typed.
         if cost(&edit) > 0
             && edit
                 .components()
@@ -836,7 +838,7 @@ impl Core {
         {
             for e in &d.earlier {
                 let candidate = edit_between(&e.text, &disk);
-                if cost(&candidate) < cost(&edit) {
+                if cost(&candidate) <= cost(&edit) {
                     edit = candidate;
                     since = &e.since;
                 }

@@ -522,3 +522,133 @@ fn a_reconnect_rebases_and_reopens_with_since() {
     let out = core.flush("main", Seen::Text("abc".into()));
     assert_eq!(writes(&out), vec![("a.txt".into(), "Zabc".into())]);
 }
+
+/// Random interleavings of a colleague typing in the room, a tool editing
+/// the file on disk (sometimes from a copy read just before a mirror write,
+/// as `sed -i` races it), acknowledgements and writes: every inserted char
+/// survives exactly once, and the room, the mirror and the disk converge.
+#[test]
+fn random_interleavings_converge_and_keep_every_insert() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..200u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let start = ".".repeat(20);
+        let mut core = one_file(&start);
+        let mut server = Server {
+            text: start.clone(),
+            history: Vec::new(),
+        };
+        let mut disk = start.clone();
+        let mut queue: Vec<ClientMessage> = Vec::new();
+        let mut next_mark = 0u32;
+        let mut marks = Vec::new();
+        let mut mark = |marks: &mut Vec<char>| {
+            let c = char::from_u32(0x4E00 + next_mark).unwrap();
+            next_mark += 1;
+            marks.push(c);
+            c.to_string()
+        };
+        // An edit to `text`: insert a new mark, or delete a '.'.
+        let mut edit = |rng: &mut rand::rngs::StdRng, text: &str, marks: &mut Vec<char>| {
+            let chars: Vec<char> = text.chars().collect();
+            let dots: Vec<usize> = (0..chars.len()).filter(|i| chars[*i] == '.').collect();
+            if dots.is_empty() || rng.random_bool(0.6) {
+                let at = rng.random_range(0..=chars.len());
+                Operation::replace(chars.len(), at, at, &mark(marks)).unwrap()
+            } else {
+                let at = dots[rng.random_range(0..dots.len())];
+                Operation::replace(chars.len(), at, at + 1, "").unwrap()
+            }
+        };
+        for _ in 0..80 {
+            match rng.random_range(0..6) {
+                0 | 1 => {
+                    let op = edit(&mut rng, &server.text.clone(), &mut marks);
+                    let revision = server.commit(server.revision(), &op);
+                    let out = core.received(update("main", revision, op));
+                    assert!(sent(&out).is_empty());
+                }
+                2 => {
+                    let op = edit(&mut rng, &disk, &mut marks);
+                    disk = op.apply_str(&disk).unwrap();
+                    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text(disk.clone()))]);
+                    queue.extend(sent(&out));
+                }
+                3 => {
+                    if !queue.is_empty() {
+                        let ClientMessage::CodeUpdate {
+                            revision,
+                            seq,
+                            operation,
+                            ..
+                        } = queue.remove(0)
+                        else {
+                            panic!("only edits are sent")
+                        };
+                        let revision = server.commit(revision, &operation);
+                        let out = core.received(ServerMessage::Ack {
+                            revision,
+                            seq,
+                            doc: Some("main".into()),
+                        });
+                        queue.extend(sent(&out));
+                    }
+                }
+                4 => {
+                    let out = core.flush("main", Seen::Text(disk.clone()));
+                    queue.extend(sent(&out));
+                    if let Some((_, text)) = writes(&out).pop() {
+                        disk = text;
+                    }
+                }
+                _ => {
+                    // A tool reads the file, the mirror writes, the tool
+                    // writes back its edit of what it read.
+                    let read = disk.clone();
+                    let out = core.flush("main", Seen::Text(disk.clone()));
+                    queue.extend(sent(&out));
+                    if let Some((_, text)) = writes(&out).pop() {
+                        disk = text;
+                    }
+                    let op = edit(&mut rng, &read, &mut marks);
+                    disk = op.apply_str(&read).unwrap();
+                    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text(disk.clone()))]);
+                    queue.extend(sent(&out));
+                }
+            }
+        }
+        while !queue.is_empty() {
+            let ClientMessage::CodeUpdate {
+                revision,
+                seq,
+                operation,
+                ..
+            } = queue.remove(0)
+            else {
+                panic!("only edits are sent")
+            };
+            let revision = server.commit(revision, &operation);
+            let out = core.received(ServerMessage::Ack {
+                revision,
+                seq,
+                doc: Some("main".into()),
+            });
+            queue.extend(sent(&out));
+        }
+        let out = core.flush("main", Seen::Text(disk.clone()));
+        if let Some((_, text)) = writes(&out).pop() {
+            disk = text;
+        }
+        assert!(core.is_idle(), "seed {seed}");
+        assert_eq!(core.text("main").unwrap(), server.text, "seed {seed}");
+        assert_eq!(disk, server.text, "seed {seed}");
+        for m in &marks {
+            assert_eq!(
+                server.text.matches(*m).count(),
+                1,
+                "seed {seed}: {m} in {}",
+                server.text
+            );
+        }
+    }
+}
