@@ -520,6 +520,54 @@ fn more_files_than_a_connection_may_hold_open_are_opened_on_demand() {
 }
 
 #[test]
+fn a_directory_moved_or_made_on_disk_moves_or_adds_its_files() {
+    let server = TestServer::in_process(Default::default());
+    let dir = scratch("share-dirs");
+    lay_out(
+        &dir,
+        &[
+            ("top.txt", b"top\n"),
+            ("lib/x.rs", b"x\n"),
+            ("lib/y.rs", b"y\n"),
+        ],
+    );
+    let sharing = Sharing::start(&server, &dir);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=dirs").await;
+        let (x, y) = (
+            bot.doc_at("lib/x.rs").unwrap(),
+            bot.doc_at("lib/y.rs").unwrap(),
+        );
+        pump(&mut bot, Duration::from_millis(300)).await;
+        std::fs::rename(dir.join("lib"), dir.join("src")).unwrap();
+        let moved = until(&mut bot, Duration::from_secs(5), |b| {
+            b.tree.get(&x).is_some_and(|f| f.path == "src/x.rs")
+                && b.tree.get(&y).is_some_and(|f| f.path == "src/y.rs")
+        })
+        .await;
+        assert!(moved.is_some(), "{:?}", bot.tree);
+        assert_eq!(bot.tree_revision, 2, "two renames, the documents kept");
+        // A new directory tree with files in it, made at once.
+        lay_out(&dir, &[("new/deep/z.rs", b"z\n")]);
+        let added = until(&mut bot, Duration::from_secs(5), |b| {
+            b.doc_at("new/deep/z.rs").is_some()
+        })
+        .await;
+        assert!(added.is_some(), "{:?}", bot.tree);
+        // And a file written later in the moved directory still counts.
+        std::fs::write(dir.join("src/x.rs"), "x changed\n").unwrap();
+        bot.open(&x).await;
+        let heard = until(&mut bot, Duration::from_secs(5), |b| {
+            b.text(&x) == "x changed\n"
+        })
+        .await;
+        assert!(heard.is_some(), "{:?}", bot.text(&x));
+    });
+    drop(sharing);
+}
+
+#[test]
 fn join_dir_writes_the_files_and_keeps_them_in_sync() {
     let server = TestServer::in_process(Default::default());
     let created = server.block_on(

@@ -190,6 +190,17 @@ pub fn scan(root: &Path, max_bytes: u64) -> Scan {
     scan_under(root, root, max_bytes)
 }
 
+/// `dir` and every directory under it that the ignore rules do not leave
+/// out (the ones worth watching: a build directory is not).
+pub fn listed_dirs(dir: &Path) -> Vec<PathBuf> {
+    walker(dir)
+        .build()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_some_and(|t| t.is_dir()))
+        .map(ignore::DirEntry::into_path)
+        .collect()
+}
+
 /// True when the ignore rules let the file at room path `path` be shared
 /// (its directory is listed as a scan would list it).
 pub fn is_listed(root: &Path, path: &str) -> bool {
@@ -296,6 +307,15 @@ mod tests {
         assert!(!is_listed(dir.path(), "secret.txt"));
         assert!(!is_listed(dir.path(), ".git/config"));
         assert!(!is_listed(dir.path(), "a.collab-tmp.x"));
+        let dirs: Vec<String> = listed_dirs(dir.path())
+            .iter()
+            .filter_map(|d| room_path(dir.path(), d))
+            .collect();
+        assert_eq!(
+            dirs,
+            ["src"],
+            "the root (no room path), src; not target or .git"
+        );
     }
 
     #[test]

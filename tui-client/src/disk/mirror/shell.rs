@@ -1,9 +1,9 @@
 //! The mirror's shell: runs the [`Core`] against the real world. It owns
 //! a network task (a project client named "NAME (disk)" with its own
-//! `client_id`, reconnecting with `since` like the editor), a recursive
-//! `notify` watcher on the directory, and two timers: file system events
-//! are gathered for [`DISK_SETTLE`] so that a rename's two halves arrive
-//! together, and room edits are written after [`WRITE_DELAY`] so a
+//! `client_id`, reconnecting with `since` like the editor), a `notify`
+//! watch on each directory of the project the ignore rules keep, and two
+//! timers: file system events are gathered for [`DISK_SETTLE`] so that a
+//! rename's two halves arrive together, and room edits are written after [`WRITE_DELAY`] so a
 //! colleague's typing costs a few writes a second, not one per key.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,6 +64,11 @@ pub fn mirror_name(name: &str) -> String {
 }
 
 struct Shell {
+    /// Watches each directory the ignore rules keep, one by one (a
+    /// recursive watch would also watch `target/` or `node_modules/`,
+    /// and a build there would flood the mirror with events).
+    watcher: notify::RecommendedWatcher,
+    watched: BTreeSet<PathBuf>,
     root: PathBuf,
     max_file_bytes: u64,
     core: Core,
@@ -113,7 +118,7 @@ pub async fn run(
         })
         .context("cannot watch the directory")?;
     watcher
-        .watch(&root, RecursiveMode::Recursive)
+        .watch(&root, RecursiveMode::NonRecursive)
         .with_context(|| format!("cannot watch {}", root.display()))?;
     let (since_tx, since_rx) = watch::channel(None);
     let net = net::spawn(
@@ -127,6 +132,8 @@ pub async fn run(
         since_rx,
     );
     let mut shell = Shell {
+        watcher,
+        watched: BTreeSet::new(),
         root,
         max_file_bytes: cfg.max_file_bytes,
         core: Core::new(cfg.max_open, cfg.on_disk),
@@ -140,6 +147,8 @@ pub async fn run(
         trace: std::env::var_os("COLLAB_MIRROR_TRACE").is_some(),
         report,
     };
+    let root = shell.root.clone();
+    shell.watch_tree(&root);
     tokio::pin!(stop);
     let far = || Instant::now() + Duration::from_secs(3600);
     loop {
@@ -168,7 +177,6 @@ pub async fn run(
     }
     // Stopping: what is on disk goes to the room, what the room has goes to
     // disk, and the room acknowledges what was sent.
-    drop(watcher);
     while let Ok(path) = fs_rx.try_recv() {
         shell.changed.insert(path);
     }
@@ -237,6 +245,21 @@ impl Shell {
         Ok(())
     }
 
+    /// Watches `dir` and the directories under it the ignore rules keep.
+    fn watch_tree(&mut self, dir: &Path) {
+        for d in scan::listed_dirs(dir) {
+            if self.watched.contains(&d) {
+                continue;
+            }
+            match self.watcher.watch(&d, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(d);
+                }
+                Err(e) => (self.report)(&format!("cannot watch {}: {e}", d.display())),
+            }
+        }
+    }
+
     /// What is at room path `path` on disk now (its version is kept: a
     /// write replaces only the version it was merged with).
     fn observe(&mut self, path: &str) -> Seen {
@@ -264,6 +287,8 @@ impl Shell {
             }
             match fs::symlink_metadata(&path) {
                 Err(_) => {
+                    // A watched directory gone: watched again if it comes back.
+                    self.watched.remove(&path);
                     seen.insert(rel.clone(), Seen::Missing);
                     // A directory gone: every file that was in it.
                     for sub in self.core.paths_under(&rel) {
@@ -279,6 +304,8 @@ impl Shell {
                     if !is_listed(&self.root, &rel) {
                         continue;
                     }
+                    // Watched before it is scanned, so nothing falls between.
+                    self.watch_tree(&path);
                     let found = scan::scan_under(&self.root, &path, self.max_file_bytes);
                     for f in found.files {
                         seen.insert(f.path, Seen::Text(f.text));
