@@ -305,6 +305,7 @@ impl Core {
             doc,
             tree_revision,
             files,
+            users,
             ..
         } = init
         else {
@@ -314,6 +315,9 @@ impl Core {
         };
         let mut out = Vec::new();
         self.user_id = user_id;
+        // The documents colleagues are in (their last caret, which may have
+        // come before this connection): opened first.
+        let occupied: Vec<String> = users.iter().filter_map(|u| u.doc.clone()).collect();
         let files = files.unwrap_or_default();
         let new_tree: BTreeMap<String, String> =
             files.into_iter().map(|f| (f.doc, f.path)).collect();
@@ -330,6 +334,11 @@ impl Core {
             self.main = doc.clone();
             if let Some(main) = doc {
                 self.start(&main, revision, &code, &mut out);
+            }
+            for d in &occupied {
+                if self.tree.contains_key(d) {
+                    self.open(d, &mut out);
+                }
             }
             let others: Vec<String> = self.tree.keys().cloned().collect();
             for d in others {
@@ -349,24 +358,29 @@ impl Core {
                 self.start(&main, revision, &code, &mut out);
             }
         }
-        self.tree_changed_offline(new_tree, &mut out);
-        self.tree_revision = tree_revision.unwrap_or(self.tree_revision);
-        // Everything else open is opened again with `since`.
+        // Everything else open (or being opened) is opened again, with
+        // `since` when it was open, unless it was deleted meanwhile; then
+        // the tree changes made offline, and what colleagues are in.
         let main = self.main.clone();
-        let open: Vec<String> = self
+        let open: BTreeSet<String> = self
             .docs
             .keys()
             .chain(self.opening.iter())
-            .filter(|d| Some(*d) != main.as_ref())
+            .filter(|d| Some(*d) != main.as_ref() && new_tree.contains_key(*d))
             .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
             .collect();
         self.opening.clear();
         for d in open {
             let since = self.docs.get(&d).map(|o| o.replica.sync.revision());
             self.opening.insert(d.clone());
             out.push(Action::Send(ClientMessage::Open { doc: d, since }));
+        }
+        self.tree_changed_offline(new_tree, &mut out);
+        self.tree_revision = tree_revision.unwrap_or(self.tree_revision);
+        for d in &occupied {
+            if self.tree.contains_key(d) {
+                self.open(d, &mut out);
+            }
         }
         out
     }
@@ -614,6 +628,11 @@ impl Core {
             {
                 // A colleague is in `doc`: their edits must reach the disk.
                 self.open(&doc, &mut out);
+            }
+            ServerMessage::UserJoined { user } => {
+                if let Some(doc) = user.doc.filter(|d| self.tree.contains_key(d)) {
+                    self.open(&doc, &mut out);
+                }
             }
             ServerMessage::Opened {
                 doc,

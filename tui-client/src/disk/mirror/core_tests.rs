@@ -650,3 +650,29 @@ fn random_interleavings_converge_and_keep_every_insert() {
         }
     }
 }
+
+#[test]
+fn the_documents_colleagues_are_in_when_it_joins_are_opened_first() {
+    let files = [("a", "1"), ("b", "2"), ("c", "3")];
+    let mut core = Core::new(2, on_disk(&files));
+    let mut init = init(1, "1", &[("main", "a"), ("db", "b"), ("dc", "c")], None);
+    if let ServerMessage::Init { users, .. } = &mut init {
+        users.push(collab_protocol::UserInfo {
+            user_id: "them".into(),
+            name: "them".into(),
+            color: "#ffffff".into(),
+            cursor: Some(0),
+            anchor: None,
+            role: Default::default(),
+            doc: Some("dc".into()),
+        });
+    }
+    let out = core.joined(init);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::Open {
+            doc: "dc".into(),
+            since: None
+        }]
+    );
+}
