@@ -124,7 +124,7 @@ done
 echo "   room $room"
 "$bin/collab" --server "$B" cat "$room" src/util.rs >/dev/null || fail "instance B cannot read the room"
 
-echo "== guest: collab append $room --path src/util.rs ... (instance B)"
+echo "== guest: collab append $room --path src/util.rs ... (through $B)"
 COLLAB_NAME=guest "$bin/collab" --server "$B" append "$room" --path src/util.rs \
   $'\npub fn half(x: i32) -> i32 {\n    x / 2\n}\n' || fail "the guest's append failed"
 
@@ -145,7 +145,7 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 $reached || fail "sed's change did not reach the room"
-show "collab cat $room src/main.rs (instance B):" "$tmp/main.rs"
+show "collab cat $room src/main.rs (through $B):" "$tmp/main.rs"
 cmp -s "$tmp/main.rs" "$project/src/main.rs" || fail "the room's src/main.rs differs from the host's"
 
 echo "== stopping collab share (SIGTERM)"
