@@ -1,4 +1,4 @@
-//! The command line: `collab create | join | cat | append | watch`, with the
+//! The command line: `collab share | create | join | cat | append | watch`, with the
 //! server, name and token taken from flags or the environment.
 
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
     version,
     about = "Edit code together, in the terminal, in real time.",
     long_about = "Edit code together, in the terminal, in real time.\n\n\
-        `collab create main.rs` makes a room seeded with main.rs and prints the \
+        `collab share DIR` makes a room of a directory and keeps the files \
+        on disk in sync with it; `collab create main.rs` makes a room seeded with main.rs and prints the \
         `collab join ...` command to share; whoever runs it edits the same \
         document, seeing everyone's caret in their color. `cat`, `append` and \
         `watch` reach a room from scripts."
@@ -49,14 +50,24 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Share a directory as a project room, kept in sync on disk.
+    ///
+    /// Prints how to join it, opens the editor on it, and keeps the files on
+    /// disk in sync with the room both ways: colleagues' edits are written
+    /// to disk, changes made on disk by any tool reach the room.
+    Share(ShareArgs),
     /// Create a room (seeded with FILE when given) and print how to join it.
     Create(CreateArgs),
     /// Open the editor on a room.
     Join(JoinArgs),
-    /// Print a room's document exactly as it is (no newline added).
+    /// Print a room's document exactly as it is (no newline added); in a
+    /// project room, the file at PATH.
     Cat {
         /// The room id (or a URL ending in it).
         room: String,
+        /// A file of a project room (as `collab share` named it, e.g.
+        /// `src/main.rs`) [default: the main document].
+        path: Option<String>,
     },
     /// Append TEXT to a room's document as an edit; exits once the server
     /// acknowledged every part of it. Edits an earlier `collab` left
@@ -71,6 +82,10 @@ pub enum Command {
         /// so watchers see it typed.
         #[arg(long, value_name = "N", default_value_t = 0)]
         delay_ms: u64,
+        /// In a project room, append to the file at PATH (and show the
+        /// caret there) [default: the main document].
+        #[arg(long, value_name = "PATH")]
+        path: Option<String>,
     },
     /// Print every protocol message the room sends, one JSON object per
     /// line, as a watcher (others see a script; it cannot edit). Reconnects
@@ -100,6 +115,26 @@ pub struct CreateArgs {
     pub quiet: bool,
 }
 
+/// `collab share`.
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The directory to share. `.gitignore`/`.ignore` are honoured and
+    /// `.git` skipped (as ripgrep does; hidden files are shared); binary
+    /// files and files over --max-file-bytes are skipped and listed.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Do not open the editor: keep DIR in sync (edit it with any editor)
+    /// until Ctrl-C or SIGTERM, which write what is pending first.
+    #[arg(long)]
+    pub no_editor: bool,
+    /// Print only the room id (first line), for scripts.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Files larger than this are not shared (the server's per-file limit).
+    #[arg(long, value_name = "N", default_value_t = crate::disk::scan::DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_bytes: u64,
+}
+
 /// `collab join`.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
@@ -109,6 +144,11 @@ pub struct JoinArgs {
     /// create` for this room on this machine; else Ctrl-S asks].
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// Mirror the room's files into DIR and keep them in sync both ways
+    /// (to run your own tools on them); DIR must be new, empty, or hold
+    /// the same files.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// A room argument may be a bare id or any URL ending in it (`join_url`,
@@ -185,5 +225,19 @@ mod tests {
     fn parses_append_with_delay() {
         let cli = Cli::try_parse_from(["collab", "append", "r1", "hi", "--delay-ms", "5"]).unwrap();
         assert!(matches!(cli.command, Command::Append { delay_ms: 5, .. }));
+    }
+
+    #[test]
+    fn parses_share_and_paths() {
+        let cli = Cli::try_parse_from(["collab", "share", "--no-editor", "-q"]).unwrap();
+        let Command::Share(args) = cli.command else {
+            panic!("share")
+        };
+        assert_eq!(args.dir, PathBuf::from("."));
+        assert!(args.no_editor && args.quiet);
+        let cli = Cli::try_parse_from(["collab", "append", "r1", "--path", "a/b.rs", "x"]).unwrap();
+        assert!(matches!(cli.command, Command::Append { path: Some(p), .. } if p == "a/b.rs"));
+        let cli = Cli::try_parse_from(["collab", "cat", "r1", "a/b.rs"]).unwrap();
+        assert!(matches!(cli.command, Command::Cat { path: Some(_), .. }));
     }
 }

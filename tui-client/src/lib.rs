@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod core;
+pub mod disk;
 pub mod journal;
 pub mod language;
 pub mod local_state;

@@ -11,6 +11,7 @@ use clap::Parser;
 use collab::app::{self, Outcome, Session};
 use collab::cli::{display_name, room_id, server_arg, Cli, Command};
 use collab::commands;
+use collab::disk::mirror::Background;
 use collab::server_api::ServerApi;
 
 fn main() -> ExitCode {
@@ -52,23 +53,58 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         file,
     };
     match cli.command {
+        Command::Share(args) => {
+            if let Some(shared) = commands::share::run(&api, &args, &name).await? {
+                let session = Session {
+                    join_commands: shared.join_lines,
+                    ..session(shared.room, None)
+                };
+                return editor(session, Some(shared.mirror)).await;
+            }
+        }
         Command::Create(args) => {
             let room = commands::create::run(&api, &args).await?;
             if args.join {
-                return app::run(session(room, args.file.clone())).await;
+                return editor(session(room, args.file.clone()), None).await;
             }
         }
-        Command::Join(args) => return app::run(session(room_id(&args.room)?, args.file)).await,
-        Command::Cat { room } => commands::cat::run(&api, &room_id(&room)?).await?,
+        Command::Join(args) => {
+            let room = room_id(&args.room)?;
+            let mirror = match &args.dir {
+                Some(dir) => Some(commands::share::join_dir(&api, &room, dir, &name).await?),
+                None => None,
+            };
+            return editor(session(room, args.file), mirror).await;
+        }
+        Command::Cat { room, path } => {
+            commands::cat::run(&api, &room_id(&room)?, path.as_deref()).await?
+        }
         Command::Append {
             room,
             text,
             delay_ms,
+            path,
         } => {
             let delay = Duration::from_millis(delay_ms);
-            commands::append::run(&api, &room_id(&room)?, &name, &text, delay).await?;
+            let room = room_id(&room)?;
+            match path {
+                Some(path) => {
+                    commands::append_path::run(&api, &room, &path, &name, &text, delay).await?
+                }
+                None => commands::append::run(&api, &room, &name, &text, delay).await?,
+            }
         }
         Command::Watch { room } => commands::watch::run(&api, &room_id(&room)?, &name).await?,
     }
     Ok(Outcome::Quit)
+}
+
+/// The editor on `session`, with a disk mirror running beside it when the
+/// room's files are kept on disk (stopped, its writes done, after it).
+async fn editor(session: Session, mirror: Option<Background>) -> anyhow::Result<Outcome> {
+    let outcome = app::run(session).await;
+    if let Some(mirror) = mirror {
+        mirror.finish().await;
+    }
+    outcome
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use collab_protocol::rest::{CreateRoom, CreatedRoom, RoomState};
+use collab_protocol::rest::{CreateRoom, CreatedRoom, Files, NewFile, RoomState};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -168,6 +168,83 @@ impl ServerApi {
             return Err(ApiError::Unexpected { status, body });
         }
         Self::decode(resp).await
+    }
+
+    /// `POST /rooms` with `files`: a project room (the first file is its
+    /// main document).
+    pub async fn create_project(&self, files: Vec<NewFile>) -> Result<CreatedRoom, ApiError> {
+        let body = CreateRoom {
+            files: Some(files),
+            ..CreateRoom::default()
+        };
+        let resp = self
+            .authorized(self.http.post(self.url("rooms")).json(&body))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if resp.status() != StatusCode::CREATED {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            return Err(ApiError::Unexpected { status, body });
+        }
+        Self::decode(resp).await
+    }
+
+    /// `GET /rooms/{id}/files`: every document's path.
+    pub async fn files(&self, room: &str) -> Result<Files, ApiError> {
+        if !is_valid_room_id(room) {
+            return Err(ApiError::InvalidRoomId(room.to_owned()));
+        }
+        let resp = self
+            .authorized(self.http.get(self.url(&format!("rooms/{room}/files"))))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        match resp.status() {
+            StatusCode::OK => Self::decode(resp).await,
+            StatusCode::NOT_FOUND => Err(ApiError::RoomNotFound(room.to_owned())),
+            status => Err(ApiError::Unexpected {
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// `GET /rooms/{id}/files/{path}`: one document's text, byte for byte;
+    /// `None` when no document has that path.
+    pub async fn file(&self, room: &str, path: &str) -> Result<Option<String>, ApiError> {
+        if !is_valid_room_id(room) {
+            return Err(ApiError::InvalidRoomId(room.to_owned()));
+        }
+        let mut url = self.url(&format!("rooms/{room}/files/"));
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path.split('/'));
+        }
+        let resp = self
+            .authorized(self.http.get(url))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        match resp.status() {
+            StatusCode::OK => {
+                let bytes = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
+                String::from_utf8(bytes.to_vec())
+                    .map(Some)
+                    .map_err(|e| ApiError::Unexpected {
+                        status: StatusCode::OK,
+                        body: format!("not UTF-8: {e}"),
+                    })
+            }
+            StatusCode::NOT_FOUND => {
+                // The room may be the one missing: say which.
+                self.room(room).await?;
+                Ok(None)
+            }
+            status => Err(ApiError::Unexpected {
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
     }
 
     /// `GET /rooms/{id}`.

@@ -182,7 +182,7 @@ pub async fn run(
 /// after the text it followed. (An editor's caret is pushed past text
 /// inserted exactly at it; a typist's must not be, or two typists at one
 /// spot would interleave their chars.)
-fn after_own_text(op: &Operation, at: usize) -> usize {
+pub(crate) fn after_own_text(op: &Operation, at: usize) -> usize {
     use collab_protocol::Component;
     let (mut old, mut new) = (at, at);
     for c in op.components() {

@@ -1,5 +1,6 @@
 //! `collab watch ROOM`: every protocol message, one JSON line each, for
-//! debugging and scripts. It joins as a watcher (others see a script, and it
+//! debugging and scripts (of a project room, as a project client: tree
+//! changes and carets in every file too). It joins as a watcher (others see a script, and it
 //! cannot edit) and reconnects as the editor does when the link drops (1 s,
 //! 2 s, 5 s, 10 s, then every 30 s; at once when the server restarts),
 //! saying so on stderr; each new connection prints its `init` line again.
@@ -28,13 +29,17 @@ enum Ended {
 /// Prints messages until Ctrl-C, stdout closing, or a final refusal.
 pub async fn run(api: &ServerApi, room: &str, name: &str) -> anyhow::Result<()> {
     api.room(room).await?;
+    // A project (more than one file) is watched as a project client: tree
+    // changes, and carets in every document. A one-file room is watched as
+    // before.
+    let project = api.files(room).await.is_ok_and(|f| f.files.len() > 1);
     let mut backoff = Backoff::new();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
         let ended = tokio::select! {
             _ = &mut interrupted => return Ok(()),
-            ended = watch_once(api, room, name, &mut backoff) => ended?,
+            ended = watch_once(api, room, name, project, &mut backoff) => ended?,
         };
         let (reason, now) = match ended {
             Ended::Done => return Ok(()),
@@ -60,9 +65,13 @@ async fn watch_once(
     api: &ServerApi,
     room: &str,
     name: &str,
+    project: bool,
     backoff: &mut Backoff,
 ) -> anyhow::Result<Ended> {
-    let query = [("name", name.to_owned()), ("role", "watcher".to_owned())];
+    let mut query = vec![("name", name.to_owned()), ("role", "watcher".to_owned())];
+    if project {
+        query.push(("project", "1".to_owned()));
+    }
     let request = api.ws_request(room, &query)?;
     let mut ws = match tokio_tungstenite::connect_async(request).await {
         Ok((ws, _)) => ws,
