@@ -398,30 +398,49 @@ fn an_editor_killed_with_unacknowledged_edits_loses_none() {
     assert_eq!(server.blocking().code(&room), "abc\ntyped while deaf");
 }
 
-/// A project of three files in two editors: the guest opens the second
-/// file with the picker (Ctrl-P) and types, the host sees it in the same
-/// file; the guest follows the host (F4) into the third file.
+/// A project shared from disk in two editors: the host runs `collab share`
+/// on a directory of three files, the guest joins, opens the second file
+/// with the picker (Ctrl-P) and types; the host sees it in the same file
+/// and the file on the host's disk changes; the guest follows the host
+/// (F4) into the third file.
 #[test]
-fn two_editors_in_a_project_open_files_type_and_follow() {
+fn a_shared_directory_in_two_editors_opens_files_types_to_disk_and_follows() {
     let tmux = Tmux::new();
     let server = TestServer::in_process(Default::default());
     let state = scratch("tmux-project");
-    let created = server
-        .block_on(server.rest().create_project(&[
-            ("src/main.rs", "fn main() {}\n"),
-            ("src/lib.rs", "pub fn lib() {}\n"),
-            ("notes/todo.md", "# Todo\n- ship it\n"),
-        ]))
-        .expect("a project room");
-    let room = created.room_id;
+    let dir = scratch("tmux-project-dir");
+    for (path, text) in [
+        ("src/main.rs", "fn main() {}\n"),
+        ("src/lib.rs", "pub fn lib() {}\n"),
+        ("notes/todo.md", "# Todo\n- ship it\n"),
+    ] {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
     let url = server.http();
-    start_pane(&tmux, "host", &join_argv("host", &state, &url, &room));
-    tmux.wait_for("host", false, "the main file", |s| {
-        s.contains("fn main() {}") && s.contains("src/main.rs") && s.contains("connected")
+    let mut share = join_argv("host", &state, &url, "");
+    share.truncate(share.len() - 2);
+    share.extend(["share".into(), dir.display().to_string()]);
+    start_pane(&tmux, "host", &share);
+    tmux.wait_for("host", false, "the editor on the shared project", |s| {
+        s.contains("connected") && s.contains("Users (2)")
     });
+    // The room's id, from the join commands F1 shows.
+    tmux.keys("host", &["F1"]);
+    let help = tmux.wait_for("host", false, "the join command in F1 help", |s| {
+        s.contains("collab join ")
+    });
+    let room = help
+        .split("collab join ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a room id after `collab join`")
+        .to_owned();
+    tmux.keys("host", &["Escape"]);
     start_pane(&tmux, "guest", &join_argv("guest", &state, &url, &room));
     tmux.wait_for("guest", false, "the host in the users panel", |s| {
-        s.contains("connected") && s.contains("host main.rs")
+        s.contains("connected") && s.contains("Users (3)")
     });
 
     // The guest picks the second file and types at its start.
@@ -439,16 +458,16 @@ fn two_editors_in_a_project_open_files_type_and_follow() {
     });
     tmux.type_text("guest", "// guest");
     tmux.keys("guest", &["Enter"]);
+    // The host's file on disk changes (through the share's disk mirror).
+    let on_disk = dir.join("src/lib.rs");
     poll(DEADLINE, || {
-        let text = server
-            .block_on(server.rest().file_text(&room, "src/lib.rs"))
-            .ok()??;
+        let text = std::fs::read(&on_disk).ok()?;
         (text == b"// guest\npub fn lib() {}\n").then_some(())
     })
     .unwrap_or_else(|| {
-        let text = server.block_on(server.rest().file_text(&room, "src/lib.rs"));
         panic!(
-            "the server has {text:?} in src/lib.rs; the guest's screen:\n{}",
+            "the host's src/lib.rs holds {:?}; the guest's screen:\n{}",
+            std::fs::read_to_string(&on_disk),
             tmux.capture("guest", false)
         )
     });
@@ -464,7 +483,8 @@ fn two_editors_in_a_project_open_files_type_and_follow() {
         s.contains("// guest") && s.contains("pub fn lib() {}")
     });
 
-    // The guest follows the host, who goes to the third file.
+    // The guest follows the host (not the host's disk mirror), who goes to
+    // the third file.
     tmux.keys("guest", &["F4"]);
     tmux.wait_for("guest", false, "following the host", |s| {
         s.contains("following host")

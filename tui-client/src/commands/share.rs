@@ -38,11 +38,7 @@ pub struct Shared {
 /// Shares `args.dir`. With `--no-editor`, mirrors it until interrupted and
 /// returns `None`; else returns the room, its join commands and the mirror
 /// running in the background, for the editor to open beside it.
-pub async fn run(
-    api: &ServerApi,
-    args: &ShareArgs,
-    name: &str,
-) -> anyhow::Result<Option<Shared>> {
+pub async fn run(api: &ServerApi, args: &ShareArgs, name: &str) -> anyhow::Result<Option<Shared>> {
     let dir = &args.dir;
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
