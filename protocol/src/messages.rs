@@ -335,6 +335,19 @@ impl ClientMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("client messages always serialize")
     }
+
+    /// This edit or caret addressed to `doc` (a project client's; `None`:
+    /// the main document). A [`crate::Replica`] keeps one document and
+    /// names none; a project client names the one it keeps. Other messages
+    /// are returned as they are.
+    pub fn for_doc(mut self, doc: Option<&str>) -> Self {
+        if let ClientMessage::CodeUpdate { doc: d, .. } | ClientMessage::CursorMove { doc: d, .. } =
+            &mut self
+        {
+            *d = doc.map(str::to_owned);
+        }
+        self
+    }
 }
 
 /// Values of `error.code`.

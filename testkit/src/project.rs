@@ -171,20 +171,7 @@ impl ProjectBot {
         if self.opening.contains(doc) {
             return;
         }
-        let msg = match msg {
-            ClientMessage::CodeUpdate {
-                revision,
-                seq,
-                operation,
-                ..
-            } => ClientMessage::CodeUpdate {
-                revision,
-                seq,
-                operation,
-                doc: Some(doc.to_owned()),
-            },
-            other => other,
-        };
+        let msg = msg.for_doc(Some(doc));
         // A dead connection shows when reading; the edit is resent then.
         self.client.try_send(&msg).await;
     }

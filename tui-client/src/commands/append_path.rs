@@ -60,20 +60,6 @@ pub async fn run(
     let send = |epoch: u64, msg: ClientMessage| {
         let _ = net.commands.send(NetCommand::Send { epoch, msg });
     };
-    let with_doc = |msg: ClientMessage, doc: &str| match msg {
-        ClientMessage::CodeUpdate {
-            revision,
-            seq,
-            operation,
-            ..
-        } => ClientMessage::CodeUpdate {
-            revision,
-            seq,
-            operation,
-            doc: Some(doc.to_owned()),
-        },
-        other => other,
-    };
     loop {
         let ready = !opening && replica.is_some();
         if ready
@@ -88,7 +74,7 @@ pub async fn run(
                 let at = caret.unwrap_or(len).min(len);
                 let op = Operation::replace(len, at, at, &chunks[next])?;
                 if let Some(msg) = r.edit(op)? {
-                    send(epoch, with_doc(msg, doc));
+                    send(epoch, msg.for_doc(Some(doc)));
                 }
                 let after = at + chunks[next].chars().count();
                 caret = Some(after);
@@ -144,7 +130,7 @@ pub async fn run(
                                         for op in &applied {
                                             caret = caret.map(|c| after_own_text(op, c));
                                         }
-                                        msgs.into_iter().for_each(|m| send(epoch, with_doc(m, &doc)));
+                                        msgs.into_iter().for_each(|m| send(epoch, m.for_doc(Some(&doc))));
                                     }
                                     Reconnected::Replaced { lost: None } => {}
                                     Reconnected::Replaced { lost: Some(_) } => bail!(
@@ -163,7 +149,7 @@ pub async fn run(
                         ServerMessage::Ack { revision, seq, doc } if doc == doc_id => {
                             if let (Some(r), Some(d)) = (replica.as_mut(), doc_id.as_deref()) {
                                 if let Some(msg) = r.ack(revision, seq)? {
-                                    send(epoch, with_doc(msg, d));
+                                    send(epoch, msg.for_doc(Some(d)));
                                 }
                             }
                         }

@@ -908,20 +908,7 @@ impl Editor {
         if self.opening {
             return;
         }
-        let msg = match msg {
-            ClientMessage::CodeUpdate {
-                revision,
-                seq,
-                operation,
-                ..
-            } => ClientMessage::CodeUpdate {
-                revision,
-                seq,
-                operation,
-                doc: self.doc_id.clone(),
-            },
-            other => other,
-        };
+        let msg = msg.for_doc(self.doc_id.as_deref());
         self.effects.push(Effect::Send(msg));
     }
 

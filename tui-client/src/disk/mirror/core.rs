@@ -162,24 +162,6 @@ pub struct Core {
     joined: bool,
 }
 
-/// `msg` (an edit from a replica, which names no document) for `doc`.
-fn for_doc(msg: ClientMessage, doc: &str) -> ClientMessage {
-    match msg {
-        ClientMessage::CodeUpdate {
-            revision,
-            seq,
-            operation,
-            ..
-        } => ClientMessage::CodeUpdate {
-            revision,
-            seq,
-            operation,
-            doc: Some(doc.to_owned()),
-        },
-        other => other,
-    }
-}
-
 impl Core {
     /// A mirror of a directory whose files (by room path) are `on_disk`,
     /// holding at most `max_open` documents open.
@@ -469,7 +451,7 @@ impl Core {
                 for op in &applied {
                     d.room_applied(op);
                 }
-                out.extend(send.into_iter().map(|m| Action::Send(for_doc(m, doc))));
+                out.extend(send.into_iter().map(|m| Action::Send(m.for_doc(Some(doc)))));
             }
             Reconnected::Replaced { lost } => {
                 d.since_base = edit_between(&d.base, code);
@@ -611,7 +593,7 @@ impl Core {
                 if let Some(d) = self.docs.get_mut(&doc) {
                     match d.replica.ack(revision, seq) {
                         Ok(Some(msg)) if !self.opening.contains(&doc) => {
-                            out.push(Action::Send(for_doc(msg, &doc)));
+                            out.push(Action::Send(msg.for_doc(Some(&doc))));
                         }
                         Ok(_) => {}
                         Err(e) => out.push(Action::Warn(format!("an ack did not fit: {e}"))),
@@ -873,7 +855,7 @@ impl Core {
             }
         };
         match d.replica.edit(mine) {
-            Ok(Some(msg)) if sending => out.push(Action::Send(for_doc(msg, doc))),
+            Ok(Some(msg)) if sending => out.push(Action::Send(msg.for_doc(Some(doc)))),
             Ok(_) => {}
             Err(e) => {
                 out.push(Action::Warn(format!(
