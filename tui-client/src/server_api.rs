@@ -192,22 +192,7 @@ impl ServerApi {
 
     /// `GET /rooms/{id}/files`: every document's path.
     pub async fn files(&self, room: &str) -> Result<Files, ApiError> {
-        if !is_valid_room_id(room) {
-            return Err(ApiError::InvalidRoomId(room.to_owned()));
-        }
-        let resp = self
-            .authorized(self.http.get(self.url(&format!("rooms/{room}/files"))))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        match resp.status() {
-            StatusCode::OK => Self::decode(resp).await,
-            StatusCode::NOT_FOUND => Err(ApiError::RoomNotFound(room.to_owned())),
-            status => Err(ApiError::Unexpected {
-                status,
-                body: resp.text().await.unwrap_or_default(),
-            }),
-        }
+        self.get_room(room, "/files").await
     }
 
     /// `GET /rooms/{id}/files/{path}`: one document's text, byte for byte;
@@ -249,11 +234,20 @@ impl ServerApi {
 
     /// `GET /rooms/{id}`.
     pub async fn room(&self, room: &str) -> Result<RoomState, ApiError> {
+        self.get_room(room, "").await
+    }
+
+    /// `GET /rooms/{id}{rest}` as JSON; a 404 says the room was not found.
+    async fn get_room<T: for<'de> Deserialize<'de>>(
+        &self,
+        room: &str,
+        rest: &str,
+    ) -> Result<T, ApiError> {
         if !is_valid_room_id(room) {
             return Err(ApiError::InvalidRoomId(room.to_owned()));
         }
         let resp = self
-            .authorized(self.http.get(self.url(&format!("rooms/{room}"))))
+            .authorized(self.http.get(self.url(&format!("rooms/{room}{rest}"))))
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
