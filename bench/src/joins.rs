@@ -1,6 +1,7 @@
-//! Scenarios 6 and 7: many idle connections on one instance (memory per
-//! connection, time to connect them all) and the time from connect to
-//! `init` for a large document or a long history.
+//! Many idle connections on one instance (memory per connection, time to
+//! connect them all: `connections`, and `connect_rate` in memory beside
+//! through Redis) and the time from connect to `init` for a large document
+//! or a long history (`join`).
 
 use std::time::{Duration, Instant};
 
@@ -40,8 +41,17 @@ pub async fn join_doc(instances: &[String], doc: &str, tries: usize) -> Result<(
     time_joins(addr, &room, tries).await
 }
 
-/// `count` idle connections on `server`, `per_room` to a room.
-pub async fn connections(server: &TestServer, count: usize, per_room: usize) -> Result<Row> {
+/// What holding idle connections cost an instance.
+struct Idle {
+    before: u64,
+    after: u64,
+    connect: Duration,
+}
+
+/// `count` idle connections on `server`, `per_room` to a room: its RSS
+/// before and after, and how long connecting them all took (or why they
+/// did not all stay).
+async fn idle(server: &TestServer, count: usize, per_room: usize) -> Result<Result<Idle, String>> {
     let addr = server.addr.clone();
     let room_count = count.div_ceil(per_room);
     let mut rooms = Vec::new();
@@ -72,24 +82,71 @@ pub async fn connections(server: &TestServer, count: usize, per_room: usize) -> 
     let after = server.rss_kib()?;
     let done = group.finish(&[addr], Duration::from_secs(60)).await;
     if done.disconnects > 0 {
-        return Ok(Row::failed(
-            "connections",
-            format!("{} of {count} idle connections dropped", done.disconnects),
-        ));
+        return Ok(Err(format!(
+            "{} of {count} idle connections dropped",
+            done.disconnects
+        )));
     }
     if let Err(e) = done.converged {
-        return Ok(Row::failed("connections", e));
+        return Ok(Err(e));
     }
-    let per_conn = after.saturating_sub(before) as f64 / count as f64;
+    Ok(Ok(Idle {
+        before,
+        after,
+        connect,
+    }))
+}
+
+impl Idle {
+    fn kib_per_conn(&self, count: usize) -> f64 {
+        let per_conn = self.after.saturating_sub(self.before) as f64 / count as f64;
+        (per_conn * 100.0).round() / 100.0
+    }
+
+    fn per_second(&self, count: usize) -> f64 {
+        (count as f64 / self.connect.as_secs_f64()).round()
+    }
+}
+
+/// The `connections` scenario: `count` idle connections on `server`.
+pub async fn connections(server: &TestServer, count: usize, per_room: usize) -> Result<Row> {
+    let idle = match idle(server, count, per_room).await? {
+        Ok(i) => i,
+        Err(e) => return Ok(Row::failed("connections", e)),
+    };
     Ok(Row::new(
         "connections",
         json!({
             "count": count,
             "per_room": per_room,
-            "rss_kib_before": before,
-            "rss_kib_after": after,
-            "rss_kib_per_conn": (per_conn * 100.0).round() / 100.0,
-            "connect_s": (connect.as_secs_f64() * 1000.0).round() / 1000.0,
+            "rss_kib_before": idle.before,
+            "rss_kib_after": idle.after,
+            "rss_kib_per_conn": idle.kib_per_conn(count),
+            "connect_s": (idle.connect.as_secs_f64() * 1000.0).round() / 1000.0,
+        }),
+    ))
+}
+
+/// The `connect_rate` scenario: `count` connections to a fresh in-memory
+/// instance and to a fresh one on Redis, 32 connecting at a time.
+pub async fn connect_rate(memory: &TestServer, redis: &TestServer, count: usize) -> Result<Row> {
+    const NAME: &str = "connect_rate";
+    let mem = match idle(memory, count, 50).await? {
+        Ok(i) => i,
+        Err(e) => return Ok(Row::failed(NAME, e)),
+    };
+    let red = match idle(redis, count, 50).await? {
+        Ok(i) => i,
+        Err(e) => return Ok(Row::failed(NAME, e)),
+    };
+    Ok(Row::new(
+        NAME,
+        json!({
+            "count": count,
+            "memory_conns_per_s": mem.per_second(count),
+            "redis_conns_per_s": red.per_second(count),
+            "memory_kib_per_conn": mem.kib_per_conn(count),
+            "redis_kib_per_conn": red.kib_per_conn(count),
         }),
     ))
 }

@@ -7,6 +7,7 @@
 //! ends, and every phase is bounded in time and count.
 
 mod bot;
+mod cpu;
 mod cursor;
 mod fanout;
 mod group;
@@ -362,6 +363,17 @@ async fn run(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {
     if wanted(args, "cursor_storm") {
         progress("cursor_storm");
         rows.push(cursor::cursor_storm(&both, s).await?);
+    }
+    if wanted(args, "cpu_per_edit") {
+        progress("cpu_per_edit");
+        let mem = start_server(bin, None)?;
+        rows.push(cpu::cpu_per_edit(&mem, &a, &b, &redis, s.hot_duration).await?);
+    }
+    if wanted(args, "connect_rate") {
+        progress("connect_rate");
+        let mem = start_server(bin, None)?;
+        let red = start_server(bin, Some(&url))?;
+        rows.push(joins::connect_rate(&mem, &red, s.connections).await?);
     }
     if wanted(args, "project") {
         progress("project");

@@ -13,6 +13,7 @@ pub mod bot;
 pub mod client;
 pub mod edits;
 pub mod ports;
+pub mod procfs;
 pub mod project;
 pub mod proxy;
 pub mod redis;

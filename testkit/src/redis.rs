@@ -101,6 +101,12 @@ impl TestRedis {
         Ok(())
     }
 
+    /// The CPU time the running `redis-server` used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let child = self.child.as_ref().context("redis-server is stopped")?;
+        crate::procfs::cpu_seconds(child.id())
+    }
+
     /// `redis://127.0.0.1:port/`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)

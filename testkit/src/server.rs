@@ -355,16 +355,19 @@ impl TestServer {
     /// The process's resident memory, in KiB (VmRSS). Processes only: an
     /// in-process server shares its memory with the caller.
     pub fn rss_kib(&self) -> Result<u64> {
-        let Kind::Process(child) = &self.kind else {
-            bail!("an in-process server has no memory of its own");
-        };
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            .context("the server process is gone")?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .context("no VmRSS in /proc/<pid>/status")
+        crate::procfs::rss_kib(self.pid()?)
+    }
+
+    /// The CPU time the process used so far, in seconds. Processes only.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        crate::procfs::cpu_seconds(self.pid()?)
+    }
+
+    fn pid(&self) -> Result<u32> {
+        match &self.kind {
+            Kind::Process(child) => Ok(child.id()),
+            Kind::InProcess { .. } => bail!("an in-process server shares the caller's process"),
+        }
     }
 }
 
