@@ -38,8 +38,13 @@ pub struct Config {
     pub history_bytes_total: usize,
     /// How long connections get to close after a shutdown signal.
     pub shutdown_grace: Duration,
-    /// Redis URL; rooms live in memory when `None`.
+    /// Redis URL; rooms live in memory when `None`. With `redis_cluster`,
+    /// one or more seed nodes of a cluster, comma-separated.
     pub redis_url: Option<String>,
+    /// `redis_url` names a Redis Cluster.
+    pub redis_cluster: bool,
+    /// Replicas that must hold a commit before it is acknowledged.
+    pub redis_wait_replicas: usize,
     /// HS256 secret; authentication is off when `None`.
     pub jwt_secret: Option<String>,
     /// Allowed `Origin`s for WebSocket upgrades and CORS; any when `None`.
@@ -93,6 +98,8 @@ impl Default for Config {
             history_bytes_total: 512 << 20,
             shutdown_grace: Duration::from_secs(10),
             redis_url: None,
+            redis_cluster: false,
+            redis_wait_replicas: 0,
             jwt_secret: None,
             cors_origins: None,
             rate_per_sec: 500.0,

@@ -96,14 +96,18 @@ pub async fn run(
         Some(url) => {
             let instance = ids::new_client_id().replacen("anon-", "i-", 1);
             let store = RedisStore::connect(
-                url,
+                &store::redis::RedisSetup {
+                    url: url.clone(),
+                    cluster: config.redis_cluster,
+                    wait_replicas: config.redis_wait_replicas,
+                },
                 instance,
                 config.room_ttl,
                 config.history_ops,
                 config.history_bytes,
                 metrics.redis_errors.clone(),
             )?;
-            tracing::info!(instance = %store.instance(), "rooms live in redis");
+            tracing::info!(instance = %store.instance(), cluster = config.redis_cluster, "rooms live in redis");
             store::redis::spawn_heartbeat(store.clone());
             Store::Redis(store)
         }

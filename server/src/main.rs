@@ -55,10 +55,21 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one; the address is printed).
     #[arg(long, env = "COLLAB_PORT", default_value_t = 8000)]
     port: u16,
-    /// Redis URL (e.g. redis://127.0.0.1:6379/0). When set, rooms live in
-    /// Redis and any number of instances share them; otherwise in memory.
+    /// Redis URL (e.g. redis://127.0.0.1:6379/0, or rediss://… for TLS).
+    /// When set, rooms live in Redis and any number of instances share them;
+    /// otherwise in memory. With --redis-cluster: one or more seed nodes of
+    /// the cluster, comma-separated.
     #[arg(long, env = "REDIS_URL")]
     redis_url: Option<String>,
+    /// --redis-url names a Redis Cluster (7.0 or later): rooms spread over
+    /// its shards by their hash tag, events travel by sharded pub/sub.
+    #[arg(long, env = "REDIS_CLUSTER")]
+    redis_cluster: bool,
+    /// Replicas that must hold a commit (Redis WAIT, up to 0.5 s) before a
+    /// client gets its ack; with 1, killing a primary whose replica takes
+    /// over loses no acknowledged edit. 0 acks once the primary has it.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    redis_wait_replicas: usize,
     /// Seconds a room is kept with nobody connected and no activity.
     #[arg(long, env = "ROOM_TTL_SECONDS", default_value_t = 7200)]
     room_ttl_seconds: u64,
@@ -189,6 +200,8 @@ async fn main() -> anyhow::Result<()> {
         outgoing_queue: a.outgoing_queue.max(16),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_seconds),
         redis_url: a.redis_url.filter(|u| !u.is_empty()),
+        redis_cluster: a.redis_cluster,
+        redis_wait_replicas: a.redis_wait_replicas,
         jwt_secret: a.jwt_secret.filter(|s| !s.is_empty()),
         cors_origins: a.cors_origins.filter(|o| !o.is_empty()),
         rate_per_sec: a.rate_per_sec,

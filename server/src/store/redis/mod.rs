@@ -5,7 +5,10 @@
 //! - [`scripts`]: the Lua scripts that change several keys atomically (a
 //!   commit checks the expected revision, appends, trims and publishes);
 //! - [`wire`]: the compact forms published on a room's channel and logged;
+//! - [`conn`]: the command connection, to one Redis or to a cluster;
 //! - [`subscriber`]: the one pub/sub connection, routing events to rooms;
+//! - [`shard_subscriber`]: on a cluster, sharded pub/sub instead (a room's
+//!   events go only through the primary that owns its slot);
 //! - [`presence`]: who is connected where, heartbeats, and reaping the
 //!   users of instances that died.
 //!
@@ -13,25 +16,28 @@
 //! hears that the subscriber reconnected, reads the missed entries from the
 //! log.
 
+mod conn;
 mod keys;
 mod presence;
 mod scripts;
+mod shard_subscriber;
 mod subscriber;
 mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
 use redis::AsyncCommands;
 use ropey::Rope;
 use tokio::sync::mpsc;
 
 use collab_protocol::FileInfo;
 
+use self::conn::Conn;
 use self::keys::{
     channel, doc_keys, doc_prefix, k_doc, k_ids, k_meta, k_tree, k_treelog, k_viewer, room_keys,
 };
@@ -82,10 +88,31 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
+/// Where Redis is and how to use it.
+#[derive(Clone, Debug)]
+pub struct RedisSetup {
+    /// A `redis://` or `rediss://` URL; on a cluster, one or more seed
+    /// nodes, comma-separated.
+    pub url: String,
+    /// The URL names a Redis Cluster: sharded pub/sub, cluster routing.
+    pub cluster: bool,
+    /// Replicas that must have a commit (`WAIT`) before it is acknowledged;
+    /// 0 acknowledges as soon as the primary has it.
+    pub wait_replicas: usize,
+}
+
+/// How long a commit waits for `wait_replicas` replicas before it is
+/// acknowledged anyway (and the shortfall counted as a Redis error).
+const WAIT_REPLICAS_MS: u64 = 500;
+
 /// The Redis side of the server: one multiplexed connection for commands,
-/// one subscriber connection for every room's channel.
+/// one subscriber connection for every room's channel (on a cluster, one per
+/// shard its rooms live on).
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
+    /// `PUBLISH`, or `SPUBLISH` on a cluster.
+    publish: &'static str,
+    wait_replicas: usize,
     /// This server instance's id (random per process).
     instance: String,
     ttl: Duration,
@@ -93,7 +120,7 @@ pub struct RedisStore {
     history_bytes: usize,
     scripts: Scripts,
     /// Channel -> the room that hears it.
-    subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<StoreEvent>>>>,
+    subscribers: subscriber::Feeds,
     sub_requests: mpsc::UnboundedSender<SubRequest>,
     /// Counts every failed request to Redis, whatever asked for it (a
     /// commit, a join, a REST lookup, a heartbeat, the subscriber).
@@ -102,42 +129,64 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Connects lazily: the server starts even while Redis is down, and the
-    /// connection manager reconnects by itself. Every failed request adds
-    /// one to `errors`.
+    /// connection reconnects by itself. Every failed request adds one to
+    /// `errors`.
     pub fn connect(
-        url: &str,
+        setup: &RedisSetup,
         instance: String,
         ttl: Duration,
         history: usize,
         history_bytes: usize,
         errors: Arc<AtomicU64>,
     ) -> Result<Arc<Self>> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let conn;
+        let mut cluster_sub = None;
+        let mut single_sub = None;
+        if setup.cluster {
+            let seeds: Vec<&str> = setup
+                .url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect();
+            if seeds.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "redis cluster: no seed node URL given".into(),
+                ));
+            }
+            conn = Conn::cluster(&ClusterClientBuilder::new(seeds.clone()).build()?);
+            let (push_tx, push_rx) = mpsc::unbounded_channel();
+            let sub_client = ClusterClientBuilder::new(seeds)
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .push_sender(push_tx)
+                .build()?;
+            cluster_sub = Some((sub_client, push_rx));
+        } else {
+            let client = redis::Client::open(setup.url.as_str())?;
+            conn = Conn::single(client.clone())?;
+            single_sub = Some(client);
+        }
         let store = Arc::new(Self {
             conn,
+            publish: if setup.cluster { "SPUBLISH" } else { "PUBLISH" },
+            wait_replicas: setup.wait_replicas,
             instance,
             ttl,
             history,
             history_bytes,
-            scripts: Scripts::new(),
+            scripts: Scripts::new(setup.cluster),
             subscribers: Arc::default(),
             sub_requests: tx,
             errors: errors.clone(),
         });
-        tokio::spawn(subscriber::run(
-            client,
-            store.subscribers.clone(),
-            rx,
-            store.instance.clone(),
-            errors,
-        ));
+        let feeds = store.subscribers.clone();
+        let me = store.instance.clone();
+        if let Some((client, pushes)) = cluster_sub {
+            tokio::spawn(shard_subscriber::run(client, pushes, feeds, rx, me, errors));
+        } else if let Some(client) = single_sub {
+            tokio::spawn(subscriber::run(client, feeds, rx, me, errors));
+        }
         Ok(store)
     }
 
@@ -395,6 +444,9 @@ impl RedisStore {
             }
             let (status, revision, missed, log_bytes): (i64, u64, Vec<String>, u64) =
                 inv.invoke_async(&mut c).await?;
+            if status == 1 {
+                self.replicated(&mut c, &k_doc(id, doc, "meta")).await;
+            }
             Ok(match status {
                 1 => CommitReply::Committed {
                     revision,
@@ -411,6 +463,41 @@ impl RedisStore {
             })
         })
         .await
+    }
+
+    /// Waits (up to [`WAIT_REPLICAS_MS`]) until `wait_replicas` replicas of
+    /// the primary holding `key` have every write made so far on this
+    /// connection, so that a commit acknowledged to a client survives that
+    /// primary being killed and a replica promoted. The `EXISTS` only
+    /// routes the pipeline to that primary (on a cluster, one connection per
+    /// node carries every command, so `WAIT` covers the commit). A shortfall
+    /// is logged and counted, not failed: the primary has the commit.
+    async fn replicated(&self, c: &mut Conn, key: &str) {
+        if self.wait_replicas == 0 {
+            return;
+        }
+        let acked: redis::RedisResult<(bool, usize)> = redis::pipe()
+            .exists(key)
+            .cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(WAIT_REPLICAS_MS)
+            .query_async(c)
+            .await;
+        match acked {
+            Ok((_, n)) if n >= self.wait_replicas => {}
+            Ok((_, n)) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    replicas = n,
+                    wanted = self.wait_replicas,
+                    "commit reached fewer replicas than --redis-wait-replicas"
+                );
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "waiting for replicas failed");
+            }
+        }
     }
 
     /// Commits a tree change if the tree is still at the revision before
@@ -453,6 +540,9 @@ impl RedisStore {
                 .arg(TREE_LOG);
             let (status, revision, missed): (i64, u64, Vec<String>) =
                 inv.invoke_async(&mut c).await?;
+            if status == 1 {
+                self.replicated(&mut c, &k_meta(id)).await;
+            }
             Ok(match status {
                 1 => TreeReply::Committed,
                 0 => TreeReply::Conflict {

@@ -49,7 +49,9 @@ impl RedisStore {
             redis::pipe()
                 .hset(k_presence(id), &user.user_id, to_json(&record))
                 .pexpire(k_presence(id), self.ttl_ms() as i64)
-                .publish(channel(id), to_json(&event))
+                .cmd(self.publish)
+                .arg(channel(id))
+                .arg(to_json(&event))
                 .query_async::<()>(&mut c)
                 .await?;
             Ok(())
@@ -108,7 +110,11 @@ impl RedisStore {
                 c: cursor,
                 a: anchor,
             };
-            c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
+            redis::cmd(self.publish)
+                .arg(channel(id))
+                .arg(to_json(&event))
+                .query_async::<()>(&mut c)
+                .await?;
             Ok(())
         })
         .await
@@ -132,12 +138,14 @@ impl RedisStore {
             if instances.is_empty() {
                 return Ok(Vec::new());
             }
+            // One request each: on a cluster the heartbeat keys live on
+            // different slots, and a pipeline may not cross slots.
             let mut c = self.conn.clone();
-            let mut pipe = redis::pipe();
+            let mut alive = Vec::with_capacity(instances.len());
             for i in instances {
-                pipe.exists(k_instance(i));
+                alive.push(c.exists(k_instance(i)).await?);
             }
-            Ok(pipe.query_async(&mut c).await?)
+            Ok(alive)
         })
         .await
     }
