@@ -148,8 +148,12 @@ impl Typist {
         {
             assert!(
                 Instant::now() < deadline,
-                "{} did not settle",
-                self.client_id
+                "{} did not settle in {} (at revision {}, synchronized: {}, wanted {revision}, reconnected {} times)",
+                self.client_id,
+                self.room,
+                self.bot.replica.sync.revision(),
+                self.bot.replica.sync.is_synchronized(),
+                self.reconnects
             );
             self.pump(Duration::from_millis(200)).await;
         }
@@ -189,6 +193,8 @@ pub struct Plan {
     pub seed: u64,
     /// See [`Typist::history_may_reset`].
     pub history_may_reset: bool,
+    /// The longest pause between a typist's edits, in ms (15 when 0).
+    pub pace_ms: u64,
 }
 
 /// `clients` typists spread over `addrs` each insert `edits` unique markers;
@@ -252,7 +258,9 @@ where
                 let op = marker_edit(&mut rng, &t.bot.replica.doc, &marker);
                 markers.push(marker);
                 t.edit(op).await;
-                t.pump(Duration::from_millis(rng.random_range(1..15))).await;
+                let pace = if plan.pace_ms == 0 { 15 } else { plan.pace_ms };
+                t.pump(Duration::from_millis(rng.random_range(1..pace)))
+                    .await;
             }
             t.settle(0).await;
             done.send(()).await.unwrap();

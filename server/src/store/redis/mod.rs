@@ -30,14 +30,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::cluster::ClusterClientBuilder;
 use redis::AsyncCommands;
 use ropey::Rope;
 use tokio::sync::mpsc;
 
 use collab_protocol::FileInfo;
 
-use self::conn::Conn;
+use self::conn::{Conn, SharedConn};
 use self::keys::{
     channel, doc_keys, doc_prefix, k_doc, k_ids, k_meta, k_tree, k_treelog, k_viewer, room_keys,
 };
@@ -103,16 +102,26 @@ pub struct RedisSetup {
 
 /// How long a commit waits for `wait_replicas` replicas before it is
 /// acknowledged anyway (and the shortfall counted as a Redis error).
-const WAIT_REPLICAS_MS: u64 = 500;
+const WAIT_REPLICAS_MS: u64 = 200;
+/// After a `WAIT` that came back short, how long commits are acknowledged
+/// without waiting. `WAIT` blocks the whole connection to that primary (every
+/// room on it, not only the one committing), so waiting out the timeout on
+/// every commit while a primary has no replica (right after a failover,
+/// before the old primary comes back as a replica) would slow every room on
+/// it to a few commits a second.
+const WAIT_PAUSE: Duration = Duration::from_secs(5);
 
 /// The Redis side of the server: one multiplexed connection for commands,
 /// one subscriber connection for every room's channel (on a cluster, one per
 /// shard its rooms live on).
 pub struct RedisStore {
-    conn: Conn,
+    conn: SharedConn,
     /// `PUBLISH`, or `SPUBLISH` on a cluster.
     publish: &'static str,
     wait_replicas: usize,
+    /// Until when commits are acknowledged without `WAIT` (see
+    /// [`WAIT_PAUSE`]).
+    wait_paused: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// This server instance's id (random per process).
     instance: String,
     ttl: Duration,
@@ -155,22 +164,23 @@ impl RedisStore {
                     "redis cluster: no seed node URL given".into(),
                 ));
             }
-            conn = Conn::cluster(&ClusterClientBuilder::new(seeds.clone()).build()?);
+            conn = SharedConn::cluster(&seeds)?;
             let (push_tx, push_rx) = mpsc::unbounded_channel();
-            let sub_client = ClusterClientBuilder::new(seeds)
+            let sub_client = conn::cluster_builder(&seeds)
                 .use_protocol(redis::ProtocolVersion::RESP3)
                 .push_sender(push_tx)
                 .build()?;
             cluster_sub = Some((sub_client, push_rx));
         } else {
             let client = redis::Client::open(setup.url.as_str())?;
-            conn = Conn::single(client.clone())?;
+            conn = SharedConn::single(client.clone())?;
             single_sub = Some(client);
         }
         let store = Arc::new(Self {
             conn,
             publish: if setup.cluster { "SPUBLISH" } else { "PUBLISH" },
             wait_replicas: setup.wait_replicas,
+            wait_paused: std::sync::Mutex::new(None),
             instance,
             ttl,
             history,
@@ -200,6 +210,7 @@ impl RedisStore {
         let result = request.await;
         if result.is_err() {
             self.errors.fetch_add(1, Ordering::Relaxed);
+            self.conn.failed();
         }
         result
     }
@@ -210,7 +221,7 @@ impl RedisStore {
 
     /// True when Redis answers a PING.
     pub async fn healthy(&self) -> bool {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         self.counted(async { Ok(redis::cmd("PING").query_async::<String>(&mut c).await?) })
             .await
             .is_ok()
@@ -220,7 +231,7 @@ impl RedisStore {
     /// transaction (the read-only id, on another slot, just before).
     pub async fn create_room(&self, id: &str, viewer: &str, docs: &[NewDoc]) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let ttl = self.ttl_ms() as i64;
             c.set_ex::<_, _, ()>(k_viewer(viewer), id, self.ttl.as_secs().max(1))
                 .await?;
@@ -258,7 +269,7 @@ impl RedisStore {
     /// True when the room exists.
     pub async fn exists(&self, id: &str) -> Result<bool> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             Ok(c.exists(k_meta(id)).await?)
         })
         .await
@@ -267,7 +278,7 @@ impl RedisStore {
     /// The room a read-only id opens, if any.
     pub async fn viewer_room(&self, viewer: &str) -> Result<Option<String>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             Ok(c.get(k_viewer(viewer)).await?)
         })
         .await
@@ -278,7 +289,7 @@ impl RedisStore {
     /// its tree written now (its one document, as the main one).
     pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.load.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
@@ -355,7 +366,7 @@ impl RedisStore {
     /// documents: its one document is the main one, at `main.EXT`. Written
     /// only if absent, so instances loading it at once agree.
     async fn adopt_single(&self, id: &str, language: &str) -> Result<FileInfo> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let (_, docs) = LoadedRoom::single("", language, None);
         let record = TreeRecord {
             path: docs[0].file.path.clone(),
@@ -383,7 +394,7 @@ impl RedisStore {
     /// Reads one document, or `None` when it does not exist.
     pub async fn load_doc(&self, id: &str, doc: &str) -> Result<Option<LoadedDoc>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.load_doc.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -411,7 +422,7 @@ impl RedisStore {
     /// publishes them, atomically.
     pub async fn commit(&self, id: &str, doc: &str, req: CommitRequest) -> Result<CommitReply> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.commit.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -471,9 +482,15 @@ impl RedisStore {
     /// primary being killed and a replica promoted. The `EXISTS` only
     /// routes the pipeline to that primary (on a cluster, one connection per
     /// node carries every command, so `WAIT` covers the commit). A shortfall
-    /// is logged and counted, not failed: the primary has the commit.
+    /// is logged and counted, not failed (the primary has the commit), and
+    /// pauses waiting for [`WAIT_PAUSE`].
     async fn replicated(&self, c: &mut Conn, key: &str) {
         if self.wait_replicas == 0 {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let paused = *self.wait_paused.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_some_and(|until| now < until) {
             return;
         }
         let acked: redis::RedisResult<(bool, usize)> = redis::pipe()
@@ -487,14 +504,13 @@ impl RedisStore {
             Ok((_, n)) if n >= self.wait_replicas => {}
             Ok((_, n)) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    replicas = n,
-                    wanted = self.wait_replicas,
-                    "commit reached fewer replicas than --redis-wait-replicas"
-                );
+                *self.wait_paused.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(now + WAIT_PAUSE);
+                tracing::warn!(replicas = n, wanted = self.wait_replicas, pause = ?WAIT_PAUSE, "a commit reached fewer replicas than --redis-wait-replicas (a primary without replicas?); acknowledging without waiting for a while");
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
+                self.conn.failed();
                 tracing::warn!(error = %e, "waiting for replicas failed");
             }
         }
@@ -505,7 +521,7 @@ impl RedisStore {
     /// atomically.
     pub async fn commit_tree(&self, id: &str, req: TreeRequest) -> Result<TreeReply> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let doc = req.entry.change.doc().to_owned();
             let mut inv = self.scripts.tree.prepare_invoke();
             inv.key(k_meta(id)).key(k_tree(id)).key(k_treelog(id));
@@ -563,7 +579,7 @@ impl RedisStore {
     /// not an error (the reader checks that the first entry is `after + 1`).
     pub async fn entries_since(&self, id: &str, doc: &str, after: u64) -> Result<Option<Tail>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.since.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -587,7 +603,7 @@ impl RedisStore {
     /// the room is gone.
     pub async fn tree_since(&self, id: &str, after: u64) -> Result<Option<TreeTail>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let raw: Option<(u64, Vec<String>)> = self
                 .scripts
                 .tree_since
@@ -615,7 +631,7 @@ impl RedisStore {
     /// `None` when the document is gone.
     pub async fn record_fork(&self, id: &str, doc: &str, at: u64) -> Result<Option<u64>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let fork: i64 = self
                 .scripts
                 .fork
@@ -631,7 +647,7 @@ impl RedisStore {
     /// The revision after which a document's history parted, if it ever did.
     pub async fn fork(&self, id: &str, doc: &str) -> Result<Option<u64>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let fork: Option<u64> = c.hget(k_doc(id, doc, "meta"), "fork").await?;
             Ok(fork)
         })
@@ -647,7 +663,7 @@ impl RedisStore {
         text: Rope,
     ) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.snapshot.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -667,7 +683,7 @@ impl RedisStore {
     /// of its read-only id.
     pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.touch_room.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
@@ -688,7 +704,7 @@ impl RedisStore {
     /// clients without one.
     pub async fn expire_clients(&self, id: &str) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.expire_clients.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
@@ -712,7 +728,7 @@ impl RedisStore {
         fresh: (String, String),
     ) -> Result<(String, String)> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let key = k_ids(id);
             let (_, stored, _): (bool, String, ()) = redis::pipe()
                 .atomic()

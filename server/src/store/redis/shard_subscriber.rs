@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
@@ -36,10 +36,7 @@ pub(super) async fn run(
     instance: String,
     errors: Arc<AtomicU64>,
 ) {
-    let config = ClusterConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_secs(3));
-    let conn = client.get_pending_async_connection_with_config(config);
+    let conn = client.get_pending_async_connection_with_config(super::conn::cluster_config());
     // (Re)subscriptions go through one worker, in order, so a room that
     // leaves right after joining ends unsubscribed; the push router asks it
     // to subscribe again after a slot moved.

@@ -1,0 +1,94 @@
+//! TLS for `https://` and `wss://` servers: one rustls configuration (ring,
+//! no OpenSSL) shared by REST (reqwest) and the WebSocket
+//! (tokio-tungstenite), so both trust the same roots:
+//!
+//! - `--ca-cert FILE` / `COLLAB_CA_CERT`: only the CA certificates in that
+//!   PEM file (a private CA, a self-signed server);
+//! - otherwise the system's roots, or the bundled Mozilla roots
+//!   (webpki-roots) on a system that has none.
+//!
+//! There is no way to skip verification: a certificate that does not
+//! verify is a clear one-line error ([`certificate_problem`]), never a
+//! silent fallback.
+
+use std::error::Error as StdError;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
+
+/// Why the TLS set-up could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The `--ca-cert` file cannot be read or holds no certificate.
+    #[error("cannot use the CA certificate {path}: {why}")]
+    CaCert { path: PathBuf, why: String },
+}
+
+/// The client configuration: roots as the module docs say, HTTP/1.1 (a
+/// WebSocket upgrade is HTTP/1.1).
+pub fn client_config(ca_cert: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match ca_cert {
+        Some(path) => {
+            let bad = |why: String| TlsError::CaCert {
+                path: path.to_owned(),
+                why,
+            };
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("no CERTIFICATE in it".into()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        None => {
+            let (added, _) =
+                roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+            if added == 0 {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// When `e` (or what caused it) is a certificate that did not verify, what
+/// to tell the user, in one line.
+pub fn certificate_problem(e: &(dyn StdError + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(rustls::Error::InvalidCertificate(why)) = err.downcast_ref::<rustls::Error>() {
+            return Some(describe(why));
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(rustls::Error::InvalidCertificate(why)) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Some(describe(why));
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn describe(why: &rustls::CertificateError) -> String {
+    format!(
+        "the server's TLS certificate does not verify ({why:?}); if it is signed by a private CA, pass that CA with --ca-cert FILE (or COLLAB_CA_CERT)"
+    )
+}
