@@ -67,18 +67,24 @@ pub fn client_config(ca_cert: Option<&Path>) -> Result<Arc<ClientConfig>, TlsErr
 }
 
 /// When `e` (or what caused it) is a certificate that did not verify, what
-/// to tell the user, in one line.
+/// to tell the user, in one line. (The HTTP and WebSocket stacks wrap the
+/// rustls error differently, in `io::Error`s and boxed errors: it is found
+/// by type where it can be, else by rustls' own wording.)
 pub fn certificate_problem(e: &(dyn StdError + 'static)) -> Option<String> {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(rustls::Error::InvalidCertificate(why)) = err.downcast_ref::<rustls::Error>() {
-            return Some(describe(why));
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(rustls::Error::InvalidCertificate(why)) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn StdError + 'static));
+        for candidate in [Some(err), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(why)) =
+                candidate.downcast_ref::<rustls::Error>()
             {
+                return Some(describe(&format!("{why:?}")));
+            }
+            let text = candidate.to_string();
+            if let Some(why) = text.strip_prefix("invalid peer certificate: ") {
                 return Some(describe(why));
             }
         }
@@ -87,8 +93,26 @@ pub fn certificate_problem(e: &(dyn StdError + 'static)) -> Option<String> {
     None
 }
 
-fn describe(why: &rustls::CertificateError) -> String {
+fn describe(why: &str) -> String {
     format!(
-        "the server's TLS certificate does not verify ({why:?}); if it is signed by a private CA, pass that CA with --ca-cert FILE (or COLLAB_CA_CERT)"
+        "the server's TLS certificate does not verify ({why}); if it is signed by a private CA, pass that CA with --ca-cert FILE (or COLLAB_CA_CERT)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_errors_are_found_inside_io_errors() {
+        let rustls_err = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls_err);
+        let told = certificate_problem(&io).expect("found");
+        assert!(
+            told.contains("UnknownIssuer") && told.contains("--ca-cert"),
+            "{told}"
+        );
+        let other = std::io::Error::other("connection refused");
+        assert!(certificate_problem(&other).is_none());
+    }
 }
