@@ -706,3 +706,34 @@ async fn redis_restored_from_an_older_snapshot_resynchronizes_everyone() {
         "every client was told to resynchronize"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_urls_reach_redis_over_tls_and_verify_it() {
+    let mut ca = collab_testkit::TestCa::new("redis");
+    let redis = TestRedis::start_tls(&mut ca);
+    assert!(redis.url().starts_with("rediss://"));
+    // The redis client trusts the system's roots; SSL_CERT_FILE points them
+    // at the test CA.
+    let trusting = || {
+        TestServer::command(SERVER)
+            .redis(&redis.url())
+            .env("SSL_CERT_FILE", &ca.cert)
+            .start()
+    };
+    let (a, b) = (trusting(), trusting());
+    let addrs = vec![a.addr.clone(), b.addr.clone()];
+    let room = a.create_room("").await;
+    let session = marker_session(addrs.clone(), &room, 3, 15, 11, async {}, &addrs).await;
+    assert_converged(&session, &addrs, &room).await;
+
+    // An instance that does not trust the CA cannot use that Redis.
+    let other = collab_testkit::TestCa::new("not-redis");
+    let doubting = TestServer::command(SERVER)
+        .redis(&redis.url())
+        .env("SSL_CERT_FILE", &other.cert)
+        .start();
+    assert!(collab_testkit::Rest::new(&doubting.addr)
+        .create_room("")
+        .await
+        .is_err());
+}
