@@ -108,7 +108,9 @@ pub struct CreateArgs {
 /// `collab join`.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The room id (or a URL ending in it).
+    /// The room id, or a URL ending in it (`https://host/rooms/ID`, the
+    /// `join_url` a colleague sent): a URL also names the server when
+    /// --server is not given.
     pub room: String,
     /// The local file Ctrl-S writes [default: the FILE given to `collab
     /// create` for this room on this machine; else Ctrl-S asks].
