@@ -236,9 +236,10 @@ impl Connection {
         let service = self
             .app
             .map_request(move |mut req: axum::http::Request<Incoming>| {
-                // The path only: a browser's WebSocket may carry its token
-                // in the query, and a token must never reach a log.
-                tracing::debug!(method = %req.method(), path = req.uri().path(), "request");
+                // The path only (a browser's WebSocket may carry its token
+                // in the query), its ids cut short: neither a token nor a
+                // full room id may reach a log.
+                tracing::debug!(method = %req.method(), path = %loggable_path(req.uri().path()), "request");
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
@@ -262,9 +263,34 @@ impl Connection {
     }
 }
 
+/// A request path as the logs may show it: every segment that could be a
+/// room or read-only id (16 or more letters and digits) cut to its prefix.
+fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.len() >= 16 && seg.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                crate::ids::short(seg)
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_paths_hold_no_full_id() {
+        assert_eq!(loggable_path("/ws/e18ipZfXJ2Ishkp8F8uW6a"), "/ws/e18ipZ");
+        assert_eq!(
+            loggable_path("/rooms/e18ipZfXJ2Ishkp8F8uW6a/files"),
+            "/rooms/e18ipZ/files"
+        );
+        assert_eq!(loggable_path("/health"), "/health");
+    }
 
     #[test]
     fn accept_backoff_doubles_up_to_a_second() {
