@@ -63,6 +63,20 @@ fn parse_log(log: &[String]) -> Result<Vec<crate::store::CommittedEntry>> {
     log.iter().map(|e| parse_entry(e)).collect()
 }
 
+/// True when a conflict's missed entries begin with `batch` itself (same
+/// revisions, same operation ids): the script had run before for it.
+fn is_own_batch(
+    batch: &[crate::store::CommittedEntry],
+    missed: &[crate::store::CommittedEntry],
+) -> bool {
+    !batch.is_empty()
+        && missed.len() >= batch.len()
+        && batch
+            .iter()
+            .zip(missed)
+            .all(|(b, m)| b.id != 0 && b.id == m.id && b.revision == m.revision)
+}
+
 /// A number the store wrote.
 fn number(text: &str) -> Result<u64> {
     text.parse()
@@ -463,10 +477,20 @@ impl RedisStore {
                     revision,
                     log_bytes,
                 },
-                0 => CommitReply::Conflict {
-                    revision,
-                    missed: parse_log(&missed)?,
-                },
+                0 => {
+                    let missed = parse_log(&missed)?;
+                    if is_own_batch(&req.entries, &missed) {
+                        // This very batch, committed by an earlier attempt
+                        // whose answer was lost (a cluster connection that
+                        // dropped and sent the script again).
+                        CommitReply::Committed {
+                            revision: req.entries.last().map_or(revision, |e| e.revision),
+                            log_bytes: 0,
+                        }
+                    } else {
+                        CommitReply::Conflict { revision, missed }
+                    }
+                }
                 2 => CommitReply::Yield { revision },
                 3 => CommitReply::Parted { revision },
                 4 => CommitReply::Deleted,
