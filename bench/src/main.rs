@@ -56,6 +56,11 @@ struct Args {
     /// Fan-out edits per client per second, instead of the default (5).
     #[arg(long)]
     rate: Option<f64>,
+    /// Run the fan-out and hot-room scenarios (only those) on a private
+    /// 3-primary Redis Cluster, the two instances with --redis-cluster; the
+    /// rows are named `fanout_cluster` and `hot_room_cluster`.
+    #[arg(long)]
+    cluster: bool,
 }
 
 /// The size of every scenario.
@@ -183,7 +188,13 @@ async fn main() -> Result<()> {
     let mut out = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let rows = tokio::select! {
-        rows = run(&args, &sizes, &bin) => rows?,
+        rows = async {
+            if args.cluster {
+                run_cluster(&args, &sizes, &bin).await
+            } else {
+                run(&args, &sizes, &bin).await
+            }
+        } => rows?,
         _ = stop_signal() => anyhow::bail!("interrupted"),
     };
     println!();
@@ -232,6 +243,11 @@ fn progress(name: &str) {
 /// killed when dropped, so a failed or interrupted run leaves nothing
 /// behind.
 fn start_server(bin: &Path, redis_url: Option<&str>) -> Result<TestServer> {
+    start_server_with(bin, redis_url, &[])
+}
+
+/// [`start_server`] with extra flags.
+fn start_server_with(bin: &Path, redis_url: Option<&str>, extra: &[&str]) -> Result<TestServer> {
     let mut cmd = TestServer::command(bin)
         // The load comes from one address and types as fast as it can:
         // lift the per-client abuse limits, which are not what is measured.
@@ -249,7 +265,36 @@ fn start_server(bin: &Path, redis_url: Option<&str>) -> Result<TestServer> {
     if let Some(url) = redis_url {
         cmd = cmd.redis(url);
     }
-    cmd.spawn()
+    cmd.args(extra).spawn()
+}
+
+/// `--cluster`: fan-out and hot room with two instances on a private
+/// 3-primary Redis Cluster (rooms spread over its shards, events by sharded
+/// pub/sub), to set beside the single-Redis rows of another run.
+async fn run_cluster(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {
+    let cluster = collab_testkit::TestCluster::try_start(3, 0)?;
+    let url = cluster.url();
+    let a = start_server_with(bin, Some(&url), &["--redis-cluster"])?;
+    let b = start_server_with(bin, Some(&url), &["--redis-cluster"])?;
+    let both = vec![a.addr.clone(), b.addr.clone()];
+    let rename = |mut row: Row, name: &str| {
+        row.0.insert("scenario".into(), name.into());
+        row
+    };
+    let mut rows = Vec::new();
+    if wanted(args, "fanout") {
+        progress("fanout (cluster)");
+        rows.push(rename(fanout::fanout(&both, s).await?, "fanout_cluster"));
+    }
+    if wanted(args, "hot_room") {
+        progress("hot_room (cluster)");
+        let hot = hot::hot(&both, s.hot_clients, "", s.hot_duration, "hot").await?;
+        rows.push(rename(
+            hot::hot_row("hot_room", s.hot_clients, 0, &hot),
+            "hot_room_cluster",
+        ));
+    }
+    Ok(rows)
 }
 
 async fn run(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {

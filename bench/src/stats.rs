@@ -55,7 +55,7 @@ pub fn fanout<'a>(
         let by_seq: HashMap<u64, Instant> = o.sent.iter().copied().collect();
         for (seq, revision) in &o.acks {
             let t = by_seq.get(seq);
-            if let Some(t) = t.filter(|t| sent_within.as_ref().is_none_or(|w| w.contains(t))) {
+            if let Some(t) = t.filter(|t| sent_within.as_ref().is_none_or(|w| w.contains(*t))) {
                 sent_at.insert((*room, *revision), *t);
             }
         }

@@ -38,8 +38,20 @@ pub struct Config {
     pub history_bytes_total: usize,
     /// How long connections get to close after a shutdown signal.
     pub shutdown_grace: Duration,
-    /// Redis URL; rooms live in memory when `None`.
+    /// Serve HTTPS and wss:// with this certificate; plain HTTP when `None`.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// The address users reach this server at (`https://collab.example.com`),
+    /// for the URLs `POST /rooms` answers; when `None`, they are built from
+    /// the request's `Host` (and `X-Forwarded-Proto/Host` from a trusted
+    /// proxy).
+    pub public_url: Option<String>,
+    /// Redis URL; rooms live in memory when `None`. With `redis_cluster`,
+    /// one or more seed nodes of a cluster, comma-separated.
     pub redis_url: Option<String>,
+    /// `redis_url` names a Redis Cluster.
+    pub redis_cluster: bool,
+    /// Replicas that must hold a commit before it is acknowledged.
+    pub redis_wait_replicas: usize,
     /// HS256 secret; authentication is off when `None`.
     pub jwt_secret: Option<String>,
     /// Allowed `Origin`s for WebSocket upgrades and CORS; any when `None`.
@@ -92,7 +104,11 @@ impl Default for Config {
             history_bytes: 32 << 20,
             history_bytes_total: 512 << 20,
             shutdown_grace: Duration::from_secs(10),
+            tls: None,
+            public_url: None,
             redis_url: None,
+            redis_cluster: false,
+            redis_wait_replicas: 0,
             jwt_secret: None,
             cors_origins: None,
             rate_per_sec: 500.0,

@@ -14,6 +14,9 @@
 //!   a connection beyond that is closed as soon as it is accepted. Trusted
 //!   proxies are exempt: every user behind them shares their address, and
 //!   which user a connection is for is only known from its headers;
+//! - with `--tls-cert`, the TLS handshake happens in the connection's own
+//!   task (a slow handshake holds up nobody else) and must finish within the
+//!   same header timeout;
 //! - a failed accept (out of file descriptors) waits before the next try,
 //!   longer each time, instead of retrying at a fixed pace, and is logged
 //!   once per doubling rather than every time.
@@ -31,8 +34,10 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::client_addr::TrustedProxies;
@@ -45,8 +50,10 @@ const FIRST_ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// What the front door enforces.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DoorLimits {
+    /// Speak TLS on every connection (`--tls-cert`); plain HTTP when `None`.
+    pub tls: Option<TlsAcceptor>,
     /// How long a client has to send a request's headers.
     pub header_timeout: Duration,
     /// Connections one address may hold before they become WebSockets.
@@ -179,15 +186,29 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        spawn_connection(
-            &http,
-            tcp,
+        let conn = Connection {
+            http: http.clone(),
             peer,
-            app.clone(),
-            slot,
-            closing_rx.clone(),
-            alive_tx.clone(),
-        );
+            app: app.clone(),
+            closing: closing_rx.clone(),
+        };
+        let tls = limits.tls.clone();
+        let handshake_timeout = limits.header_timeout;
+        let alive = alive_tx.clone();
+        tokio::spawn(async move {
+            let _alive = alive;
+            match tls {
+                None => conn.serve(tcp).await,
+                Some(tls) => match tokio::time::timeout(handshake_timeout, tls.accept(tcp)).await {
+                    Ok(Ok(stream)) => conn.serve(stream).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
+            }
+            // The connection ended, or became a WebSocket: either way it is
+            // no longer an unfinished request of its address.
+            drop(slot);
+        });
     }
     drop(listener);
     let _ = closing_tx.send(true);
@@ -195,48 +216,81 @@ pub async fn serve(
     let _ = alive_rx.recv().await;
 }
 
-/// Serves HTTP on one accepted connection, in its own task.
-fn spawn_connection(
-    http: &http1::Builder,
-    tcp: tokio::net::TcpStream,
+/// What serving HTTP on one accepted connection needs.
+struct Connection {
+    http: http1::Builder,
     peer: SocketAddr,
     app: Router,
-    slot: Option<PendingSlot>,
-    mut closing: watch::Receiver<bool>,
-    alive: mpsc::Sender<()>,
-) {
-    // Handlers learn the peer address as with `into_make_service_with_connect_info`.
-    let service = app.map_request(move |mut req: axum::http::Request<Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        req
-    });
-    let conn = http
-        .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
-        .with_upgrades();
-    tokio::spawn(async move {
-        let _alive = alive;
+    closing: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves HTTP on `io` (TCP, or TLS over it) until it ends or becomes a
+    /// WebSocket; finishes its request when the server stops.
+    async fn serve<I>(mut self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        // Handlers learn the peer address as with `into_make_service_with_connect_info`.
+        let service = self
+            .app
+            .map_request(move |mut req: axum::http::Request<Incoming>| {
+                // The path only (a browser's WebSocket may carry its token
+                // in the query), its ids cut short: neither a token nor a
+                // full room id may reach a log.
+                tracing::debug!(method = %req.method(), path = %loggable_path(req.uri().path()), "request");
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            });
+        let conn = self
+            .http
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+            .with_upgrades();
         tokio::pin!(conn);
         let result = tokio::select! {
             result = conn.as_mut() => result,
             () = async {
-                let _ = closing.wait_for(|c| *c).await;
+                let _ = self.closing.wait_for(|c| *c).await;
             } => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
         };
-        // The connection ended, or became a WebSocket: either way it is no
-        // longer an unfinished request of its address.
-        drop(slot);
         if let Err(e) = result {
             tracing::debug!(error = %e, "connection ended");
         }
-    });
+    }
+}
+
+/// A request path as the logs may show it: every segment that could be a
+/// room or read-only id (16 or more letters and digits) cut to its prefix.
+fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.len() >= 16 && seg.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                crate::ids::short(seg)
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_paths_hold_no_full_id() {
+        assert_eq!(loggable_path("/ws/e18ipZfXJ2Ishkp8F8uW6a"), "/ws/e18ipZ");
+        assert_eq!(
+            loggable_path("/rooms/e18ipZfXJ2Ishkp8F8uW6a/files"),
+            "/rooms/e18ipZ/files"
+        );
+        assert_eq!(loggable_path("/health"), "/health");
+    }
 
     #[test]
     fn accept_backoff_doubles_up_to_a_second() {

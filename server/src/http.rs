@@ -2,12 +2,13 @@
 //! one, health, metrics.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::HashSet;
+use std::net::SocketAddr;
 
 use collab_protocol::{language, paths, rest, FileInfo};
 
@@ -32,6 +33,7 @@ pub async fn require_auth(State(app): State<AppState>, req: Request, next: Next)
 /// with a project's files.
 pub async fn create_room(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<rest::CreatedRoom>), ApiError> {
@@ -47,20 +49,87 @@ pub async fn create_room(
     let docs = new_docs(&app.config, req)?;
     let (room_id, read_only_id) = app.rooms.create(&docs).await?;
     tracing::info!(room = %crate::ids::short(&room_id), files = docs.len(), "room created");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8000");
+    let base = match &app.config.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let proxied = app.config.trusted_proxies.is_trusted(peer.ip());
+            request_base(&headers, app.config.tls.is_some(), proxied)
+        }
+    };
+    let ws_base = ws_base(&base);
     Ok((
         StatusCode::CREATED,
         Json(rest::CreatedRoom {
-            join_url: format!("http://{host}/rooms/{room_id}"),
-            ws_url: format!("ws://{host}/ws/{room_id}"),
-            read_only_ws_url: Some(format!("ws://{host}/ws/{read_only_id}")),
+            join_url: format!("{base}/rooms/{room_id}"),
+            ws_url: format!("{ws_base}/ws/{room_id}"),
+            read_only_ws_url: Some(format!("{ws_base}/ws/{read_only_id}")),
             read_only_id: Some(read_only_id),
             room_id,
         }),
     ))
+}
+
+/// `--public-url` checked and normalised: `http(s)://host[:port][/prefix]`,
+/// without a trailing slash, query or fragment.
+pub fn public_base(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if !is_host(host) {
+        return Err(format!("{host:?} is not a host name (or host:port)"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(char::is_whitespace) {
+        return Err("must not hold a query, a fragment or spaces".into());
+    }
+    Ok(url.to_owned())
+}
+
+/// Only what a host (name, IPv4, `[IPv6]`, `:port`) is made of: a `Host`
+/// header is the client's to write, and it ends up in the URLs we answer.
+fn is_host(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
+}
+
+/// Where the client reached us, without `--public-url`: the `Host` header
+/// (`https` when we speak TLS), or, from a trusted proxy only,
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` (their first entries: the
+/// client's side of the first proxy).
+fn request_base(headers: &HeaderMap, tls: bool, proxied: bool) -> String {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let mut scheme = if tls { "https" } else { "http" };
+    let mut host = first(header::HOST.as_str()).filter(|h| is_host(h));
+    if proxied {
+        match first("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => scheme = "https",
+            Some(p) if p.eq_ignore_ascii_case("http") => scheme = "http",
+            _ => {}
+        }
+        if let Some(h) = first("x-forwarded-host").filter(|h| is_host(h)) {
+            host = Some(h);
+        }
+    }
+    format!("{scheme}://{}", host.unwrap_or("127.0.0.1:8000"))
+}
+
+/// The WebSocket form of an HTTP base URL.
+fn ws_base(base: &str) -> String {
+    match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => format!("ws://{}", base.trim_start_matches("http://")),
+    }
 }
 
 /// The documents a `POST /rooms` body asks for, checked against the
@@ -248,4 +317,43 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_checked_and_trimmed() {
+        assert_eq!(
+            public_base("https://collab.example.com/").unwrap(),
+            "https://collab.example.com"
+        );
+        assert_eq!(
+            public_base("http://10.0.0.5:8000/collab").unwrap(),
+            "http://10.0.0.5:8000/collab"
+        );
+        assert!(public_base("collab.example.com").is_err());
+        assert!(public_base("https://").is_err());
+        assert!(public_base("https://a b").is_err());
+        assert!(public_base("https://h/?x=1").is_err());
+        assert_eq!(ws_base("https://h/p"), "wss://h/p");
+        assert_eq!(ws_base("http://h:1"), "ws://h:1");
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_a_trusted_proxy() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, "10.0.0.2:8000".parse().unwrap());
+        h.insert("x-forwarded-proto", "https".parse().unwrap());
+        h.insert(
+            "x-forwarded-host",
+            "collab.example.com, inner".parse().unwrap(),
+        );
+        assert_eq!(request_base(&h, false, false), "http://10.0.0.2:8000");
+        assert_eq!(request_base(&h, true, false), "https://10.0.0.2:8000");
+        assert_eq!(request_base(&h, false, true), "https://collab.example.com");
+        h.insert(header::HOST, "evil/path?".parse().unwrap());
+        assert_eq!(request_base(&h, false, false), "http://127.0.0.1:8000");
+    }
 }

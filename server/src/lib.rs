@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod room;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub fn router(state: AppState) -> Router {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The Redis URL is not valid.
     #[error("invalid redis url: {0}")]
     Redis(#[from] store::StoreError),
@@ -96,14 +100,18 @@ pub async fn run(
         Some(url) => {
             let instance = ids::new_client_id().replacen("anon-", "i-", 1);
             let store = RedisStore::connect(
-                url,
+                &store::redis::RedisSetup {
+                    url: url.clone(),
+                    cluster: config.redis_cluster,
+                    wait_replicas: config.redis_wait_replicas,
+                },
                 instance,
                 config.room_ttl,
                 config.history_ops,
                 config.history_bytes,
                 metrics.redis_errors.clone(),
             )?;
-            tracing::info!(instance = %store.instance(), "rooms live in redis");
+            tracing::info!(instance = %store.instance(), cluster = config.redis_cluster, "rooms live in redis");
             store::redis::spawn_heartbeat(store.clone());
             Store::Redis(store)
         }
@@ -112,7 +120,17 @@ pub async fn run(
     let (conn_tx, mut conn_rx) = mpsc::channel::<()>(1);
     let grace = config.shutdown_grace;
     let rooms = Arc::new(Rooms::new(config.clone(), store, metrics.clone()));
+    let tls = match &config.tls {
+        None => None,
+        Some(files) => {
+            let certs = tls::TlsCerts::load(files.clone())?;
+            tls::reload_on_sighup(certs.clone());
+            tracing::info!(cert = %files.cert.display(), "serving HTTPS and wss:// (certificate reloads on SIGHUP)");
+            Some(certs.acceptor())
+        }
+    };
     let limits = front_door::DoorLimits {
+        tls,
         header_timeout: config.header_timeout,
         max_pending_per_ip: config.max_pending_per_ip,
         trusted_proxies: config.trusted_proxies.clone(),

@@ -2,12 +2,14 @@
 //! server library until SIGINT or SIGTERM. `collab-server token` mints a
 //! token for the optional authentication.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use collab_server::auth::{parse_ttl, Auth};
 use collab_server::client_addr::TrustedProxies;
+use collab_server::tls::TlsFiles;
 use collab_server::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -55,10 +57,34 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one; the address is printed).
     #[arg(long, env = "COLLAB_PORT", default_value_t = 8000)]
     port: u16,
-    /// Redis URL (e.g. redis://127.0.0.1:6379/0). When set, rooms live in
-    /// Redis and any number of instances share them; otherwise in memory.
+    /// TLS certificate chain (PEM): serve HTTPS and wss:// instead of plain
+    /// HTTP (needs --tls-key). SIGHUP reloads it and the key without
+    /// dropping connections.
+    #[arg(long, env = "COLLAB_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "COLLAB_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The address users reach this server at, e.g. https://collab.example.com
+    /// (behind a proxy, the proxy's): `POST /rooms` answers join and
+    /// WebSocket URLs built from it. Unset: from the request's Host.
+    #[arg(long, env = "COLLAB_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Redis URL (e.g. redis://127.0.0.1:6379/0, or rediss://… for TLS).
+    /// When set, rooms live in Redis and any number of instances share them;
+    /// otherwise in memory. With --redis-cluster: one or more seed nodes of
+    /// the cluster, comma-separated.
     #[arg(long, env = "REDIS_URL")]
     redis_url: Option<String>,
+    /// --redis-url names a Redis Cluster (7.0 or later): rooms spread over
+    /// its shards by their hash tag, events travel by sharded pub/sub.
+    #[arg(long, env = "REDIS_CLUSTER")]
+    redis_cluster: bool,
+    /// Replicas that must hold a commit (Redis WAIT, up to 0.2 s) before a
+    /// client gets its ack; with 1, killing a primary whose replica takes
+    /// over loses no acknowledged edit. 0 acks once the primary has it.
+    #[arg(long, env = "REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    redis_wait_replicas: usize,
     /// Seconds a room is kept with nobody connected and no activity.
     #[arg(long, env = "ROOM_TTL_SECONDS", default_value_t = 7200)]
     room_ttl_seconds: u64,
@@ -175,6 +201,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let trusted_proxies = TrustedProxies::parse(&a.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
+    let public_url = match a.public_url.filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => Some(
+            collab_server::http::public_base(&u)
+                .map_err(|e| anyhow::anyhow!("--public-url {u:?}: {e}"))?,
+        ),
+    };
     let config = Config {
         room_ttl: Duration::from_secs(a.room_ttl_seconds),
         max_message_bytes: a.max_message_bytes,
@@ -188,7 +221,14 @@ async fn main() -> anyhow::Result<()> {
         history_bytes_total: a.history_bytes_total,
         outgoing_queue: a.outgoing_queue.max(16),
         shutdown_grace: Duration::from_secs(a.shutdown_grace_seconds),
+        tls: a
+            .tls_cert
+            .zip(a.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
+        public_url,
         redis_url: a.redis_url.filter(|u| !u.is_empty()),
+        redis_cluster: a.redis_cluster,
+        redis_wait_replicas: a.redis_wait_replicas,
         jwt_secret: a.jwt_secret.filter(|s| !s.is_empty()),
         cors_origins: a.cors_origins.filter(|o| !o.is_empty()),
         rate_per_sec: a.rate_per_sec,

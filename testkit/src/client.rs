@@ -75,6 +75,27 @@ impl Client {
         }
     }
 
+    /// Connects to `url` (`wss://…/ws/{room}?…`) over TLS trusting what
+    /// `tls` trusts, with extra request headers (say `authorization`).
+    pub async fn open_tls(
+        url: &str,
+        headers: &[(&str, &str)],
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, tungstenite::Error> {
+        let mut req = url.into_client_request()?;
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let connector = tokio_tungstenite::Connector::Rustls(tls);
+        let (ws, _) =
+            tokio_tungstenite::connect_async_tls_with_config(req, None, true, Some(connector))
+                .await?;
+        Ok(Self { ws })
+    }
+
     /// Connects to `/ws/{room}?{query}`.
     pub async fn connect(addr: &str, room: &str, query: &str) -> Self {
         Self::open(addr, room, query, None, false)

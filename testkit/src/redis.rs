@@ -24,6 +24,8 @@ pub struct TestRedis {
     pub port: u16,
     dir: PathBuf,
     appendonly: bool,
+    /// Speaks only TLS, with this certificate and the CA that signed it.
+    tls: Option<(crate::tls::Issued, PathBuf)>,
 }
 
 impl TestRedis {
@@ -43,36 +45,61 @@ impl TestRedis {
         Self::try_start_with(false)
     }
 
+    /// Starts one that speaks only TLS (`rediss://`), with a certificate
+    /// `ca` signs for `localhost`; panics if it cannot.
+    pub fn start_tls(ca: &mut crate::TestCa) -> Self {
+        let issued = ca.issue();
+        let mut r = Self::unstarted(false).unwrap_or_else(|e| panic!("{e:#}"));
+        r.tls = Some((issued, ca.cert.clone()));
+        r.spawn().unwrap_or_else(|e| panic!("{e:#}"));
+        r
+    }
+
     fn try_start_with(appendonly: bool) -> Result<Self> {
+        let mut r = Self::unstarted(appendonly)?;
+        r.spawn()?;
+        Ok(r)
+    }
+
+    fn unstarted(appendonly: bool) -> Result<Self> {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("collab-test-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut r = Self {
+        Ok(Self {
             child: None,
             port,
             dir,
             appendonly,
-        };
-        r.spawn()?;
-        Ok(r)
+            tls: None,
+        })
     }
 
     fn spawn(&mut self) -> Result<()> {
         let port = self.port.to_string();
         let aof = if self.appendonly { "yes" } else { "no" };
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port,
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                aof,
-            ])
+        let mut cmd = Command::new("redis-server");
+        match &self.tls {
+            None => cmd.args(["--port", &port]),
+            Some((issued, ca)) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(&issued.cert)
+                .arg("--tls-key-file")
+                .arg(&issued.key)
+                .arg("--tls-ca-cert-file")
+                .arg(ca),
+        };
+        let child = cmd
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", aof])
             .args(["--appendfsync", "always", "--dir"])
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -86,6 +113,10 @@ impl TestRedis {
                 bail!("redis-server did not start on port {}", self.port);
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.tls.is_some() {
+            // Nothing on disk to load; the server under test checks TLS.
+            return Ok(());
         }
         // Wait until it answers (it may still be loading its append-only file).
         while redis::Client::open(self.url())
@@ -107,9 +138,12 @@ impl TestRedis {
         crate::procfs::cpu_seconds(child.id())
     }
 
-    /// `redis://127.0.0.1:port/`.
+    /// `redis://127.0.0.1:port/`, or `rediss://localhost:port/` over TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        match self.tls {
+            None => format!("redis://127.0.0.1:{}/", self.port),
+            Some(_) => format!("rediss://localhost:{}/", self.port),
+        }
     }
 
     /// Stops it (SIGTERM: an append-only file is flushed).

@@ -328,6 +328,14 @@ impl TestServer {
         }
     }
 
+    /// The process id; `None` in process.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::Process(child) => Some(child.id()),
+            Kind::InProcess { .. } => None,
+        }
+    }
+
     /// Sends SIGKILL and waits. Processes only.
     pub fn kill(&mut self) {
         let child = self.child();

@@ -37,6 +37,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "COLLAB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// A PEM file of the CA certificate(s) to trust for an https:// server
+    /// (a private CA, a self-signed server) instead of the system's roots.
+    #[arg(long, global = true, env = "COLLAB_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
     /// In the editor, do not put copies on the system clipboard through the
     /// terminal (OSC 52); `COLLAB_OSC52=0` does the same.
     #[arg(long = "no-osc52", global = true)]
@@ -138,7 +143,9 @@ pub struct ShareArgs {
 /// `collab join`.
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The room id (or a URL ending in it).
+    /// The room id, or a URL ending in it (`https://host/rooms/ID`, the
+    /// `join_url` a colleague sent): a URL also names the server when
+    /// --server is not given.
     pub room: String,
     /// The local file Ctrl-S writes [default: the FILE given to `collab
     /// create` for this room on this machine; else Ctrl-S asks].
@@ -164,6 +171,53 @@ pub fn room_id(arg: &str) -> Result<String, ApiError> {
         Ok(id.to_owned())
     } else {
         Err(ApiError::InvalidRoomId(arg.to_owned()))
+    }
+}
+
+/// The server a pasted URL names (`https://host/r/ROOM`, a `join_url` like
+/// `https://host/rooms/ROOM`, a `ws_url`): its scheme (ws -> http, wss ->
+/// https), host and any path before the room's part; `None` for a bare id.
+pub fn server_of(arg: &str) -> Option<String> {
+    let (scheme, rest) = arg.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "http",
+        "https" | "wss" => "https",
+        _ => return None,
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() {
+        return None;
+    }
+    let path = format!("/{}", path.trim_end_matches('/'));
+    let prefix = ["/rooms/", "/ws/", "/r/"]
+        .iter()
+        .filter_map(|marker| path.rfind(marker))
+        .max()
+        .map(|at| &path[..at])
+        .unwrap_or_else(|| path.rsplit_once('/').map_or("", |(p, _)| p));
+    Some(format!("{scheme}://{host}{prefix}"))
+}
+
+/// The server to use: `--server`/`COLLAB_SERVER` when given, else the one a
+/// pasted room URL names, else the default.
+pub fn server_for(flag: &str, room_arg: Option<&str>) -> String {
+    match room_arg.and_then(server_of) {
+        Some(server) if flag == DEFAULT_SERVER => server,
+        _ => flag.to_owned(),
+    }
+}
+
+impl Command {
+    /// The room argument, for the commands that take one.
+    pub fn room_arg(&self) -> Option<&str> {
+        match self {
+            Command::Create(_) => None,
+            Command::Join(a) => Some(&a.room),
+            Command::Cat { room } | Command::Append { room, .. } | Command::Watch { room } => {
+                Some(room)
+            }
+        }
     }
 }
 
@@ -210,6 +264,34 @@ mod tests {
         let bad = room_id("bad id!").unwrap_err().to_string();
         assert!(bad.starts_with("invalid room id \"bad id!\""), "{bad}");
         assert!(room_id("").is_err());
+    }
+
+    #[test]
+    fn pasted_urls_name_their_server() {
+        assert_eq!(
+            server_of("https://collab.example.com/r/abc").as_deref(),
+            Some("https://collab.example.com")
+        );
+        assert_eq!(
+            server_of("https://h:8443/collab/rooms/abc").as_deref(),
+            Some("https://h:8443/collab")
+        );
+        assert_eq!(
+            server_of("wss://h/ws/abc?x=1").as_deref(),
+            Some("https://h")
+        );
+        assert_eq!(server_of("http://h:1/abc").as_deref(), Some("http://h:1"));
+        assert_eq!(server_of("abc"), None);
+        assert_eq!(
+            server_for(DEFAULT_SERVER, Some("https://h/r/abc")),
+            "https://h"
+        );
+        assert_eq!(
+            server_for("http://mine:1", Some("https://h/r/abc")),
+            "http://mine:1"
+        );
+        assert_eq!(server_for(DEFAULT_SERVER, Some("abc")), DEFAULT_SERVER);
+        assert_eq!(room_id("https://h/r/abc").unwrap(), "abc");
     }
 
     #[test]

@@ -15,4 +15,5 @@ pub mod local_state;
 pub mod net;
 pub mod server_api;
 pub mod terminal;
+pub mod tls;
 pub mod view;

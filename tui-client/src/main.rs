@@ -37,7 +37,8 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
-    let api = ServerApi::new(&cli.server, cli.token.clone())?;
+    let server = collab::cli::server_for(&cli.server, cli.command.room_arg());
+    let api = ServerApi::with_ca(&server, cli.token.clone(), cli.ca_cert.as_deref())?;
     let name = display_name(cli.name.as_deref());
     let osc52 = collab::terminal::osc52_enabled(
         cli.no_osc52,

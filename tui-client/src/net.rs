@@ -237,7 +237,13 @@ async fn session(
         Ok(r) => r,
         Err(e) => return End::Fatal(e.to_string()),
     };
-    let ws = match timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+    let connect = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        false,
+        cfg.api.ws_connector(),
+    );
+    let ws = match timeout(CONNECT_TIMEOUT, connect).await {
         Ok(Ok((ws, _))) => ws,
         Ok(Err(e)) => return End::Dropped(connect_failure(&e)),
         Err(_) => return End::Dropped("connecting timed out".into()),
@@ -311,6 +317,9 @@ async fn session(
 /// Why a connection attempt failed, in the words the status bar shows.
 pub(crate) fn connect_failure(e: &tokio_tungstenite::tungstenite::Error) -> String {
     use tokio_tungstenite::tungstenite::Error;
+    if let Some(problem) = crate::tls::certificate_problem(e) {
+        return problem;
+    }
     match e {
         Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".into(),

@@ -2,6 +2,8 @@
 //! request (URL, query, bearer token). Errors say what went wrong in terms a
 //! user can act on: unreachable, room not found, unexpected answer.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use collab_protocol::rest::{CreateRoom, CreatedRoom, Files, NewFile, RoomState};
@@ -22,6 +24,9 @@ pub enum ApiError {
         /// What is wrong with it.
         why: String,
     },
+    /// The TLS set-up (`--ca-cert`) is not usable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// No answer from the server.
     #[error("cannot reach the collab server at {url} ({why})")]
     Unreachable {
@@ -52,6 +57,8 @@ pub struct ServerApi {
     base: Url,
     token: Option<String>,
     http: reqwest::Client,
+    /// For `https://` servers: what REST and the WebSocket trust.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The innermost cause of an error, which is the part that says why
@@ -71,9 +78,20 @@ pub fn is_valid_room_id(id: &str) -> bool {
 }
 
 impl ServerApi {
-    /// A client for the server at `base` (`http://host:port`; a bare
-    /// `host:port` means `http://host:port`).
+    /// A client for the server at `base` (`http://host:port` or
+    /// `https://host`; a bare `host:port` means `http://host:port`),
+    /// trusting the system's roots for `https://`.
     pub fn new(base: &str, token: Option<String>) -> Result<Self, ApiError> {
+        Self::with_ca(base, token, None)
+    }
+
+    /// As [`ServerApi::new`], trusting only the CA certificates in
+    /// `ca_cert` (PEM) for `https://` when given (`--ca-cert`).
+    pub fn with_ca(
+        base: &str,
+        token: Option<String>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, ApiError> {
         let bad = |why: &str| ApiError::BadUrl {
             url: base.to_owned(),
             why: why.to_owned(),
@@ -86,11 +104,11 @@ impl ServerApi {
             &with_scheme
         };
         let mut url = Url::parse(base).map_err(|e| bad(&e.to_string()))?;
-        match url.scheme() {
-            "http" => {}
-            "https" => return Err(bad("https is not supported by this build; use http://")),
-            _ => return Err(bad("expected http://host:port")),
-        }
+        let tls = match url.scheme() {
+            "http" => None,
+            "https" => Some(crate::tls::client_config(ca_cert)?),
+            _ => return Err(bad("expected http://host:port or https://host")),
+        };
         if url.host().is_none() {
             return Err(bad("no host"));
         }
@@ -99,15 +117,18 @@ impl ServerApi {
             let path = format!("{}/", url.path());
             url.set_path(&path);
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| bad(&e.to_string()))?;
+            .timeout(Duration::from_secs(20));
+        if let Some(config) = &tls {
+            http = http.use_preconfigured_tls((**config).clone());
+        }
+        let http = http.build().map_err(|e| bad(&e.to_string()))?;
         Ok(Self {
             base: url,
             token: token.filter(|t| !t.is_empty()),
             http,
+            tls,
         })
     }
 
@@ -124,8 +145,14 @@ impl ServerApi {
     fn unreachable(&self, e: &reqwest::Error) -> ApiError {
         ApiError::Unreachable {
             url: self.base(),
-            why: root_cause(e),
+            why: crate::tls::certificate_problem(e).unwrap_or_else(|| root_cause(e)),
         }
+    }
+
+    /// How the WebSocket connects: TLS with the same roots as REST for an
+    /// `https://` server, plain TCP otherwise.
+    pub fn ws_connector(&self) -> Option<tokio_tungstenite::Connector> {
+        self.tls.clone().map(tokio_tungstenite::Connector::Rustls)
     }
 
     fn authorized(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -265,8 +292,9 @@ impl ServerApi {
     /// parameters (name, client_id, since), carrying the token.
     pub fn ws_request(&self, room: &str, query: &[(&str, String)]) -> Result<Request, ApiError> {
         let mut url = self.url(&format!("ws/{room}"));
-        // http -> ws keeps host, port and path.
-        let _ = url.set_scheme("ws");
+        // http -> ws, https -> wss keep host, port and path.
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        let _ = url.set_scheme(scheme);
         if !query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (k, v) in query {
@@ -316,7 +344,14 @@ mod tests {
         assert_eq!(host.base(), "http://localhost:8000");
         assert!(ServerApi::new("ftp://example.test", None).is_err());
         assert!(ServerApi::new("http://", None).is_err());
-        assert!(ServerApi::new("https://example.test", None).is_err());
+        let tls = ServerApi::new("https://example.test/", Some("s3cret".into())).unwrap();
+        let req = tls.ws_request("abc", &[]).unwrap();
+        assert_eq!(req.uri().to_string(), "wss://example.test/ws/abc");
+        assert_eq!(req.headers()["authorization"], "Bearer s3cret");
+        assert!(tls.ws_connector().is_some() && bare.ws_connector().is_none());
+        assert!(
+            ServerApi::with_ca("https://h", None, Some(Path::new("/nonexistent.pem"))).is_err()
+        );
         assert!(ServerApi::new("http://h/prefix", None).is_ok());
     }
 }

@@ -3,6 +3,8 @@
 //! (servers, Redis, clients, bots) is `collab-testkit`.
 #![allow(dead_code)]
 
+pub mod session;
+
 use std::time::Duration;
 
 use collab_protocol::{ClientMessage, Operation, Reconnected, Replica, ServerMessage};

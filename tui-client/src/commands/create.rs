@@ -27,6 +27,9 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
         .and_then(|n| n.to_str())
         .filter(|n| collab_protocol::paths::check(n).is_ok());
     let created = api.create_room(&code, &language, name).await?;
+    // The server's public address (its --public-url) when it has one: the
+    // command must work for a colleague on another machine.
+    let base = crate::cli::server_of(&created.join_url).unwrap_or_else(|| api.base());
     let room = created.room_id;
     if let (Some(file), Some(files)) = (&args.file, RoomFiles::default_location()) {
         // Not fatal: only `join`'s default for --file depends on it.
@@ -40,12 +43,12 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
         println!("Created room {room} ({language}).");
         println!("Share this command to edit together:");
         println!();
-        println!("    {}", join_command(&api.base(), &room));
+        println!("    {}", join_command(&base, &room));
         println!();
         if let Some(viewer) = &created.read_only_id {
             println!("Or, to let someone watch without editing:");
             println!();
-            println!("    {}", join_command(&api.base(), viewer));
+            println!("    {}", join_command(&base, viewer));
             println!();
         }
     }

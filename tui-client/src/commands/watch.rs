@@ -73,7 +73,9 @@ async fn watch_once(
         query.push(("project", "1".to_owned()));
     }
     let request = api.ws_request(room, &query)?;
-    let mut ws = match tokio_tungstenite::connect_async(request).await {
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, api.ws_connector());
+    let mut ws = match connect.await {
         Ok((ws, _)) => ws,
         Err(e) => {
             return Ok(Ended::Again {

@@ -5,7 +5,10 @@
 //! - [`scripts`]: the Lua scripts that change several keys atomically (a
 //!   commit checks the expected revision, appends, trims and publishes);
 //! - [`wire`]: the compact forms published on a room's channel and logged;
+//! - [`conn`]: the command connection, to one Redis or to a cluster;
 //! - [`subscriber`]: the one pub/sub connection, routing events to rooms;
+//! - [`shard_subscriber`]: on a cluster, sharded pub/sub instead (a room's
+//!   events go only through the primary that owns its slot);
 //! - [`presence`]: who is connected where, heartbeats, and reaping the
 //!   users of instances that died.
 //!
@@ -13,25 +16,27 @@
 //! hears that the subscriber reconnected, reads the missed entries from the
 //! log.
 
+mod conn;
 mod keys;
 mod presence;
 mod scripts;
+mod shard_subscriber;
 mod subscriber;
 mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use ropey::Rope;
 use tokio::sync::mpsc;
 
 use collab_protocol::FileInfo;
 
+use self::conn::{Conn, SharedConn};
 use self::keys::{
     channel, doc_keys, doc_prefix, k_doc, k_ids, k_meta, k_tree, k_treelog, k_viewer, room_keys,
 };
@@ -58,6 +63,20 @@ fn parse_log(log: &[String]) -> Result<Vec<crate::store::CommittedEntry>> {
     log.iter().map(|e| parse_entry(e)).collect()
 }
 
+/// True when a conflict's missed entries begin with `batch` itself (same
+/// revisions, same operation ids): the script had run before for it.
+fn is_own_batch(
+    batch: &[crate::store::CommittedEntry],
+    missed: &[crate::store::CommittedEntry],
+) -> bool {
+    !batch.is_empty()
+        && missed.len() >= batch.len()
+        && batch
+            .iter()
+            .zip(missed)
+            .all(|(b, m)| b.id != 0 && b.id == m.id && b.revision == m.revision)
+}
+
 /// A number the store wrote.
 fn number(text: &str) -> Result<u64> {
     text.parse()
@@ -82,10 +101,41 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
+/// Where Redis is and how to use it.
+#[derive(Clone, Debug)]
+pub struct RedisSetup {
+    /// A `redis://` or `rediss://` URL; on a cluster, one or more seed
+    /// nodes, comma-separated.
+    pub url: String,
+    /// The URL names a Redis Cluster: sharded pub/sub, cluster routing.
+    pub cluster: bool,
+    /// Replicas that must have a commit (`WAIT`) before it is acknowledged;
+    /// 0 acknowledges as soon as the primary has it.
+    pub wait_replicas: usize,
+}
+
+/// How long a commit waits for `wait_replicas` replicas before it is
+/// acknowledged anyway (and the shortfall counted as a Redis error).
+const WAIT_REPLICAS_MS: u64 = 200;
+/// After a `WAIT` that came back short, how long commits are acknowledged
+/// without waiting. `WAIT` blocks the whole connection to that primary (every
+/// room on it, not only the one committing), so waiting out the timeout on
+/// every commit while a primary has no replica (right after a failover,
+/// before the old primary comes back as a replica) would slow every room on
+/// it to a few commits a second.
+const WAIT_PAUSE: Duration = Duration::from_secs(5);
+
 /// The Redis side of the server: one multiplexed connection for commands,
-/// one subscriber connection for every room's channel.
+/// one subscriber connection for every room's channel (on a cluster, one per
+/// shard its rooms live on).
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: SharedConn,
+    /// `PUBLISH`, or `SPUBLISH` on a cluster.
+    publish: &'static str,
+    wait_replicas: usize,
+    /// Until when commits are acknowledged without `WAIT` (see
+    /// [`WAIT_PAUSE`]).
+    wait_paused: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// This server instance's id (random per process).
     instance: String,
     ttl: Duration,
@@ -93,7 +143,7 @@ pub struct RedisStore {
     history_bytes: usize,
     scripts: Scripts,
     /// Channel -> the room that hears it.
-    subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<StoreEvent>>>>,
+    subscribers: subscriber::Feeds,
     sub_requests: mpsc::UnboundedSender<SubRequest>,
     /// Counts every failed request to Redis, whatever asked for it (a
     /// commit, a join, a REST lookup, a heartbeat, the subscriber).
@@ -102,42 +152,65 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Connects lazily: the server starts even while Redis is down, and the
-    /// connection manager reconnects by itself. Every failed request adds
-    /// one to `errors`.
+    /// connection reconnects by itself. Every failed request adds one to
+    /// `errors`.
     pub fn connect(
-        url: &str,
+        setup: &RedisSetup,
         instance: String,
         ttl: Duration,
         history: usize,
         history_bytes: usize,
         errors: Arc<AtomicU64>,
     ) -> Result<Arc<Self>> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(3)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let conn;
+        let mut cluster_sub = None;
+        let mut single_sub = None;
+        if setup.cluster {
+            let seeds: Vec<&str> = setup
+                .url
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect();
+            if seeds.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "redis cluster: no seed node URL given".into(),
+                ));
+            }
+            conn = SharedConn::cluster(&seeds)?;
+            let (push_tx, push_rx) = mpsc::unbounded_channel();
+            let sub_client = conn::cluster_builder(&seeds)
+                .use_protocol(redis::ProtocolVersion::RESP3)
+                .push_sender(push_tx)
+                .build()?;
+            cluster_sub = Some((sub_client, push_rx));
+        } else {
+            let client = redis::Client::open(setup.url.as_str())?;
+            conn = SharedConn::single(client.clone())?;
+            single_sub = Some(client);
+        }
         let store = Arc::new(Self {
             conn,
+            publish: if setup.cluster { "SPUBLISH" } else { "PUBLISH" },
+            wait_replicas: setup.wait_replicas,
+            wait_paused: std::sync::Mutex::new(None),
             instance,
             ttl,
             history,
             history_bytes,
-            scripts: Scripts::new(),
+            scripts: Scripts::new(setup.cluster),
             subscribers: Arc::default(),
             sub_requests: tx,
             errors: errors.clone(),
         });
-        tokio::spawn(subscriber::run(
-            client,
-            store.subscribers.clone(),
-            rx,
-            store.instance.clone(),
-            errors,
-        ));
+        let feeds = store.subscribers.clone();
+        let me = store.instance.clone();
+        if let Some((client, pushes)) = cluster_sub {
+            tokio::spawn(shard_subscriber::run(client, pushes, feeds, rx, me, errors));
+        } else if let Some(client) = single_sub {
+            tokio::spawn(subscriber::run(client, feeds, rx, me, errors));
+        }
         Ok(store)
     }
 
@@ -151,6 +224,7 @@ impl RedisStore {
         let result = request.await;
         if result.is_err() {
             self.errors.fetch_add(1, Ordering::Relaxed);
+            self.conn.failed();
         }
         result
     }
@@ -161,7 +235,7 @@ impl RedisStore {
 
     /// True when Redis answers a PING.
     pub async fn healthy(&self) -> bool {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         self.counted(async { Ok(redis::cmd("PING").query_async::<String>(&mut c).await?) })
             .await
             .is_ok()
@@ -171,7 +245,7 @@ impl RedisStore {
     /// transaction (the read-only id, on another slot, just before).
     pub async fn create_room(&self, id: &str, viewer: &str, docs: &[NewDoc]) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let ttl = self.ttl_ms() as i64;
             c.set_ex::<_, _, ()>(k_viewer(viewer), id, self.ttl.as_secs().max(1))
                 .await?;
@@ -209,7 +283,7 @@ impl RedisStore {
     /// True when the room exists.
     pub async fn exists(&self, id: &str) -> Result<bool> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             Ok(c.exists(k_meta(id)).await?)
         })
         .await
@@ -218,7 +292,7 @@ impl RedisStore {
     /// The room a read-only id opens, if any.
     pub async fn viewer_room(&self, viewer: &str) -> Result<Option<String>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             Ok(c.get(k_viewer(viewer)).await?)
         })
         .await
@@ -229,7 +303,7 @@ impl RedisStore {
     /// its tree written now (its one document, as the main one).
     pub async fn load(&self, id: &str) -> Result<Option<LoadedRoom>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.load.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
@@ -306,7 +380,7 @@ impl RedisStore {
     /// documents: its one document is the main one, at `main.EXT`. Written
     /// only if absent, so instances loading it at once agree.
     async fn adopt_single(&self, id: &str, language: &str) -> Result<FileInfo> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn.get();
         let (_, docs) = LoadedRoom::single("", language, None);
         let record = TreeRecord {
             path: docs[0].file.path.clone(),
@@ -334,7 +408,7 @@ impl RedisStore {
     /// Reads one document, or `None` when it does not exist.
     pub async fn load_doc(&self, id: &str, doc: &str) -> Result<Option<LoadedDoc>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.load_doc.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -362,7 +436,7 @@ impl RedisStore {
     /// publishes them, atomically.
     pub async fn commit(&self, id: &str, doc: &str, req: CommitRequest) -> Result<CommitReply> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.commit.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -395,15 +469,28 @@ impl RedisStore {
             }
             let (status, revision, missed, log_bytes): (i64, u64, Vec<String>, u64) =
                 inv.invoke_async(&mut c).await?;
+            if status == 1 {
+                self.replicated(&mut c, &k_doc(id, doc, "meta")).await;
+            }
             Ok(match status {
                 1 => CommitReply::Committed {
                     revision,
                     log_bytes,
                 },
-                0 => CommitReply::Conflict {
-                    revision,
-                    missed: parse_log(&missed)?,
-                },
+                0 => {
+                    let missed = parse_log(&missed)?;
+                    if is_own_batch(&req.entries, &missed) {
+                        // This very batch, committed by an earlier attempt
+                        // whose answer was lost (a cluster connection that
+                        // dropped and sent the script again).
+                        CommitReply::Committed {
+                            revision: req.entries.last().map_or(revision, |e| e.revision),
+                            log_bytes: 0,
+                        }
+                    } else {
+                        CommitReply::Conflict { revision, missed }
+                    }
+                }
                 2 => CommitReply::Yield { revision },
                 3 => CommitReply::Parted { revision },
                 4 => CommitReply::Deleted,
@@ -413,12 +500,52 @@ impl RedisStore {
         .await
     }
 
+    /// Waits (up to [`WAIT_REPLICAS_MS`]) until `wait_replicas` replicas of
+    /// the primary holding `key` have every write made so far on this
+    /// connection, so that a commit acknowledged to a client survives that
+    /// primary being killed and a replica promoted. The `EXISTS` only
+    /// routes the pipeline to that primary (on a cluster, one connection per
+    /// node carries every command, so `WAIT` covers the commit). A shortfall
+    /// is logged and counted, not failed (the primary has the commit), and
+    /// pauses waiting for [`WAIT_PAUSE`].
+    async fn replicated(&self, c: &mut Conn, key: &str) {
+        if self.wait_replicas == 0 {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let paused = *self.wait_paused.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_some_and(|until| now < until) {
+            return;
+        }
+        let acked: redis::RedisResult<(bool, usize)> = redis::pipe()
+            .exists(key)
+            .cmd("WAIT")
+            .arg(self.wait_replicas)
+            .arg(WAIT_REPLICAS_MS)
+            .query_async(c)
+            .await;
+        match acked {
+            Ok((_, n)) if n >= self.wait_replicas => {}
+            Ok((_, n)) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                *self.wait_paused.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(now + WAIT_PAUSE);
+                tracing::warn!(replicas = n, wanted = self.wait_replicas, pause = ?WAIT_PAUSE, "a commit reached fewer replicas than --redis-wait-replicas (a primary without replicas?); acknowledging without waiting for a while");
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                self.conn.failed();
+                tracing::warn!(error = %e, "waiting for replicas failed");
+            }
+        }
+    }
+
     /// Commits a tree change if the tree is still at the revision before
     /// it, with what it does to the document's keys, and publishes it,
     /// atomically.
     pub async fn commit_tree(&self, id: &str, req: TreeRequest) -> Result<TreeReply> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let doc = req.entry.change.doc().to_owned();
             let mut inv = self.scripts.tree.prepare_invoke();
             inv.key(k_meta(id)).key(k_tree(id)).key(k_treelog(id));
@@ -453,6 +580,9 @@ impl RedisStore {
                 .arg(TREE_LOG);
             let (status, revision, missed): (i64, u64, Vec<String>) =
                 inv.invoke_async(&mut c).await?;
+            if status == 1 {
+                self.replicated(&mut c, &k_meta(id)).await;
+            }
             Ok(match status {
                 1 => TreeReply::Committed,
                 0 => TreeReply::Conflict {
@@ -473,7 +603,7 @@ impl RedisStore {
     /// not an error (the reader checks that the first entry is `after + 1`).
     pub async fn entries_since(&self, id: &str, doc: &str, after: u64) -> Result<Option<Tail>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.since.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -497,7 +627,7 @@ impl RedisStore {
     /// the room is gone.
     pub async fn tree_since(&self, id: &str, after: u64) -> Result<Option<TreeTail>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let raw: Option<(u64, Vec<String>)> = self
                 .scripts
                 .tree_since
@@ -525,7 +655,7 @@ impl RedisStore {
     /// `None` when the document is gone.
     pub async fn record_fork(&self, id: &str, doc: &str, at: u64) -> Result<Option<u64>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let fork: i64 = self
                 .scripts
                 .fork
@@ -541,7 +671,7 @@ impl RedisStore {
     /// The revision after which a document's history parted, if it ever did.
     pub async fn fork(&self, id: &str, doc: &str) -> Result<Option<u64>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let fork: Option<u64> = c.hget(k_doc(id, doc, "meta"), "fork").await?;
             Ok(fork)
         })
@@ -557,7 +687,7 @@ impl RedisStore {
         text: Rope,
     ) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.snapshot.prepare_invoke();
             for k in doc_keys(id, doc) {
                 inv.key(k);
@@ -577,7 +707,7 @@ impl RedisStore {
     /// of its read-only id.
     pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.touch_room.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
@@ -598,7 +728,7 @@ impl RedisStore {
     /// clients without one.
     pub async fn expire_clients(&self, id: &str) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let mut inv = self.scripts.expire_clients.prepare_invoke();
             for k in room_keys(id) {
                 inv.key(k);
@@ -622,7 +752,7 @@ impl RedisStore {
         fresh: (String, String),
     ) -> Result<(String, String)> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let key = k_ids(id);
             let (_, stored, _): (bool, String, ()) = redis::pipe()
                 .atomic()

@@ -37,7 +37,7 @@ impl RedisStore {
     /// Records a user as present on this instance and announces it.
     pub async fn join(&self, id: &str, user: &UserInfo) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let record = PresenceRecord {
                 user: user.clone(),
                 instance: self.instance.clone(),
@@ -49,7 +49,9 @@ impl RedisStore {
             redis::pipe()
                 .hset(k_presence(id), &user.user_id, to_json(&record))
                 .pexpire(k_presence(id), self.ttl_ms() as i64)
-                .publish(channel(id), to_json(&event))
+                .cmd(self.publish)
+                .arg(channel(id))
+                .arg(to_json(&event))
                 .query_async::<()>(&mut c)
                 .await?;
             Ok(())
@@ -68,7 +70,7 @@ impl RedisStore {
     /// announced exactly once, and a user who moved is not removed.
     async fn leave_if(&self, id: &str, user_id: &str, instance: &str) -> Result<bool> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let event = WireEvent::Leave {
                 i: self.instance.clone(),
                 u: user_id.to_owned(),
@@ -99,7 +101,7 @@ impl RedisStore {
         (revision, cursor, anchor): (u64, u64, Option<u64>),
     ) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let event = WireEvent::Cursor {
                 i: self.instance.clone(),
                 u: user_id.to_owned(),
@@ -108,7 +110,11 @@ impl RedisStore {
                 c: cursor,
                 a: anchor,
             };
-            c.publish::<_, _, ()>(channel(id), to_json(&event)).await?;
+            redis::cmd(self.publish)
+                .arg(channel(id))
+                .arg(to_json(&event))
+                .query_async::<()>(&mut c)
+                .await?;
             Ok(())
         })
         .await
@@ -118,7 +124,7 @@ impl RedisStore {
     /// have their users reaped by the others.
     pub async fn heartbeat(&self, ttl: Duration) -> Result<()> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             c.set_ex::<_, _, ()>(k_instance(&self.instance), "1", ttl.as_secs().max(1))
                 .await?;
             Ok(())
@@ -132,12 +138,14 @@ impl RedisStore {
             if instances.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut c = self.conn.clone();
-            let mut pipe = redis::pipe();
+            // One request each: on a cluster the heartbeat keys live on
+            // different slots, and a pipeline may not cross slots.
+            let mut c = self.conn.get();
+            let mut alive = Vec::with_capacity(instances.len());
             for i in instances {
-                pipe.exists(k_instance(i));
+                alive.push(c.exists(k_instance(i)).await?);
             }
-            Ok(pipe.query_async(&mut c).await?)
+            Ok(alive)
         })
         .await
     }
@@ -145,7 +153,7 @@ impl RedisStore {
     /// Presence records of a room.
     async fn presence(&self, id: &str) -> Result<Vec<PresenceRecord>> {
         self.counted(async {
-            let mut c = self.conn.clone();
+            let mut c = self.conn.get();
             let raw: std::collections::HashMap<String, String> = c.hgetall(k_presence(id)).await?;
             Ok(raw
                 .values()

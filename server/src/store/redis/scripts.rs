@@ -359,9 +359,24 @@ pub(super) struct Scripts {
 }
 
 impl Scripts {
-    pub(super) fn new() -> Self {
-        let with_helpers =
-            |body: &str| Script::new(&format!("{TOUCH_LUA}\n{TRIM_LUA}\n{TIP_LUA}\n{body}"));
+    /// On a cluster (`sharded`) the scripts publish with `SPUBLISH`: the
+    /// room's channel carries its hash tag, so the event goes out from the
+    /// primary that owns the room's slot and reaches only the instances
+    /// subscribed there.
+    pub(super) fn new(sharded: bool) -> Self {
+        let publish = |body: &str| {
+            if sharded {
+                body.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+            } else {
+                body.to_owned()
+            }
+        };
+        let with_helpers = |body: &str| {
+            Script::new(&format!(
+                "{TOUCH_LUA}\n{TRIM_LUA}\n{TIP_LUA}\n{}",
+                publish(body)
+            ))
+        };
         Self {
             commit: with_helpers(COMMIT_LUA),
             snapshot: with_helpers(SNAPSHOT_LUA),
@@ -371,9 +386,27 @@ impl Scripts {
             fork: Script::new(FORK_LUA),
             expire_clients: Script::new(EXPIRE_CLIENTS_LUA),
             since: with_helpers(SINCE_LUA),
-            leave: Script::new(LEAVE_LUA),
-            tree: Script::new(TREE_LUA),
+            leave: Script::new(&publish(LEAVE_LUA)),
+            tree: Script::new(&publish(TREE_LUA)),
             tree_since: Script::new(TREE_SINCE_LUA),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_publishing_script_publishes_sharded_on_a_cluster() {
+        for body in [COMMIT_LUA, LEAVE_LUA, TREE_LUA] {
+            assert!(body.contains("redis.call('PUBLISH'"), "{body}");
+        }
+        let sharded = Scripts::new(true);
+        let plain = Scripts::new(false);
+        assert_ne!(sharded.commit.get_hash(), plain.commit.get_hash());
+        assert_ne!(sharded.leave.get_hash(), plain.leave.get_hash());
+        assert_ne!(sharded.tree.get_hash(), plain.tree.get_hash());
+        assert_eq!(sharded.load.get_hash(), plain.load.get_hash());
     }
 }

@@ -1,4 +1,4 @@
-//! The one subscriber connection of this instance: (re)connects with
+//! The one subscriber connection of this instance on a single Redis: (re)connects with
 //! backoff, (re)subscribes every room's channel, routes each event to its
 //! room, and tells every room to read the log after a reconnect (pub/sub is
 //! at most once: what was published meanwhile is lost).
@@ -14,6 +14,52 @@ use tokio::sync::mpsc;
 use super::wire::{own_prefixes, WireEvent};
 use crate::store::StoreEvent;
 
+/// The subscribers' routing table: channel -> the room that hears it.
+pub(super) type Feeds = Arc<Mutex<HashMap<String, mpsc::Sender<StoreEvent>>>>;
+
+/// Hands one published event to the room of its channel (events this
+/// instance published itself are skipped: applied when they returned).
+pub(super) fn route(subscribers: &Feeds, own: &[String], instance: &str, ch: &str, payload: &str) {
+    let feed = subscribers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(ch)
+        .cloned();
+    let Some(feed) = feed else { return };
+    if own.iter().any(|p| payload.starts_with(p.as_str())) {
+        return;
+    }
+    match serde_json::from_str::<WireEvent>(payload) {
+        Ok(ev) => {
+            let Some(ev) = ev.into_event(instance) else {
+                return;
+            };
+            // A full feed means the room is far behind: it reads the log
+            // instead.
+            if feed.try_send(ev).is_err() {
+                let _ = feed.try_send(StoreEvent::Resync);
+            }
+        }
+        // The channel name holds the room id: log only its prefix.
+        Err(e) => {
+            tracing::warn!(error = %e, room = %crate::ids::short(ch.trim_start_matches("collab:{")), "unreadable event")
+        }
+    }
+}
+
+/// Tells every room to read what it may have missed.
+pub(super) fn resync_all(subscribers: &Feeds) {
+    let feeds: Vec<_> = subscribers
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    for f in feeds {
+        let _ = f.try_send(StoreEvent::Resync);
+    }
+}
+
 /// What a room asks of the subscriber.
 pub(super) enum SubRequest {
     Subscribe(String),
@@ -26,7 +72,7 @@ const SUB_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs the subscriber until the store is dropped.
 pub(super) async fn run(
     client: redis::Client,
-    subscribers: Arc<Mutex<HashMap<String, mpsc::Sender<StoreEvent>>>>,
+    subscribers: Feeds,
     mut requests: mpsc::UnboundedReceiver<SubRequest>,
     instance: String,
     errors: Arc<AtomicU64>,
@@ -34,14 +80,6 @@ pub(super) async fn run(
     let own = own_prefixes(&instance);
     let failed = || {
         errors.fetch_add(1, Ordering::Relaxed);
-    };
-    let feeds = || -> Vec<mpsc::Sender<StoreEvent>> {
-        subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
     };
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
@@ -81,34 +119,15 @@ pub(super) async fn run(
         backoff = Duration::from_millis(100);
         if !first {
             tracing::info!("redis subscriber reconnected; rooms resynchronize");
-            for f in feeds() {
-                let _ = f.try_send(StoreEvent::Resync);
-            }
+            resync_all(&subscribers);
         }
         first = false;
         loop {
             tokio::select! {
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    let ch = msg.get_channel_name().to_owned();
-                    let feed = subscribers.lock().unwrap_or_else(|e| e.into_inner()).get(&ch).cloned();
-                    let Some(feed) = feed else { continue };
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
-                    if own.iter().any(|p| payload.starts_with(p.as_str())) {
-                        continue; // Our own commit, applied when it returned.
-                    }
-                    match serde_json::from_str::<WireEvent>(&payload) {
-                        Ok(ev) => {
-                            let Some(ev) = ev.into_event(&instance) else { continue };
-                            // A full feed means the room is far behind: it
-                            // reads the log instead.
-                            if feed.try_send(ev).is_err() {
-                                let _ = feed.try_send(StoreEvent::Resync);
-                            }
-                        }
-                        // The channel name holds the room id: log only its prefix.
-                        Err(e) => tracing::warn!(error = %e, room = %crate::ids::short(ch.trim_start_matches("collab:{")), "unreadable event"),
-                    }
+                    route(&subscribers, &own, &instance, msg.get_channel_name(), &payload);
                 }
                 req = requests.recv() => {
                     let Some(req) = req else { return };
