@@ -363,19 +363,17 @@ impl TestServer {
     /// The process's resident memory, in KiB (VmRSS). Processes only: an
     /// in-process server shares its memory with the caller.
     pub fn rss_kib(&self) -> Result<u64> {
-        crate::procfs::rss_kib(self.pid()?)
+        crate::procfs::rss_kib(self.own_pid()?)
     }
 
     /// The CPU time the process used so far, in seconds. Processes only.
     pub fn cpu_seconds(&self) -> Result<f64> {
-        crate::procfs::cpu_seconds(self.pid()?)
+        crate::procfs::cpu_seconds(self.own_pid()?)
     }
 
-    fn pid(&self) -> Result<u32> {
-        match &self.kind {
-            Kind::Process(child) => Ok(child.id()),
-            Kind::InProcess { .. } => bail!("an in-process server shares the caller's process"),
-        }
+    fn own_pid(&self) -> Result<u32> {
+        self.pid()
+            .context("an in-process server shares the caller's process")
     }
 }
 

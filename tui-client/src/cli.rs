@@ -212,9 +212,9 @@ impl Command {
     /// The room argument, for the commands that take one.
     pub fn room_arg(&self) -> Option<&str> {
         match self {
-            Command::Create(_) => None,
+            Command::Create(_) | Command::Share(_) => None,
             Command::Join(a) => Some(&a.room),
-            Command::Cat { room } | Command::Append { room, .. } | Command::Watch { room } => {
+            Command::Cat { room, .. } | Command::Append { room, .. } | Command::Watch { room } => {
                 Some(room)
             }
         }

@@ -70,7 +70,10 @@ pub async fn run(api: &ServerApi, args: &ShareArgs, name: &str) -> anyhow::Resul
         .await
         .context("cannot create the room")?;
     let room = created.room_id.clone();
-    let lines = join_lines(&api.base(), &room, created.read_only_id.as_deref());
+    // The server as the room's own URLs name it (`--public-url` on the
+    // server), so a colleague on another machine can paste the command.
+    let base = crate::cli::server_of(&created.join_url).unwrap_or_else(|| api.base());
+    let lines = join_lines(&base, &room, created.read_only_id.as_deref());
     if args.quiet {
         println!("{room}");
     } else {
@@ -86,7 +89,7 @@ pub async fn run(api: &ServerApi, args: &ShareArgs, name: &str) -> anyhow::Resul
         if let Some(viewer) = &created.read_only_id {
             println!("Or, to let someone watch without editing:");
             println!();
-            println!("    {}", join_command(&api.base(), viewer));
+            println!("    {}", join_command(&base, viewer));
             println!();
         }
     }
