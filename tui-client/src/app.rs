@@ -90,12 +90,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         .with_disk_state(disk)
         .with_join_commands(join_commands);
     if let Some(entry) = &resumed {
-        for edits in entry.documents() {
-            editor = match &edits.doc {
-                None => editor.resume(&edits.unacknowledged()),
-                Some(doc) => editor.resume_doc(doc, &edits.unacknowledged()),
-            };
-        }
+        editor = entry.resume(editor);
     }
     let (journal_errors, journal_failed) = std::sync::mpsc::channel();
     let writer = journal.map(|j| {
@@ -324,7 +319,7 @@ fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, bool)) {
             .into_iter()
             .map(|(doc, unacked)| DocEdits::new(doc, unacked))
             .collect();
-        writer.write_docs(docs);
+        writer.write_docs(docs, editor.next_seqs());
     } else if last.1 || last.0 == u64::MAX {
         writer.remove();
     }
