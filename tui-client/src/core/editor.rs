@@ -288,6 +288,10 @@ pub struct Editor {
     cursor_sent: Option<(Option<String>, u64, u64, Option<u64>)>,
     cursor_sent_at: Option<Instant>,
     followed: Option<String>,
+    /// The left button went down in the text and is not up yet: whether it
+    /// dragged since (a drag selects and keeps following; a plain click
+    /// ends it, on the button's release).
+    pub(crate) text_press: Option<bool>,
     /// See [`Editor::journal_mark`].
     sync_changes: u64,
 }
@@ -343,6 +347,7 @@ impl Editor {
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
+            text_press: None,
             sync_changes: 0,
         };
         editor.sync_language();

@@ -382,6 +382,35 @@ fn following_goes_where_the_colleague_goes_until_typing_or_esc() {
     assert_eq!(ed.notice(), Some("Stopped following bob"));
 }
 
+fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> crossterm::event::Event {
+    crossterm::event::Event::Mouse(crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn selecting_with_the_mouse_keeps_following_and_a_plain_click_ends_it() {
+    use crossterm::event::{MouseButton::Left, MouseEventKind as M};
+    let mut ed = project(vec![in_doc(user("bob", "#e6194b", Some(3), None), "main")]);
+    press(&mut ed, KeyCode::F(4));
+    assert_eq!(ed.following(), Some("bob"));
+    // Press, drag, release: a selection, still following.
+    ed.handle_event(&mouse(M::Down(Left), 5, 0));
+    assert_eq!(ed.following(), Some("bob"), "not yet known to be a click");
+    ed.handle_event(&mouse(M::Drag(Left), 9, 0));
+    ed.handle_event(&mouse(M::Up(Left), 9, 0));
+    assert_eq!(ed.selection(), Some((1, 5)));
+    assert_eq!(ed.following(), Some("bob"));
+    // Press and release without a drag: a click into the text ends it.
+    ed.handle_event(&mouse(M::Down(Left), 6, 0));
+    ed.handle_event(&mouse(M::Up(Left), 6, 0));
+    assert_eq!(ed.following(), None);
+    assert_eq!(ed.caret(), 2);
+}
+
 #[test]
 fn disk_mirrors_are_listed_but_not_followed() {
     let mut disk = in_doc(user("host-disk", "#3cb44b", Some(1), None), "main");

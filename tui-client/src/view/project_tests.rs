@@ -155,13 +155,17 @@ fn find(screen: &str, text: &str) -> (u16, u16) {
         .unwrap_or_else(|| panic!("{text} not on screen:\n{screen}"))
 }
 
+/// A click: the button down and up again at one cell.
 fn click(ed: &mut Editor, (column, row): (u16, u16)) {
-    ed.handle_event(&Event::Mouse(crossterm::event::MouseEvent {
-        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
-        column,
-        row,
-        modifiers: KeyModifiers::NONE,
-    }));
+    use crossterm::event::{MouseButton::Left, MouseEventKind as M};
+    for kind in [M::Down(Left), M::Up(Left)] {
+        ed.handle_event(&Event::Mouse(crossterm::event::MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }));
+    }
 }
 
 #[test]
