@@ -57,6 +57,9 @@ pub struct Session {
     /// Commands that bring someone into the room (`collab share` prints
     /// them): the help shows them, F8 copies the first.
     pub join_commands: Vec<String>,
+    /// A disk mirror keeps the room's files in a folder beside the editor
+    /// (`collab share`, `join --dir`): Ctrl-S saves nothing.
+    pub mirrored: bool,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -70,6 +73,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         server_arg,
         osc52,
         join_commands,
+        mirrored,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -88,7 +92,8 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
     let mut editor = Editor::new(&room, &name, file)
         .with_server(server_arg.as_deref())
         .with_disk_state(disk)
-        .with_join_commands(join_commands);
+        .with_join_commands(join_commands)
+        .with_disk_mirror(mirrored);
     if let Some(entry) = &resumed {
         editor = entry.resume(editor);
     }

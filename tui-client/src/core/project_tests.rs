@@ -651,3 +651,27 @@ fn a_resumed_main_document_deleted_meanwhile_is_kept_aside() {
     })));
     assert!(!ed.has_unsent());
 }
+
+#[test]
+fn ctrl_s_with_a_disk_mirror_says_the_files_are_on_disk_and_saves_nothing() {
+    let mut ed = Editor::new("room1234567890", "me", None).with_disk_mirror(true);
+    ed.on_server(project_init(0, vec![]));
+    ed.take_effects();
+    press(&mut ed, KeyCode::Char('x'));
+    ed.take_effects();
+    ctrl(&mut ed, 's');
+    assert_eq!(ed.prompt(), None, "no untitled.rs offered");
+    assert!(ed.take_effects().is_empty());
+    assert!(
+        ed.notice().is_some_and(|n| n.contains("disk mirror")),
+        "{:?}",
+        ed.notice()
+    );
+    ed.save_as();
+    assert_eq!(ed.prompt(), None);
+    assert!(ed.take_effects().is_empty());
+    // Without a mirror, Ctrl-S asks where to save as before.
+    let mut plain = project(vec![]);
+    ctrl(&mut plain, 's');
+    assert!(plain.prompt().is_some());
+}

@@ -42,6 +42,9 @@ pub(crate) struct Project {
     pub(crate) following: Option<String>,
     /// Commands that bring someone in, given by the shell (`collab share`).
     pub(crate) join_commands: Vec<String>,
+    /// A disk mirror keeps the room's files in a folder (`collab share`,
+    /// `join --dir`): Ctrl-S has nothing to do.
+    pub(crate) mirrored: bool,
     /// Paths this user asked to create: opened once created.
     pub(crate) creating: Vec<String>,
     /// F2 chose a colleague in a file being opened: the caret goes to
@@ -64,6 +67,7 @@ impl Default for Project {
             picker: None,
             following: None,
             join_commands: Vec::new(),
+            mirrored: false,
             creating: Vec::new(),
             jump_to: None,
             click_areas: Vec::new(),
@@ -235,6 +239,13 @@ impl Editor {
             let at = self.project.seqs.entry(doc).or_default();
             *at = (*at).max(next);
         }
+        self
+    }
+
+    /// Says a disk mirror keeps the room's files (the shell runs one):
+    /// Ctrl-S then saves nothing.
+    pub fn with_disk_mirror(mut self, mirrored: bool) -> Self {
+        self.project.mirrored = mirrored;
         self
     }
 
