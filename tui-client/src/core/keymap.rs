@@ -324,7 +324,8 @@ impl Editor {
                     // A plain click into the text takes the view back; a
                     // drag only selected (selecting keeps following), so
                     // whether it was a click is known only now.
-                    if self.text_press.take() == Some(false) {
+                    let plain_click = self.text_press.take() == Some(false);
+                    if plain_click {
                         self.stop_following();
                     }
                 }
