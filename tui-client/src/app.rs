@@ -57,6 +57,9 @@ pub struct Session {
     /// Commands that bring someone into the room (`collab share` prints
     /// them): the help shows them, F8 copies the first.
     pub join_commands: Vec<String>,
+    /// A disk mirror keeps the room's files in a folder beside the editor
+    /// (`collab share`, `join --dir`): Ctrl-S saves nothing.
+    pub mirrored: bool,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -70,6 +73,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         server_arg,
         osc52,
         join_commands,
+        mirrored,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -88,14 +92,10 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
     let mut editor = Editor::new(&room, &name, file)
         .with_server(server_arg.as_deref())
         .with_disk_state(disk)
-        .with_join_commands(join_commands);
+        .with_join_commands(join_commands)
+        .with_disk_mirror(mirrored);
     if let Some(entry) = &resumed {
-        for edits in entry.documents() {
-            editor = match &edits.doc {
-                None => editor.resume(&edits.unacknowledged()),
-                Some(doc) => editor.resume_doc(doc, &edits.unacknowledged()),
-            };
-        }
+        editor = entry.resume(editor);
     }
     let (journal_errors, journal_failed) = std::sync::mpsc::channel();
     let writer = journal.map(|j| {
@@ -324,7 +324,7 @@ fn journal_changes(editor: &Editor, writer: &Writer, last: &mut (u64, bool)) {
             .into_iter()
             .map(|(doc, unacked)| DocEdits::new(doc, unacked))
             .collect();
-        writer.write_docs(docs);
+        writer.write_docs(docs, editor.next_seqs());
     } else if last.1 || last.0 == u64::MAX {
         writer.remove();
     }

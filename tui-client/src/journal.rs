@@ -18,7 +18,10 @@
 //! main document's at the top level as before (so `collab append` and older
 //! versions read it), each other one in `others`, named by its id. Such a
 //! journal has format 2, which older versions leave alone rather than
-//! misread, and `collab append` leaves it to the editor.
+//! misread, and `collab append` leaves it to the editor. It also keeps the
+//! next seq of every document the session used seqs in (`seqs`), edits
+//! pending there or not: the next process continues under the same
+//! `client_id`, so it must never number an edit with a seq used before.
 //!
 //! A running session holds a lock on `CLIENT_ID.lock` beside its journal
 //! (released by the kernel however the process ends), so a second `collab`
@@ -33,6 +36,7 @@ use std::thread::JoinHandle;
 use collab_protocol::{Operation, Pending};
 use serde::{Deserialize, Serialize};
 
+use crate::core::editor::Editor;
 use crate::local_state::state_dir;
 use collab_protocol::Unacknowledged;
 
@@ -57,6 +61,12 @@ pub struct Entry {
     /// The other documents' edits (a project editor's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<DocEdits>,
+    /// The seq the next edit gets in every document this client used seqs
+    /// in, by id, edits unacknowledged or not (a project editor's): the
+    /// next process continues under this `client_id`, and a seq used again
+    /// would be taken for a resend.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seqs: Vec<(String, u64)>,
     /// When it was written, in milliseconds since the Unix epoch.
     pub written_at: u64,
 }
@@ -114,12 +124,24 @@ impl Entry {
     /// The journal entry for `unacked` edits of `client_id` in `room`'s
     /// main document.
     pub fn new(room: &str, client_id: &str, unacked: Unacknowledged) -> Self {
-        Self::for_docs(room, client_id, vec![DocEdits::new(None, unacked)]).expect("one document")
+        Self::for_docs(
+            room,
+            client_id,
+            vec![DocEdits::new(None, unacked)],
+            Vec::new(),
+        )
+        .expect("one document")
     }
 
     /// The journal entry for several documents' edits (the main one, named
-    /// `None`, first if it has any); `None` when there are none.
-    pub fn for_docs(room: &str, client_id: &str, mut docs: Vec<DocEdits>) -> Option<Self> {
+    /// `None`, first if it has any), and every document's next seq; `None`
+    /// when there are no edits.
+    pub fn for_docs(
+        room: &str,
+        client_id: &str,
+        mut docs: Vec<DocEdits>,
+        seqs: Vec<(String, u64)>,
+    ) -> Option<Self> {
         if docs.is_empty() {
             return None;
         }
@@ -135,6 +157,7 @@ impl Entry {
             client_id: client_id.to_owned(),
             first,
             others: docs,
+            seqs,
             written_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -156,6 +179,18 @@ impl Entry {
     /// Every document's edits.
     pub fn documents(&self) -> impl Iterator<Item = &DocEdits> {
         std::iter::once(&self.first).chain(&self.others)
+    }
+
+    /// `editor` continuing this journal: every document's edits resumed,
+    /// and every document's seqs continued.
+    pub fn resume(&self, mut editor: Editor) -> Editor {
+        for edits in self.documents() {
+            editor = match &edits.doc {
+                None => editor.resume(&edits.unacknowledged()),
+                Some(doc) => editor.resume_doc(doc, &edits.unacknowledged()),
+            };
+        }
+        editor.with_seqs(self.seqs.iter().cloned())
     }
 }
 
@@ -276,7 +311,7 @@ pub fn take_in(
 
 /// What the writer thread is asked to do.
 enum Job {
-    Write(Vec<DocEdits>),
+    Write(Vec<DocEdits>, Vec<(String, u64)>),
     Remove,
 }
 
@@ -306,10 +341,12 @@ impl Writer {
                     job = newer;
                 }
                 let result = match job {
-                    Job::Write(docs) => match Entry::for_docs(&room, &client_id, docs) {
-                        Some(entry) => journal.write(&entry),
-                        None => journal.remove(),
-                    },
+                    Job::Write(docs, seqs) => {
+                        match Entry::for_docs(&room, &client_id, docs, seqs) {
+                            Some(entry) => journal.write(&entry),
+                            None => journal.remove(),
+                        }
+                    }
                     Job::Remove => journal.remove(),
                 };
                 if let Err(e) = result {
@@ -331,14 +368,14 @@ impl Writer {
     /// Journals `unacked` edits of the main document (replacing what is
     /// there).
     pub fn write(&self, unacked: Unacknowledged) {
-        self.write_docs(vec![DocEdits::new(None, unacked)]);
+        self.write_docs(vec![DocEdits::new(None, unacked)], Vec::new());
     }
 
-    /// Journals these documents' edits (replacing what is there; none:
-    /// removes the journal).
-    pub fn write_docs(&self, docs: Vec<DocEdits>) {
+    /// Journals these documents' edits and every document's next seq
+    /// (replacing what is there; no edits: removes the journal).
+    pub fn write_docs(&self, docs: Vec<DocEdits>, seqs: Vec<(String, u64)>) {
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(Job::Write(docs));
+            let _ = jobs.send(Job::Write(docs, seqs));
         }
     }
 
@@ -457,7 +494,9 @@ mod tests {
             DocEdits::new(Some("d2".into()), unacked.clone()),
             DocEdits::new(Some("d3".into()), unacked),
         ];
-        j.write(&Entry::for_docs("r", "p", docs).unwrap()).unwrap();
+        let seqs = vec![("d2".to_owned(), 3), ("d9".to_owned(), 12)];
+        j.write(&Entry::for_docs("r", "p", docs, seqs.clone()).unwrap())
+            .unwrap();
         drop(j);
         let text = fs::read_to_string(room_dir(&root, "r").join("p.json")).unwrap();
         assert!(
@@ -469,6 +508,11 @@ mod tests {
         let docs: Vec<_> = got.documents().map(|d| d.doc.clone()).collect();
         assert_eq!(docs, [Some("d2".into()), Some("d3".into())]);
         assert_eq!(got.documents().nth(1).unwrap().unacknowledged().next_seq, 3);
+        // The seqs of a document without unacknowledged edits survive too.
+        assert_eq!(got.seqs, seqs);
+        let ed = got.resume(Editor::new("r", "me", None));
+        assert!(ed.is_open("d2") && ed.is_open("d3"));
+        assert!(ed.next_seqs().contains(&("d9".to_owned(), 12)));
         let _ = fs::remove_dir_all(&root);
     }
 

@@ -46,6 +46,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     );
     let session = |room: String, file| Session {
         join_commands: Vec::new(),
+        mirrored: false,
         osc52,
         server_arg: server_arg(&api.base()).map(str::to_owned),
         api: api.clone(),
@@ -58,6 +59,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             if let Some(shared) = commands::share::run(&api, &args, &name).await? {
                 let session = Session {
                     join_commands: shared.join_lines,
+                    mirrored: true,
                     ..session(shared.room, None)
                 };
                 return editor(session, Some(shared.mirror)).await;
@@ -75,7 +77,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Some(dir) => Some(commands::share::join_dir(&api, &room, dir, &name).await?),
                 None => None,
             };
-            return editor(session(room, args.file), mirror).await;
+            let session = Session {
+                mirrored: mirror.is_some(),
+                ..session(room, args.file)
+            };
+            return editor(session, mirror).await;
         }
         Command::Cat { room, path } => {
             commands::cat::run(&api, &room_id(&room)?, path.as_deref()).await?

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use collab::core::editor::{Editor, Effect};
+use collab::journal::{DocEdits, Entry};
 use collab::net::{self, NetCommand, NetConfig, NetEvent, NetHandle};
 use collab::server_api::ServerApi;
 use collab_protocol::{ClientMessage, Operation};
@@ -179,4 +180,100 @@ async fn typing_in_a_second_file_converges_with_a_project_bot() {
     })
     .await;
     assert_eq!(d.ed.following(), Some(bot.user_id.as_str()));
+}
+
+/// Connects `ed` to `room` as `client_id`, as `app.rs` does (with `since`
+/// from its main document, for a resumed editor).
+fn drive(server: &TestServer, room: &str, client_id: &str, ed: Editor) -> Driven {
+    let api = ServerApi::new(&server.http(), None).unwrap();
+    let (since, since_rx) = watch::channel(ed.main_revision());
+    let cfg = NetConfig {
+        api,
+        room: room.to_owned(),
+        name: "ed".into(),
+        client_id: client_id.to_owned(),
+        project: true,
+    };
+    Driven {
+        ed,
+        net: net::spawn(cfg, since_rx),
+        epoch: 0,
+        since,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_is_resumed_by_the_next_process_sent_once_and_its_seqs_continue() {
+    let server = TestServer::in_process(Default::default());
+    let created = server
+        .rest()
+        .create_project(&[("src/main.rs", "fn main() {}\n"), ("src/lib.rs", "lib\n")])
+        .await
+        .unwrap();
+    let room = created.room_id;
+    let client_id = net::new_client_id();
+
+    // The first process types in src/lib.rs (acknowledged: seqs 1 and 2
+    // used there), then in the main document, and dies before sending it.
+    let mut first = drive(&server, &room, &client_id, Editor::new(&room, "ed", None));
+    first
+        .until("joined", |ed| ed.is_project() && ed.revision().is_some())
+        .await;
+    let lib = first.doc_at("src/lib.rs");
+    first.ed.open_doc(&lib);
+    first.until("lib opened", |ed| *ed.text() == "lib\n").await;
+    first.type_text("a");
+    first.until("a acknowledged", |ed| !ed.has_unsent()).await;
+    first.type_text("b");
+    first.until("b acknowledged", |ed| !ed.has_unsent()).await;
+    first.ed.switch_buffer(true);
+    assert_eq!(first.ed.active_path(), Some("src/main.rs"));
+    first.type_text("// typed\n");
+    let docs: Vec<DocEdits> = first
+        .ed
+        .unacknowledged_docs()
+        .into_iter()
+        .map(|(doc, unacked)| DocEdits::new(doc, unacked))
+        .collect();
+    let entry = Entry::for_docs(&room, &client_id, docs, first.ed.next_seqs()).unwrap();
+    drop(first);
+    // Through the journal's own format.
+    let entry: Entry = serde_json::from_slice(&serde_json::to_vec(&entry).unwrap()).unwrap();
+
+    // The next process continues it under the same client id.
+    let ed = entry.resume(Editor::new(&room, "ed", None));
+    let mut next = drive(&server, &room, &client_id, ed);
+    next.until("the resumed edit acknowledged", |ed| {
+        ed.is_project() && !ed.has_unsent()
+    })
+    .await;
+    assert_eq!(next.ed.active_path(), Some("src/main.rs"));
+    let main_text = |server: &TestServer, room: &str| {
+        let (server, room) = (server.rest(), room.to_owned());
+        async move {
+            server
+                .file_text(&room, "src/main.rs")
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(main_text(&server, &room).await, b"// typed\nfn main() {}\n");
+    // An edit in src/lib.rs, which had nothing unacknowledged, is not
+    // taken for a resend of seq 1: it is committed and acknowledged.
+    next.ed.open_doc(&lib);
+    next.until("lib opened again", |ed| *ed.text() == "ablib\n")
+        .await;
+    next.type_text("c");
+    next.until("c acknowledged", |ed| !ed.has_unsent()).await;
+    assert_eq!(
+        server
+            .rest()
+            .file_text(&room, "src/lib.rs")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"cablib\n"
+    );
+    assert_eq!(main_text(&server, &room).await, b"// typed\nfn main() {}\n");
 }

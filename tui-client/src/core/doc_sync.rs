@@ -60,6 +60,15 @@ impl SyncedDoc {
         }
     }
 
+    /// Before the first `init`: continue at `next_seq` at least (the seqs
+    /// this client used in the document before); nothing once ready (the
+    /// sync state machine counts on by itself).
+    pub fn continue_seqs(&mut self, next_seq: u64) {
+        if self.replica.is_none() {
+            self.first_seq = self.first_seq.max(next_seq);
+        }
+    }
+
     /// The seq the next edit gets (to continue after closing).
     pub fn next_seq(&self) -> u64 {
         self.sync()

@@ -288,6 +288,10 @@ pub struct Editor {
     cursor_sent: Option<(Option<String>, u64, u64, Option<u64>)>,
     cursor_sent_at: Option<Instant>,
     followed: Option<String>,
+    /// The left button went down in the text and is not up yet: whether it
+    /// dragged since (a drag selects and keeps following; a plain click
+    /// ends it, on the button's release).
+    pub(crate) text_press: Option<bool>,
     /// See [`Editor::journal_mark`].
     sync_changes: u64,
 }
@@ -343,6 +347,7 @@ impl Editor {
             cursor_sent: None,
             cursor_sent_at: None,
             followed: None,
+            text_press: None,
             sync_changes: 0,
         };
         editor.sync_language();
@@ -781,9 +786,11 @@ impl Editor {
                 });
                 self.read_only = read_only;
                 self.read_only_id = read_only_id;
+                let files_given = files.is_some();
                 if let Some(files) = files {
                     self.take_tree(files, tree_revision.unwrap_or_default(), doc.clone());
                 }
+                let project = files_given;
                 let main = doc;
                 let init_main = |ed: &mut Self| {
                     ed.language.clone_from(&language);
@@ -792,17 +799,32 @@ impl Editor {
                 };
                 match &main {
                     Some(main) => {
-                        if self.doc_id.is_none() && !self.doc.is_ready() {
-                            // The first init: the placeholder (maybe resumed
-                            // from a journal) is the main document.
+                        if self.doc_id.is_none() {
+                            // The first init: the placeholder is the main
+                            // document, also when it is ready already
+                            // (resumed from a journal: its edits are the
+                            // main document's, rebased by this init).
                             self.doc_id = Some(main.clone());
                         }
                         if !self.is_open(main) {
                             self.parked.push(buffer::Buffer::named(main));
                         }
-                        self.with_doc(main, init_main);
+                        let next_seq = self.project.seqs.get(main).copied();
+                        self.with_doc(main, |ed| {
+                            if let Some(next) = next_seq {
+                                // Seqs this client used in it before (a
+                                // resumed journal's): they only grow.
+                                ed.doc.continue_seqs(next);
+                            }
+                            init_main(ed);
+                        });
                         self.project.recent.touch_back(main);
                     }
+                    // A project without a main document (it was deleted):
+                    // the buffers stay as they are (the others are reopened
+                    // with `since` below), except a main document resumed
+                    // from a journal, whose text is kept aside.
+                    None if project => self.main_gone_while_away(),
                     None => init_main(self),
                 }
                 self.reset_users(&users, main.as_deref(), revision);

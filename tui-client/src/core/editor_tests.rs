@@ -150,6 +150,33 @@ fn enter_keeps_the_indentation() {
     assert_eq!(text(&ed), "fn f() {\n    let x = 1;\n  \n    y");
 }
 
+#[test]
+fn enter_and_paste_keep_a_crlf_files_line_ending() {
+    let mut ed = ready("fn f() {\r\n    let x = 1;");
+    ctrl_end(&mut ed);
+    press(&mut ed, KeyCode::Enter);
+    type_str(&mut ed, "y");
+    assert_eq!(text(&ed), "fn f() {\r\n    let x = 1;\r\n    y");
+    // A paste's line breaks (LF, CR or CRLF) all become CRLF.
+    ed.handle_event(&Event::Paste("a\nb\r\nc\rd".into()));
+    assert_eq!(
+        text(&ed),
+        "fn f() {\r\n    let x = 1;\r\n    ya\r\nb\r\nc\r\nd"
+    );
+    // Copying CRLF lines and pasting them does not double the CR.
+    ctrl(&mut ed, 'a');
+    ctrl(&mut ed, 'c');
+    ctrl_end(&mut ed);
+    ctrl(&mut ed, 'v');
+    assert!(!text(&ed).contains("\r\r"), "{:?}", text(&ed));
+    // An LF file stays LF.
+    let mut lf = ready("a\nb");
+    ctrl_end(&mut lf);
+    press(&mut lf, KeyCode::Enter);
+    lf.handle_event(&Event::Paste("c\r\nd".into()));
+    assert_eq!(text(&lf), "a\nb\nc\nd");
+}
+
 fn ctrl_end(ed: &mut Editor) {
     ed.handle_event(&key(KeyCode::End, KeyModifiers::CONTROL));
 }

@@ -307,14 +307,28 @@ impl Editor {
             Event::Mouse(m) => match m.kind {
                 MouseEventKind::Down(MouseButton::Left) => {
                     if self.in_text_area(m.column, m.row) {
-                        // Clicking into the text takes the view back.
-                        self.stop_following();
+                        self.text_press = Some(false);
                         self.click(m.column, m.row, false);
                     } else {
+                        self.text_press = None;
                         self.click_panel(m.column, m.row);
                     }
                 }
-                MouseEventKind::Drag(MouseButton::Left) => self.click(m.column, m.row, true),
+                MouseEventKind::Drag(MouseButton::Left) => {
+                    if let Some(dragged) = &mut self.text_press {
+                        *dragged = true;
+                    }
+                    self.click(m.column, m.row, true);
+                }
+                MouseEventKind::Up(MouseButton::Left) => {
+                    // A plain click into the text takes the view back; a
+                    // drag only selected (selecting keeps following), so
+                    // whether it was a click is known only now.
+                    let plain_click = self.text_press.take() == Some(false);
+                    if plain_click {
+                        self.stop_following();
+                    }
+                }
                 MouseEventKind::ScrollUp => self.scroll(-3),
                 MouseEventKind::ScrollDown => self.scroll(3),
                 _ => {}

@@ -382,6 +382,35 @@ fn following_goes_where_the_colleague_goes_until_typing_or_esc() {
     assert_eq!(ed.notice(), Some("Stopped following bob"));
 }
 
+fn mouse(kind: crossterm::event::MouseEventKind, column: u16, row: u16) -> crossterm::event::Event {
+    crossterm::event::Event::Mouse(crossterm::event::MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[test]
+fn selecting_with_the_mouse_keeps_following_and_a_plain_click_ends_it() {
+    use crossterm::event::{MouseButton::Left, MouseEventKind as M};
+    let mut ed = project(vec![in_doc(user("bob", "#e6194b", Some(3), None), "main")]);
+    press(&mut ed, KeyCode::F(4));
+    assert_eq!(ed.following(), Some("bob"));
+    // Press, drag, release: a selection, still following.
+    ed.handle_event(&mouse(M::Down(Left), 5, 0));
+    assert_eq!(ed.following(), Some("bob"), "not yet known to be a click");
+    ed.handle_event(&mouse(M::Drag(Left), 9, 0));
+    ed.handle_event(&mouse(M::Up(Left), 9, 0));
+    assert_eq!(ed.selection(), Some((1, 5)));
+    assert_eq!(ed.following(), Some("bob"));
+    // Press and release without a drag: a click into the text ends it.
+    ed.handle_event(&mouse(M::Down(Left), 6, 0));
+    ed.handle_event(&mouse(M::Up(Left), 6, 0));
+    assert_eq!(ed.following(), None);
+    assert_eq!(ed.caret(), 2);
+}
+
 #[test]
 fn disk_mirrors_are_listed_but_not_followed() {
     let mut disk = in_doc(user("host-disk", "#3cb44b", Some(1), None), "main");
@@ -460,4 +489,189 @@ fn a_document_out_of_step_is_opened_afresh_alone() {
         text: "xabc\n".into(),
         why: Recovery::Unmerged
     }));
+}
+
+/// A previous process typed "!" at the start of the main document at
+/// revision 0, unacknowledged, after using seqs 1 and 2 in d2: its journal.
+fn journal_of_main_edit() -> (collab_protocol::Unacknowledged, Vec<(String, u64)>) {
+    let mut earlier = project(vec![]);
+    open(&mut earlier, "d2", "a\n");
+    press(&mut earlier, KeyCode::Char('x'));
+    earlier.on_server(ServerMessage::Ack {
+        revision: 6,
+        seq: 1,
+        doc: Some("d2".into()),
+    });
+    press(&mut earlier, KeyCode::Char('y'));
+    earlier.on_server(ServerMessage::Ack {
+        revision: 7,
+        seq: 2,
+        doc: Some("d2".into()),
+    });
+    earlier.switch_buffer(true);
+    assert_eq!(earlier.active_doc(), Some("main"));
+    press(&mut earlier, KeyCode::Char('!'));
+    let mut docs = earlier.unacknowledged_docs();
+    assert_eq!(docs.len(), 1);
+    let (name, saved) = docs.remove(0);
+    assert_eq!(name, None, "the main document's");
+    (saved, earlier.next_seqs())
+}
+
+#[test]
+fn a_resumed_journal_of_the_main_document_is_rebased_and_sent_once() {
+    let (saved, _) = journal_of_main_edit();
+    let mut ed = Editor::new("room1234567890", "me", None).resume(&saved);
+    assert_eq!(ed.text().to_string(), "!fn main() {}\n");
+    // The server committed someone's edit meanwhile: the resumed edit is
+    // rebased over it and sent once, into the main document.
+    let mut init = project_init(1, vec![]);
+    if let ServerMessage::Init { code, missed, .. } = &mut init {
+        *code = "fn main() {}\n// bob\n".into();
+        *missed = Some(vec![CommittedOp {
+            revision: 1,
+            operation: Operation::replace(13, 13, 13, "// bob\n").unwrap(),
+            user_id: "bob".into(),
+            seq: None,
+            doc: None,
+        }]);
+    }
+    ed.on_server(init);
+    assert_eq!(ed.active_doc(), Some("main"));
+    assert_eq!(ed.open_docs(), ["main"], "no second main buffer");
+    assert_eq!(ed.text().to_string(), "!fn main() {}\n// bob\n");
+    assert!(matches!(
+        &sent(&mut ed)[..],
+        [ClientMessage::CodeUpdate { seq: 1, revision: 1, doc: Some(d), .. }] if d == "main"
+    ));
+    ed.on_server(ServerMessage::Ack {
+        revision: 2,
+        seq: 1,
+        doc: Some("main".into()),
+    });
+    assert!(!ed.has_unsent());
+}
+
+#[test]
+fn a_resumed_editor_continues_the_seqs_of_every_document() {
+    let (saved, seqs) = journal_of_main_edit();
+    assert!(seqs.contains(&("d2".to_owned(), 3)), "{seqs:?}");
+    let mut ed = Editor::new("room1234567890", "me", None)
+        .resume(&saved)
+        .with_seqs(seqs);
+    ed.on_server(project_init(0, vec![]));
+    sent(&mut ed);
+    // d2 had no unacknowledged edits, but seqs 1 and 2 are used in it
+    // under this client id: the next edit there is seq 3.
+    open(&mut ed, "d2", "xya\n");
+    press(&mut ed, KeyCode::Char('z'));
+    assert!(matches!(
+        &sent(&mut ed)[..],
+        [ClientMessage::CodeUpdate { seq: 3, doc: Some(d), .. }] if d == "d2"
+    ));
+    // And the journal of this process keeps them all again.
+    assert!(ed.next_seqs().contains(&("d2".to_owned(), 4)));
+    assert!(ed.next_seqs().contains(&("main".to_owned(), 2)));
+}
+
+#[test]
+fn a_main_document_continues_its_seqs_after_a_restart() {
+    let mut ed = Editor::new("room1234567890", "me", None).with_seqs(vec![("main".into(), 7)]);
+    ed.on_server(project_init(0, vec![]));
+    sent(&mut ed);
+    press(&mut ed, KeyCode::Char('q'));
+    assert!(matches!(
+        &sent(&mut ed)[..],
+        [ClientMessage::CodeUpdate { seq: 7, doc: Some(d), .. }] if d == "main"
+    ));
+}
+
+#[test]
+fn a_reconnect_after_the_main_document_was_deleted_keeps_the_buffers() {
+    let mut ed = project(vec![]);
+    open(&mut ed, "d2", "lib text\n");
+    assert_eq!(ed.active_doc(), Some("d2"));
+    // Meanwhile, offline, the main document was deleted: the next init has
+    // no main document.
+    let mut init = project_init(3, vec![]);
+    if let ServerMessage::Init {
+        code,
+        revision,
+        doc,
+        files,
+        ..
+    } = &mut init
+    {
+        *code = String::new();
+        *revision = 0;
+        *doc = None;
+        files.as_mut().unwrap().retain(|f| f.doc != "main");
+    }
+    ed.on_server(init);
+    assert_eq!(ed.active_doc(), Some("d2"));
+    assert_eq!(ed.text().to_string(), "lib text\n", "not blanked");
+    let msgs = sent(&mut ed);
+    assert!(
+        msgs.contains(&ClientMessage::Open {
+            doc: "d2".into(),
+            since: Some(5)
+        }),
+        "{msgs:?}"
+    );
+    ed.on_server(opened("d2", 5, "lib text\n"));
+    assert_eq!(ed.text().to_string(), "lib text\n");
+}
+
+#[test]
+fn a_resumed_main_document_deleted_meanwhile_is_kept_aside() {
+    let (saved, _) = journal_of_main_edit();
+    let mut ed = Editor::new("room1234567890", "me", None).resume(&saved);
+    let mut init = project_init(0, vec![]);
+    if let ServerMessage::Init {
+        code, doc, files, ..
+    } = &mut init
+    {
+        *code = String::new();
+        *doc = None;
+        files.as_mut().unwrap().retain(|f| f.doc != "main");
+    }
+    ed.on_server(init);
+    let effects = ed.take_effects();
+    assert!(
+        effects.contains(&Effect::SaveRecovery {
+            text: "!fn main() {}\n".into(),
+            why: Recovery::Deleted("the main document".into()),
+        }),
+        "{effects:?}"
+    );
+    // The first file is opened instead.
+    assert!(effects.contains(&Effect::Send(ClientMessage::Open {
+        doc: "d3".into(),
+        since: None
+    })));
+    assert!(!ed.has_unsent());
+}
+
+#[test]
+fn ctrl_s_with_a_disk_mirror_says_the_files_are_on_disk_and_saves_nothing() {
+    let mut ed = Editor::new("room1234567890", "me", None).with_disk_mirror(true);
+    ed.on_server(project_init(0, vec![]));
+    ed.take_effects();
+    press(&mut ed, KeyCode::Char('x'));
+    ed.take_effects();
+    ctrl(&mut ed, 's');
+    assert_eq!(ed.prompt(), None, "no untitled.rs offered");
+    assert!(ed.take_effects().is_empty());
+    assert!(
+        ed.notice().is_some_and(|n| n.contains("disk mirror")),
+        "{:?}",
+        ed.notice()
+    );
+    ed.save_as();
+    assert_eq!(ed.prompt(), None);
+    assert!(ed.take_effects().is_empty());
+    // Without a mirror, Ctrl-S asks where to save as before.
+    let mut plain = project(vec![]);
+    ctrl(&mut plain, 's');
+    assert!(plain.prompt().is_some());
 }

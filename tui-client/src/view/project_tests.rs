@@ -155,13 +155,17 @@ fn find(screen: &str, text: &str) -> (u16, u16) {
         .unwrap_or_else(|| panic!("{text} not on screen:\n{screen}"))
 }
 
+/// A click: the button down and up again at one cell.
 fn click(ed: &mut Editor, (column, row): (u16, u16)) {
-    ed.handle_event(&Event::Mouse(crossterm::event::MouseEvent {
-        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
-        column,
-        row,
-        modifiers: KeyModifiers::NONE,
-    }));
+    use crossterm::event::{MouseButton::Left, MouseEventKind as M};
+    for kind in [M::Down(Left), M::Up(Left)] {
+        ed.handle_event(&Event::Mouse(crossterm::event::MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        }));
+    }
 }
 
 #[test]
@@ -187,4 +191,36 @@ fn clicking_a_colleague_follows_them_and_clicking_a_file_opens_it() {
     assert_eq!(ed.following(), Some("bob"));
     click(&mut ed, (6, 0));
     assert_eq!(ed.following(), None);
+}
+
+#[test]
+fn a_long_path_is_cut_at_its_start_and_the_markers_stay_visible() {
+    let mut ed = project(vec![]);
+    let long = format!("{}main.rs", "deep/".repeat(150));
+    ed.on_server(ServerMessage::FileRenamed {
+        doc: "main".into(),
+        path: long.clone(),
+        old_path: "src/main.rs".into(),
+        user_id: "me".into(),
+        tree_revision: 4,
+    });
+    assert_eq!(ed.active_path(), Some(long.as_str()));
+    typed(&mut ed, "x");
+    let s = screen(&mut ed, 80, 12);
+    let status = s
+        .lines()
+        .find(|l| l.starts_with(" room "))
+        .unwrap_or_else(|| panic!("no status bar:\n{s}"));
+    assert!(status.contains("↑ unsent"), "{status}");
+    assert!(
+        status.contains(" │ …") && status.contains("/deep/main.rs │ ↑ unsent"),
+        "{status}"
+    );
+    // Half the bar at most: the connection shows too on a wide terminal.
+    let s = screen(&mut ed, 140, 12);
+    let status = s.lines().find(|l| l.starts_with(" room ")).unwrap();
+    assert!(
+        status.contains("↑ unsent") && status.contains("connected"),
+        "{status}"
+    );
 }

@@ -52,31 +52,52 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
         None => (editor.requested_name().to_owned(), None),
     };
     let (line, col) = editor.line_col();
-    let sep = || Span::raw(" │ ");
-    let mut spans = vec![Span::raw(format!(" room {room}{ellipsis}"))];
-    if let Some(path) = editor.active_path() {
-        spans.extend([
-            sep(),
-            Span::styled(path.to_owned(), theme::STATUS.add_modifier(Modifier::BOLD)),
-        ]);
-    }
-    if let Some(name) = editor.following_name() {
-        spans.extend([
-            sep(),
-            Span::styled(
-                format!("following {name}"),
-                theme::STATUS.fg(Color::LightMagenta),
-            ),
-        ]);
-    }
+    const SEP: &str = " │ ";
+    let sep = || Span::raw(SEP);
+    let room = format!(" room {room}{ellipsis}");
+    let following = editor.following_name().map(|n| format!("following {n}"));
     // What needs attention comes before what is long, so a narrow terminal
     // (or a long reconnect reason) never cuts it off.
-    let markers = [
+    let markers: Vec<(&str, Color)> = [
         (editor.is_read_only(), "read-only", Color::LightCyan),
         (editor.has_unsent(), "↑ unsent", Color::Yellow),
         (editor.is_dirty(), "[+] modified", Color::LightRed),
-    ];
-    for (_, text, color) in markers.into_iter().filter(|m| m.0) {
+    ]
+    .into_iter()
+    .filter(|m| m.0)
+    .map(|(_, text, color)| (text, color))
+    .collect();
+    let mut spans = vec![Span::raw(room.clone())];
+    if let Some(path) = editor.active_path() {
+        // A path can be long (up to 1 KB): it gets what the room, the
+        // following mark and the markers leave, and keeps its end (the
+        // file's name) when cut.
+        let taken = room.width()
+            + SEP.width()
+            + following.as_ref().map_or(0, |f| SEP.width() + f.width())
+            + markers
+                .iter()
+                .map(|(m, _)| SEP.width() + m.width())
+                .sum::<usize>();
+        // At most half the bar, so the connection and the position
+        // usually show too.
+        let width = usize::from(area.width);
+        let budget = width.saturating_sub(taken).min(width / 2);
+        spans.extend([
+            sep(),
+            Span::styled(
+                keep_end(path, budget),
+                theme::STATUS.add_modifier(Modifier::BOLD),
+            ),
+        ]);
+    }
+    if let Some(following) = following {
+        spans.extend([
+            sep(),
+            Span::styled(following, theme::STATUS.fg(Color::LightMagenta)),
+        ]);
+    }
+    for (text, color) in markers {
         spans.extend([sep(), Span::styled(text, theme::STATUS.fg(color))]);
     }
     spans.extend([
@@ -98,6 +119,28 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
         }),
     ]);
     Line::from(spans).style(theme::STATUS).render(area, buf);
+}
+
+/// `text` in at most `width` columns: whole when it fits, else its end
+/// after a leading "…".
+fn keep_end(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_owned();
+    }
+    let mut used = "…".width();
+    let mut tail: Vec<char> = Vec::new();
+    for c in text.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        used += w;
+        tail.push(c);
+    }
+    if used > width {
+        return String::new();
+    }
+    std::iter::once('…').chain(tail.into_iter().rev()).collect()
 }
 
 /// The selection's size after the caret's position: " (12 selected)", or

@@ -146,6 +146,9 @@ pub enum PromptKey {
 impl Editor {
     /// Ctrl-S: save to the file, or ask for one.
     pub fn save(&mut self) {
+        if self.refuse_mirrored_save() {
+            return;
+        }
         match self.file.clone() {
             Some(path) => {
                 let expect = self.disk.clone();
@@ -158,11 +161,27 @@ impl Editor {
     /// Save as: asks for a path, offering the current file or a new name
     /// with the room's language's extension.
     pub fn save_as(&mut self) {
+        if self.refuse_mirrored_save() {
+            return;
+        }
         let offer = match &self.file {
             Some(f) => f.display().to_string(),
             None => format!("untitled.{}", language::extension(&self.language)),
         };
         self.prompt = Some(Prompt::SaveAs(LineInput::offered(&offer)));
+    }
+
+    /// True when a disk mirror keeps the room's files (`collab share`,
+    /// `join --dir`): says so instead of saving. A file saved into the
+    /// shared folder would be shared by the mirror as a new one.
+    fn refuse_mirrored_save(&mut self) -> bool {
+        if self.project.mirrored {
+            self.notice = Some(
+                "The files are kept on disk by the disk mirror: every change is written there already"
+                    .into(),
+            );
+        }
+        self.project.mirrored
     }
 
     fn request_save(&mut self, path: PathBuf, expect: Option<FileState>) {

@@ -104,7 +104,25 @@ impl Editor {
         if before < char_len(&indent) {
             indent = indent.chars().take(before).collect();
         }
-        self.insert_text(&format!("\n{indent}"), EditKind::Other);
+        let eol = self.line_ending();
+        self.insert_text(&format!("{eol}{indent}"), EditKind::Other);
+    }
+
+    /// The document's line ending, as its first line break has it: "\r\n"
+    /// for a CRLF file (Enter and paste keep it one), else "\n".
+    pub(crate) fn line_ending(&self) -> &'static str {
+        let rope = self.doc.rope();
+        if rope.len_lines() < 2 {
+            return "\n";
+        }
+        // The first line's end: where the second line starts.
+        let end = rope.line_to_char(1);
+        let crlf = end >= 2 && rope.char(end - 1) == '\n' && rope.char(end - 2) == '\r';
+        if crlf {
+            "\r\n"
+        } else {
+            "\n"
+        }
     }
 
     /// True when Tab should insert a tab character: in files whose format
@@ -281,8 +299,12 @@ impl Editor {
 
     /// Pasted text (bracketed paste or the internal clipboard) as one edit.
     pub fn paste(&mut self, text: &str) {
-        // Terminals send line breaks in pastes as CR.
-        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        // Terminals send line breaks in pastes as CR; a CRLF file gets
+        // its own line ending for every one.
+        let mut text = text.replace("\r\n", "\n").replace('\r', "\n");
+        if self.line_ending() == "\r\n" {
+            text = text.replace('\n', "\r\n");
+        }
         if !text.is_empty() {
             self.insert_text(&text, EditKind::Other);
         }

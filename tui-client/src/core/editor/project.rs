@@ -42,6 +42,9 @@ pub(crate) struct Project {
     pub(crate) following: Option<String>,
     /// Commands that bring someone in, given by the shell (`collab share`).
     pub(crate) join_commands: Vec<String>,
+    /// A disk mirror keeps the room's files in a folder (`collab share`,
+    /// `join --dir`): Ctrl-S has nothing to do.
+    pub(crate) mirrored: bool,
     /// Paths this user asked to create: opened once created.
     pub(crate) creating: Vec<String>,
     /// F2 chose a colleague in a file being opened: the caret goes to
@@ -64,6 +67,7 @@ impl Default for Project {
             picker: None,
             following: None,
             join_commands: Vec::new(),
+            mirrored: false,
             creating: Vec::new(),
             jump_to: None,
             click_areas: Vec::new(),
@@ -200,6 +204,48 @@ impl Editor {
     /// Sets the join commands the help shows (from `collab share`).
     pub fn with_join_commands(mut self, commands: Vec<String>) -> Self {
         self.project.join_commands = commands;
+        self
+    }
+
+    /// The seq the next edit in each document gets, for every document
+    /// this client has used seqs in (open or closed), by id: the journal
+    /// keeps them all, since the next process continues under the same
+    /// `client_id` and a seq used again would be taken for a resend.
+    pub fn next_seqs(&self) -> Vec<(String, u64)> {
+        let mut seqs: BTreeMap<String, u64> = self
+            .project
+            .seqs
+            .iter()
+            .map(|(d, n)| (d.clone(), *n))
+            .collect();
+        let buffers = std::iter::once((self.doc_id.as_deref(), &self.doc))
+            .chain(self.parked.iter().map(|b| (b.doc_id.as_deref(), &b.doc)));
+        for (doc, sync) in buffers {
+            let (Some(doc), next) = (doc, sync.next_seq()) else {
+                continue;
+            };
+            if next > 1 {
+                let at = seqs.entry(doc.to_owned()).or_default();
+                *at = (*at).max(next);
+            }
+        }
+        seqs.into_iter().filter(|(_, n)| *n > 1).collect()
+    }
+
+    /// Continues the seqs an earlier process of this `client_id` used (its
+    /// journal's [`Editor::next_seqs`]).
+    pub fn with_seqs(mut self, seqs: impl IntoIterator<Item = (String, u64)>) -> Self {
+        for (doc, next) in seqs {
+            let at = self.project.seqs.entry(doc).or_default();
+            *at = (*at).max(next);
+        }
+        self
+    }
+
+    /// Says a disk mirror keeps the room's files (the shell runs one):
+    /// Ctrl-S then saves nothing.
+    pub fn with_disk_mirror(mut self, mirrored: bool) -> Self {
+        self.project.mirrored = mirrored;
         self
     }
 
@@ -464,6 +510,22 @@ impl Editor {
             ed.place_here();
         });
         self.follow_into(doc);
+    }
+
+    /// A project `init` without a main document (deleted): the buffers
+    /// keep their text. Only the placeholder resumed from a journal (the
+    /// main document's edits, before any `init` named it) has no document
+    /// left to go to: its text goes to a recovery file.
+    pub(super) fn main_gone_while_away(&mut self) {
+        if self.doc_id.is_some() || !self.doc.is_ready() {
+            return;
+        }
+        let mut gone = Buffer::default();
+        self.swap_buffer(&mut gone);
+        self.effects.push(Effect::SaveRecovery {
+            text: gone.text().to_string(),
+            why: Recovery::Deleted("the main document".into()),
+        });
     }
 
     /// `file_created`.
