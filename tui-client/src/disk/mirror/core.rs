@@ -22,10 +22,12 @@
 //! `max_open`, since the server limits how many a connection holds open.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use collab_protocol::{ClientMessage, Operation, Reconnected, Replica, ServerMessage};
 
 use crate::disk::diff::edit_between;
+pub use crate::disk::scan::LOST_SUFFIX;
 
 /// What the shell saw at a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +69,14 @@ pub enum Action {
     },
     /// Look at `path` and report it with [`Core::disk_changed`].
     Read(String),
+    /// Keep `text`, the host's version of `path` the room did not take,
+    /// in a new file beside it (`PATH.collab-lost`, never shared).
+    WriteAside {
+        /// The room path.
+        path: String,
+        /// The host's text.
+        text: String,
+    },
     /// Tell the user.
     Warn(String),
 }
@@ -79,10 +89,19 @@ pub enum Action {
 struct Earlier {
     text: String,
     since: Operation,
+    /// When the write that replaced it happened ([`Core::set_clock`]).
+    replaced_at: Duration,
 }
 
 /// How many earlier writes are kept as possible bases.
 const EARLIER_KEPT: usize = 2;
+
+/// How long after a write an earlier copy may still be what a tool read:
+/// the time `sed -i` or a formatter takes between reading a file and
+/// writing it back. Later, a deletion on disk is the host's own, and
+/// taking the diff against an older copy would bring back what the host
+/// deleted (the room's later keystrokes).
+pub const EARLIER_WINDOW: Duration = Duration::from_secs(2);
 
 /// How many chars an operation inserts and deletes.
 fn cost(op: &Operation) -> usize {
@@ -158,7 +177,11 @@ pub struct Core {
     /// Documents whose path holds a different file on disk that the mirror
     /// will not overwrite (warned once).
     blocked: BTreeSet<String>,
+    /// Paths reported as not shared (each is reported once).
+    not_shared: BTreeSet<String>,
     clock: u64,
+    /// The shell's time (for [`EARLIER_WINDOW`]).
+    now: Duration,
     joined: bool,
 }
 
@@ -182,9 +205,17 @@ impl Core {
             pending_delete: BTreeSet::new(),
             dirty: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            not_shared: BTreeSet::new(),
             clock: 0,
+            now: Duration::ZERO,
             joined: false,
         }
+    }
+
+    /// Tells the core the time (since any fixed start): the core does no
+    /// I/O, the clock included.
+    pub fn set_clock(&mut self, now: Duration) {
+        self.now = now;
     }
 
     /// The main document's revision here (`since` of a reconnect).
@@ -456,13 +487,22 @@ impl Core {
             Reconnected::Replaced { lost } => {
                 d.since_base = edit_between(&d.base, code);
                 d.earlier.clear();
-                if lost.is_some() {
-                    // The disk has the text (it was sent from there): the
-                    // room's copy wins, as in the editor; say so.
+                if let Some(lost) = lost {
+                    // The room never got the host's last changes, and the
+                    // next flush writes the room's text over the file, the
+                    // only copy of them. Re-sending diff(room, disk) would
+                    // undo what colleagues typed meanwhile; so the host's
+                    // version is kept whole beside the file instead.
                     let path = self.tree.get(doc).cloned().unwrap_or_default();
+                    let text = if d.on_disk { d.base.clone() } else { lost };
+                    out.push(Action::WriteAside {
+                        path: path.clone(),
+                        text,
+                    });
                     out.push(Action::Warn(format!(
                         "{path}: the server could not merge this file's last changes \
-                         on disk after a reconnect; the room's text replaces them"
+                         on disk after a reconnect; the room's text replaces them, and \
+                         your version is kept in {path}{LOST_SUFFIX}"
                     )));
                 }
             }
@@ -539,6 +579,10 @@ impl Core {
     fn heard_rename(&mut self, doc: &str, from: &str, to: &str, ours: bool, out: &mut Vec<Action>) {
         self.tree.insert(doc.to_owned(), to.to_owned());
         if ours {
+            // While the rename was on its way, changes at the new path were
+            // set aside (the room did not know the path yet) and room edits
+            // waited: look at it now, and write what waited.
+            out.push(Action::Read(to.to_owned()));
             return;
         }
         if self.disk_text(doc).is_some() {
@@ -551,8 +595,22 @@ impl Core {
     }
 
     fn heard_delete(&mut self, doc: &str, path: &str, ours: bool, out: &mut Vec<Action>) {
+        // A change on disk merged but not acknowledged is the host's only
+        // copy: `base` already holds it, so the `Remove` guard (file still
+        // equals `base`) would pass and delete it. The file is kept and
+        // shared again as a new file instead (read once the document is
+        // forgotten, it is a file the room does not know).
+        let unacknowledged = self
+            .docs
+            .get(doc)
+            .is_some_and(|d| d.on_disk && !d.replica.sync.is_synchronized());
         if !ours {
-            if let Some(text) = self.disk_text(doc) {
+            if unacknowledged {
+                out.push(Action::Warn(format!(
+                    "{path} was deleted in the room, but it holds changes made on disk                      the room had not received; kept on disk and shared again as a new file"
+                )));
+                out.push(Action::Read(path.to_owned()));
+            } else if let Some(text) = self.disk_text(doc) {
                 out.push(Action::Remove {
                     path: path.to_owned(),
                     expect: text.to_owned(),
@@ -754,8 +812,12 @@ impl Core {
                     }
                     match seen {
                         Seen::Text(text) => new.push((path, text)),
+                        // Once per path: a file rewritten every few seconds
+                        // would pile the same line up in the report.
                         Seen::Unshareable(why) => {
-                            out.push(Action::Warn(format!("{path}: not shared: {why}")));
+                            if self.not_shared.insert(path.clone()) {
+                                out.push(Action::Warn(format!("{path}: not shared: {why}")));
+                            }
                         }
                         Seen::Missing => {}
                     }
@@ -837,7 +899,12 @@ impl Core {
                 .iter()
                 .any(|c| matches!(c, collab_protocol::Component::Delete(_)))
         {
-            for e in &d.earlier {
+            let now = self.now;
+            for e in d
+                .earlier
+                .iter()
+                .filter(|e| now.saturating_sub(e.replaced_at) <= EARLIER_WINDOW)
+            {
                 let candidate = edit_between(&e.text, &disk);
                 if cost(&candidate) <= cost(&edit) {
                     edit = candidate;
@@ -889,7 +956,12 @@ impl Core {
     /// (merged first, so nothing written on disk meanwhile is lost).
     pub fn flush(&mut self, doc: &str, seen: Seen) -> Vec<Action> {
         let mut out = Vec::new();
-        if !self.dirty.contains(doc) || self.opening.contains(doc) {
+        // A rename of ours on its way: the file is at a path the tree does
+        // not know yet; the write waits for `file_renamed` (kept dirty).
+        if !self.dirty.contains(doc)
+            || self.opening.contains(doc)
+            || self.pending_rename.contains_key(doc)
+        {
             return out;
         }
         let Some(path) = self.tree.get(doc).cloned() else {
@@ -929,6 +1001,7 @@ impl Core {
             d.earlier.push(Earlier {
                 text: before,
                 since,
+                replaced_at: self.now,
             });
             if d.earlier.len() > EARLIER_KEPT {
                 d.earlier.remove(0);

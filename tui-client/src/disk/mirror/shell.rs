@@ -80,6 +80,8 @@ struct Shell {
     write_due: Option<Instant>,
     /// The version of each file as last read.
     versions: BTreeMap<String, Option<write::Version>>,
+    /// When the mirror started (the core's clock).
+    started: Instant,
     /// `COLLAB_MIRROR_TRACE` set: report every action (for diagnosis).
     trace: bool,
     report: Report,
@@ -144,6 +146,7 @@ pub async fn run(
         disk_due: None,
         write_due: None,
         versions: BTreeMap::new(),
+        started: Instant::now(),
         trace: std::env::var_os("COLLAB_MIRROR_TRACE").is_some(),
         report,
     };
@@ -216,6 +219,7 @@ pub async fn run(
 
 impl Shell {
     fn net_event(&mut self, event: NetEvent) -> anyhow::Result<()> {
+        self.core.set_clock(self.started.elapsed());
         let actions = match event {
             NetEvent::Connected { epoch, init } => {
                 self.epoch = epoch;
@@ -276,6 +280,7 @@ impl Shell {
 
     /// Looks at every path events named since the last look.
     fn look_at_disk(&mut self) {
+        self.core.set_clock(self.started.elapsed());
         self.disk_due = None;
         let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
         for path in std::mem::take(&mut self.changed) {
@@ -358,6 +363,7 @@ impl Shell {
 
     /// Writes every document whose file lacks room edits.
     fn flush(&mut self) {
+        self.core.set_clock(self.started.elapsed());
         for (doc, path) in self.core.dirty() {
             let seen = self.observe(&path);
             let actions = self.core.flush(&doc, seen);
@@ -369,6 +375,22 @@ impl Shell {
         for action in actions {
             if self.trace {
                 (self.report)(&format!("mirror: {action:?}"));
+            }
+            // Room-to-disk changes stay inside the shared tree and out of
+            // `.git`, whatever path a colleague gave the file.
+            let touched: Vec<&str> = match &action {
+                Action::Write { path, .. }
+                | Action::Remove { path, .. }
+                | Action::WriteAside { path, .. } => vec![path],
+                Action::Rename { from, to } => vec![from, to],
+                _ => vec![],
+            };
+            if let Some((path, e)) = touched
+                .iter()
+                .find_map(|p| write::check_writable(&self.root, p).err().map(|e| (p, e)))
+            {
+                (self.report)(&format!("not written to disk: {path}: {e}"));
+                continue;
             }
             match action {
                 Action::Send(msg) => {
@@ -412,6 +434,25 @@ impl Shell {
                         _ => (self.report)(&format!(
                             "{path} was deleted in the room but changed on disk; kept on disk"
                         )),
+                    }
+                }
+                Action::WriteAside { path, text } => {
+                    // A free name: an earlier kept copy is never replaced.
+                    let base = format!("{path}{}", scan::LOST_SUFFIX);
+                    let aside = (1..)
+                        .map(|n| {
+                            if n == 1 {
+                                base.clone()
+                            } else {
+                                format!("{base}.{n}")
+                            }
+                        })
+                        .find(|p| !disk_path(&self.root, p).exists())
+                        .unwrap_or(base);
+                    if let Err(e) = write::write_atomic(&disk_path(&self.root, &aside), &text) {
+                        (self.report)(&format!(
+                            "cannot keep your version of {path} in {aside}: {e}"
+                        ));
                     }
                 }
                 Action::Read(path) => {
