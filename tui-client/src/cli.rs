@@ -133,6 +133,10 @@ pub struct ShareArgs {
     /// Files larger than this are not shared (the server's per-file limit).
     #[arg(long, value_name = "N", default_value_t = crate::disk::scan::DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// The server's limit on one message (its --max-message-bytes): bigger
+    /// changes and new files are sent in pieces under it.
+    #[arg(long, value_name = "N", default_value_t = crate::disk::mirror::core::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
 }
 
 /// `collab join`.

@@ -24,9 +24,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use collab_protocol::{ClientMessage, Operation, Reconnected, Replica, ServerMessage};
+use collab_protocol::{
+    ClientMessage, ClientSync, Operation, Pending, Reconnected, Replica, ServerMessage, SyncState,
+};
 
-use crate::disk::diff::edit_between;
+use crate::disk::diff::{edit_between, split_edit};
 pub use crate::disk::scan::LOST_SUFFIX;
 
 /// What the shell saw at a path.
@@ -103,6 +105,78 @@ const EARLIER_KEPT: usize = 2;
 /// deleted (the room's later keystrokes).
 pub const EARLIER_WINDOW: Duration = Duration::from_secs(2);
 
+/// The server's default limit on one message (`--max-message-bytes`): a
+/// bigger one closes the connection (1009).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Room for a message's envelope (type, revision, seq, document id).
+const ENVELOPE_BYTES: usize = 1024;
+
+/// How many bytes `msg` takes on the wire.
+fn message_len(msg: &ClientMessage) -> usize {
+    serde_json::to_vec(msg).map_or(usize::MAX, |v| v.len())
+}
+
+/// `msg`, the edit `replica` just put in flight, made to fit in a message
+/// of `max` bytes: when it is bigger, only its first piece goes now and
+/// the rest waits behind it as the buffered edit, which is cut again when
+/// the ack sends it. Each piece is a `code_update` of its own, based on
+/// the previous one.
+fn fit(replica: &mut Replica, msg: ClientMessage, max: usize) -> ClientMessage {
+    if message_len(&msg) <= max {
+        return msg;
+    }
+    let ClientMessage::CodeUpdate {
+        revision,
+        seq,
+        operation,
+        doc,
+    } = msg
+    else {
+        return msg;
+    };
+    let mut chunks = split_edit(&operation, max.saturating_sub(ENVELOPE_BYTES)).into_iter();
+    let first = chunks.next().unwrap_or_else(|| operation.clone());
+    let mut rest: Option<Operation> = None;
+    for c in chunks {
+        rest = Some(match rest {
+            None => c,
+            Some(r) => r.compose(&c).unwrap_or(r),
+        });
+    }
+    let (Some(mut rest), SyncState::AwaitingAck(_) | SyncState::AwaitingWithBuffer(..)) =
+        (rest, replica.sync.state().clone())
+    else {
+        return ClientMessage::CodeUpdate {
+            revision,
+            seq,
+            operation,
+            doc,
+        };
+    };
+    if let SyncState::AwaitingWithBuffer(_, buffer) = replica.sync.state() {
+        rest = rest.compose(buffer).unwrap_or(rest);
+    }
+    let next = replica.sync.next_seq();
+    replica.sync = ClientSync::resume(
+        replica.sync.revision(),
+        SyncState::AwaitingWithBuffer(
+            Pending {
+                seq,
+                operation: first.clone(),
+            },
+            rest,
+        ),
+        next,
+    );
+    ClientMessage::CodeUpdate {
+        revision,
+        seq,
+        operation: first,
+        doc,
+    }
+}
+
 /// How many chars an operation inserts and deletes.
 fn cost(op: &Operation) -> usize {
     op.components()
@@ -177,6 +251,8 @@ pub struct Core {
     /// Documents whose path holds a different file on disk that the mirror
     /// will not overwrite (warned once).
     blocked: BTreeSet<String>,
+    /// The server's limit on one message.
+    max_message_bytes: usize,
     /// Paths reported as not shared (each is reported once).
     not_shared: BTreeSet<String>,
     clock: u64,
@@ -205,6 +281,7 @@ impl Core {
             pending_delete: BTreeSet::new(),
             dirty: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             not_shared: BTreeSet::new(),
             clock: 0,
             now: Duration::ZERO,
@@ -216,6 +293,12 @@ impl Core {
     /// I/O, the clock included.
     pub fn set_clock(&mut self, now: Duration) {
         self.now = now;
+    }
+
+    /// Sets the server's limit on one message (default 1 MiB): no message
+    /// sent is bigger.
+    pub fn set_max_message_bytes(&mut self, max: usize) {
+        self.max_message_bytes = max;
     }
 
     /// The main document's revision here (`since` of a reconnect).
@@ -648,10 +731,12 @@ impl Core {
                 let Some(doc) = doc.or_else(|| self.main.clone()) else {
                     return out;
                 };
+                let max = self.max_message_bytes;
                 if let Some(d) = self.docs.get_mut(&doc) {
                     match d.replica.ack(revision, seq) {
                         Ok(Some(msg)) if !self.opening.contains(&doc) => {
-                            out.push(Action::Send(msg.for_doc(Some(&doc))));
+                            let msg = fit(&mut d.replica, msg.for_doc(Some(&doc)), max);
+                            out.push(Action::Send(msg));
                         }
                         Ok(_) => {}
                         Err(e) => out.push(Action::Warn(format!("an ack did not fit: {e}"))),
@@ -764,6 +849,19 @@ impl Core {
                         "too_many_open" => {
                             self.opening.remove(d);
                         }
+                        // The refused edit will never be acknowledged and
+                        // everything after it waits behind it: the document
+                        // is opened afresh, which replaces the replica with
+                        // the room's text; the host's version is kept beside
+                        // the file (see `reopened`).
+                        "document_too_large" if self.docs.contains_key(d) => {
+                            if self.opening.insert(d.clone()) {
+                                out.push(Action::Send(ClientMessage::Open {
+                                    doc: d.clone(),
+                                    since: None,
+                                }));
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -835,12 +933,25 @@ impl Core {
                     out.push(Action::Send(ClientMessage::RenameFile { doc, path }));
                 }
                 None => {
-                    self.pending_create.insert(path.clone(), text.clone());
-                    out.push(Action::Send(ClientMessage::CreateFile {
-                        path,
-                        code: Some(text),
+                    let create = ClientMessage::CreateFile {
+                        path: path.clone(),
+                        code: Some(text.clone()),
                         language: None,
-                    }));
+                    };
+                    if message_len(&create) <= self.max_message_bytes {
+                        self.pending_create.insert(path, text);
+                        out.push(Action::Send(create));
+                    } else {
+                        // Too big for one message: created empty (the disk
+                        // "held" "" for it), then its `opened` reads the
+                        // file, whose text goes in as edits cut to fit.
+                        self.pending_create.insert(path.clone(), String::new());
+                        out.push(Action::Send(ClientMessage::CreateFile {
+                            path,
+                            code: Some(String::new()),
+                            language: None,
+                        }));
+                    }
                 }
             }
         }
@@ -855,6 +966,7 @@ impl Core {
     fn merge_disk(&mut self, doc: &str, seen: Seen, out: &mut Vec<Action>) {
         let path = self.tree.get(doc).cloned().unwrap_or_default();
         let sending = !self.opening.contains(doc);
+        let max = self.max_message_bytes;
         let Some(d) = self.docs.get_mut(doc) else {
             return;
         };
@@ -922,7 +1034,10 @@ impl Core {
             }
         };
         match d.replica.edit(mine) {
-            Ok(Some(msg)) if sending => out.push(Action::Send(msg.for_doc(Some(doc)))),
+            Ok(Some(msg)) if sending => {
+                let msg = fit(&mut d.replica, msg.for_doc(Some(doc)), max);
+                out.push(Action::Send(msg));
+            }
             Ok(_) => {}
             Err(e) => {
                 out.push(Action::Warn(format!(

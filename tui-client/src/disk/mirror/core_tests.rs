@@ -832,3 +832,108 @@ fn an_unshareable_file_is_reported_once() {
     assert_eq!(warned(&core.disk_changed(seen())), 1);
     assert_eq!(warned(&core.disk_changed(seen())), 0);
 }
+
+#[test]
+fn a_change_too_big_for_one_message_goes_in_pieces_each_under_the_limit() {
+    let mut core = one_file("ab");
+    core.set_max_message_bytes(2_000);
+    let mut server = Server {
+        text: "ab".into(),
+        history: Vec::new(),
+    };
+    let big = format!("a{}b", "line \"quoted\"\n".repeat(1_000));
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text(big.clone()))]);
+    let mut queue = sent(&out);
+    let mut pieces = 0;
+    while let Some(msg) = queue.pop() {
+        assert!(serde_json::to_vec(&msg).unwrap().len() <= 2_000);
+        let ClientMessage::CodeUpdate {
+            revision,
+            seq,
+            operation,
+            ..
+        } = msg
+        else {
+            panic!("only edits are sent")
+        };
+        pieces += 1;
+        let revision = server.commit(revision, &operation);
+        let out = core.received(ServerMessage::Ack {
+            revision,
+            seq,
+            doc: Some("main".into()),
+        });
+        queue.extend(sent(&out));
+    }
+    assert!(pieces > 5, "{pieces}");
+    assert_eq!(server.text, big);
+    assert!(core.is_idle());
+
+    // A new file too big for one `create_file` is created empty, then filled.
+    let out = core.disk_changed(vec![("new.txt".into(), Seen::Text(big.clone()))]);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::CreateFile {
+            path: "new.txt".into(),
+            code: Some(String::new()),
+            language: None
+        }]
+    );
+    core.received(ServerMessage::FileCreated {
+        file: file("d2", "new.txt"),
+        user_id: "me".into(),
+        tree_revision: 1,
+    });
+    let out = core.received(opened("d2", 1, ""));
+    assert!(out.contains(&Action::Read("new.txt".into())), "{out:?}");
+    let out = core.disk_changed(vec![("new.txt".into(), Seen::Text(big.clone()))]);
+    let msgs = sent(&out);
+    assert_eq!(msgs.len(), 1);
+    assert!(serde_json::to_vec(&msgs[0]).unwrap().len() <= 2_000);
+    assert_eq!(core.text("d2").unwrap(), big);
+    assert!(
+        core.dirty().is_empty(),
+        "nothing to write back over the file"
+    );
+}
+
+#[test]
+fn an_edit_the_server_refuses_as_too_large_reopens_the_document_and_keeps_the_hosts_text() {
+    let mut core = one_file("ab");
+    let out = core.disk_changed(vec![(
+        "a.txt".into(),
+        Seen::Text("ab and much more".into()),
+    )]);
+    assert_eq!(sent(&out).len(), 1);
+    let out = core.received(ServerMessage::Error {
+        code: "document_too_large".into(),
+        message: "too large".into(),
+        seq: Some(1),
+        doc: Some("main".into()),
+        path: None,
+    });
+    assert!(
+        sent(&out).contains(&ClientMessage::Open {
+            doc: "main".into(),
+            since: None
+        }),
+        "{out:?}"
+    );
+    let out = core.received(opened("main", 1, "ab"));
+    assert!(
+        out.contains(&Action::WriteAside {
+            path: "a.txt".into(),
+            text: "ab and much more".into()
+        }),
+        "{out:?}"
+    );
+    let out = core.flush("main", Seen::Text("ab and much more".into()));
+    assert_eq!(writes(&out), vec![("a.txt".into(), "ab".into())]);
+    // It syncs again: a colleague's edit is taken, the next change on disk sent.
+    core.received(update("main", 2, Operation::replace(2, 2, 2, "!").unwrap()));
+    assert_eq!(core.text("main").unwrap(), "ab!");
+    let out = core.flush("main", Seen::Text("ab".into()));
+    assert_eq!(writes(&out), vec![("a.txt".into(), "ab!".into())]);
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("ab!?".into()))]);
+    assert_eq!(sent(&out).len(), 1);
+}

@@ -53,6 +53,9 @@ pub struct MirrorConfig {
     pub max_file_bytes: u64,
     /// Documents held open at most.
     pub max_open: usize,
+    /// The server's limit on one message (`--max-message-bytes`): bigger
+    /// edits and new files are sent in pieces.
+    pub max_message_bytes: usize,
     /// The files on disk when the mirror starts (room path -> text), as
     /// shared or as written from the room.
     pub on_disk: BTreeMap<String, String>,
@@ -138,7 +141,11 @@ pub async fn run(
         watched: BTreeSet::new(),
         root,
         max_file_bytes: cfg.max_file_bytes,
-        core: Core::new(cfg.max_open, cfg.on_disk),
+        core: {
+            let mut core = Core::new(cfg.max_open, cfg.on_disk);
+            core.set_max_message_bytes(cfg.max_message_bytes);
+            core
+        },
         net,
         epoch: 0,
         joined: false,
