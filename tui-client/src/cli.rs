@@ -91,7 +91,9 @@ pub enum Command {
     /// line, as a watcher (others see a script; it cannot edit). Reconnects
     /// like the editor when the link drops, saying so on stderr; exits 0 when
     /// interrupted or stdout closes, 1 when the room is gone or the server
-    /// refuses it for good.
+    /// refuses it for good. Of a project room it opens the files colleagues
+    /// are in, then the others (up to 48), and each new file, so edits in
+    /// any file are printed.
     Watch {
         /// The room id (or a URL ending in it).
         room: String,

@@ -684,7 +684,7 @@ fn cat_and_append_take_a_path_in_a_project() {
 }
 
 #[test]
-fn watch_shows_a_projects_tree_changes() {
+fn watch_shows_a_projects_tree_changes_and_edits_in_any_file() {
     let server = TestServer::in_process(Default::default());
     let created = server.block_on(
         server
@@ -704,16 +704,30 @@ fn watch_shows_a_projects_tree_changes() {
         init.contains("\"tree_revision\"") && init.contains("b.rs"),
         "{init}"
     );
+    let mut lines = lines.map(Result::unwrap);
+    // Its `opened` for b.rs (not the main document) comes before any edit.
+    let opened = lines
+        .find(|l| l.contains("\"opened\""))
+        .expect("the other file is opened");
+    assert!(opened.contains("\"b\\n\""), "{opened}");
     server.block_on(async {
         let mut bot = ProjectBot::join(&server.addr, &room, "client_id=maker").await;
         bot.create("c.rs", "c\n").await;
         bot.settle_tree(1).await;
+        // An edit in a file other than the main one is printed too.
+        let b = bot.doc_at("b.rs").unwrap();
+        bot.open(&b).await;
+        insert(&mut bot, &b, 0, "zz").await;
+        bot.settle(&b, 0).await;
     });
     let created = lines
-        .map(Result::unwrap)
         .find(|l| l.contains("file_created"))
         .expect("the tree change is shown");
     assert!(created.contains("c.rs"), "{created}");
+    let edit = lines
+        .find(|l| l.contains("code_update"))
+        .expect("the edit in b.rs is shown");
+    assert!(edit.contains("zz"), "{edit}");
     let _ = child.kill();
     let _ = child.wait();
 }
