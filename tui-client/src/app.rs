@@ -57,6 +57,8 @@ pub struct Session {
     /// Commands that bring someone into the room (`collab share` prints
     /// them): the help shows them, F8 copies the first.
     pub join_commands: Vec<String>,
+    /// The disk mirror's reports, shown in the message line as they come.
+    pub disk_reports: Option<crate::disk::mirror::Reports>,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -70,6 +72,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         server_arg,
         osc52,
         join_commands,
+        disk_reports,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -122,6 +125,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         look,
         writer.as_ref(),
         &journal_failed,
+        disk_reports,
     )
     .await;
     drop(tui);
@@ -170,6 +174,7 @@ async fn event_loop(
     look: Look,
     journal: Option<&Writer>,
     journal_failed: &std::sync::mpsc::Receiver<String>,
+    mut disk_reports: Option<crate::disk::mirror::Reports>,
 ) -> anyhow::Result<Outcome> {
     let room = cfg.room.clone();
     // A resumed session reconnects with `since`, so `missed` can rebase.
@@ -224,6 +229,12 @@ async fn event_loop(
             _ = tick.tick() => {
                 let countdown = view::status::connection_label(editor.conn(), Instant::now()).0;
                 redraw = countdown != drawn_countdown;
+                // What the disk mirror could not do, while it matters (the
+                // newest line; all of them are printed again on exit).
+                if let Some(line) = disk_reports.as_mut().and_then(|r| r.take_new().pop()) {
+                    editor.set_notice(format!("disk: {line}"));
+                    redraw = true;
+                }
             }
             _ = term.recv() => return Ok(signalled(editor, libc_signal::TERM)),
             _ = hangup.recv() => return Ok(signalled(editor, libc_signal::HUP)),

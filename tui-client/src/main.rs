@@ -45,6 +45,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     );
     let session = |room: String, file| Session {
         join_commands: Vec::new(),
+        disk_reports: None,
         osc52,
         server_arg: server_arg(&api.base()).map(str::to_owned),
         api: api.clone(),
@@ -101,7 +102,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
 
 /// The editor on `session`, with a disk mirror running beside it when the
 /// room's files are kept on disk (stopped, its writes done, after it).
-async fn editor(session: Session, mirror: Option<Background>) -> anyhow::Result<Outcome> {
+async fn editor(mut session: Session, mirror: Option<Background>) -> anyhow::Result<Outcome> {
+    session.disk_reports = mirror.as_ref().map(Background::reports);
     let outcome = app::run(session).await;
     if let Some(mirror) = mirror {
         mirror.finish().await;

@@ -690,7 +690,8 @@ impl Core {
         if !ours {
             if unacknowledged {
                 out.push(Action::Warn(format!(
-                    "{path} was deleted in the room, but it holds changes made on disk                      the room had not received; kept on disk and shared again as a new file"
+                    "{path} was deleted in the room, but it holds changes made on disk \
+                     the room had not received; kept on disk and shared again as a new file"
                 )));
                 out.push(Action::Read(path.to_owned()));
             } else if let Some(text) = self.disk_text(doc) {

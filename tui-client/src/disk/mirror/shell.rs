@@ -504,6 +504,25 @@ impl Kept {
     }
 }
 
+/// What the mirror reported since the last look, for an editor running
+/// beside it to show while it has the terminal ([`Background::reports`]).
+pub struct Reports {
+    kept: Kept,
+    next: usize,
+}
+
+impl Reports {
+    /// The lines reported since the last call.
+    pub fn take_new(&mut self) -> Vec<String> {
+        let Ok(lines) = self.kept.0.lock() else {
+            return Vec::new();
+        };
+        let new = lines.get(self.next..).unwrap_or_default().to_vec();
+        self.next = lines.len();
+        new
+    }
+}
+
 /// True when `path` exists and holds files (for `join --dir`'s check).
 pub fn is_nonempty_dir(path: &Path) -> bool {
     fs::read_dir(path).is_ok_and(|mut d| d.next().is_some())
@@ -533,6 +552,15 @@ impl Background {
         Self { stop, task, kept }
     }
 
+    /// Its reports as they come (all of them are still printed by
+    /// [`Background::finish`]).
+    pub fn reports(&self) -> Reports {
+        Reports {
+            kept: self.kept.clone(),
+            next: 0,
+        }
+    }
+
     /// Stops it (writing what is pending) and prints what it reported.
     pub async fn finish(self) {
         let _ = self.stop.send(());
@@ -543,5 +571,28 @@ impl Background {
             Ok(Err(e)) => eprintln!("collab: the disk mirror stopped: {e:#}"),
             Err(e) => eprintln!("collab: the disk mirror failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_hand_out_each_line_once_and_keep_all_for_the_exit() {
+        let kept = Kept::default();
+        let report = kept.report();
+        let mut reports = Reports {
+            kept: kept.clone(),
+            next: 0,
+        };
+        assert!(reports.take_new().is_empty());
+        report("a.swp: not shared");
+        report("b: kept");
+        assert_eq!(reports.take_new(), ["a.swp: not shared", "b: kept"]);
+        assert!(reports.take_new().is_empty());
+        report("c");
+        assert_eq!(reports.take_new(), ["c"]);
+        assert_eq!(kept.0.lock().unwrap().len(), 3);
     }
 }
