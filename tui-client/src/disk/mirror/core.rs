@@ -855,13 +855,13 @@ impl Core {
                         // is opened afresh, which replaces the replica with
                         // the room's text; the host's version is kept beside
                         // the file (see `reopened`).
-                        "document_too_large" if self.docs.contains_key(d) => {
-                            if self.opening.insert(d.clone()) {
-                                out.push(Action::Send(ClientMessage::Open {
-                                    doc: d.clone(),
-                                    since: None,
-                                }));
-                            }
+                        "document_too_large"
+                            if self.docs.contains_key(d) && self.opening.insert(d.clone()) =>
+                        {
+                            out.push(Action::Send(ClientMessage::Open {
+                                doc: d.clone(),
+                                since: None,
+                            }));
                         }
                         _ => {}
                     }
