@@ -823,3 +823,36 @@ fn a_file_deleted_in_the_room_while_its_change_on_disk_was_offline_is_kept_and_s
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("kept on disk"), "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_file_a_colleague_creates_under_a_symbolic_link_or_in_git_is_not_written() {
+    let server = TestServer::in_process(Default::default());
+    let dir = scratch("share-link");
+    let outside = scratch("share-link-outside");
+    lay_out(&dir, &[("a.txt", b"a\n")]);
+    std::os::unix::fs::symlink(&outside, dir.join("link")).unwrap();
+    let sharing = Sharing::start(&server, &dir);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=linker").await;
+        bot.create("link/evil.txt", "evil\n").await;
+        bot.create(".git/hooks/post-checkout", "evil\n").await;
+        bot.create("fine.txt", "fine\n").await;
+        bot.settle_tree(3).await;
+        let written = until(&mut bot, Duration::from_secs(5), |_| {
+            dir.join("fine.txt").exists()
+        })
+        .await;
+        assert!(written.is_some(), "an ordinary file is written");
+        pump(&mut bot, Duration::from_millis(300)).await;
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !outside.join("evil.txt").exists(),
+        "nothing written through the link"
+    );
+    assert!(!dir.join(".git").exists(), "nothing written in .git");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
+}
