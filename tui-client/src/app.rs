@@ -57,9 +57,10 @@ pub struct Session {
     /// Commands that bring someone into the room (`collab share` prints
     /// them): the help shows them, F8 copies the first.
     pub join_commands: Vec<String>,
-    /// A disk mirror keeps the room's files in a folder beside the editor
-    /// (`collab share`, `join --dir`): Ctrl-S saves nothing.
-    pub mirrored: bool,
+    /// The reports of the disk mirror that keeps the room's files in a
+    /// folder beside the editor (`collab share`, `join --dir`), shown in the
+    /// message line as they come; with a mirror, Ctrl-S saves nothing.
+    pub disk_reports: Option<crate::disk::mirror::Reports>,
 }
 
 /// Opens the editor on the session's room until the user quits or a signal
@@ -73,7 +74,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         server_arg,
         osc52,
         join_commands,
-        mirrored,
+        disk_reports,
     } = session;
     // Fail with a plain message before the terminal switches modes.
     api.room(&room).await?;
@@ -93,7 +94,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         .with_server(server_arg.as_deref())
         .with_disk_state(disk)
         .with_join_commands(join_commands)
-        .with_disk_mirror(mirrored);
+        .with_disk_mirror(disk_reports.is_some());
     if let Some(entry) = &resumed {
         editor = entry.resume(editor);
     }
@@ -122,6 +123,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         look,
         writer.as_ref(),
         &journal_failed,
+        disk_reports,
     )
     .await;
     drop(tui);
@@ -170,6 +172,7 @@ async fn event_loop(
     look: Look,
     journal: Option<&Writer>,
     journal_failed: &std::sync::mpsc::Receiver<String>,
+    mut disk_reports: Option<crate::disk::mirror::Reports>,
 ) -> anyhow::Result<Outcome> {
     let room = cfg.room.clone();
     // A resumed session reconnects with `since`, so `missed` can rebase.
@@ -224,6 +227,12 @@ async fn event_loop(
             _ = tick.tick() => {
                 let countdown = view::status::connection_label(editor.conn(), Instant::now()).0;
                 redraw = countdown != drawn_countdown;
+                // What the disk mirror could not do, while it matters (the
+                // newest line; all of them are printed again on exit).
+                if let Some(line) = disk_reports.as_mut().and_then(|r| r.take_new().pop()) {
+                    editor.set_notice(format!("disk: {line}"));
+                    redraw = true;
+                }
             }
             _ = term.recv() => return Ok(signalled(editor, libc_signal::TERM)),
             _ = hangup.recv() => return Ok(signalled(editor, libc_signal::HUP)),

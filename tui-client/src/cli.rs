@@ -96,7 +96,9 @@ pub enum Command {
     /// line, as a watcher (others see a script; it cannot edit). Reconnects
     /// like the editor when the link drops, saying so on stderr; exits 0 when
     /// interrupted or stdout closes, 1 when the room is gone or the server
-    /// refuses it for good.
+    /// refuses it for good. Of a project room it opens the files colleagues
+    /// are in, then the others (up to 48), and each new file, so edits in
+    /// any file are printed.
     Watch {
         /// The room id (or a URL ending in it).
         room: String,
@@ -138,6 +140,10 @@ pub struct ShareArgs {
     /// Files larger than this are not shared (the server's per-file limit).
     #[arg(long, value_name = "N", default_value_t = crate::disk::scan::DEFAULT_MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// The server's limit on one message (its --max-message-bytes): bigger
+    /// changes and new files are sent in pieces under it.
+    #[arg(long, value_name = "N", default_value_t = crate::disk::mirror::core::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
 }
 
 /// `collab join`.

@@ -46,7 +46,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     );
     let session = |room: String, file| Session {
         join_commands: Vec::new(),
-        mirrored: false,
+        disk_reports: None,
         osc52,
         server_arg: server_arg(&api.base()).map(str::to_owned),
         api: api.clone(),
@@ -59,7 +59,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             if let Some(shared) = commands::share::run(&api, &args, &name).await? {
                 let session = Session {
                     join_commands: shared.join_lines,
-                    mirrored: true,
                     ..session(shared.room, None)
                 };
                 return editor(session, Some(shared.mirror)).await;
@@ -77,11 +76,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 Some(dir) => Some(commands::share::join_dir(&api, &room, dir, &name).await?),
                 None => None,
             };
-            let session = Session {
-                mirrored: mirror.is_some(),
-                ..session(room, args.file)
-            };
-            return editor(session, mirror).await;
+            return editor(session(room, args.file), mirror).await;
         }
         Command::Cat { room, path } => {
             commands::cat::run(&api, &room_id(&room)?, path.as_deref()).await?
@@ -108,7 +103,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
 
 /// The editor on `session`, with a disk mirror running beside it when the
 /// room's files are kept on disk (stopped, its writes done, after it).
-async fn editor(session: Session, mirror: Option<Background>) -> anyhow::Result<Outcome> {
+async fn editor(mut session: Session, mirror: Option<Background>) -> anyhow::Result<Outcome> {
+    session.disk_reports = mirror.as_ref().map(Background::reports);
     let outcome = app::run(session).await;
     if let Some(mirror) = mirror {
         mirror.finish().await;

@@ -38,9 +38,14 @@ impl Sharing {
     }
 
     fn start_at(url: &str, dir: &Path) -> Self {
+        Self::start_with(url, dir, &[])
+    }
+
+    fn start_with(url: &str, dir: &Path, extra: &[&str]) -> Self {
         let state = scratch("share-state");
         let mut child = collab(url, &state)
             .args(["share", "--no-editor", "-q"])
+            .args(extra)
             .arg(dir)
             .stdout(Stdio::piped())
             .stderr(if std::env::var("DEBUG_SHARE").is_ok() {
@@ -679,7 +684,7 @@ fn cat_and_append_take_a_path_in_a_project() {
 }
 
 #[test]
-fn watch_shows_a_projects_tree_changes() {
+fn watch_shows_a_projects_tree_changes_and_edits_in_any_file() {
     let server = TestServer::in_process(Default::default());
     let created = server.block_on(
         server
@@ -699,16 +704,155 @@ fn watch_shows_a_projects_tree_changes() {
         init.contains("\"tree_revision\"") && init.contains("b.rs"),
         "{init}"
     );
+    let mut lines = lines.map(Result::unwrap);
+    // Its `opened` for b.rs (not the main document) comes before any edit.
+    let opened = lines
+        .find(|l| l.contains("\"opened\""))
+        .expect("the other file is opened");
+    assert!(opened.contains("\"b\\n\""), "{opened}");
     server.block_on(async {
         let mut bot = ProjectBot::join(&server.addr, &room, "client_id=maker").await;
         bot.create("c.rs", "c\n").await;
         bot.settle_tree(1).await;
+        // An edit in a file other than the main one is printed too.
+        let b = bot.doc_at("b.rs").unwrap();
+        bot.open(&b).await;
+        insert(&mut bot, &b, 0, "zz").await;
+        bot.settle(&b, 0).await;
     });
     let created = lines
-        .map(Result::unwrap)
         .find(|l| l.contains("file_created"))
         .expect("the tree change is shown");
     assert!(created.contains("c.rs"), "{created}");
+    let edit = lines
+        .find(|l| l.contains("code_update"))
+        .expect("the edit in b.rs is shown");
+    assert!(edit.contains("zz"), "{edit}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_new_file_and_a_change_bigger_than_one_message_reach_the_room_in_pieces() {
+    let server = TestServer::in_process(collab_server::Config {
+        max_message_bytes: 16 * 1024,
+        ..Default::default()
+    });
+    let dir = scratch("share-big");
+    lay_out(&dir, &[("a.txt", b"small\n")]);
+    let sharing = Sharing::start_with(&server.http(), &dir, &["--max-message-bytes", "16384"]);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=big").await;
+        let a = bot.doc_at("a.txt").unwrap();
+        bot.open(&a).await;
+        // A new file six times the limit, and a rewrite of a.txt four times it.
+        let big: String = (0..2_000).map(|i| format!("line {i} \"x\"\n")).collect();
+        std::fs::write(dir.join("big.txt"), &big).unwrap();
+        let rewrite: String = (0..4_000).map(|i| format!("{i}\n")).collect::<String>() + "small\n";
+        std::fs::write(dir.join("a.txt"), &rewrite).unwrap();
+        let mut big_doc = None;
+        let took = until(&mut bot, Duration::from_secs(15), |bot| {
+            big_doc = bot.doc_at("big.txt");
+            bot.text(&a) == rewrite && big_doc.is_some()
+        })
+        .await;
+        assert!(took.is_some(), "a.txt: {} chars", bot.text(&a).len());
+        let big_doc = big_doc.unwrap();
+        bot.open(&big_doc).await;
+        let filled = until(&mut bot, Duration::from_secs(15), |bot| {
+            bot.text(&big_doc) == big
+        })
+        .await;
+        assert!(
+            filled.is_some(),
+            "big.txt: {} chars",
+            bot.text(&big_doc).len()
+        );
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("reconnecting"),
+        "never over the limit: {stderr}"
+    );
+}
+
+#[test]
+fn a_file_deleted_in_the_room_while_its_change_on_disk_was_offline_is_kept_and_shared_again() {
+    let server = TestServer::in_process(Default::default());
+    let proxy = Proxy::in_front_of(&server);
+    let dir = scratch("share-keep");
+    lay_out(&dir, &[("a.txt", b"one\n"), ("b.txt", b"b\n")]);
+    let sharing = Sharing::start_at(&proxy.http(), &dir);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=deleter").await;
+        let b = bot.doc_at("b.txt").unwrap();
+        let rest = server.rest();
+        let mut joined = false;
+        for _ in 0..100 {
+            let users = rest.room(&room).await.unwrap().unwrap().users;
+            if users.iter().any(|u| u.name.ends_with("(disk)")) {
+                joined = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(joined, "the mirror joined");
+        pump(&mut bot, Duration::from_millis(300)).await;
+        proxy.refuse(true);
+        proxy.cut();
+        // Offline: the host edits b.txt, a colleague deletes it.
+        std::fs::write(dir.join("b.txt"), "b important\n").unwrap();
+        bot.delete(&b).await;
+        bot.settle_tree(1).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        proxy.refuse(false);
+        let back = until(&mut bot, Duration::from_secs(15), |bot| {
+            bot.doc_at("b.txt").is_some()
+        })
+        .await;
+        assert!(back.is_some(), "shared again: {:?}", bot.tree);
+        assert_eq!(read(&dir.join("b.txt")), b"b important\n");
+        let nb = bot.doc_at("b.txt").unwrap();
+        bot.open(&nb).await;
+        assert_eq!(bot.text(&nb), "b important\n");
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("kept on disk"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_a_colleague_creates_under_a_symbolic_link_or_in_git_is_not_written() {
+    let server = TestServer::in_process(Default::default());
+    let dir = scratch("share-link");
+    let outside = scratch("share-link-outside");
+    lay_out(&dir, &[("a.txt", b"a\n")]);
+    std::os::unix::fs::symlink(&outside, dir.join("link")).unwrap();
+    let sharing = Sharing::start(&server, &dir);
+    let room = sharing.room.clone();
+    server.block_on(async {
+        let mut bot = ProjectBot::join(&server.addr, &room, "client_id=linker").await;
+        bot.create("link/evil.txt", "evil\n").await;
+        bot.create(".git/hooks/post-checkout", "evil\n").await;
+        bot.create("fine.txt", "fine\n").await;
+        bot.settle_tree(3).await;
+        let written = until(&mut bot, Duration::from_secs(5), |_| {
+            dir.join("fine.txt").exists()
+        })
+        .await;
+        assert!(written.is_some(), "an ordinary file is written");
+        pump(&mut bot, Duration::from_millis(300)).await;
+    });
+    let (status, stderr) = sharing.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !outside.join("evil.txt").exists(),
+        "nothing written through the link"
+    );
+    assert!(!dir.join(".git").exists(), "nothing written in .git");
+    assert!(stderr.contains("symbolic link"), "{stderr}");
 }

@@ -102,6 +102,7 @@ pub async fn run(api: &ServerApi, args: &ShareArgs, name: &str) -> anyhow::Resul
         root: dir.clone(),
         max_file_bytes: args.max_file_bytes,
         max_open: DEFAULT_MAX_OPEN,
+        max_message_bytes: args.max_message_bytes,
         on_disk,
     };
     if args.no_editor {
@@ -214,6 +215,7 @@ pub async fn join_dir(
         root: dir.to_path_buf(),
         max_file_bytes: scan::DEFAULT_MAX_FILE_BYTES,
         max_open: DEFAULT_MAX_OPEN,
+        max_message_bytes: crate::disk::mirror::core::DEFAULT_MAX_MESSAGE_BYTES,
         on_disk: texts,
     }))
 }

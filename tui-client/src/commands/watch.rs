@@ -7,6 +7,12 @@
 //! It exits 0 when interrupted or when stdout closes, and 1 on a refusal
 //! that reconnecting cannot change (the room is gone, a bad token), saying
 //! why: a script can tell a finished watch from a room that went away.
+//!
+//! A project client hears the edits of the documents it has open only; so
+//! the watch of a project opens, on each `init`, the documents colleagues
+//! are in and then the others, up to [`MAX_OPEN`] (the server allows 64
+//! per connection), and later each new file and each document a caret
+//! moves into while under that limit: edits in any file are printed.
 
 use std::io::Write;
 
@@ -17,6 +23,48 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::core::backoff::Backoff;
 use crate::net::{connect_failure, ended_by_server, End};
 use crate::server_api::ServerApi;
+
+/// Documents a project watch holds open at most.
+pub const MAX_OPEN: usize = 48;
+
+/// The `open`s a project watch sends for `msg` (a server message as JSON),
+/// given the documents it has open (updated).
+fn opens_for(
+    msg: &serde_json::Value,
+    open: &mut std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let mut want: Vec<String> = Vec::new();
+    match msg["type"].as_str() {
+        Some("init") => {
+            open.clear();
+            if let Some(main) = msg["doc"].as_str() {
+                open.insert(main.to_owned());
+            }
+            let users = msg["users"].as_array().into_iter().flatten();
+            want.extend(users.filter_map(|u| u["doc"].as_str().map(str::to_owned)));
+            let files = msg["files"].as_array().into_iter().flatten();
+            want.extend(files.filter_map(|f| f["doc"].as_str().map(str::to_owned)));
+        }
+        Some("file_created") => want.extend(msg["file"]["doc"].as_str().map(str::to_owned)),
+        Some("cursor_move") => want.extend(msg["doc"].as_str().map(str::to_owned)),
+        Some("file_deleted") => {
+            if let Some(d) = msg["doc"].as_str() {
+                open.remove(d);
+            }
+        }
+        _ => {}
+    }
+    let mut out = Vec::new();
+    for d in want {
+        if open.len() >= MAX_OPEN {
+            break;
+        }
+        if open.insert(d.clone()) {
+            out.push(d);
+        }
+    }
+    out
+}
 
 /// How one connection of the watch ended.
 enum Ended {
@@ -86,6 +134,7 @@ async fn watch_once(
     };
     let mut out = std::io::stdout();
     let mut last_error: Option<String> = None;
+    let mut open = std::collections::BTreeSet::new();
     loop {
         let frame = ws.next().await;
         match frame {
@@ -96,6 +145,12 @@ async fn watch_once(
                 }
                 if let Some(v) = value.as_ref().filter(|v| v["type"] == "error") {
                     last_error = v["code"].as_str().map(str::to_owned);
+                }
+                if let Some(v) = value.as_ref().filter(|_| project) {
+                    for doc in opens_for(v, &mut open) {
+                        let msg = serde_json::json!({"type": "open", "doc": doc});
+                        let _ = ws.send(Message::Text(msg.to_string().into())).await;
+                    }
                 }
                 // One line per message, whatever the server's formatting.
                 let line = match value {
@@ -131,5 +186,25 @@ async fn watch_once(
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_watch_opens_colleagues_documents_first_then_the_rest_and_new_files() {
+        let mut open = std::collections::BTreeSet::new();
+        let init = serde_json::json!({
+            "type": "init", "doc": "m",
+            "users": [{"doc": "c"}],
+            "files": [{"doc": "m"}, {"doc": "b"}, {"doc": "c"}],
+        });
+        assert_eq!(opens_for(&init, &mut open), ["c", "b"]);
+        let created = serde_json::json!({"type": "file_created", "file": {"doc": "n"}});
+        assert_eq!(opens_for(&created, &mut open), ["n"]);
+        let caret = serde_json::json!({"type": "cursor_move", "doc": "b"});
+        assert!(opens_for(&caret, &mut open).is_empty(), "already open");
     }
 }

@@ -50,6 +50,82 @@ pub fn edit_between(old: &str, new: &str) -> Operation {
     op
 }
 
+/// How many bytes `c` takes inside a JSON string.
+fn json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// What one component costs in a message besides inserted text (a number
+/// and a comma).
+const COMPONENT_BYTES: usize = 24;
+
+/// `op` as a sequence of operations, each taking about `budget` bytes or
+/// less in a message, that applied one after the other (each to the text
+/// the previous made) do what `op` does. The server refuses (and closes
+/// the connection on) a message over its limit, so a huge edit (a file
+/// checked out anew, a big file filled in) travels in pieces.
+pub fn split_edit(op: &Operation, budget: usize) -> Vec<Operation> {
+    let budget = budget.max(4 * COMPONENT_BYTES);
+    let total_in = op.base_len();
+    let mut chunks = Vec::new();
+    let mut cur = Operation::new();
+    let (mut used, mut inp, mut outp) = (0usize, 0usize, 0usize);
+    // Closes the chunk being built: the rest of the text is kept; the next
+    // starts after what all chunks so far produced.
+    let finish = |cur: &mut Operation, used: &mut usize, chunks: &mut Vec<Operation>, inp, outp| {
+        cur.retain(total_in - inp);
+        chunks.push(std::mem::replace(cur, Operation::new()));
+        cur.retain(outp);
+        *used = COMPONENT_BYTES;
+    };
+    for c in op.components() {
+        match c {
+            collab_protocol::Component::Retain(k) => {
+                cur.retain(*k);
+                inp += k;
+                outp += k;
+                used += COMPONENT_BYTES;
+            }
+            collab_protocol::Component::Delete(k) => {
+                cur.delete(*k);
+                inp += k;
+                used += COMPONENT_BYTES;
+            }
+            collab_protocol::Component::Insert(text) => {
+                let mut piece = String::new();
+                used += COMPONENT_BYTES;
+                for ch in text.chars() {
+                    let w = json_len(ch);
+                    if used + w > budget && !piece.is_empty() {
+                        outp += piece.chars().count();
+                        cur.insert(&std::mem::take(&mut piece));
+                        finish(&mut cur, &mut used, &mut chunks, inp, outp);
+                        used += COMPONENT_BYTES;
+                    }
+                    piece.push(ch);
+                    used += w;
+                }
+                outp += piece.chars().count();
+                cur.insert(&piece);
+            }
+        }
+        if used > budget {
+            finish(&mut cur, &mut used, &mut chunks, inp, outp);
+        }
+    }
+    cur.retain(total_in - inp);
+    chunks.push(cur);
+    chunks.retain(|c| !c.is_noop());
+    if chunks.is_empty() {
+        chunks.push(op.clone());
+    }
+    chunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +156,22 @@ mod tests {
         check("same", "same");
         assert!(edit_between("same", "same").is_noop());
         check("a\r\nb\r\n", "a\nb\n");
+    }
+
+    #[test]
+    fn a_big_edit_splits_into_pieces_that_compose_to_it() {
+        let old = "a\"b\nc".repeat(50);
+        let new = format!("x{}y{}z", "é\"\n".repeat(300), old.replace('b', "BB"));
+        let op = edit_between(&old, &new);
+        let chunks = split_edit(&op, 200);
+        assert!(chunks.len() > 5, "{}", chunks.len());
+        let mut text = old.clone();
+        for c in &chunks {
+            let msg = serde_json::to_string(c).unwrap();
+            assert!(msg.len() <= 260, "{} bytes", msg.len());
+            text = c.apply_str(&text).unwrap();
+        }
+        assert_eq!(text, new);
+        assert_eq!(split_edit(&op, 1 << 20), vec![op]);
     }
 }

@@ -19,6 +19,10 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 /// Marks the mirror's temporary files (never shared, never watched).
 pub const TEMP_MARK: &str = ".collab-tmp.";
 
+/// Marks the files where the mirror keeps a host's version the room did
+/// not take (`PATH.collab-lost`; never shared, so kept only on the host).
+pub const LOST_SUFFIX: &str = ".collab-lost";
+
 /// A shared file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -99,10 +103,31 @@ pub fn disk_path(root: &Path, path: &str) -> PathBuf {
 }
 
 /// True for paths the mirror never shares whatever the ignore files say:
-/// inside `.git`, or its own temporary files.
+/// inside `.git`, its own temporary files and kept-aside copies, and other
+/// editors' temporary files (see [`is_editor_temp`]).
 pub fn never_shared(path: &str) -> bool {
     path.split('/')
         .any(|part| part == ".git" || part.contains(TEMP_MARK))
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.contains(LOST_SUFFIX) || is_editor_temp(name))
+}
+
+/// True for a file name other editors use for their temporary files:
+/// vim's swap files (`.x.swp`, `.swo`, `.swx`) and its write probe
+/// (`4913`), backups (`x~`), Emacs' auto-save (`#x#`) and lock (`.#x`)
+/// files. They come and go every few seconds while someone edits; shared,
+/// they would become room documents (or "binary" warnings) that nobody
+/// meant to share.
+pub fn is_editor_temp(name: &str) -> bool {
+    name.ends_with(".swp")
+        || name.ends_with(".swo")
+        || name.ends_with(".swx")
+        || name.ends_with('~')
+        || (name.len() > 1 && name.starts_with('#') && name.ends_with('#'))
+        || name.starts_with(".#")
+        || name == "4913"
 }
 
 /// Reads `path` as shareable text.
@@ -331,5 +356,21 @@ mod tests {
         assert!(never_shared(".git/HEAD"));
         assert!(never_shared("src/.main.rs.collab-tmp.ab"));
         assert!(!never_shared("src/git.rs"));
+        // Other editors' temporary files and the mirror's kept copies.
+        for p in [
+            "src/.main.rs.swp",
+            ".a.swo",
+            "b.swx",
+            "src/main.rs~",
+            "#notes.txt#",
+            "src/.#lib.rs",
+            "4913",
+            "a.txt.collab-lost",
+            "a.txt.collab-lost.2",
+        ] {
+            assert!(never_shared(p), "{p}");
+        }
+        assert!(!never_shared("#"));
+        assert!(!never_shared("src/swp.rs"));
     }
 }

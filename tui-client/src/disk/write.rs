@@ -77,6 +77,41 @@ pub fn write_unless_changed(
     result
 }
 
+/// Refuses a room path the mirror must not write, move or remove: one
+/// inside `.git` (the repository's own files), or one whose existing part
+/// under `root` passes through a symbolic link (the write would land
+/// outside the shared tree). The scan never shares either, but a
+/// colleague can create or rename a file at any path the room accepts.
+pub fn check_writable(root: &Path, path: &str) -> io::Result<()> {
+    let parts: Vec<&str> = path.split('/').collect();
+    if parts.contains(&".git") {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "it is inside .git, which the mirror never touches",
+        ));
+    }
+    let mut at = root.to_path_buf();
+    for part in parts {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is a symbolic link, which the mirror never follows",
+                        at.strip_prefix(root).unwrap_or(&at).display()
+                    ),
+                ));
+            }
+            Ok(_) => {}
+            // Nothing further down exists, so nothing there is a link.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Removes the directories from `dir` up to (not including) `root` that are
 /// empty.
 pub fn prune_empty_dirs(root: &Path, dir: &Path) {
@@ -149,6 +184,26 @@ mod tests {
         );
         remove(&root, &moved).unwrap();
         assert!(root.exists() && !root.join("c").exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_inside_git_or_through_a_symbolic_link_are_refused() {
+        let root =
+            std::env::temp_dir().join(format!("collab-guard-{}", crate::net::new_client_id()));
+        let outside = root.join("outside");
+        fs::create_dir_all(root.join("tree/src")).unwrap();
+        fs::create_dir_all(&outside).unwrap();
+        let tree = root.join("tree");
+        std::os::unix::fs::symlink(&outside, tree.join("link")).unwrap();
+        assert!(check_writable(&tree, "src/a.rs").is_ok());
+        assert!(check_writable(&tree, "new/dir/a.rs").is_ok());
+        assert!(check_writable(&tree, ".git/hooks/pre-commit").is_err());
+        assert!(check_writable(&tree, "sub/.git/config").is_err());
+        let err = check_writable(&tree, "link/a.rs").unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(check_writable(&tree, "link").is_err());
         fs::remove_dir_all(&root).unwrap();
     }
 }

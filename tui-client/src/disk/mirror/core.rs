@@ -22,10 +22,14 @@
 //! `max_open`, since the server limits how many a connection holds open.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use collab_protocol::{ClientMessage, Operation, Reconnected, Replica, ServerMessage};
+use collab_protocol::{
+    ClientMessage, ClientSync, Operation, Pending, Reconnected, Replica, ServerMessage, SyncState,
+};
 
-use crate::disk::diff::edit_between;
+use crate::disk::diff::{edit_between, split_edit};
+pub use crate::disk::scan::LOST_SUFFIX;
 
 /// What the shell saw at a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +71,14 @@ pub enum Action {
     },
     /// Look at `path` and report it with [`Core::disk_changed`].
     Read(String),
+    /// Keep `text`, the host's version of `path` the room did not take,
+    /// in a new file beside it (`PATH.collab-lost`, never shared).
+    WriteAside {
+        /// The room path.
+        path: String,
+        /// The host's text.
+        text: String,
+    },
     /// Tell the user.
     Warn(String),
 }
@@ -79,10 +91,91 @@ pub enum Action {
 struct Earlier {
     text: String,
     since: Operation,
+    /// When the write that replaced it happened ([`Core::set_clock`]).
+    replaced_at: Duration,
 }
 
 /// How many earlier writes are kept as possible bases.
 const EARLIER_KEPT: usize = 2;
+
+/// How long after a write an earlier copy may still be what a tool read:
+/// the time `sed -i` or a formatter takes between reading a file and
+/// writing it back. Later, a deletion on disk is the host's own, and
+/// taking the diff against an older copy would bring back what the host
+/// deleted (the room's later keystrokes).
+pub const EARLIER_WINDOW: Duration = Duration::from_secs(2);
+
+/// The server's default limit on one message (`--max-message-bytes`): a
+/// bigger one closes the connection (1009).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// Room for a message's envelope (type, revision, seq, document id).
+const ENVELOPE_BYTES: usize = 1024;
+
+/// How many bytes `msg` takes on the wire.
+fn message_len(msg: &ClientMessage) -> usize {
+    serde_json::to_vec(msg).map_or(usize::MAX, |v| v.len())
+}
+
+/// `msg`, the edit `replica` just put in flight, made to fit in a message
+/// of `max` bytes: when it is bigger, only its first piece goes now and
+/// the rest waits behind it as the buffered edit, which is cut again when
+/// the ack sends it. Each piece is a `code_update` of its own, based on
+/// the previous one.
+fn fit(replica: &mut Replica, msg: ClientMessage, max: usize) -> ClientMessage {
+    if message_len(&msg) <= max {
+        return msg;
+    }
+    let ClientMessage::CodeUpdate {
+        revision,
+        seq,
+        operation,
+        doc,
+    } = msg
+    else {
+        return msg;
+    };
+    let mut chunks = split_edit(&operation, max.saturating_sub(ENVELOPE_BYTES)).into_iter();
+    let first = chunks.next().unwrap_or_else(|| operation.clone());
+    let mut rest: Option<Operation> = None;
+    for c in chunks {
+        rest = Some(match rest {
+            None => c,
+            Some(r) => r.compose(&c).unwrap_or(r),
+        });
+    }
+    let (Some(mut rest), SyncState::AwaitingAck(_) | SyncState::AwaitingWithBuffer(..)) =
+        (rest, replica.sync.state().clone())
+    else {
+        return ClientMessage::CodeUpdate {
+            revision,
+            seq,
+            operation,
+            doc,
+        };
+    };
+    if let SyncState::AwaitingWithBuffer(_, buffer) = replica.sync.state() {
+        rest = rest.compose(buffer).unwrap_or(rest);
+    }
+    let next = replica.sync.next_seq();
+    replica.sync = ClientSync::resume(
+        replica.sync.revision(),
+        SyncState::AwaitingWithBuffer(
+            Pending {
+                seq,
+                operation: first.clone(),
+            },
+            rest,
+        ),
+        next,
+    );
+    ClientMessage::CodeUpdate {
+        revision,
+        seq,
+        operation: first,
+        doc,
+    }
+}
 
 /// How many chars an operation inserts and deletes.
 fn cost(op: &Operation) -> usize {
@@ -158,7 +251,13 @@ pub struct Core {
     /// Documents whose path holds a different file on disk that the mirror
     /// will not overwrite (warned once).
     blocked: BTreeSet<String>,
+    /// The server's limit on one message.
+    max_message_bytes: usize,
+    /// Paths reported as not shared (each is reported once).
+    not_shared: BTreeSet<String>,
     clock: u64,
+    /// The shell's time (for [`EARLIER_WINDOW`]).
+    now: Duration,
     joined: bool,
 }
 
@@ -182,9 +281,24 @@ impl Core {
             pending_delete: BTreeSet::new(),
             dirty: BTreeSet::new(),
             blocked: BTreeSet::new(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            not_shared: BTreeSet::new(),
             clock: 0,
+            now: Duration::ZERO,
             joined: false,
         }
+    }
+
+    /// Tells the core the time (since any fixed start): the core does no
+    /// I/O, the clock included.
+    pub fn set_clock(&mut self, now: Duration) {
+        self.now = now;
+    }
+
+    /// Sets the server's limit on one message (default 1 MiB): no message
+    /// sent is bigger.
+    pub fn set_max_message_bytes(&mut self, max: usize) {
+        self.max_message_bytes = max;
     }
 
     /// The main document's revision here (`since` of a reconnect).
@@ -456,13 +570,22 @@ impl Core {
             Reconnected::Replaced { lost } => {
                 d.since_base = edit_between(&d.base, code);
                 d.earlier.clear();
-                if lost.is_some() {
-                    // The disk has the text (it was sent from there): the
-                    // room's copy wins, as in the editor; say so.
+                if let Some(lost) = lost {
+                    // The room never got the host's last changes, and the
+                    // next flush writes the room's text over the file, the
+                    // only copy of them. Re-sending diff(room, disk) would
+                    // undo what colleagues typed meanwhile; so the host's
+                    // version is kept whole beside the file instead.
                     let path = self.tree.get(doc).cloned().unwrap_or_default();
+                    let text = if d.on_disk { d.base.clone() } else { lost };
+                    out.push(Action::WriteAside {
+                        path: path.clone(),
+                        text,
+                    });
                     out.push(Action::Warn(format!(
                         "{path}: the server could not merge this file's last changes \
-                         on disk after a reconnect; the room's text replaces them"
+                         on disk after a reconnect; the room's text replaces them, and \
+                         your version is kept in {path}{LOST_SUFFIX}"
                     )));
                 }
             }
@@ -539,6 +662,10 @@ impl Core {
     fn heard_rename(&mut self, doc: &str, from: &str, to: &str, ours: bool, out: &mut Vec<Action>) {
         self.tree.insert(doc.to_owned(), to.to_owned());
         if ours {
+            // While the rename was on its way, changes at the new path were
+            // set aside (the room did not know the path yet) and room edits
+            // waited: look at it now, and write what waited.
+            out.push(Action::Read(to.to_owned()));
             return;
         }
         if self.disk_text(doc).is_some() {
@@ -551,8 +678,23 @@ impl Core {
     }
 
     fn heard_delete(&mut self, doc: &str, path: &str, ours: bool, out: &mut Vec<Action>) {
+        // A change on disk merged but not acknowledged is the host's only
+        // copy: `base` already holds it, so the `Remove` guard (file still
+        // equals `base`) would pass and delete it. The file is kept and
+        // shared again as a new file instead (read once the document is
+        // forgotten, it is a file the room does not know).
+        let unacknowledged = self
+            .docs
+            .get(doc)
+            .is_some_and(|d| d.on_disk && !d.replica.sync.is_synchronized());
         if !ours {
-            if let Some(text) = self.disk_text(doc) {
+            if unacknowledged {
+                out.push(Action::Warn(format!(
+                    "{path} was deleted in the room, but it holds changes made on disk \
+                     the room had not received; kept on disk and shared again as a new file"
+                )));
+                out.push(Action::Read(path.to_owned()));
+            } else if let Some(text) = self.disk_text(doc) {
                 out.push(Action::Remove {
                     path: path.to_owned(),
                     expect: text.to_owned(),
@@ -590,10 +732,12 @@ impl Core {
                 let Some(doc) = doc.or_else(|| self.main.clone()) else {
                     return out;
                 };
+                let max = self.max_message_bytes;
                 if let Some(d) = self.docs.get_mut(&doc) {
                     match d.replica.ack(revision, seq) {
                         Ok(Some(msg)) if !self.opening.contains(&doc) => {
-                            out.push(Action::Send(msg.for_doc(Some(&doc))));
+                            let msg = fit(&mut d.replica, msg.for_doc(Some(&doc)), max);
+                            out.push(Action::Send(msg));
                         }
                         Ok(_) => {}
                         Err(e) => out.push(Action::Warn(format!("an ack did not fit: {e}"))),
@@ -706,6 +850,19 @@ impl Core {
                         "too_many_open" => {
                             self.opening.remove(d);
                         }
+                        // The refused edit will never be acknowledged and
+                        // everything after it waits behind it: the document
+                        // is opened afresh, which replaces the replica with
+                        // the room's text; the host's version is kept beside
+                        // the file (see `reopened`).
+                        "document_too_large"
+                            if self.docs.contains_key(d) && self.opening.insert(d.clone()) =>
+                        {
+                            out.push(Action::Send(ClientMessage::Open {
+                                doc: d.clone(),
+                                since: None,
+                            }));
+                        }
                         _ => {}
                     }
                 }
@@ -754,8 +911,12 @@ impl Core {
                     }
                     match seen {
                         Seen::Text(text) => new.push((path, text)),
+                        // Once per path: a file rewritten every few seconds
+                        // would pile the same line up in the report.
                         Seen::Unshareable(why) => {
-                            out.push(Action::Warn(format!("{path}: not shared: {why}")));
+                            if self.not_shared.insert(path.clone()) {
+                                out.push(Action::Warn(format!("{path}: not shared: {why}")));
+                            }
                         }
                         Seen::Missing => {}
                     }
@@ -773,12 +934,25 @@ impl Core {
                     out.push(Action::Send(ClientMessage::RenameFile { doc, path }));
                 }
                 None => {
-                    self.pending_create.insert(path.clone(), text.clone());
-                    out.push(Action::Send(ClientMessage::CreateFile {
-                        path,
-                        code: Some(text),
+                    let create = ClientMessage::CreateFile {
+                        path: path.clone(),
+                        code: Some(text.clone()),
                         language: None,
-                    }));
+                    };
+                    if message_len(&create) <= self.max_message_bytes {
+                        self.pending_create.insert(path, text);
+                        out.push(Action::Send(create));
+                    } else {
+                        // Too big for one message: created empty (the disk
+                        // "held" "" for it), then its `opened` reads the
+                        // file, whose text goes in as edits cut to fit.
+                        self.pending_create.insert(path.clone(), String::new());
+                        out.push(Action::Send(ClientMessage::CreateFile {
+                            path,
+                            code: Some(String::new()),
+                            language: None,
+                        }));
+                    }
                 }
             }
         }
@@ -793,6 +967,7 @@ impl Core {
     fn merge_disk(&mut self, doc: &str, seen: Seen, out: &mut Vec<Action>) {
         let path = self.tree.get(doc).cloned().unwrap_or_default();
         let sending = !self.opening.contains(doc);
+        let max = self.max_message_bytes;
         let Some(d) = self.docs.get_mut(doc) else {
             return;
         };
@@ -837,7 +1012,12 @@ impl Core {
                 .iter()
                 .any(|c| matches!(c, collab_protocol::Component::Delete(_)))
         {
-            for e in &d.earlier {
+            let now = self.now;
+            for e in d
+                .earlier
+                .iter()
+                .filter(|e| now.saturating_sub(e.replaced_at) <= EARLIER_WINDOW)
+            {
                 let candidate = edit_between(&e.text, &disk);
                 if cost(&candidate) <= cost(&edit) {
                     edit = candidate;
@@ -855,7 +1035,10 @@ impl Core {
             }
         };
         match d.replica.edit(mine) {
-            Ok(Some(msg)) if sending => out.push(Action::Send(msg.for_doc(Some(doc)))),
+            Ok(Some(msg)) if sending => {
+                let msg = fit(&mut d.replica, msg.for_doc(Some(doc)), max);
+                out.push(Action::Send(msg));
+            }
             Ok(_) => {}
             Err(e) => {
                 out.push(Action::Warn(format!(
@@ -889,7 +1072,12 @@ impl Core {
     /// (merged first, so nothing written on disk meanwhile is lost).
     pub fn flush(&mut self, doc: &str, seen: Seen) -> Vec<Action> {
         let mut out = Vec::new();
-        if !self.dirty.contains(doc) || self.opening.contains(doc) {
+        // A rename of ours on its way: the file is at a path the tree does
+        // not know yet; the write waits for `file_renamed` (kept dirty).
+        if !self.dirty.contains(doc)
+            || self.opening.contains(doc)
+            || self.pending_rename.contains_key(doc)
+        {
             return out;
         }
         let Some(path) = self.tree.get(doc).cloned() else {
@@ -929,6 +1117,7 @@ impl Core {
             d.earlier.push(Earlier {
                 text: before,
                 since,
+                replaced_at: self.now,
             });
             if d.earlier.len() > EARLIER_KEPT {
                 d.earlier.remove(0);

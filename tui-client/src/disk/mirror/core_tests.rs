@@ -331,7 +331,8 @@ fn renames_deletes_and_new_files_on_disk_become_tree_changes() {
         ("new.txt".into(), Seen::Text("new\n".into())),
     ]);
     assert!(sent(&again).is_empty(), "{again:?}");
-    // The room confirms: no file is touched on disk for our own changes.
+    // The room confirms: no file is touched on disk for our own changes
+    // (the new path is looked at again, for changes made meanwhile).
     let out = core.received(ServerMessage::FileRenamed {
         doc: "d2".into(),
         path: "sub/b.txt".into(),
@@ -339,7 +340,7 @@ fn renames_deletes_and_new_files_on_disk_become_tree_changes() {
         user_id: "me".into(),
         tree_revision: 1,
     });
-    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(out, vec![Action::Read("sub/b.txt".into())]);
     let out = core.received(ServerMessage::FileDeleted {
         doc: "d3".into(),
         path: "c.txt".into(),
@@ -675,4 +676,264 @@ fn the_documents_colleagues_are_in_when_it_joins_are_opened_first() {
             since: None
         }]
     );
+}
+
+fn warned(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Warn(_)))
+        .count()
+}
+
+/// A mirror of a.txt (main) and b.txt (`d2`, open), both as on disk.
+fn two_files() -> Core {
+    let files = [("a.txt", "alpha\n"), ("b.txt", "b\n")];
+    let mut core = Core::new(8, on_disk(&files));
+    core.joined(init(
+        1,
+        "alpha\n",
+        &[("main", "a.txt"), ("d2", "b.txt")],
+        None,
+    ));
+    core.received(opened("d2", 1, "b\n"));
+    assert!(core
+        .disk_changed(vec![
+            ("a.txt".into(), Seen::Text("alpha\n".into())),
+            ("b.txt".into(), Seen::Text("b\n".into())),
+        ])
+        .is_empty());
+    core
+}
+
+#[test]
+fn a_file_deleted_in_the_room_before_its_change_on_disk_was_acknowledged_is_kept() {
+    let mut core = two_files();
+    let out = core.disk_changed(vec![("b.txt".into(), Seen::Text("b important\n".into()))]);
+    assert_eq!(sent(&out).len(), 1);
+    // A colleague's delete lands before the ack.
+    let out = core.received(ServerMessage::FileDeleted {
+        doc: "d2".into(),
+        path: "b.txt".into(),
+        user_id: "them".into(),
+        tree_revision: 1,
+    });
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Remove { .. })),
+        "{out:?}"
+    );
+    assert_eq!(warned(&out), 1, "{out:?}");
+    assert!(out.contains(&Action::Read("b.txt".into())));
+    // Read again, it is shared as a new file.
+    let out = core.disk_changed(vec![("b.txt".into(), Seen::Text("b important\n".into()))]);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::CreateFile {
+            path: "b.txt".into(),
+            code: Some("b important\n".into()),
+            language: None
+        }]
+    );
+
+    // The same through a reconnect whose tree lacks the file.
+    let mut core = two_files();
+    core.disk_changed(vec![("b.txt".into(), Seen::Text("b important\n".into()))]);
+    let out = core.joined(init(1, "alpha\n", &[("main", "a.txt")], Some(vec![])));
+    assert!(
+        !out.iter().any(|a| matches!(a, Action::Remove { .. })),
+        "{out:?}"
+    );
+    assert!(out.contains(&Action::Read("b.txt".into())));
+}
+
+#[test]
+fn a_reconnect_that_cannot_rebase_keeps_the_hosts_change_beside_the_file() {
+    let mut core = one_file("ab");
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("abc".into()))]);
+    assert_eq!(sent(&out).len(), 1);
+    // Back without `missed` (history trimmed): the room has "Zab".
+    let out = core.joined(init(5, "Zab", &[("main", "a.txt")], None));
+    assert!(
+        out.contains(&Action::WriteAside {
+            path: "a.txt".into(),
+            text: "abc".into()
+        }),
+        "{out:?}"
+    );
+    assert_eq!(warned(&out), 1);
+    let out = core.flush("main", Seen::Text("abc".into()));
+    assert_eq!(writes(&out), vec![("a.txt".into(), "Zab".into())]);
+}
+
+#[test]
+fn a_deletion_on_disk_long_after_the_writes_is_taken_as_it_is() {
+    let mut core = one_file("hi\n");
+    // A colleague types "abc", written in three flushes.
+    for (i, c) in ["a", "b", "c"].iter().enumerate() {
+        core.set_clock(std::time::Duration::from_millis(100 * i as u64));
+        let len = 3 + i;
+        core.received(update(
+            "main",
+            2 + i as u64,
+            Operation::replace(len, 2 + i, 2 + i, c).unwrap(),
+        ));
+        let disk = core.text("main").unwrap();
+        let before = disk.replacen(c, "", 1);
+        let out = core.flush("main", Seen::Text(before));
+        assert_eq!(writes(&out), vec![("a.txt".into(), disk)]);
+    }
+    // Much later the host deletes "abc": no earlier copy is a tool's read.
+    core.set_clock(std::time::Duration::from_secs(30));
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("hi\n".into()))]);
+    assert_eq!(sent(&out).len(), 1);
+    assert_eq!(core.text("main").unwrap(), "hi\n");
+}
+
+#[test]
+fn a_room_edit_during_a_rename_on_disk_is_written_to_the_new_path() {
+    let mut core = two_files();
+    let out = core.disk_changed(vec![
+        ("b.txt".into(), Seen::Missing),
+        ("c.txt".into(), Seen::Text("b\n".into())),
+    ]);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::RenameFile {
+            doc: "d2".into(),
+            path: "c.txt".into()
+        }]
+    );
+    // A colleague types; a flush runs before `file_renamed` comes back.
+    core.received(update("d2", 2, Operation::replace(2, 0, 0, "X").unwrap()));
+    let out = core.flush("d2", Seen::Missing);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(core.dirty().len(), 1, "still to be written");
+    // The host edits the file at its new path meanwhile.
+    assert!(core
+        .disk_changed(vec![("c.txt".into(), Seen::Text("b!\n".into()))])
+        .is_empty());
+    let out = core.received(ServerMessage::FileRenamed {
+        doc: "d2".into(),
+        path: "c.txt".into(),
+        old_path: "b.txt".into(),
+        user_id: "me".into(),
+        tree_revision: 1,
+    });
+    assert_eq!(out, vec![Action::Read("c.txt".into())]);
+    let out = core.disk_changed(vec![("c.txt".into(), Seen::Text("b!\n".into()))]);
+    assert_eq!(sent(&out).len(), 1, "the host's change goes to the room");
+    let out = core.flush("d2", Seen::Text("b!\n".into()));
+    assert_eq!(writes(&out), vec![("c.txt".into(), "Xb!\n".into())]);
+}
+
+#[test]
+fn an_unshareable_file_is_reported_once() {
+    let mut core = one_file("a");
+    let seen = || vec![("x.bin".into(), Seen::Unshareable("binary".into()))];
+    assert_eq!(warned(&core.disk_changed(seen())), 1);
+    assert_eq!(warned(&core.disk_changed(seen())), 0);
+}
+
+#[test]
+fn a_change_too_big_for_one_message_goes_in_pieces_each_under_the_limit() {
+    let mut core = one_file("ab");
+    core.set_max_message_bytes(2_000);
+    let mut server = Server {
+        text: "ab".into(),
+        history: Vec::new(),
+    };
+    let big = format!("a{}b", "line \"quoted\"\n".repeat(1_000));
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text(big.clone()))]);
+    let mut queue = sent(&out);
+    let mut pieces = 0;
+    while let Some(msg) = queue.pop() {
+        assert!(serde_json::to_vec(&msg).unwrap().len() <= 2_000);
+        let ClientMessage::CodeUpdate {
+            revision,
+            seq,
+            operation,
+            ..
+        } = msg
+        else {
+            panic!("only edits are sent")
+        };
+        pieces += 1;
+        let revision = server.commit(revision, &operation);
+        let out = core.received(ServerMessage::Ack {
+            revision,
+            seq,
+            doc: Some("main".into()),
+        });
+        queue.extend(sent(&out));
+    }
+    assert!(pieces > 5, "{pieces}");
+    assert_eq!(server.text, big);
+    assert!(core.is_idle());
+
+    // A new file too big for one `create_file` is created empty, then filled.
+    let out = core.disk_changed(vec![("new.txt".into(), Seen::Text(big.clone()))]);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::CreateFile {
+            path: "new.txt".into(),
+            code: Some(String::new()),
+            language: None
+        }]
+    );
+    core.received(ServerMessage::FileCreated {
+        file: file("d2", "new.txt"),
+        user_id: "me".into(),
+        tree_revision: 1,
+    });
+    let out = core.received(opened("d2", 1, ""));
+    assert!(out.contains(&Action::Read("new.txt".into())), "{out:?}");
+    let out = core.disk_changed(vec![("new.txt".into(), Seen::Text(big.clone()))]);
+    let msgs = sent(&out);
+    assert_eq!(msgs.len(), 1);
+    assert!(serde_json::to_vec(&msgs[0]).unwrap().len() <= 2_000);
+    assert_eq!(core.text("d2").unwrap(), big);
+    assert!(
+        core.dirty().is_empty(),
+        "nothing to write back over the file"
+    );
+}
+
+#[test]
+fn an_edit_the_server_refuses_as_too_large_reopens_the_document_and_keeps_the_hosts_text() {
+    let mut core = one_file("ab");
+    let out = core.disk_changed(vec![(
+        "a.txt".into(),
+        Seen::Text("ab and much more".into()),
+    )]);
+    assert_eq!(sent(&out).len(), 1);
+    let out = core.received(ServerMessage::Error {
+        code: "document_too_large".into(),
+        message: "too large".into(),
+        seq: Some(1),
+        doc: Some("main".into()),
+        path: None,
+    });
+    assert!(
+        sent(&out).contains(&ClientMessage::Open {
+            doc: "main".into(),
+            since: None
+        }),
+        "{out:?}"
+    );
+    let out = core.received(opened("main", 1, "ab"));
+    assert!(
+        out.contains(&Action::WriteAside {
+            path: "a.txt".into(),
+            text: "ab and much more".into()
+        }),
+        "{out:?}"
+    );
+    let out = core.flush("main", Seen::Text("ab and much more".into()));
+    assert_eq!(writes(&out), vec![("a.txt".into(), "ab".into())]);
+    // It syncs again: a colleague's edit is taken, the next change on disk sent.
+    core.received(update("main", 2, Operation::replace(2, 2, 2, "!").unwrap()));
+    assert_eq!(core.text("main").unwrap(), "ab!");
+    let out = core.flush("main", Seen::Text("ab".into()));
+    assert_eq!(writes(&out), vec![("a.txt".into(), "ab!".into())]);
+    let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("ab!?".into()))]);
+    assert_eq!(sent(&out).len(), 1);
 }

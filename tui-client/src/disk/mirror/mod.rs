@@ -12,4 +12,6 @@ pub mod shell;
 mod core_tests;
 
 pub use self::core::{Action, Core, Seen};
-pub use self::shell::{mirror_name, run, to_stderr, Background, MirrorConfig, DEFAULT_MAX_OPEN};
+pub use self::shell::{
+    mirror_name, run, to_stderr, Background, MirrorConfig, Reports, DEFAULT_MAX_OPEN,
+};

@@ -53,6 +53,9 @@ pub struct MirrorConfig {
     pub max_file_bytes: u64,
     /// Documents held open at most.
     pub max_open: usize,
+    /// The server's limit on one message (`--max-message-bytes`): bigger
+    /// edits and new files are sent in pieces.
+    pub max_message_bytes: usize,
     /// The files on disk when the mirror starts (room path -> text), as
     /// shared or as written from the room.
     pub on_disk: BTreeMap<String, String>,
@@ -80,6 +83,8 @@ struct Shell {
     write_due: Option<Instant>,
     /// The version of each file as last read.
     versions: BTreeMap<String, Option<write::Version>>,
+    /// When the mirror started (the core's clock).
+    started: Instant,
     /// `COLLAB_MIRROR_TRACE` set: report every action (for diagnosis).
     trace: bool,
     report: Report,
@@ -136,7 +141,11 @@ pub async fn run(
         watched: BTreeSet::new(),
         root,
         max_file_bytes: cfg.max_file_bytes,
-        core: Core::new(cfg.max_open, cfg.on_disk),
+        core: {
+            let mut core = Core::new(cfg.max_open, cfg.on_disk);
+            core.set_max_message_bytes(cfg.max_message_bytes);
+            core
+        },
         net,
         epoch: 0,
         joined: false,
@@ -144,6 +153,7 @@ pub async fn run(
         disk_due: None,
         write_due: None,
         versions: BTreeMap::new(),
+        started: Instant::now(),
         trace: std::env::var_os("COLLAB_MIRROR_TRACE").is_some(),
         report,
     };
@@ -216,6 +226,7 @@ pub async fn run(
 
 impl Shell {
     fn net_event(&mut self, event: NetEvent) -> anyhow::Result<()> {
+        self.core.set_clock(self.started.elapsed());
         let actions = match event {
             NetEvent::Connected { epoch, init } => {
                 self.epoch = epoch;
@@ -276,6 +287,7 @@ impl Shell {
 
     /// Looks at every path events named since the last look.
     fn look_at_disk(&mut self) {
+        self.core.set_clock(self.started.elapsed());
         self.disk_due = None;
         let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
         for path in std::mem::take(&mut self.changed) {
@@ -358,6 +370,7 @@ impl Shell {
 
     /// Writes every document whose file lacks room edits.
     fn flush(&mut self) {
+        self.core.set_clock(self.started.elapsed());
         for (doc, path) in self.core.dirty() {
             let seen = self.observe(&path);
             let actions = self.core.flush(&doc, seen);
@@ -369,6 +382,22 @@ impl Shell {
         for action in actions {
             if self.trace {
                 (self.report)(&format!("mirror: {action:?}"));
+            }
+            // Room-to-disk changes stay inside the shared tree and out of
+            // `.git`, whatever path a colleague gave the file.
+            let touched: Vec<&str> = match &action {
+                Action::Write { path, .. }
+                | Action::Remove { path, .. }
+                | Action::WriteAside { path, .. } => vec![path],
+                Action::Rename { from, to } => vec![from, to],
+                _ => vec![],
+            };
+            if let Some((path, e)) = touched
+                .iter()
+                .find_map(|p| write::check_writable(&self.root, p).err().map(|e| (p, e)))
+            {
+                (self.report)(&format!("not written to disk: {path}: {e}"));
+                continue;
             }
             match action {
                 Action::Send(msg) => {
@@ -414,6 +443,25 @@ impl Shell {
                         )),
                     }
                 }
+                Action::WriteAside { path, text } => {
+                    // A free name: an earlier kept copy is never replaced.
+                    let base = format!("{path}{}", scan::LOST_SUFFIX);
+                    let aside = (1..)
+                        .map(|n| {
+                            if n == 1 {
+                                base.clone()
+                            } else {
+                                format!("{base}.{n}")
+                            }
+                        })
+                        .find(|p| !disk_path(&self.root, p).exists())
+                        .unwrap_or(base);
+                    if let Err(e) = write::write_atomic(&disk_path(&self.root, &aside), &text) {
+                        (self.report)(&format!(
+                            "cannot keep your version of {path} in {aside}: {e}"
+                        ));
+                    }
+                }
                 Action::Read(path) => {
                     self.changed.insert(disk_path(&self.root, &path));
                     self.disk_due = Some(Instant::now());
@@ -456,6 +504,25 @@ impl Kept {
     }
 }
 
+/// What the mirror reported since the last look, for an editor running
+/// beside it to show while it has the terminal ([`Background::reports`]).
+pub struct Reports {
+    kept: Kept,
+    next: usize,
+}
+
+impl Reports {
+    /// The lines reported since the last call.
+    pub fn take_new(&mut self) -> Vec<String> {
+        let Ok(lines) = self.kept.0.lock() else {
+            return Vec::new();
+        };
+        let new = lines.get(self.next..).unwrap_or_default().to_vec();
+        self.next = lines.len();
+        new
+    }
+}
+
 /// True when `path` exists and holds files (for `join --dir`'s check).
 pub fn is_nonempty_dir(path: &Path) -> bool {
     fs::read_dir(path).is_ok_and(|mut d| d.next().is_some())
@@ -485,6 +552,15 @@ impl Background {
         Self { stop, task, kept }
     }
 
+    /// Its reports as they come (all of them are still printed by
+    /// [`Background::finish`]).
+    pub fn reports(&self) -> Reports {
+        Reports {
+            kept: self.kept.clone(),
+            next: 0,
+        }
+    }
+
     /// Stops it (writing what is pending) and prints what it reported.
     pub async fn finish(self) {
         let _ = self.stop.send(());
@@ -495,5 +571,28 @@ impl Background {
             Ok(Err(e)) => eprintln!("collab: the disk mirror stopped: {e:#}"),
             Err(e) => eprintln!("collab: the disk mirror failed: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_hand_out_each_line_once_and_keep_all_for_the_exit() {
+        let kept = Kept::default();
+        let report = kept.report();
+        let mut reports = Reports {
+            kept: kept.clone(),
+            next: 0,
+        };
+        assert!(reports.take_new().is_empty());
+        report("a.swp: not shared");
+        report("b: kept");
+        assert_eq!(reports.take_new(), ["a.swp: not shared", "b: kept"]);
+        assert!(reports.take_new().is_empty());
+        report("c");
+        assert_eq!(reports.take_new(), ["c"]);
+        assert_eq!(kept.0.lock().unwrap().len(), 3);
     }
 }
