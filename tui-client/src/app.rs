@@ -238,12 +238,13 @@ async fn event_loop(
             _ = hangup.recv() => return Ok(signalled(editor, libc_signal::HUP)),
             _ = interrupt.recv() => return Ok(signalled(editor, libc_signal::INT)),
         }
+        // What goes to the server leaves once the journal holding it is on
+        // disk (see `Writer::release`).
+        let mut outgoing = Vec::new();
         for effect in editor.take_effects() {
             redraw = true;
             match effect {
-                Effect::Send(msg) => {
-                    let _ = net.commands.send(NetCommand::Send { epoch, msg });
-                }
+                Effect::Send(msg) => outgoing.push(NetCommand::Send { epoch, msg }),
                 Effect::Save { path, text, expect } => save(editor, &room, path, &text, expect),
                 Effect::SaveRecovery { text, why } => {
                     let saved = local_state::save_recovery(&room, &text);
@@ -274,20 +275,20 @@ async fn event_loop(
                     };
                     editor.set_notice(notice);
                 }
-                Effect::ResyncFresh => {
-                    let _ = net.commands.send(NetCommand::Reconnect { fresh: true });
-                }
-                Effect::RetryNow => {
-                    let _ = net.commands.send(NetCommand::RetryNow);
-                }
+                // In order with the messages before them.
+                Effect::ResyncFresh => outgoing.push(NetCommand::Reconnect { fresh: true }),
+                Effect::RetryNow => outgoing.push(NetCommand::RetryNow),
                 Effect::Copy(text) => {
                     copy_to_system_clipboard(editor, tui.terminal.backend_mut(), look.osc52, &text)
                 }
-                Effect::Quit => return Ok(Outcome::Quit),
+                Effect::Quit => {
+                    send_after_journal(journal, outgoing, &net.commands);
+                    return Ok(Outcome::Quit);
+                }
             }
         }
         if let Some(msg) = editor.cursor_message(Instant::now()) {
-            let _ = net.commands.send(NetCommand::Send { epoch, msg });
+            outgoing.push(NetCommand::Send { epoch, msg });
         }
         since_tx.send_if_modified(|since| {
             let now = editor.main_revision();
@@ -296,6 +297,7 @@ async fn event_loop(
         if let Some(writer) = journal {
             journal_changes(editor, writer, &mut journaled);
         }
+        send_after_journal(journal, outgoing, &net.commands);
         if let Ok(why) = journal_failed.try_recv() {
             editor.set_notice(why);
             redraw = true;
@@ -315,6 +317,23 @@ fn copy_to_system_clipboard(editor: &mut Editor, out: &mut impl Write, osc52: bo
             "Copied {} chars inside collab only: too long for the terminal's clipboard",
             text.chars().count()
         ));
+    }
+}
+
+/// Hands `cmds` to the network task: through the journal's writer when
+/// there is one, so they leave once the journal holding them is on disk.
+fn send_after_journal(
+    journal: Option<&Writer>,
+    cmds: Vec<NetCommand>,
+    net: &mpsc::UnboundedSender<NetCommand>,
+) {
+    match journal {
+        Some(writer) => writer.release(cmds, net),
+        None => {
+            for cmd in cmds {
+                let _ = net.send(cmd);
+            }
+        }
     }
 }
 

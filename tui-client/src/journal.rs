@@ -28,6 +28,10 @@
 //! on the same machine never takes over a journal that is still in use.
 
 use std::fs::{self, File};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::net::NetCommand;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -313,11 +317,16 @@ pub fn take_in(
 enum Job {
     Write(Vec<DocEdits>, Vec<(String, u64)>),
     Remove,
+    /// Hand these to the network once everything asked before is on disk.
+    Release(Vec<NetCommand>, UnboundedSender<NetCommand>),
 }
 
 /// Writes a session's journal on a thread of its own, so the editor never
-/// waits for the disk: only the newest state matters, so jobs that queue up
-/// behind a slow disk are skipped for the last one.
+/// waits for the disk: only the newest state matters, so writes that queue
+/// up behind a slow disk are skipped for the last one. What the editor
+/// sends goes through it too ([`Writer::release`]), out only once the
+/// journal that holds it is on disk: a crash can then lose no edit the
+/// server may have, nor the seq it took.
 pub struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
@@ -336,18 +345,28 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::spawn(move || {
             let mut reported = false;
-            while let Ok(mut job) = rx.recv() {
-                while let Ok(newer) = rx.try_recv() {
-                    job = newer;
+            while let Ok(first) = rx.recv() {
+                // Everything queued meanwhile: the newest state is written
+                // once, then every held message goes out, in order.
+                let mut state = None;
+                let mut releases = Vec::new();
+                let mut next = Some(first);
+                while let Some(job) = next {
+                    match job {
+                        Job::Release(msgs, to) => releases.push((msgs, to)),
+                        job => state = Some(job),
+                    }
+                    next = rx.try_recv().ok();
                 }
-                let result = match job {
-                    Job::Write(docs, seqs) => {
+                let result = match state {
+                    Some(Job::Write(docs, seqs)) => {
                         match Entry::for_docs(&room, &client_id, docs, seqs) {
                             Some(entry) => journal.write(&entry),
                             None => journal.remove(),
                         }
                     }
-                    Job::Remove => journal.remove(),
+                    Some(Job::Remove) => journal.remove(),
+                    _ => Ok(()),
                 };
                 if let Err(e) = result {
                     if !std::mem::replace(&mut reported, true) {
@@ -355,6 +374,13 @@ impl Writer {
                             "cannot write the journal {}: {e}",
                             journal.path().display()
                         ));
+                    }
+                }
+                // Sent even when the write failed (the user was told): a
+                // broken disk must not stop the editing.
+                for (msgs, to) in releases {
+                    for msg in msgs {
+                        let _ = to.send(msg);
                     }
                 }
             }
@@ -376,6 +402,31 @@ impl Writer {
     pub fn write_docs(&self, docs: Vec<DocEdits>, seqs: Vec<(String, u64)>) {
         if let Some(jobs) = &self.jobs {
             let _ = jobs.send(Job::Write(docs, seqs));
+        }
+    }
+
+    /// Hands `msgs` to `to` once every journal write asked for so far is
+    /// on disk.
+    pub fn release(&self, msgs: Vec<NetCommand>, to: &UnboundedSender<NetCommand>) {
+        if msgs.is_empty() {
+            return;
+        }
+        match &self.jobs {
+            Some(jobs) => {
+                if let Err(mpsc::SendError(Job::Release(msgs, to))) =
+                    jobs.send(Job::Release(msgs, to.clone()))
+                {
+                    // The thread is gone: send them as they are.
+                    for msg in msgs {
+                        let _ = to.send(msg);
+                    }
+                }
+            }
+            None => {
+                for msg in msgs {
+                    let _ = to.send(msg);
+                }
+            }
         }
     }
 
@@ -467,6 +518,45 @@ mod tests {
             "gone once acknowledged"
         );
         assert!(take_in(&root, "other", |_| true).is_none());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn what_is_sent_leaves_only_after_the_journal_holding_it_is_written() {
+        let root = scratch("release");
+        let j = Journal::claim(&root, "r", "w").unwrap();
+        let path = j.path().to_owned();
+        let writer = Writer::spawn(j, "r", "w", |e| panic!("{e}"));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let msg = |seq| NetCommand::Send {
+            epoch: 0,
+            msg: collab_protocol::ClientMessage::CodeUpdate {
+                revision: 0,
+                seq,
+                operation: op(r#"["x"]"#),
+                doc: None,
+            },
+        };
+        for round in 1..=20u64 {
+            let mut unacked = entry("r", "w", 0).unacknowledged();
+            unacked.revision = 100 + round;
+            writer.write(unacked);
+            writer.release(vec![msg(round)], &tx);
+            let got = rx.blocking_recv().expect("released");
+            let NetCommand::Send { msg, .. } = got else {
+                panic!("not a send")
+            };
+            let collab_protocol::ClientMessage::CodeUpdate { seq, .. } = msg else {
+                panic!("not an edit")
+            };
+            assert_eq!(seq, round, "in order");
+            // By the time it is out, the journal written before it is on
+            // disk.
+            let text = fs::read_to_string(&path).unwrap();
+            let on_disk: Entry = serde_json::from_str(&text).unwrap();
+            assert_eq!(on_disk.unacknowledged().revision, 100 + round);
+        }
+        writer.finish();
         let _ = fs::remove_dir_all(&root);
     }
 
