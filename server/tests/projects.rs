@@ -10,8 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use collab_protocol::{ClientMessage, Operation, ServerMessage};
+use collab_protocol::{ClientMessage, ServerMessage};
 use collab_testkit::{project_query, Client, ProjectBot, TestRedis, TestServer};
+use common::session::marker_edit;
 use common::SERVER;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -451,23 +452,6 @@ impl ProjectTypist {
             self.pump(Duration::from_millis(100)).await;
         }
     }
-}
-
-/// Inserts `marker` at the start or right after another marker, so markers
-/// never split each other and each can be counted in the final text.
-fn marker_edit(rng: &mut StdRng, doc: &ropey::Rope, marker: &str) -> Operation {
-    let ends: Vec<usize> = doc
-        .chars()
-        .enumerate()
-        .filter(|(_, c)| *c == '>')
-        .map(|(i, _)| i + 1)
-        .collect();
-    let at = if ends.is_empty() || rng.random_bool(0.2) {
-        0
-    } else {
-        ends[rng.random_range(0..ends.len())]
-    };
-    Operation::replace(doc.len_chars(), at, at, marker).unwrap()
 }
 
 /// A 200-file project (`f000.rs` .. `f199.rs`, the first the main one).

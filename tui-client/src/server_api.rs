@@ -184,17 +184,7 @@ impl ServerApi {
             path: path.map(str::to_owned),
             files: None,
         };
-        let resp = self
-            .authorized(self.http.post(self.url("rooms")).json(&body))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        if resp.status() != StatusCode::CREATED {
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            return Err(ApiError::Unexpected { status, body });
-        }
-        Self::decode(resp).await
+        self.post_room(&body).await
     }
 
     /// `POST /rooms` with `files`: a project room (the first file is its
@@ -204,8 +194,13 @@ impl ServerApi {
             files: Some(files),
             ..CreateRoom::default()
         };
+        self.post_room(&body).await
+    }
+
+    /// `POST /rooms` with `body`; the created room.
+    async fn post_room(&self, body: &CreateRoom) -> Result<CreatedRoom, ApiError> {
         let resp = self
-            .authorized(self.http.post(self.url("rooms")).json(&body))
+            .authorized(self.http.post(self.url("rooms")).json(body))
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
