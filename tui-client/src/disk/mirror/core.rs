@@ -107,6 +107,13 @@ pub const EARLIER_WINDOW: Duration = Duration::from_secs(2);
 
 /// The server's default limit on one message (`--max-message-bytes`): a
 /// bigger one closes the connection (1009).
+/// How long a file that vanished waits before its removal goes to the
+/// room. A rename (above all into a directory made a moment before) can
+/// reach the watcher as two batches, the old path gone in one and the new
+/// one found in the next; pairing them as a rename needs the vanished file
+/// to still be on hand when the second batch comes.
+pub const VANISH_HOLD: Duration = Duration::from_millis(250);
+
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// Room for a message's envelope (type, revision, seq, document id).
@@ -246,6 +253,9 @@ pub struct Core {
     pending_rename: BTreeMap<String, String>,
     /// Deletes sent.
     pending_delete: BTreeSet<String>,
+    /// Documents whose file vanished from disk, and when (the shell's
+    /// clock): held for [`VANISH_HOLD`] in case they turn up elsewhere.
+    vanished: BTreeMap<String, Duration>,
     /// Documents whose file lacks room edits: written on the next flush.
     dirty: BTreeSet<String>,
     /// Documents whose path holds a different file on disk that the mirror
@@ -279,6 +289,7 @@ impl Core {
             pending_create: BTreeMap::new(),
             pending_rename: BTreeMap::new(),
             pending_delete: BTreeSet::new(),
+            vanished: BTreeMap::new(),
             dirty: BTreeSet::new(),
             blocked: BTreeSet::new(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -358,6 +369,7 @@ impl Core {
             && self.pending_create.is_empty()
             && self.pending_rename.is_empty()
             && self.pending_delete.is_empty()
+            && self.vanished.is_empty()
             && self.docs.values().all(|d| d.replica.sync.is_synchronized())
     }
 
@@ -885,12 +897,17 @@ impl Core {
                     {
                         continue;
                     }
-                    match seen {
-                        Seen::Missing => {
-                            if self.disk_text(&doc).is_some() {
-                                gone.push(doc);
-                            }
+                    if matches!(seen, Seen::Missing) {
+                        if self.disk_text(&doc).is_some() && !self.vanished.contains_key(&doc) {
+                            gone.push(doc);
                         }
+                        continue;
+                    }
+                    // Back where it was (an editor's save by replace): no
+                    // longer vanishing.
+                    self.vanished.remove(&doc);
+                    match seen {
+                        Seen::Missing => {}
                         seen if self.docs.contains_key(&doc) && !self.opening.contains(&doc) => {
                             self.merge_disk(&doc, seen, &mut out);
                         }
@@ -923,6 +940,9 @@ impl Core {
                 }
             }
         }
+        // Files that vanished in an earlier batch can still pair with new
+        // ones found in this one.
+        let mut gone: Vec<String> = self.vanished.keys().cloned().chain(gone).collect();
         for (path, text) in new {
             let renamed = gone
                 .iter()
@@ -930,6 +950,7 @@ impl Core {
             match renamed {
                 Some(i) => {
                     let doc = gone.remove(i);
+                    self.vanished.remove(&doc);
                     self.pending_rename.insert(doc.clone(), path.clone());
                     out.push(Action::Send(ClientMessage::RenameFile { doc, path }));
                 }
@@ -957,6 +978,38 @@ impl Core {
             }
         }
         for doc in gone {
+            self.vanished.entry(doc).or_insert(self.now);
+        }
+        out.extend(self.expire_vanished(false));
+        out
+    }
+
+    /// When the oldest vanished file's hold ends (the shell's clock).
+    pub fn vanish_due(&self) -> Option<Duration> {
+        self.vanished.values().min().map(|&at| at + VANISH_HOLD)
+    }
+
+    /// Sends the removal of every vanished file whose hold is over (of all
+    /// of them when `all`, as when the mirror stops). A document the room
+    /// removed or that is no longer on disk meanwhile is simply let go.
+    pub fn expire_vanished(&mut self, all: bool) -> Vec<Action> {
+        let now = self.now;
+        let due: Vec<String> = self
+            .vanished
+            .iter()
+            .filter(|&(_, &at)| all || now >= at + VANISH_HOLD)
+            .map(|(doc, _)| doc.clone())
+            .collect();
+        let mut out = Vec::new();
+        for doc in due {
+            self.vanished.remove(&doc);
+            if !self.tree.contains_key(&doc)
+                || self.disk_text(&doc).is_none()
+                || self.pending_delete.contains(&doc)
+                || self.pending_rename.contains_key(&doc)
+            {
+                continue;
+            }
             self.pending_delete.insert(doc.clone());
             out.push(Action::Send(ClientMessage::DeleteFile { doc }));
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use collab_protocol::{ClientMessage, CommittedOp, FileInfo, Operation, ServerMessage};
 
-use super::core::{Action, Core, Seen};
+use super::core::{Action, Core, Seen, VANISH_HOLD};
 
 fn file(doc: &str, path: &str) -> FileInfo {
     FileInfo {
@@ -313,17 +313,23 @@ fn renames_deletes_and_new_files_on_disk_become_tree_changes() {
         ("new.txt".into(), Seen::Text("new\n".into())),
         ("logo.png".into(), Seen::Unshareable("binary".into())),
     ]);
-    let msgs = sent(&out);
+    let mut msgs = sent(&out);
     assert!(msgs.contains(&ClientMessage::RenameFile {
         doc: "d2".into(),
         path: "sub/b.txt".into()
     }));
-    assert!(msgs.contains(&ClientMessage::DeleteFile { doc: "d3".into() }));
     assert!(msgs.contains(&ClientMessage::CreateFile {
         path: "new.txt".into(),
         code: Some("new\n".into()),
         language: None
     }));
+    // The removal waits out its hold (it could still be half a rename).
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(core.vanish_due(), Some(VANISH_HOLD));
+    assert!(core.expire_vanished(false).is_empty());
+    core.set_clock(VANISH_HOLD);
+    msgs.extend(sent(&core.expire_vanished(false)));
+    assert!(msgs.contains(&ClientMessage::DeleteFile { doc: "d3".into() }));
     assert_eq!(msgs.len(), 3, "{msgs:?}");
     // Events for the same paths before the room answered change nothing.
     let again = core.disk_changed(vec![
@@ -936,4 +942,49 @@ fn an_edit_the_server_refuses_as_too_large_reopens_the_document_and_keeps_the_ho
     assert_eq!(writes(&out), vec![("a.txt".into(), "ab!".into())]);
     let out = core.disk_changed(vec![("a.txt".into(), Seen::Text("ab!?".into()))]);
     assert_eq!(sent(&out).len(), 1);
+}
+
+#[test]
+fn a_rename_seen_as_two_batches_is_still_a_rename() {
+    let mut core = two_files();
+    // The old path's removal comes first, alone (the new directory's
+    // contents are found a batch later).
+    let out = core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
+    assert!(sent(&out).is_empty(), "{out:?}");
+    assert!(!core.is_idle(), "a vanished file is not settled");
+    core.set_clock(VANISH_HOLD / 2);
+    let out = core.disk_changed(vec![("new/dir/b.txt".into(), Seen::Text("b\n".into()))]);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::RenameFile {
+            doc: "d2".into(),
+            path: "new/dir/b.txt".into()
+        }]
+    );
+    core.set_clock(VANISH_HOLD * 4);
+    assert!(
+        core.expire_vanished(false).is_empty(),
+        "no removal after all"
+    );
+}
+
+#[test]
+fn a_file_replaced_at_its_path_within_the_hold_is_not_removed() {
+    let mut core = two_files();
+    core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
+    core.set_clock(VANISH_HOLD / 2);
+    core.disk_changed(vec![("b.txt".into(), Seen::Text("b\n".into()))]);
+    core.set_clock(VANISH_HOLD * 4);
+    assert!(core.expire_vanished(false).is_empty());
+    assert!(core.vanish_due().is_none());
+}
+
+#[test]
+fn stopping_sends_every_held_removal() {
+    let mut core = two_files();
+    core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
+    assert_eq!(
+        sent(&core.expire_vanished(true)),
+        vec![ClientMessage::DeleteFile { doc: "d2".into() }]
+    );
 }

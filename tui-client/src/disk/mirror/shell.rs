@@ -162,6 +162,7 @@ pub async fn run(
     tokio::pin!(stop);
     let far = || Instant::now() + Duration::from_secs(3600);
     loop {
+        let vanish_due = shell.vanish_due();
         tokio::select! {
             () = &mut stop => break,
             event = shell.net.events.recv() => {
@@ -179,6 +180,11 @@ pub async fn run(
                 shell.write_due = None;
                 shell.flush();
             }
+            () = sleep_until(vanish_due.unwrap_or_else(far)), if vanish_due.is_some() => {
+                shell.core.set_clock(shell.started.elapsed());
+                let actions = shell.core.expire_vanished(false);
+                shell.perform(actions);
+            }
         }
         since_tx.send_replace(shell.core.main_revision());
         if shell.write_due.is_none() && !shell.core.dirty().is_empty() {
@@ -194,6 +200,9 @@ pub async fn run(
     loop {
         if shell.joined {
             shell.look_at_disk();
+            // Nothing more will be found to pair a vanished file with.
+            let actions = shell.core.expire_vanished(true);
+            shell.perform(actions);
             shell.flush();
             since_tx.send_replace(shell.core.main_revision());
             if shell.core.is_idle() && shell.changed.is_empty() {
@@ -225,6 +234,11 @@ pub async fn run(
 }
 
 impl Shell {
+    /// When the oldest vanished file's hold ends, on tokio's clock.
+    fn vanish_due(&self) -> Option<Instant> {
+        self.core.vanish_due().map(|at| self.started + at)
+    }
+
     fn net_event(&mut self, event: NetEvent) -> anyhow::Result<()> {
         self.core.set_clock(self.started.elapsed());
         let actions = match event {
