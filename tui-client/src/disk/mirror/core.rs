@@ -105,15 +105,15 @@ const EARLIER_KEPT: usize = 2;
 /// deleted (the room's later keystrokes).
 pub const EARLIER_WINDOW: Duration = Duration::from_secs(2);
 
+/// How long a file that vanished, or a new one, waits before its removal
+/// or creation goes to the room. The two halves of a rename can reach the
+/// mirror in different batches (a move into a directory made a moment
+/// before; a walk that saw the file at both paths): pairing them needs the
+/// first half still on hand when the second comes.
+pub const RENAME_HOLD: Duration = Duration::from_millis(250);
+
 /// The server's default limit on one message (`--max-message-bytes`): a
 /// bigger one closes the connection (1009).
-/// How long a file that vanished waits before its removal goes to the
-/// room. A rename (above all into a directory made a moment before) can
-/// reach the watcher as two batches, the old path gone in one and the new
-/// one found in the next; pairing them as a rename needs the vanished file
-/// to still be on hand when the second batch comes.
-pub const VANISH_HOLD: Duration = Duration::from_millis(250);
-
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;
 
 /// Room for a message's envelope (type, revision, seq, document id).
@@ -254,8 +254,11 @@ pub struct Core {
     /// Deletes sent.
     pending_delete: BTreeSet<String>,
     /// Documents whose file vanished from disk, and when (the shell's
-    /// clock): held for [`VANISH_HOLD`] in case they turn up elsewhere.
+    /// clock): held for [`RENAME_HOLD`] in case they turn up elsewhere.
     vanished: BTreeMap<String, Duration>,
+    /// New files found on disk (path -> text, when), held the same way in
+    /// case they are the other half of a rename.
+    appeared: BTreeMap<String, (String, Duration)>,
     /// Documents whose file lacks room edits: written on the next flush.
     dirty: BTreeSet<String>,
     /// Documents whose path holds a different file on disk that the mirror
@@ -290,6 +293,7 @@ impl Core {
             pending_rename: BTreeMap::new(),
             pending_delete: BTreeSet::new(),
             vanished: BTreeMap::new(),
+            appeared: BTreeMap::new(),
             dirty: BTreeSet::new(),
             blocked: BTreeSet::new(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -370,6 +374,7 @@ impl Core {
             && self.pending_rename.is_empty()
             && self.pending_delete.is_empty()
             && self.vanished.is_empty()
+            && self.appeared.is_empty()
             && self.docs.values().all(|d| d.replica.sync.is_synchronized())
     }
 
@@ -935,73 +940,99 @@ impl Core {
                                 out.push(Action::Warn(format!("{path}: not shared: {why}")));
                             }
                         }
-                        Seen::Missing => {}
+                        // A new file gone again before it was sent.
+                        Seen::Missing => {
+                            self.appeared.remove(&path);
+                        }
                     }
                 }
             }
         }
-        // Files that vanished in an earlier batch can still pair with new
-        // ones found in this one.
-        let mut gone: Vec<String> = self.vanished.keys().cloned().chain(gone).collect();
+        // Both halves of a rename are held a moment: the other half may come
+        // in a later batch (a walk that saw the file at both paths, a move
+        // into a directory made a moment before).
+        let now = self.now;
         for (path, text) in new {
-            let renamed = gone
-                .iter()
-                .position(|d| self.disk_text(d) == Some(text.as_str()));
-            match renamed {
-                Some(i) => {
-                    let doc = gone.remove(i);
-                    self.vanished.remove(&doc);
-                    self.pending_rename.insert(doc.clone(), path.clone());
-                    out.push(Action::Send(ClientMessage::RenameFile { doc, path }));
-                }
+            match self.appeared.get_mut(&path) {
+                Some(held) => held.0 = text,
                 None => {
-                    let create = ClientMessage::CreateFile {
-                        path: path.clone(),
-                        code: Some(text.clone()),
-                        language: None,
-                    };
-                    if message_len(&create) <= self.max_message_bytes {
-                        self.pending_create.insert(path, text);
-                        out.push(Action::Send(create));
-                    } else {
-                        // Too big for one message: created empty (the disk
-                        // "held" "" for it), then its `opened` reads the
-                        // file, whose text goes in as edits cut to fit.
-                        self.pending_create.insert(path.clone(), String::new());
-                        out.push(Action::Send(ClientMessage::CreateFile {
-                            path,
-                            code: Some(String::new()),
-                            language: None,
-                        }));
-                    }
+                    self.appeared.insert(path, (text, now));
                 }
             }
         }
         for doc in gone {
-            self.vanished.entry(doc).or_insert(self.now);
+            self.vanished.entry(doc).or_insert(now);
         }
-        out.extend(self.expire_vanished(false));
+        self.pair_renames(&mut out);
+        out.extend(self.expire_held(false));
         out
     }
 
-    /// When the oldest vanished file's hold ends (the shell's clock).
-    pub fn vanish_due(&self) -> Option<Duration> {
-        self.vanished.values().min().map(|&at| at + VANISH_HOLD)
+    /// Sends a rename for each held new file whose text is that of a held
+    /// vanished one.
+    fn pair_renames(&mut self, out: &mut Vec<Action>) {
+        let appeared: Vec<String> = self.appeared.keys().cloned().collect();
+        for path in appeared {
+            let text = &self.appeared[&path].0;
+            let Some(doc) = self
+                .vanished
+                .keys()
+                .find(|d| self.disk_text(d) == Some(text.as_str()))
+                .cloned()
+            else {
+                continue;
+            };
+            self.vanished.remove(&doc);
+            self.appeared.remove(&path);
+            self.pending_rename.insert(doc.clone(), path.clone());
+            out.push(Action::Send(ClientMessage::RenameFile { doc, path }));
+        }
     }
 
-    /// Sends the removal of every vanished file whose hold is over (of all
-    /// of them when `all`, as when the mirror stops). A document the room
-    /// removed or that is no longer on disk meanwhile is simply let go.
-    pub fn expire_vanished(&mut self, all: bool) -> Vec<Action> {
+    /// Sends `create_file` for a file found on disk.
+    fn send_create(&mut self, path: String, text: String, out: &mut Vec<Action>) {
+        let create = ClientMessage::CreateFile {
+            path: path.clone(),
+            code: Some(text.clone()),
+            language: None,
+        };
+        if message_len(&create) <= self.max_message_bytes {
+            self.pending_create.insert(path, text);
+            out.push(Action::Send(create));
+        } else {
+            // Too big for one message: created empty (the disk "held" ""
+            // for it), then its `opened` reads the file, whose text goes in
+            // as edits cut to fit.
+            self.pending_create.insert(path.clone(), String::new());
+            out.push(Action::Send(ClientMessage::CreateFile {
+                path,
+                code: Some(String::new()),
+                language: None,
+            }));
+        }
+    }
+
+    /// When the oldest held file's hold ends (the shell's clock).
+    pub fn held_due(&self) -> Option<Duration> {
+        let vanished = self.vanished.values();
+        let appeared = self.appeared.values().map(|(_, at)| at);
+        vanished.chain(appeared).min().map(|&at| at + RENAME_HOLD)
+    }
+
+    /// Sends the removal or creation of every held file whose hold is over
+    /// (of all of them when `all`, as when the mirror stops). A document the
+    /// room removed meanwhile, or a file gone again, is simply let go.
+    pub fn expire_held(&mut self, all: bool) -> Vec<Action> {
         let now = self.now;
-        let due: Vec<String> = self
+        let over = |at: Duration| all || now >= at + RENAME_HOLD;
+        let mut out = Vec::new();
+        let vanished: Vec<String> = self
             .vanished
             .iter()
-            .filter(|&(_, &at)| all || now >= at + VANISH_HOLD)
+            .filter(|&(_, &at)| over(at))
             .map(|(doc, _)| doc.clone())
             .collect();
-        let mut out = Vec::new();
-        for doc in due {
+        for doc in vanished {
             self.vanished.remove(&doc);
             if !self.tree.contains_key(&doc)
                 || self.disk_text(&doc).is_none()
@@ -1012,6 +1043,18 @@ impl Core {
             }
             self.pending_delete.insert(doc.clone());
             out.push(Action::Send(ClientMessage::DeleteFile { doc }));
+        }
+        let appeared: Vec<String> = self
+            .appeared
+            .iter()
+            .filter(|&(_, &(_, at))| over(at))
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in appeared {
+            let (text, _) = self.appeared.remove(&path).unwrap_or_default();
+            if !self.knows_path(&path) {
+                self.send_create(path, text, &mut out);
+            }
         }
         out
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use collab_protocol::{ClientMessage, CommittedOp, FileInfo, Operation, ServerMessage};
 
-use super::core::{Action, Core, Seen, VANISH_HOLD};
+use super::core::{Action, Core, Seen, RENAME_HOLD};
 
 fn file(doc: &str, path: &str) -> FileInfo {
     FileInfo {
@@ -318,18 +318,19 @@ fn renames_deletes_and_new_files_on_disk_become_tree_changes() {
         doc: "d2".into(),
         path: "sub/b.txt".into()
     }));
+    // The removal and the creation wait out their hold (each could still
+    // be half of a rename).
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(core.held_due(), Some(RENAME_HOLD));
+    assert!(core.expire_held(false).is_empty());
+    core.set_clock(RENAME_HOLD);
+    msgs.extend(sent(&core.expire_held(false)));
+    assert!(msgs.contains(&ClientMessage::DeleteFile { doc: "d3".into() }));
     assert!(msgs.contains(&ClientMessage::CreateFile {
         path: "new.txt".into(),
         code: Some("new\n".into()),
         language: None
     }));
-    // The removal waits out its hold (it could still be half a rename).
-    assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert_eq!(core.vanish_due(), Some(VANISH_HOLD));
-    assert!(core.expire_vanished(false).is_empty());
-    core.set_clock(VANISH_HOLD);
-    msgs.extend(sent(&core.expire_vanished(false)));
-    assert!(msgs.contains(&ClientMessage::DeleteFile { doc: "d3".into() }));
     assert_eq!(msgs.len(), 3, "{msgs:?}");
     // Events for the same paths before the room answered change nothing.
     let again = core.disk_changed(vec![
@@ -729,8 +730,10 @@ fn a_file_deleted_in_the_room_before_its_change_on_disk_was_acknowledged_is_kept
     );
     assert_eq!(warned(&out), 1, "{out:?}");
     assert!(out.contains(&Action::Read("b.txt".into())));
-    // Read again, it is shared as a new file.
+    // Read again, it is shared as a new file (once its hold is over).
     let out = core.disk_changed(vec![("b.txt".into(), Seen::Text("b important\n".into()))]);
+    assert!(sent(&out).is_empty(), "{out:?}");
+    let out = core.expire_held(true);
     assert_eq!(
         sent(&out),
         vec![ClientMessage::CreateFile {
@@ -876,7 +879,8 @@ fn a_change_too_big_for_one_message_goes_in_pieces_each_under_the_limit() {
     assert!(core.is_idle());
 
     // A new file too big for one `create_file` is created empty, then filled.
-    let out = core.disk_changed(vec![("new.txt".into(), Seen::Text(big.clone()))]);
+    core.disk_changed(vec![("new.txt".into(), Seen::Text(big.clone()))]);
+    let out = core.expire_held(true);
     assert_eq!(
         sent(&out),
         vec![ClientMessage::CreateFile {
@@ -952,7 +956,7 @@ fn a_rename_seen_as_two_batches_is_still_a_rename() {
     let out = core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
     assert!(sent(&out).is_empty(), "{out:?}");
     assert!(!core.is_idle(), "a vanished file is not settled");
-    core.set_clock(VANISH_HOLD / 2);
+    core.set_clock(RENAME_HOLD / 2);
     let out = core.disk_changed(vec![("new/dir/b.txt".into(), Seen::Text("b\n".into()))]);
     assert_eq!(
         sent(&out),
@@ -961,22 +965,19 @@ fn a_rename_seen_as_two_batches_is_still_a_rename() {
             path: "new/dir/b.txt".into()
         }]
     );
-    core.set_clock(VANISH_HOLD * 4);
-    assert!(
-        core.expire_vanished(false).is_empty(),
-        "no removal after all"
-    );
+    core.set_clock(RENAME_HOLD * 4);
+    assert!(core.expire_held(false).is_empty(), "no removal after all");
 }
 
 #[test]
 fn a_file_replaced_at_its_path_within_the_hold_is_not_removed() {
     let mut core = two_files();
     core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
-    core.set_clock(VANISH_HOLD / 2);
+    core.set_clock(RENAME_HOLD / 2);
     core.disk_changed(vec![("b.txt".into(), Seen::Text("b\n".into()))]);
-    core.set_clock(VANISH_HOLD * 4);
-    assert!(core.expire_vanished(false).is_empty());
-    assert!(core.vanish_due().is_none());
+    core.set_clock(RENAME_HOLD * 4);
+    assert!(core.expire_held(false).is_empty());
+    assert!(core.held_due().is_none());
 }
 
 #[test]
@@ -984,7 +985,39 @@ fn stopping_sends_every_held_removal() {
     let mut core = two_files();
     core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
     assert_eq!(
-        sent(&core.expire_vanished(true)),
+        sent(&core.expire_held(true)),
         vec![ClientMessage::DeleteFile { doc: "d2".into() }]
     );
+}
+
+#[test]
+fn a_file_seen_at_both_paths_then_gone_from_the_old_is_a_rename() {
+    // A walk that read the old path just before the move and the new path
+    // just after it: the new file is held, and the old path's removal,
+    // heard a batch later, pairs with it.
+    let mut core = two_files();
+    let out = core.disk_changed(vec![
+        ("b.txt".into(), Seen::Text("b\n".into())),
+        ("sub/b.txt".into(), Seen::Text("b\n".into())),
+    ]);
+    assert!(sent(&out).is_empty(), "{out:?}");
+    core.set_clock(RENAME_HOLD / 2);
+    let out = core.disk_changed(vec![("b.txt".into(), Seen::Missing)]);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMessage::RenameFile {
+            doc: "d2".into(),
+            path: "sub/b.txt".into()
+        }]
+    );
+    assert!(core.expire_held(true).is_empty());
+}
+
+#[test]
+fn a_new_file_gone_again_within_the_hold_is_never_sent() {
+    let mut core = two_files();
+    core.disk_changed(vec![("tmp.swp".into(), Seen::Text("x".into()))]);
+    core.disk_changed(vec![("tmp.swp".into(), Seen::Missing)]);
+    assert!(core.expire_held(true).is_empty());
+    assert!(core.held_due().is_none());
 }

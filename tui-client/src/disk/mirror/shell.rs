@@ -162,7 +162,7 @@ pub async fn run(
     tokio::pin!(stop);
     let far = || Instant::now() + Duration::from_secs(3600);
     loop {
-        let vanish_due = shell.vanish_due();
+        let held_due = shell.held_due();
         tokio::select! {
             () = &mut stop => break,
             event = shell.net.events.recv() => {
@@ -180,9 +180,9 @@ pub async fn run(
                 shell.write_due = None;
                 shell.flush();
             }
-            () = sleep_until(vanish_due.unwrap_or_else(far)), if vanish_due.is_some() => {
+            () = sleep_until(held_due.unwrap_or_else(far)), if held_due.is_some() => {
                 shell.core.set_clock(shell.started.elapsed());
-                let actions = shell.core.expire_vanished(false);
+                let actions = shell.core.expire_held(false);
                 shell.perform(actions);
             }
         }
@@ -200,8 +200,8 @@ pub async fn run(
     loop {
         if shell.joined {
             shell.look_at_disk();
-            // Nothing more will be found to pair a vanished file with.
-            let actions = shell.core.expire_vanished(true);
+            // Nothing more will be found to pair a held file with.
+            let actions = shell.core.expire_held(true);
             shell.perform(actions);
             shell.flush();
             since_tx.send_replace(shell.core.main_revision());
@@ -234,9 +234,9 @@ pub async fn run(
 }
 
 impl Shell {
-    /// When the oldest vanished file's hold ends, on tokio's clock.
-    fn vanish_due(&self) -> Option<Instant> {
-        self.core.vanish_due().map(|at| self.started + at)
+    /// When the oldest held file's hold ends, on tokio's clock.
+    fn held_due(&self) -> Option<Instant> {
+        self.core.held_due().map(|at| self.started + at)
     }
 
     fn net_event(&mut self, event: NetEvent) -> anyhow::Result<()> {
