@@ -25,12 +25,18 @@ const EVERY: Duration = Duration::from_micros(500);
 /// One measured run.
 struct Cost {
     cpu_s: f64,
+    /// Of which `redis-server`'s.
+    store_cpu_s: f64,
     deliveries: usize,
 }
 
 impl Cost {
     fn per_1000(&self) -> f64 {
-        let per = self.cpu_s / self.deliveries.max(1) as f64 * 1000.0;
+        self.per_1000_of(self.cpu_s)
+    }
+
+    fn per_1000_of(&self, cpu_s: f64) -> f64 {
+        let per = cpu_s / self.deliveries.max(1) as f64 * 1000.0;
         (per * 1e5).round() / 1e5
     }
 }
@@ -51,15 +57,17 @@ async fn run_once(
     let bots = join_all(tag, std::slice::from_ref(&room), &placement).await?;
     // Let the joins' presence traffic pass before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let cpu = || -> Result<f64> {
+    // (all of them, `redis-server`'s)
+    let cpu = || -> Result<(f64, f64)> {
         let mut total = 0.0;
         for s in servers {
             total += s.cpu_seconds()?;
         }
-        if let Some(r) = redis {
-            total += r.cpu_seconds()?;
-        }
-        Ok(total)
+        let store = match redis {
+            Some(r) => r.cpu_seconds()?,
+            None => 0.0,
+        };
+        Ok((total + store, store))
     };
     let before = cpu()?;
     let bots = bots
@@ -84,12 +92,17 @@ async fn run_once(
     tokio::time::sleep(duration).await;
     group.stop_typing();
     let done = group.finish(&addrs, Duration::from_secs(60)).await;
-    let cpu_s = cpu()? - before;
+    let after = cpu()?;
+    let (cpu_s, store_cpu_s) = (after.0 - before.0, after.1 - before.1);
     if let Err(e) = done.converged {
         return Ok(Err(e));
     }
     let deliveries = stats::fanout(&done.outcomes, None).len();
-    Ok(Ok(Cost { cpu_s, deliveries }))
+    Ok(Ok(Cost {
+        cpu_s,
+        store_cpu_s,
+        deliveries,
+    }))
 }
 
 /// The scenario: in memory on `mem`, then through `a` and `b` on `redis`.
@@ -115,6 +128,7 @@ pub async fn cpu_per_edit(
             "memory_deliveries": memory.deliveries,
             "redis_cpu_s_per_1000": through.per_1000(),
             "redis_deliveries": through.deliveries,
+            "redis_server_cpu_s_per_1000": through.per_1000_of(through.store_cpu_s),
             "ratio": ratio(through.per_1000(), memory.per_1000()),
             "converged": true,
         }),

@@ -2,10 +2,11 @@
 //! on, with no I/O: the wire messages ([`messages`]), the operation algebra
 //! that keeps replicas identical ([`operation`]) and the client's
 //! synchronization state machine ([`client`]) with the replica built on it
-//! ([`replica`]), and the REST bodies ([`rest`]), and the rules of a project's paths ([`paths`])
+//! ([`replica`]), when to reconnect ([`backoff`]), and the REST bodies ([`rest`]), and the rules of a project's paths ([`paths`])
 //! and language hints ([`language`]). The normative description is
 //! docs/protocol.md.
 
+pub mod backoff;
 pub mod client;
 mod decode;
 pub mod language;

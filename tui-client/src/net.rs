@@ -21,8 +21,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::core::backoff::Backoff;
 use crate::server_api::ServerApi;
+use collab_protocol::backoff::Backoff;
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

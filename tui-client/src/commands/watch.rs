@@ -20,9 +20,9 @@ use anyhow::bail;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::core::backoff::Backoff;
 use crate::net::{connect_failure, ended_by_server, End};
 use crate::server_api::ServerApi;
+use collab_protocol::backoff::Backoff;
 
 /// Documents a project watch holds open at most.
 pub const MAX_OPEN: usize = 48;

@@ -1,7 +1,11 @@
-//! When to try reconnecting after the link to the server drops: 1 s, 2 s,
-//! 5 s, 10 s, then every 30 s, each spread by random jitter so a restarted
-//! server is not hit by every client at the same instant. Pure: the caller
-//! supplies the randomness.
+//! When a client should try reconnecting after the link to the server
+//! drops: 1 s, 2 s, 5 s, 10 s, then every 30 s, each spread by random
+//! jitter so a restarted server is not hit by every client at the same
+//! instant; after a close 1012 (an instance draining, its users moving to
+//! the others all at once) within [`RESTART_SPREAD`], at a random moment.
+//! Pure: the caller supplies the randomness. Here rather than in the editor
+//! so that every client of this repository (the editor, `collab watch`, the
+//! benchmark's reconnect storm) waits the same way.
 
 use std::time::Duration;
 
@@ -13,6 +17,12 @@ pub const MAX_DELAY: Duration = Duration::from_secs(30);
 
 /// Jitter spreads a delay over ±20 %.
 const JITTER: f64 = 0.2;
+
+/// After a close 1012 the first attempt comes at a uniformly random moment
+/// within this: soon enough that a user barely notices, spread enough that
+/// an instance's thousands of users do not arrive at the others within the
+/// same millisecond.
+pub const RESTART_SPREAD: Duration = Duration::from_millis(1000);
 
 /// The reconnect schedule's position.
 #[derive(Clone, Debug, Default)]
@@ -33,8 +43,8 @@ impl Backoff {
         self.immediate = false;
     }
 
-    /// The server said it is restarting (close 1012): try again at once,
-    /// then follow the schedule.
+    /// The server said it is restarting (close 1012): try again soon
+    /// (within [`RESTART_SPREAD`]), then follow the schedule.
     pub fn retry_now(&mut self) {
         self.immediate = true;
     }
@@ -47,7 +57,7 @@ impl Backoff {
     /// The wait before the next attempt; `random` is uniform in [0, 1).
     pub fn next_delay(&mut self, random: f64) -> Duration {
         if std::mem::take(&mut self.immediate) {
-            return Duration::ZERO;
+            return RESTART_SPREAD.mul_f64(random.clamp(0.0, 1.0));
         }
         let base = SCHEDULE[self.attempt.min(SCHEDULE.len() - 1)] as f64;
         self.attempt += 1;
@@ -79,12 +89,16 @@ mod tests {
     }
 
     #[test]
-    fn restart_is_immediate_then_scheduled_and_success_resets() {
+    fn restart_is_soon_then_scheduled_and_success_resets() {
         let mut b = Backoff::new();
         b.next_delay(0.5);
         b.next_delay(0.5);
         b.retry_now();
-        assert_eq!(b.next_delay(0.5), Duration::ZERO);
+        assert_eq!(b.next_delay(0.5), RESTART_SPREAD / 2);
+        b.retry_now();
+        assert_eq!(b.next_delay(0.0), Duration::ZERO);
+        b.retry_now();
+        assert!(b.next_delay(0.999) < RESTART_SPREAD);
         assert_eq!(b.next_delay(0.5), Duration::from_secs(5));
         b.reset();
         assert_eq!(b.attempts(), 0);
