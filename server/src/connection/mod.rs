@@ -14,7 +14,6 @@ mod writer;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -117,7 +116,7 @@ async fn serve(
         return;
     };
     let Admitted {
-        slot,
+        slot: _slot,
         client_id,
         since,
         watcher,
@@ -194,18 +193,9 @@ async fn serve(
     if let ServerMessage::Init { user_id, .. } = &joined.init {
         tracing::Span::current().record("user", user_id.as_str());
     }
-    // The connection's place in its room and its address's count: given
-    // up before the close frame is sent, by whichever side ends first.
-    let seat = Arc::new(Mutex::new(Some((
-        LeaveGuard {
-            room: room.clone(),
-            conn_id: joined.conn_id,
-        },
-        slot,
-    ))));
-    let give_up_seat = {
-        let seat = seat.clone();
-        move || drop(seat.lock().unwrap_or_else(|e| e.into_inner()).take())
+    let guard = LeaveGuard {
+        room: room.clone(),
+        conn_id: joined.conn_id,
     };
     if socket
         .send(Message::Text(joined.init.to_json().into()))
@@ -221,7 +211,6 @@ async fn serve(
         sink,
         outbox.signals.clone(),
         app.metrics.clone(),
-        give_up_seat.clone(),
     ));
     // The writer ends on a close request; should this handler end without
     // one (a panic), it must not wait for one forever.
@@ -242,7 +231,7 @@ async fn serve(
     };
     // Out of the room now (its slot is free for others); the socket still
     // has to close cleanly.
-    give_up_seat();
+    drop(guard);
     // Let the writer deliver what the room queued (an error, a close).
     linger((!writer_ended).then_some(&mut writer), &mut stream).await;
     tracing::debug!(%reason, "connection closed");

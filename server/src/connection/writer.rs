@@ -28,13 +28,10 @@ impl Drop for AbortOnDrop {
 
 /// Writes what the room queued (and the coalesced carets) each time it is
 /// woken, one flush per wake, until a close is requested or the socket fails.
-/// `release` runs before the close frame goes out: a client that reconnects
-/// the moment it reads the close must find its old seat free.
 pub(super) async fn write_half(
     mut sink: SplitSink<WebSocket, Message>,
     signals: Arc<ConnSignals>,
     metrics: Arc<Metrics>,
-    release: impl FnOnce(),
 ) {
     let mut batch = VecDeque::new();
     loop {
@@ -65,7 +62,6 @@ pub(super) async fn write_half(
             if code == close_code::LAGGING {
                 metrics.reject(Reject::Lagging);
             }
-            release();
             let frame = CloseFrame {
                 code,
                 reason: reason.into(),
