@@ -397,6 +397,18 @@ async fn limits_close_with_their_codes() {
         "the burst is served"
     );
 
+    // The flooder's place is given up once its socket has closed, a moment
+    // after the client read the close: wait for that, or the room and the
+    // address below still count it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.metric("collab_connections").await != Some(0.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flooder's connection lingers"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
     // Document size: refused with the edit's seq; the connection stays open.
     let (mut writer, _) = Client::join(&server.addr, &room, "").await;
     writer
