@@ -35,7 +35,7 @@ pub const TURN: Duration = Duration::from_millis(50);
 pub type Mark = (u64, u64);
 
 /// A store failure, as the rest of the server sees it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached or answered an error.
     #[error("store unavailable: {0}")]

@@ -17,6 +17,9 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Requests a single Redis's connection queues before writing them.
+const PIPELINE_QUEUE: usize = 4096;
+
 /// A command connection: cheap to clone, shared by every room.
 #[derive(Clone)]
 pub(super) enum Conn {
@@ -31,6 +34,13 @@ impl Conn {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            // Requests wait in this queue before the connection writes
+            // them. With the default of 50, an instance taking over
+            // thousands of users at once (a drained instance's) was seen
+            // to stop writing for good: every request timed out while
+            // Redis got none and the server sat idle (the reconnect_storm
+            // bench scenario, 2 runs in 8). With room for a burst, 0 in 8.
+            .set_pipeline_buffer_size(PIPELINE_QUEUE)
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
         Ok(Self::Single(ConnectionManager::new_lazy_with_config(
@@ -39,28 +49,39 @@ impl Conn {
     }
 }
 
-/// The command connection every request clones, replaced when a cluster
-/// connection stops answering.
+/// The command connection every request clones, replaced when it stops
+/// answering.
 ///
 /// After a primary was killed, the cluster connection of the redis crate
 /// (1.8) was seen to time out every request, to every node, for good, even
 /// once a replica had taken over: so on a cluster, a failed request replaces
 /// the connection with a fresh one (which learns the cluster anew from the
-/// seed nodes), at most once per [`REPLACE_EVERY`].
+/// seed nodes). A single Redis's connection was seen to stop writing once
+/// (see [`PIPELINE_QUEUE`]) and does not reconnect on timeouts by itself:
+/// a request that timed out replaces it. Either at most once per
+/// [`REPLACE_EVERY`].
 pub(super) struct SharedConn {
     current: Mutex<Conn>,
-    cluster: Option<(ClusterClient, Mutex<Instant>)>,
+    client: Client,
+    replaced: Mutex<Instant>,
 }
 
-/// How often a failing cluster connection may be replaced.
+/// What a fresh connection is made from.
+enum Client {
+    Single(redis::Client),
+    Cluster(ClusterClient),
+}
+
+/// How often a failing connection may be replaced.
 const REPLACE_EVERY: Duration = Duration::from_secs(2);
 
 impl SharedConn {
     /// One Redis.
     pub(super) fn single(client: redis::Client) -> redis::RedisResult<Self> {
         Ok(Self {
-            current: Mutex::new(Conn::single(client)?),
-            cluster: None,
+            current: Mutex::new(Conn::single(client.clone())?),
+            client: Client::Single(client),
+            replaced: Mutex::new(Instant::now()),
         })
     }
 
@@ -71,7 +92,8 @@ impl SharedConn {
         let conn = client.get_pending_async_connection_with_config(cluster_config());
         Ok(Self {
             current: Mutex::new(Conn::Cluster(conn)),
-            cluster: Some((client, Mutex::new(Instant::now()))),
+            client: Client::Cluster(client),
+            replaced: Mutex::new(Instant::now()),
         })
     }
 
@@ -83,20 +105,32 @@ impl SharedConn {
             .clone()
     }
 
-    /// A request failed: on a cluster, replace the connection unless that
+    /// A request failed (`timed_out`: it got no answer in time): replace
+    /// the connection (on a single Redis only after a timeout) unless that
     /// was just done.
-    pub(super) fn failed(&self) {
-        let Some((client, replaced)) = &self.cluster else {
+    pub(super) fn failed(&self, timed_out: bool) {
+        if matches!(self.client, Client::Single(_)) && !timed_out {
             return;
-        };
-        let mut replaced = replaced.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        let mut replaced = self.replaced.lock().unwrap_or_else(|e| e.into_inner());
         if replaced.elapsed() < REPLACE_EVERY {
             return;
         }
+        let fresh = match &self.client {
+            Client::Single(client) => match Conn::single(client.clone()) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot make a fresh redis connection");
+                    return;
+                }
+            },
+            Client::Cluster(client) => {
+                Conn::Cluster(client.get_pending_async_connection_with_config(cluster_config()))
+            }
+        };
         *replaced = Instant::now();
-        let fresh = client.get_pending_async_connection_with_config(cluster_config());
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Conn::Cluster(fresh);
-        tracing::info!("a redis cluster request failed: using a fresh cluster connection");
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        tracing::info!("a redis request failed: using a fresh connection");
     }
 }
 

@@ -95,10 +95,21 @@ fn parse_dedup(flat: &[String]) -> Result<Vec<(String, (u64, u64))>> {
         .collect()
 }
 
+/// What a request that got no answer in time says (see [`timed_out`]).
+const TIMED_OUT: &str = "redis: no answer in time";
+
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
+        if e.is_timeout() {
+            return StoreError::Unavailable(TIMED_OUT.to_owned());
+        }
         StoreError::Unavailable(format!("redis: {e}"))
     }
+}
+
+/// True when `e` is a request to Redis that got no answer in time.
+fn timed_out(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(m) if m == TIMED_OUT)
 }
 
 /// Where Redis is and how to use it.
@@ -222,9 +233,9 @@ impl RedisStore {
     /// Runs one request to Redis, counting it when it fails.
     async fn counted<T>(&self, request: impl Future<Output = Result<T>>) -> Result<T> {
         let result = request.await;
-        if result.is_err() {
+        if let Err(e) = &result {
             self.errors.fetch_add(1, Ordering::Relaxed);
-            self.conn.failed();
+            self.conn.failed(timed_out(e));
         }
         result
     }
@@ -534,7 +545,7 @@ impl RedisStore {
             }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
-                self.conn.failed();
+                self.conn.failed(e.is_timeout());
                 tracing::warn!(error = %e, "waiting for replicas failed");
             }
         }
