@@ -36,6 +36,9 @@ type DocCommit = Pin<Box<dyn Future<Output = (DocId, Result<CommitReply, StoreEr
 /// Commands handled back to back before the writers are woken: bounds how
 /// long the first connection of a burst waits for the rest of it.
 const BURST: usize = 64;
+
+/// A join and where its answer goes.
+type JoinWaiting<S> = (JoinRequest<S>, oneshot::Sender<Result<Joined, JoinError>>);
 /// How often a shared room checks for operations and presence its events
 /// missed.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -123,16 +126,14 @@ where
             tokio::select! {
                 cmd = self.commands.recv() => match cmd {
                     Some(cmd) => {
-                        self.handle(cmd, &effects).await;
                         // A burst: handle what else is queued before waking
                         // the writers, so each writes the burst at once.
-                        for _ in 1..BURST {
-                            if self.core.stop().is_some() {
-                                break;
-                            }
+                        let mut burst = vec![cmd];
+                        while burst.len() < BURST {
                             let Ok(cmd) = self.commands.try_recv() else { break };
-                            self.handle(cmd, &effects).await;
+                            burst.push(cmd);
                         }
+                        self.handle_burst(burst, &effects).await;
                     }
                     None => break,
                 },
@@ -223,15 +224,50 @@ where
         Ok(Some(loaded))
     }
 
+    /// Handles queued commands in order; joins that follow one another
+    /// share one look at the store (many users arriving at once, as when
+    /// an instance drains, would otherwise each wait for their own).
+    async fn handle_burst(&mut self, burst: Vec<Command<S>>, effects: &Effects) {
+        let mut joins = Vec::new();
+        for cmd in burst {
+            if self.core.stop().is_some() {
+                // What is left is dropped: its joins hear the room is gone
+                // (their reply channel closes) and retry.
+                return;
+            }
+            match cmd {
+                Command::Join(req, reply) => joins.push((req, reply)),
+                other => {
+                    self.joins(std::mem::take(&mut joins), effects).await;
+                    self.handle(other, effects).await;
+                }
+            }
+        }
+        self.joins(joins, effects).await;
+    }
+
+    /// Joins these connections: one catch-up for all of them, then each.
+    async fn joins(&mut self, joins: Vec<JoinWaiting<S>>, effects: &Effects) {
+        if joins.is_empty() {
+            return;
+        }
+        let any_since = joins.iter().any(|(req, _)| req.since.is_some());
+        let ready = self.prepare_joins(any_since, effects).await;
+        for (req, reply) in joins {
+            let result = match &ready {
+                Ok(()) => self.join(req).await,
+                Err(e) => Err(e.clone()),
+            };
+            if let Err(Ok(joined)) = reply.send(result) {
+                self.core.leave(joined.conn_id, now());
+            }
+        }
+    }
+
     async fn handle(&mut self, cmd: Command<S>, effects: &Effects) {
         let at = now();
         match cmd {
-            Command::Join(req, reply) => {
-                let result = self.join(req, effects).await;
-                if let Err(Ok(joined)) = reply.send(result) {
-                    self.core.leave(joined.conn_id, at);
-                }
-            }
+            Command::Join(req, reply) => self.joins(vec![(req, reply)], effects).await,
             Command::Leave { conn_id } => self.core.leave(conn_id, at),
             Command::Edit {
                 conn_id,
@@ -284,10 +320,10 @@ where
         self.carry_out(effects).await;
     }
 
-    /// A join: the store is asked what the core needs first (the main
-    /// document, read or caught up; the tree's changes; where the history
-    /// parted; the client's identity), then the core decides.
-    async fn join(&mut self, req: JoinRequest<S>, effects: &Effects) -> Result<Joined, JoinError> {
+    /// Before joins: the store is asked what the core needs first (the
+    /// main document, read or caught up; the tree's changes; where the
+    /// history parted, when a join reconnects with `since`).
+    async fn prepare_joins(&mut self, any_since: bool, effects: &Effects) -> Result<(), JoinError> {
         let id = self.core.id().to_owned();
         if self.core.is_shared() {
             // The tree first: which documents there are now.
@@ -315,13 +351,20 @@ where
             if self.core.stop().is_some() {
                 return Err(JoinError::Gone);
             }
-            if req.since.is_some() {
+            if any_since {
                 // Whether the main document's history parted, as of now:
                 // another instance may have found out since it was read.
                 self.core
                     .note_fork(MAIN_DOC, self.store.fork(&id, MAIN_DOC).await?);
             }
         }
+        Ok(())
+    }
+
+    /// A join, once [`Self::prepare_joins`] did: the client's identity (from
+    /// the store when this room does not know it), then the core decides.
+    async fn join(&mut self, req: JoinRequest<S>) -> Result<Joined, JoinError> {
+        let id = self.core.id().to_owned();
         self.core
             .check_join(req.since, &req.client_id, req.project)?;
         if let Err(fresh) = self.core.identity(&req.client_id) {

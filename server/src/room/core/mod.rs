@@ -153,7 +153,7 @@ pub struct Joined {
 }
 
 /// Why a join was refused.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum JoinError {
     /// `since` names a revision the room has not reached.
     #[error("since={since} is ahead of the room's revision {revision}")]
