@@ -16,6 +16,7 @@ mod http;
 mod joins;
 mod project;
 mod stats;
+mod storm;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,8 @@ use serde_json::{json, Map, Value};
 
 /// Load generator for collab-server: fan-out latency against the Redis
 /// floor, hot-room throughput, big documents, history, idle connections,
-/// joins, cursor storms and a 2,000-file project room. Talks only to processes it starts on 127.0.0.1.
+/// joins, cursor storms, a 2,000-file project room, CPU per edit, connect
+/// rate and an instance's users reconnecting at once. Talks only to processes it starts on 127.0.0.1.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
@@ -82,6 +84,8 @@ pub struct Sizes {
     cursor_duration: Duration,
     project_files: usize,
     project_file_bytes: usize,
+    storm_clients: usize,
+    storm_rooms: usize,
 }
 
 impl Sizes {
@@ -103,6 +107,8 @@ impl Sizes {
             cursor_duration: Duration::from_secs(10),
             project_files: 2_000,
             project_file_bytes: 10_000,
+            storm_clients: 5_000,
+            storm_rooms: 500,
         }
     }
 
@@ -124,6 +130,8 @@ impl Sizes {
             cursor_duration: Duration::from_secs(3),
             project_files: 2_000,
             project_file_bytes: 10_000,
+            storm_clients: 500,
+            storm_rooms: 50,
         }
     }
 }
@@ -419,6 +427,13 @@ async fn run(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {
         let mem = start_server(bin, None)?;
         let red = start_server(bin, Some(&url))?;
         rows.push(joins::connect_rate(&mem, &red, s.connections).await?);
+    }
+    if wanted(args, "reconnect_storm") {
+        progress("reconnect_storm");
+        // Instances of its own: A is stopped.
+        let a = start_server(bin, Some(&url))?;
+        let b = start_server(bin, Some(&url))?;
+        rows.push(storm::reconnect_storm(&a, &b, s.storm_clients, s.storm_rooms).await?);
     }
     if wanted(args, "project") {
         progress("project");
