@@ -66,7 +66,9 @@ pub(super) struct SharedConn {
     replaced: Mutex<Instant>,
 }
 
-/// What a fresh connection is made from.
+/// What a fresh connection is made from (one per server, so its size does
+/// not matter).
+#[allow(clippy::large_enum_variant)]
 enum Client {
     Single(redis::Client),
     Cluster(ClusterClient),
