@@ -116,6 +116,7 @@ pub async fn fanout(instances: &[String], s: &Sizes) -> Result<Row> {
             "clients": s.rooms * s.clients,
             "p50_ms": lat.pct_ms(50.0),
             "p99_ms": lat.pct_ms(99.0),
+            "p99_9_ms": lat.pct_ms(99.9),
             "max_ms": lat.max_ms(),
             "ops_per_s": run.ops_per_s,
             "deliveries": lat.len(),

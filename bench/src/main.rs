@@ -333,6 +333,36 @@ async fn run(args: &Args, s: &Sizes, bin: &Path) -> Result<Vec<Row>> {
         };
         rows.extend([fan, floor, vs]);
     }
+    if wanted(args, "fanout_memory") {
+        // The same load on one in-memory instance: what the two instances
+        // through Redis are held against.
+        progress("fanout_memory");
+        let mem = start_server(bin, None)?;
+        let mut row = fanout::fanout(std::slice::from_ref(&mem.addr), s).await?;
+        row.0.insert("scenario".into(), "fanout_memory".into());
+        let through = rows
+            .iter()
+            .find(|r| r.0.get("scenario").and_then(Value::as_str) == Some("fanout"));
+        let vs = match through {
+            Some(f) if !f.is_failed() && !row.is_failed() => {
+                let ratio = |k: &str| match (f.f64(k), row.f64(k)) {
+                    (Some(a), Some(b)) => json!(hot::ratio(a, b)),
+                    _ => Value::Null,
+                };
+                Some(Row::new(
+                    "fanout_vs_memory",
+                    json!({
+                        "p50_ratio": ratio("p50_ms"),
+                        "p99_ratio": ratio("p99_ms"),
+                        "p99_9_ratio": ratio("p99_9_ms"),
+                    }),
+                ))
+            }
+            _ => None,
+        };
+        rows.push(row);
+        rows.extend(vs);
+    }
     if wanted(args, "loaded_floor") {
         progress("loaded_floor");
         rows.push(fanout::loaded_floor(&both, &url, s).await?);
