@@ -893,8 +893,7 @@ impl Core {
     /// or answers to [`Action::Read`]).
     pub fn disk_changed(&mut self, seen: Vec<(String, Seen)>) -> Vec<Action> {
         let mut out = Vec::new();
-        let mut gone: Vec<String> = Vec::new();
-        let mut new: Vec<(String, String)> = Vec::new();
+        let now = self.now;
         for (path, seen) in seen {
             match self.doc_at(&path).map(str::to_owned) {
                 Some(doc) => {
@@ -903,8 +902,10 @@ impl Core {
                         continue;
                     }
                     if matches!(seen, Seen::Missing) {
-                        if self.disk_text(&doc).is_some() && !self.vanished.contains_key(&doc) {
-                            gone.push(doc);
+                        // Held (from when it was first missed) in case it
+                        // is half of a rename.
+                        if self.disk_text(&doc).is_some() {
+                            self.vanished.entry(doc).or_insert(now);
                         }
                         continue;
                     }
@@ -932,7 +933,14 @@ impl Core {
                         continue;
                     }
                     match seen {
-                        Seen::Text(text) => new.push((path, text)),
+                        // Held the same way (from when it was first seen,
+                        // with its newest text).
+                        Seen::Text(text) => match self.appeared.get_mut(&path) {
+                            Some(held) => held.0 = text,
+                            None => {
+                                self.appeared.insert(path, (text, now));
+                            }
+                        },
                         // Once per path: a file rewritten every few seconds
                         // would pile the same line up in the report.
                         Seen::Unshareable(why) => {
@@ -951,18 +959,6 @@ impl Core {
         // Both halves of a rename are held a moment: the other half may come
         // in a later batch (a walk that saw the file at both paths, a move
         // into a directory made a moment before).
-        let now = self.now;
-        for (path, text) in new {
-            match self.appeared.get_mut(&path) {
-                Some(held) => held.0 = text,
-                None => {
-                    self.appeared.insert(path, (text, now));
-                }
-            }
-        }
-        for doc in gone {
-            self.vanished.entry(doc).or_insert(now);
-        }
         self.pair_renames(&mut out);
         out.extend(self.expire_held(false));
         out
