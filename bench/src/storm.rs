@@ -37,22 +37,6 @@ struct Back {
     unacked: bool,
 }
 
-/// A client's uniform numbers for the backoff's jitter (the bench needs no
-/// cryptographic randomness, only different numbers for each client).
-struct Jitter(u64);
-
-impl Jitter {
-    fn next(&mut self) -> f64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// What the scenario tells each client once all are back: the rooms'
 /// texts, read from B.
 type Texts = Arc<Vec<String>>;
@@ -263,7 +247,6 @@ impl Storming {
             .flatten()
             .context("the scenario ended")?;
         let mut backoff = Backoff::new();
-        let mut jitter = Jitter(self.i as u64);
         if end == End::Closed(1012) {
             backoff.retry_now();
         }
@@ -272,7 +255,7 @@ impl Storming {
             if start.elapsed() > GIVE_UP {
                 bail!("not back after {GIVE_UP:?} ({attempts} attempts; A ended with {end:?})");
             }
-            tokio::time::sleep(backoff.next_delay(jitter.next())).await;
+            tokio::time::sleep(backoff.next_delay(rand::random())).await;
             attempts += 1;
             let query = format!(
                 "client_id=storm-{}&since={}",
