@@ -18,8 +18,8 @@ pub mod rest;
 
 pub use client::{ClientSync, Pending, Resync, SyncError, SyncState};
 pub use messages::{
-    close_code, error_code, is_valid_client_id, ClientMessage, CommittedOp, FileInfo, Role,
-    ServerMessage, UserInfo,
+    close_code, error_code, is_valid_client_id, ChatMessage, ClientMessage, CommittedOp, FileInfo,
+    Role, ServerMessage, UserInfo, CHAT_KEPT, CHAT_MAX_CHARS,
 };
 pub use operation::{char_len, Component, OpError, Operation};
 pub use replica::{map_back, Reconnected, Replica, Unacknowledged};

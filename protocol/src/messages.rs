@@ -73,6 +73,52 @@ pub enum ClientMessage {
         /// Which.
         doc: String,
     },
+    /// A chat message to everyone in the room, optionally about a line of
+    /// a document.
+    Chat {
+        /// What it says (1 to [`CHAT_MAX_CHARS`] chars, not only blanks).
+        text: String,
+        /// The document it refers to (absent: none, or with `line` the
+        /// main document).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+        /// The line it refers to, from 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u64>,
+    },
+    /// The sender is typing in the chat now. Sent at most every couple of
+    /// seconds while the user types; the others show it for a few seconds.
+    Typing,
+}
+
+/// The longest chat message, in chars.
+pub const CHAT_MAX_CHARS: usize = 2000;
+/// How many chat messages a room keeps (and `init` carries).
+pub const CHAT_KEPT: usize = 500;
+
+/// A chat message as the server relays and keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Its place in the room's chat: 1, 2, 3, … in the order everyone
+    /// receives the messages.
+    pub seq: u64,
+    /// Who wrote it.
+    pub user_id: String,
+    /// Their display name when they wrote it.
+    pub name: String,
+    /// What it says.
+    pub text: String,
+    /// When the server received it, in milliseconds since the Unix epoch.
+    pub at: u64,
+    /// The document it refers to (to project clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// That document's path when the message was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The line it refers to, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
 }
 
 /// A document of a project room, as the tree lists it.
@@ -207,6 +253,10 @@ pub enum ServerMessage {
         /// Project clients: every document, sorted by path.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         files: Option<Vec<FileInfo>>,
+        /// The room's chat so far (its last [`CHAT_KEPT`] messages),
+        /// oldest first. Absent from older servers.
+        #[serde(default)]
+        chat: Vec<ChatMessage>,
     },
     /// Someone else's operation, turning `revision - 1` into `revision`.
     CodeUpdate(CommittedOp),
@@ -310,6 +360,24 @@ pub enum ServerMessage {
     },
     /// Answer to [`ClientMessage::Ping`].
     Pong,
+    /// A chat message, to everyone in the room (its author included).
+    Chat(ChatMessage),
+    /// Who is typing in the chat, or editing which document, now: state,
+    /// not an event (a slow reader gets the newest of each user).
+    Typing {
+        /// Who.
+        user_id: String,
+        /// Typing in the chat.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        chat: bool,
+        /// Editing a document (single-document clients hear only of the
+        /// main one).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        editing: bool,
+        /// The document they are editing (to project clients).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+    },
 }
 
 impl ServerMessage {
@@ -401,6 +469,12 @@ pub mod error_code {
     /// The room's store went back to an older state (Redis restored from an
     /// older snapshot): the server resynchronizes to it and closes with 1012.
     pub const HISTORY_RESET: &str = "history_reset";
+    /// A chat message that is empty, too long, or refers to a line that
+    /// cannot be (0).
+    pub const BAD_CHAT: &str = "bad_chat";
+    /// More chat messages than the chat's rate allows; the connection
+    /// stays open.
+    pub const CHAT_RATE_LIMITED: &str = "chat_rate_limited";
 }
 
 /// WebSocket close codes used by the protocol.

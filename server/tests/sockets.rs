@@ -82,7 +82,7 @@ async fn init_edits_acks_and_presence_have_the_documented_shape() {
         init_json,
         json!({"type": "init", "room_id": room, "user_id": ada_id, "name": "ada", "color": ada_color,
                "revision": 0, "code": "héllo", "language": "rust", "users": [],
-               "read_only_id": created.read_only_id})
+               "read_only_id": created.read_only_id, "chat": []})
     );
     assert!(ada_color.starts_with('#') && ada_color.len() == 7);
 

@@ -108,6 +108,7 @@ fn init_only(language: &str, code: &str) -> Editor {
         doc: None,
         files: None,
         tree_revision: None,
+        chat: Vec::new(),
     });
     ed
 }

@@ -88,6 +88,8 @@ pub(super) struct Admitted {
     pub(super) watcher: bool,
     /// A project client (`project=1`).
     pub(super) project: bool,
+    /// Wants typing indicators (`typing=1`).
+    pub(super) typing: bool,
     /// The display name (the token's subject when authenticated).
     pub(super) name: Option<String>,
     pub(super) access: Access,
@@ -187,6 +189,16 @@ pub(super) async fn admit(
             return None;
         }
     };
+    let typing = match params.get("typing").map(String::as_str) {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => {
+            app.metrics.reject(Reject::Malformed);
+            let msg = "typing must be 1 (a client that shows typing indicators) or 0";
+            refuse(socket, error_code::MALFORMED, msg, close_code::MALFORMED).await;
+            return None;
+        }
+    };
     let (access, room) = match find_room(app, id).await {
         Ok(found) => found,
         Err((code, message, close)) => {
@@ -203,6 +215,7 @@ pub(super) async fn admit(
         since,
         watcher,
         project,
+        typing,
         name,
         access,
         room,

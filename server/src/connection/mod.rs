@@ -121,6 +121,7 @@ async fn serve(
         since,
         watcher,
         project,
+        typing,
         name,
         access,
         room,
@@ -133,6 +134,7 @@ async fn serve(
         viewer_id,
         watcher,
         project,
+        typing,
         sink: outbox.clone(),
     };
     let mut joined = room.join(request(access.viewer_id.clone())).await;

@@ -174,6 +174,13 @@ pub(super) async fn read_half(
             },
             ClientMessage::RenameFile { doc, path } => Command::RenameFile { conn_id, doc, path },
             ClientMessage::DeleteFile { doc } => Command::DeleteFile { conn_id, doc },
+            ClientMessage::Chat { text, doc, line } => Command::Chat {
+                conn_id,
+                text,
+                doc,
+                line,
+            },
+            ClientMessage::Typing => Command::Typing { conn_id },
         };
         let alive = room.command(cmd).await;
         if !alive {

@@ -198,6 +198,10 @@ where
                         let loaded = self.load_doc(&doc).await;
                         self.core.doc_loaded(&doc, loaded);
                     }
+                    Action::CatchUpChat(after) => {
+                        let read = self.store.chat_since(&id, after).await;
+                        self.core.chat_caught_up(read);
+                    }
                     Action::CatchUpTree => {
                         let tail = self.store.tree_since(&id, self.core.tree_revision()).await;
                         self.core.tree_caught_up(tail, now());
@@ -303,6 +307,15 @@ where
                 self.core.rename_file(conn_id, doc, path, at)
             }
             Command::DeleteFile { conn_id, doc } => self.core.delete_file(conn_id, doc, at),
+            Command::Chat {
+                conn_id,
+                text,
+                doc,
+                line,
+            } => self
+                .core
+                .chat(conn_id, text, doc.as_deref(), line, at, wall_ms()),
+            Command::Typing { conn_id } => self.core.typing(conn_id, at),
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.core.snapshot());
             }
@@ -492,4 +505,12 @@ async fn record_parting(store: &Store, id: &str, doc: &str, mine: &[lineage::Mar
         }
     }
     None
+}
+
+/// The wall clock in milliseconds since the Unix epoch (when a chat
+/// message was received).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

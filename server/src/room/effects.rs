@@ -1,6 +1,6 @@
 //! The store's side effects of one room, run in order beside its actor so
-//! the actor never waits on them: presence, carets, snapshots, TTL
-//! refreshes, and the periodic check. Carets and snapshots are handed over
+//! the actor never waits on them: presence, carets, chat and typing,
+//! snapshots, TTL refreshes, and the periodic check. Carets and snapshots are handed over
 //! as state, not queued (the newest caret per user, the newest snapshot),
 //! and a periodic check is not queued while one is pending, so a slow or
 //! unreachable store cannot make them pile up. What a check finds goes back
@@ -114,8 +114,12 @@ async fn run(
             Job::Publish(Publish::Leave(user_id)) => store.leave(&id, &user_id).await,
             Job::Publish(Publish::Touch) => store.touch(&id, viewer.as_deref()).await,
             Job::Publish(Publish::ExpireClients) => store.expire_clients(&id).await,
-            Job::Publish(Publish::Check { docs, tree }) => {
-                check(&store, &id, &docs, tree, &events, &checks).await;
+            Job::Publish(Publish::Chat(msg)) => store.chat(&id, &msg).await,
+            Job::Publish(Publish::Typing(user_id, doc)) => {
+                store.typing(&id, &user_id, doc.as_deref()).await
+            }
+            Job::Publish(Publish::Check { docs, tree, chat }) => {
+                check(&store, &id, &docs, tree, chat, &events, &checks).await;
                 waiting.checking.store(false, Ordering::Relaxed);
                 Ok(())
             }
@@ -166,6 +170,7 @@ async fn check(
     id: &str,
     docs: &[(DocId, u64)],
     tree: u64,
+    chat: u64,
     events: &mpsc::Sender<StoreEvent>,
     checks: &mpsc::UnboundedSender<PresenceCheck>,
 ) {
@@ -209,6 +214,11 @@ async fn check(
         };
         if let Some(news) = news {
             deliver(news);
+        }
+    }
+    if let Ok(missed) = store.chat_since(id, chat).await {
+        for m in missed {
+            deliver(StoreEvent::Chat(m));
         }
     }
     if let Ok(found) = store.presence_check(id).await {

@@ -46,6 +46,22 @@ pub enum Command<S> {
         /// Selection anchor.
         anchor: Option<u64>,
     },
+    /// A chat message.
+    Chat {
+        /// From which connection.
+        conn_id: ConnId,
+        /// What it says.
+        text: String,
+        /// The document it refers to.
+        doc: Option<String>,
+        /// The line it refers to.
+        line: Option<u64>,
+    },
+    /// The connection's user is typing in the chat.
+    Typing {
+        /// Which connection.
+        conn_id: ConnId,
+    },
     /// A project client opens a document.
     Open {
         /// Which connection.

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collab_protocol::{FileInfo, Operation, UserInfo};
+use collab_protocol::{ChatMessage, FileInfo, Operation, UserInfo};
 use ropey::Rope;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -168,6 +168,8 @@ pub struct LoadedRoom {
     pub files: Vec<FileInfo>,
     /// The documents read with the room.
     pub docs: Vec<(String, LoadedDoc)>,
+    /// The room's kept chat, oldest first.
+    pub chat: Vec<ChatMessage>,
 }
 
 impl LoadedRoom {
@@ -414,6 +416,17 @@ pub enum StoreEvent {
         /// Who.
         user_id: String,
     },
+    /// A chat message (this instance's own too: the store numbers them,
+    /// and every instance delivers them in that order).
+    Chat(ChatMessage),
+    /// A user of another instance is typing in the chat (`doc` `None`) or
+    /// editing a document.
+    Typing {
+        /// Who.
+        user_id: String,
+        /// The document, when editing one.
+        doc: Option<String>,
+    },
     /// Events may have been lost (the store's link reconnected, or the room
     /// fell far behind): read the log again.
     Resync,
@@ -621,6 +634,39 @@ impl Store {
         caret: (u64, u64, Option<u64>),
     ) -> Result<(), StoreError> {
         each!(self, s => s.cursor(id, user_id, doc, caret).await)
+    }
+
+    /// Numbers a chat message, keeps it with the room (the last
+    /// [`collab_protocol::CHAT_KEPT`]) and tells every instance, this one
+    /// included ([`StoreEvent::Chat`]). Only a shared store is asked: a
+    /// room in memory keeps and numbers its chat itself.
+    pub async fn chat(&self, id: &str, msg: &ChatMessage) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(s) => s.chat(id, msg).await,
+        }
+    }
+
+    /// The kept chat messages numbered after `after`, oldest first.
+    pub async fn chat_since(&self, id: &str, after: u64) -> Result<Vec<ChatMessage>, StoreError> {
+        match self {
+            Store::Memory(_) => Ok(Vec::new()),
+            Store::Redis(s) => s.chat_since(id, after).await,
+        }
+    }
+
+    /// Tells the other instances that a user is typing in the chat (`doc`
+    /// `None`) or editing a document.
+    pub async fn typing(
+        &self,
+        id: &str,
+        user_id: &str,
+        doc: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(s) => s.typing(id, user_id, doc).await,
+        }
     }
 
     /// Users present in the room on any instance (to join ones that were

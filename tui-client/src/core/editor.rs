@@ -872,6 +872,7 @@ impl Editor {
                 self.colleague_moved(&user_id);
             }
             ServerMessage::UserJoined { user } => self.user_joined(&user),
+            ServerMessage::Chat(_) | ServerMessage::Typing { .. } => {}
             ServerMessage::UserLeft { user_id } => {
                 self.presence.leave(&user_id);
                 self.colleague_left(&user_id);

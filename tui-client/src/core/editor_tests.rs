@@ -34,6 +34,7 @@ pub(crate) fn init_msg(revision: u64, code: &str, users: Vec<UserInfo>) -> Serve
         doc: None,
         files: None,
         tree_revision: None,
+        chat: Vec::new(),
     }
 }
 
@@ -403,6 +404,7 @@ fn reconnect_rebases_offline_typing() {
         doc: None,
         files: None,
         tree_revision: None,
+        chat: Vec::new(),
     };
     ed.on_server(init);
     assert_eq!(text(&ed), "Xabc123");

@@ -40,6 +40,7 @@ pub(crate) fn project_init(revision: u64, users: Vec<UserInfo>) -> ServerMessage
             file("d2", "src/lib.rs"),
             file("main", "src/main.rs"),
         ]),
+        chat: Vec::new(),
     }
 }
 

@@ -85,6 +85,8 @@ struct SimStore {
     /// happen).
     conflicts: usize,
     tree_conflicts: usize,
+    /// The chat, numbered in the order the store took the messages.
+    chat: Vec<collab_protocol::ChatMessage>,
 }
 
 impl SimStore {
@@ -201,6 +203,10 @@ struct Client {
     heard: Recorder,
     /// Sent and not yet received by the room.
     outbox: VecDeque<ClientMessage>,
+    /// The chat messages heard on this connection (from its `init` on).
+    chat: Vec<u64>,
+    /// How many chat messages it wrote.
+    said: usize,
 }
 
 struct World {
@@ -257,6 +263,7 @@ impl World {
                 .collect(),
             conflicts: 0,
             tree_conflicts: 0,
+            chat: Vec::new(),
         };
         // A shared store hands out the main document with the room; the
         // others are read when opened.
@@ -318,6 +325,8 @@ impl World {
                 conn: joined.conn_id,
                 heard,
                 outbox: VecDeque::new(),
+                chat: Vec::new(),
+                said: 0,
             };
             client.init(joined.init);
             world.clients.push(client);
@@ -384,6 +393,22 @@ impl World {
                     Action::CatchUpTree => {
                         let tail = self.store.tree_tail(core.tree_revision());
                         core.tree_caught_up(Ok(Some(tail)), now);
+                    }
+                    // The store numbers a message and publishes it to every
+                    // instance, its author's too (maybe: events get lost).
+                    Action::Publish(Publish::Chat(m)) => {
+                        let seq = self.store.chat.len() as u64 + 1;
+                        let m = collab_protocol::ChatMessage { seq, ..m };
+                        self.store.chat.push(m.clone());
+                        for inst in &mut self.instances {
+                            if !self.rng.random_bool(0.1) {
+                                inst.inbox.push_back(StoreEvent::Chat(m.clone()));
+                            }
+                        }
+                    }
+                    Action::CatchUpChat(after) => {
+                        let read = self.store.chat[after as usize..].to_vec();
+                        self.instances[i].core.chat_caught_up(Ok(read));
                     }
                     Action::Publish(_) => {}
                 }
@@ -460,6 +485,9 @@ impl World {
         let core = &mut self.instances[i].core;
         for e in self.store.tree_tail(core.tree_revision()).entries {
             core.store_event(StoreEvent::Tree(e), now);
+        }
+        for m in &self.store.chat[core.chat.last() as usize..] {
+            core.store_event(StoreEvent::Chat(m.clone()), now);
         }
         for (doc, (revision, _)) in core.marks() {
             if let Some(d) = self.store.docs.get(&*doc) {
@@ -558,6 +586,19 @@ impl World {
         client.outbox.push_back(msg);
     }
 
+    /// A client says something in the chat (maybe about a line).
+    fn chat(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        client.said += 1;
+        let text = format!("{} says {}", client.id, client.said);
+        let line = self.rng.random_bool(0.3).then_some(1);
+        client.outbox.push_back(ClientMessage::Chat {
+            text,
+            doc: None,
+            line,
+        });
+    }
+
     fn send_from(&mut self, c: usize) {
         let Some(msg) = self.clients[c].outbox.pop_front() else {
             return;
@@ -653,7 +694,8 @@ impl World {
         let c = self.rng.random_range(0..self.clients.len());
         let i = self.rng.random_range(0..2);
         match self.rng.random_range(0..100) {
-            0..28 => self.type_something(c),
+            0..2 => self.chat(c),
+            2..28 => self.type_something(c),
             28..31 => self.open_or_close(c),
             31..33 => self.change_tree(c),
             33..48 => self.send_from(c),
@@ -767,6 +809,7 @@ impl Client {
 
     /// The first `init`: the main document, and the tree.
     fn init(&mut self, init: ServerMessage) {
+        self.take_chat(&init);
         let ServerMessage::Init {
             revision,
             code,
@@ -789,6 +832,7 @@ impl Client {
     /// The `init` of a reconnect: the main document rebased, the tree
     /// taken, the other documents opened again with `since`.
     fn reinit(&mut self, init: ServerMessage) {
+        self.take_chat(&init);
         let ServerMessage::Init {
             revision,
             code,
@@ -850,6 +894,17 @@ impl Client {
         }
     }
 
+    /// The chat an `init` carries: numbered without gaps, oldest first.
+    fn take_chat(&mut self, init: &ServerMessage) {
+        let ServerMessage::Init { chat, .. } = init else {
+            unreachable!()
+        };
+        self.chat = chat.iter().map(|m| m.seq).collect();
+        let first = self.chat.first().copied().unwrap_or(1);
+        let expected: Vec<u64> = (first..first + self.chat.len() as u64).collect();
+        assert_eq!(self.chat, expected, "{}: the chat of its init", self.id);
+    }
+
     /// Handles one message the room sent.
     fn hear(&mut self, msg: ServerMessage) {
         let doc_of = |doc: &Option<String>| named(doc);
@@ -875,6 +930,12 @@ impl Client {
             ServerMessage::FileCreated { file, .. } => {
                 self.tree.insert(file.doc.clone(), file.path.clone());
             }
+            ServerMessage::Chat(m) => {
+                // Once each, in order, no gaps.
+                let next = self.chat.last().map_or(m.seq, |last| last + 1);
+                assert_eq!(m.seq, next, "{}: chat after {:?}", self.id, self.chat);
+                self.chat.push(m.seq);
+            }
             ServerMessage::FileRenamed { doc, path, .. } => {
                 self.tree.insert(doc.clone(), path.clone());
             }
@@ -895,6 +956,8 @@ impl Client {
                         "document_not_found",
                         "document_deleted",
                         "not_open",
+                        // Chat messages written faster than the chat's rate.
+                        "chat_rate_limited",
                     ]
                     .contains(&code.as_str()),
                     "{}: {msg:?}",
@@ -950,7 +1013,10 @@ fn deliver(core: &mut RoomCore<Recorder>, conn: ConnId, msg: ClientMessage) {
         } => core.create_file(conn, path, code.unwrap_or_default(), language, now),
         ClientMessage::RenameFile { doc, path } => core.rename_file(conn, doc, path, now),
         ClientMessage::DeleteFile { doc } => core.delete_file(conn, doc, now),
-        ClientMessage::CursorMove { .. } | ClientMessage::Ping => {}
+        ClientMessage::Chat { text, doc, line } => {
+            core.chat(conn, text, doc.as_deref(), line, now, 0)
+        }
+        ClientMessage::CursorMove { .. } | ClientMessage::Ping | ClientMessage::Typing => {}
     }
 }
 
@@ -968,6 +1034,7 @@ fn join(
             since,
             viewer_id: None,
             watcher: false,
+            typing: true,
             project,
             sink,
         },
@@ -977,14 +1044,14 @@ fn join(
 }
 
 /// Runs one seeded world to the end; returns how many commits and tree
-/// changes lost a race.
+/// changes lost a race, and how many chat messages were said.
 fn run(
     seed: u64,
     files: &[(&str, &str)],
     project: usize,
     single: usize,
     steps: usize,
-) -> (usize, usize) {
+) -> (usize, usize, usize) {
     let mut world = World::new(seed, files, project, single);
     for _ in 0..steps {
         world.step();
@@ -1028,7 +1095,20 @@ fn run(
             }
         }
     }
+    let chat: Vec<u64> = world.store.chat.iter().map(|m| m.seq).collect();
     for c in &world.clients {
+        assert!(
+            chat.ends_with(&c.chat),
+            "seed {seed}: {} heard the chat {:?}",
+            c.id,
+            c.chat
+        );
+        assert_eq!(
+            c.chat.last(),
+            chat.last(),
+            "seed {seed}: {} heard all",
+            c.id
+        );
         if c.project {
             let tree: BTreeMap<String, String> =
                 paths.iter().map(|(p, d)| (d.clone(), p.clone())).collect();
@@ -1048,7 +1128,11 @@ fn run(
             );
         }
     }
-    (world.store.conflicts, world.store.tree_conflicts)
+    (
+        world.store.conflicts,
+        world.store.tree_conflicts,
+        world.store.chat.len(),
+    )
 }
 
 const ONE_FILE: &[(&str, &str)] = &[("main.rs", "fn main() {}\n")];
@@ -1060,11 +1144,19 @@ const PROJECT: &[(&str, &str)] = &[
 
 #[test]
 fn two_instances_and_their_clients_converge_whatever_the_interleaving() {
-    let conflicts: usize = (0..150).map(|seed| run(seed, ONE_FILE, 0, 4, 300).0).sum();
+    let (mut conflicts, mut said) = (0, 0);
+    for seed in 0..150 {
+        let (c, _, s) = run(seed, ONE_FILE, 0, 4, 300);
+        conflicts += c;
+        said += s;
+    }
     assert!(
         conflicts > 150,
         "races were lost {conflicts} times: too few to test rebasing"
     );
+    // Every client heard each chat message once, in order (checked as they
+    // arrived and at the end): there must have been enough of them.
+    assert!(said > 500, "only {said} chat messages were said");
 }
 
 #[test]
@@ -1079,7 +1171,7 @@ fn a_crowded_room_converges_too() {
 fn documents_and_the_tree_converge_under_creates_renames_and_deletes() {
     let (mut conflicts, mut tree_conflicts) = (0, 0);
     for seed in 2000..2120 {
-        let (c, t) = run(seed, PROJECT, 4, 0, 600);
+        let (c, t, _) = run(seed, PROJECT, 4, 0, 600);
         conflicts += c;
         tree_conflicts += t;
     }
@@ -1094,7 +1186,7 @@ fn documents_and_the_tree_converge_under_creates_renames_and_deletes() {
 fn single_document_clients_keep_to_the_main_document_of_a_project() {
     let (mut conflicts, mut tree_conflicts) = (0, 0);
     for seed in 3000..3060 {
-        let (c, t) = run(seed, PROJECT, 3, 2, 600);
+        let (c, t, _) = run(seed, PROJECT, 3, 2, 600);
         conflicts += c;
         tree_conflicts += t;
     }

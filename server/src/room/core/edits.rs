@@ -91,6 +91,7 @@ impl<S: ConnSink> RoomCore<S> {
         self.with_doc(&id, |room, id, d| {
             room.accept(d, id, conn_id, base, seq, operation, now)
         });
+        self.editing(conn_id, &id, now);
     }
 
     /// [`Self::edit`] on the document's state.

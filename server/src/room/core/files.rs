@@ -564,12 +564,15 @@ impl<S: ConnSink> RoomCore<S> {
                 self.presence_news(&user_id);
                 self.remote_left(&user_id);
             }
+            StoreEvent::Chat(msg) => self.chat_event(msg),
+            StoreEvent::Typing { user_id, doc } => self.remote_typing(user_id, doc.as_deref()),
             StoreEvent::Resync => {
                 let held: Vec<DocId> = self.docs.keys().cloned().collect();
                 for id in held {
                     self.with_doc(&id, |room, id, d| room.need_catch_up(d, id));
                 }
                 self.need_tree();
+                self.need_chat();
             }
         }
     }

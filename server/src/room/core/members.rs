@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use collab_protocol::{close_code, error_code, Role, ServerMessage, UserInfo};
 
+use super::chat::forget_user;
 use super::doc::DocId;
 use super::own_ops::OwnOps;
 use super::{
@@ -186,7 +187,9 @@ impl<S: ConnSink> RoomCore<S> {
                 dirty: false,
                 role,
                 project: req.project,
+                typing: req.typing,
                 open: main.iter().map(|m| (m.clone(), own)).collect(),
+                chat: Default::default(),
             },
         );
         for id in replaced {
@@ -232,6 +235,7 @@ impl<S: ConnSink> RoomCore<S> {
                 doc,
                 tree_revision,
                 files,
+                chat: self.chat.for_conn(req.project),
             },
         })
     }
@@ -291,7 +295,7 @@ impl<S: ConnSink> RoomCore<S> {
             self.expire_identities();
         }
         for c in self.conns.values() {
-            c.sink.drop_caret(&conn.user_id);
+            forget_user(&c.sink, &conn.user_id);
         }
         if !self.remote.contains_key(&conn.user_id) {
             let user_id = conn.user_id.to_string();
@@ -341,7 +345,7 @@ impl<S: ConnSink> RoomCore<S> {
     pub(super) fn remote_left(&mut self, id: &str) {
         if self.remote.remove(id).is_some() && !self.users.contains_key(id) {
             for c in self.conns.values() {
-                c.sink.drop_caret(id);
+                forget_user(&c.sink, id);
             }
             self.fan_out(
                 |_, _| true,

@@ -18,6 +18,7 @@
 //! everything here runs in unit tests and in seeded simulations (see the
 //! tests beside it).
 
+mod chat;
 mod clients;
 pub(crate) mod doc;
 mod edits;
@@ -138,6 +139,8 @@ pub struct JoinRequest<S> {
     pub watcher: bool,
     /// The client understands project rooms (`project=1`).
     pub project: bool,
+    /// The client shows typing indicators (`typing=1`): it hears `typing`.
+    pub typing: bool,
     /// Where the room puts this connection's messages.
     pub sink: S,
 }
@@ -222,6 +225,9 @@ pub enum Action {
     /// Read the tree log after the tree's revision; answer with
     /// [`RoomCore::tree_caught_up`].
     CatchUpTree,
+    /// Read the store's chat after this number; answer with
+    /// [`RoomCore::chat_caught_up`].
+    CatchUpChat(u64),
     /// Tell the store (and through it the other instances), in order, off
     /// the room's path: nothing comes back but through
     /// [`RoomCore::store_event`] and [`RoomCore::presence_checked`].
@@ -241,6 +247,10 @@ pub enum Publish {
     /// A document at a revision, to store as its snapshot; only the newest
     /// matters.
     Snapshot(DocId, u64, Rope),
+    /// A chat message for the store to number, keep and publish.
+    Chat(collab_protocol::ChatMessage),
+    /// A user is typing in the chat (`None`) or editing a document.
+    Typing(String, Option<DocId>),
     /// Keep the room alive another TTL.
     Touch,
     /// Forget stale client records in the store.
@@ -254,6 +264,8 @@ pub enum Publish {
         docs: Vec<(DocId, u64)>,
         /// The tree's revision.
         tree: u64,
+        /// The number of the last chat message delivered.
+        chat: u64,
     },
 }
 
@@ -319,9 +331,13 @@ struct Conn<S> {
     dirty: bool,
     /// A project client: messages name documents, it hears the tree.
     project: bool,
+    /// Hears `typing` (asked with `typing=1`).
+    typing: bool,
     /// The documents it has open, each with which of its client's commits
     /// this connection hears as acks.
     open: HashMap<DocId, OwnOps>,
+    /// Its chat allowance and typing.
+    chat: chat::ChatLimits,
 }
 
 /// A user with connections on this instance.
@@ -381,6 +397,7 @@ pub struct RoomCore<S: ConnSink> {
     touched: HashMap<Arc<str>, u64>,
     /// The presence count when the outstanding check was asked for.
     check_from: Option<u64>,
+    chat: chat::Chat,
 }
 
 impl<S: ConnSink> RoomCore<S> {
@@ -431,6 +448,7 @@ impl<S: ConnSink> RoomCore<S> {
             presence_seq: 0,
             touched: HashMap::new(),
             check_from: None,
+            chat: chat::Chat::loaded(loaded.chat),
             metrics,
         };
         for (doc, loaded) in loaded.docs {
@@ -633,7 +651,8 @@ impl<S: ConnSink> RoomCore<S> {
                 .map(|(id, d)| (id.clone(), d.revision))
                 .collect();
             let tree = self.tree.revision();
-            self.publish(Publish::Check { docs, tree });
+            let chat = self.chat.last();
+            self.publish(Publish::Check { docs, tree, chat });
         }
     }
 

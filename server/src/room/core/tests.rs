@@ -18,6 +18,8 @@ use crate::store::{CommitReply, CommittedEntry, LoadedRoom, StoreEvent, TreeRepl
 pub(crate) struct Heard {
     pub(crate) queue: Vec<ServerMessage>,
     pub(crate) carets: HashMap<String, ServerMessage>,
+    /// Typing states, by the key the room sets them under.
+    pub(crate) typing: HashMap<String, ServerMessage>,
     pub(crate) closed: Option<(u16, String)>,
     /// Queue slots before the reader counts as lagging.
     pub(crate) limit: Option<usize>,
@@ -60,11 +62,17 @@ impl ConnSink for Recorder {
 
     fn set_caret(&self, user_id: &Arc<str>, msg: &Arc<String>) {
         let msg = ServerMessage::from_json(msg).expect("a caret");
-        self.0.borrow_mut().carets.insert(user_id.to_string(), msg);
+        let mut heard = self.0.borrow_mut();
+        match msg {
+            ServerMessage::Typing { .. } => heard.typing.insert(user_id.to_string(), msg),
+            _ => heard.carets.insert(user_id.to_string(), msg),
+        };
     }
 
     fn drop_caret(&self, user_id: &str) {
-        self.0.borrow_mut().carets.remove(user_id);
+        let mut heard = self.0.borrow_mut();
+        heard.carets.remove(user_id);
+        heard.typing.remove(user_id);
     }
 
     fn fail(&self, code: &str, message: &str, close: u16) {
@@ -148,6 +156,7 @@ pub(crate) fn join_as(
                 since,
                 viewer_id: None,
                 watcher: false,
+                typing: true,
                 sink: sink.clone(),
                 project,
             },
@@ -369,6 +378,7 @@ fn a_refused_edit_leaves_the_room_unchanged() {
                 since: None,
                 viewer_id: Some("viewer".into()),
                 watcher: false,
+                typing: true,
                 sink: sink.clone(),
                 project: false,
             },

@@ -38,6 +38,10 @@ pub(super) fn k_doc(id: &str, doc: &str, part: &str) -> String {
         format!("collab:{{{id}}}:d:{doc}:{part}")
     }
 }
+/// The room's chat, oldest first (its last `CHAT_KEPT` messages).
+pub(super) fn k_chat(id: &str) -> String {
+    format!("collab:{{{id}}}:chat")
+}
 /// The room's pub/sub channel.
 pub(super) fn channel(id: &str) -> String {
     format!("collab:{{{id}}}:events")
@@ -67,8 +71,8 @@ pub(super) fn doc_keys(id: &str, doc: &str) -> [String; 8] {
     ]
 }
 /// The keys the room-wide scripts take: the main document's and the
-/// room's, then the tree log.
-pub(super) fn room_keys(id: &str) -> [String; 9] {
+/// room's, then the tree log and the chat.
+pub(super) fn room_keys(id: &str) -> [String; 10] {
     let [meta, snap, log, dedup, ids, presence, room, tree] = doc_keys(id, MAIN_DOC);
     [
         meta,
@@ -80,6 +84,7 @@ pub(super) fn room_keys(id: &str) -> [String; 9] {
         room,
         tree,
         k_treelog(id),
+        k_chat(id),
     ]
 }
 

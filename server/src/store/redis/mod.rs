@@ -9,6 +9,7 @@
 //! - [`subscriber`]: the one pub/sub connection, routing events to rooms;
 //! - [`shard_subscriber`]: on a cluster, sharded pub/sub instead (a room's
 //!   events go only through the primary that owns its slot);
+//! - [`chat`]: the room's chat and typing indicators;
 //! - [`presence`]: who is connected where, heartbeats, and reaping the
 //!   users of instances that died.
 //!
@@ -16,6 +17,7 @@
 //! hears that the subscriber reconnected, reads the missed entries from the
 //! log.
 
+mod chat;
 mod conn;
 mod keys;
 mod presence;
@@ -323,13 +325,20 @@ impl RedisStore {
             type Raw = Option<(
                 (String, u64, String, String, String),
                 (Vec<String>, Vec<String>, Vec<String>, Vec<String>),
-                (String, String, Vec<String>, Vec<String>, String),
+                (
+                    String,
+                    String,
+                    Vec<String>,
+                    Vec<String>,
+                    String,
+                    Vec<String>,
+                ),
             )>;
             let raw: Raw = inv.invoke_async(&mut c).await?;
             let Some((
                 (revision, snapshot_revision, language, viewer, snapshot),
                 (log, dedup, ids, presence),
-                (tip, fork, tree, sizes, tree_rev),
+                (tip, fork, tree, sizes, tree_rev, chat),
             )) = raw
             else {
                 return Ok(None);
@@ -382,6 +391,7 @@ impl RedisStore {
                 tree_revision: tree_rev.parse().unwrap_or(0),
                 files,
                 docs: main.map(|m| (MAIN_DOC.to_owned(), m)).into_iter().collect(),
+                chat: chat::parse_chat(&chat),
             }))
         })
         .await

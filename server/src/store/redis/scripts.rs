@@ -172,7 +172,7 @@ if meta[1] then
 end
 return {{meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap},
         {log, dedup, redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])},
-        {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or ''}}
+        {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or '', redis.call('LRANGE', KEYS[10], 0, -1)}}
 "#;
 
 /// KEYS: a document's keys. Returns what a room starts the document from:
@@ -332,6 +332,21 @@ redis.call('PUBLISH', ARGV[9], '{"k":"tree","i":"' .. ARGV[10] .. '","e":' .. AR
 return {1, cur + 1, {}}
 "#;
 
+/// KEYS: room meta, chat. ARGV: the message (json, beginning `{"seq":0,`),
+/// ttl ms, channel, this instance's id, messages to keep. Numbers the
+/// message (the room's `chat_seq`), keeps it, trims the chat and publishes
+/// it; returns its number, or -1 when the room is gone.
+const CHAT_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local seq = redis.call('HINCRBY', KEYS[1], 'chat_seq', 1)
+local m = '{"seq":' .. seq .. string.sub(ARGV[1], 9)
+redis.call('RPUSH', KEYS[2], m)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
+redis.call('PUBLISH', ARGV[3], '{"k":"chat","i":"' .. ARGV[4] .. '","m":' .. m .. '}')
+return seq
+"#;
+
 /// KEYS: room meta, tree log. ARGV: after (tree revision). Returns
 /// {revision, entries after `after`} (as far as the log reaches back),
 /// false when the room is gone.
@@ -356,6 +371,7 @@ pub(super) struct Scripts {
     pub(super) leave: Script,
     pub(super) tree: Script,
     pub(super) tree_since: Script,
+    pub(super) chat: Script,
 }
 
 impl Scripts {
@@ -389,6 +405,7 @@ impl Scripts {
             leave: Script::new(&publish(LEAVE_LUA)),
             tree: Script::new(&publish(TREE_LUA)),
             tree_since: Script::new(TREE_SINCE_LUA),
+            chat: Script::new(&publish(CHAT_LUA)),
         }
     }
 }
@@ -399,7 +416,7 @@ mod tests {
 
     #[test]
     fn every_publishing_script_publishes_sharded_on_a_cluster() {
-        for body in [COMMIT_LUA, LEAVE_LUA, TREE_LUA] {
+        for body in [COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA] {
             assert!(body.contains("redis.call('PUBLISH'"), "{body}");
         }
         let sharded = Scripts::new(true);
@@ -407,6 +424,7 @@ mod tests {
         assert_ne!(sharded.commit.get_hash(), plain.commit.get_hash());
         assert_ne!(sharded.leave.get_hash(), plain.leave.get_hash());
         assert_ne!(sharded.tree.get_hash(), plain.tree.get_hash());
+        assert_ne!(sharded.chat.get_hash(), plain.chat.get_hash());
         assert_eq!(sharded.load.get_hash(), plain.load.get_hash());
     }
 }

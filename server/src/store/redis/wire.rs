@@ -3,7 +3,7 @@
 //! store's backend-neutral types. The commit script writes `ops` events
 //! itself, byte for byte as [`WireEvent::Ops`] reads them.
 
-use collab_protocol::UserInfo;
+use collab_protocol::{ChatMessage, UserInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{CommittedEntry, Mark, StoreError, StoreEvent, TreeEntry, MAIN_DOC};
@@ -67,6 +67,25 @@ pub(super) enum WireEvent {
         /// Who.
         u: String,
     },
+    /// A chat message, numbered (the chat script writes it). Its own
+    /// instance reads it too: every instance delivers the chat in the
+    /// order of the numbers.
+    Chat {
+        /// Publishing instance.
+        i: String,
+        /// The message.
+        m: ChatMessage,
+    },
+    /// A user is typing in the chat (`d` absent) or editing document `d`.
+    Typing {
+        /// Publishing instance.
+        i: String,
+        /// Who.
+        u: String,
+        /// The document.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        d: Option<String>,
+    },
 }
 
 impl WireEvent {
@@ -90,6 +109,8 @@ impl WireEvent {
             },
             WireEvent::Join { i, user } if i != me => StoreEvent::Join { instance: i, user },
             WireEvent::Leave { i, u } if i != me => StoreEvent::Leave { user_id: u },
+            WireEvent::Chat { m, .. } => StoreEvent::Chat(m),
+            WireEvent::Typing { i, u, d } if i != me => StoreEvent::Typing { user_id: u, doc: d },
             _ => return None,
         })
     }

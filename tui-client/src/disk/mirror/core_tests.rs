@@ -38,6 +38,7 @@ fn init(
         doc: Some("main".into()),
         tree_revision: Some(0),
         files: Some(files.iter().map(|(d, p)| file(d, p)).collect()),
+        chat: Vec::new(),
     }
 }
 
