@@ -400,7 +400,7 @@ fn on_net_event(editor: &mut Editor, event: NetEvent, epoch: &mut u64) {
             *epoch = e;
             editor.on_server(init);
         }
-        NetEvent::Message { msg, .. } => editor.on_server(msg),
+        NetEvent::Message { msg, .. } => editor.on_server_at(msg, Instant::now()),
         NetEvent::Disconnected {
             retry_in, reason, ..
         } => editor.set_conn(ConnState::Reconnecting {

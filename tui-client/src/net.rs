@@ -226,6 +226,8 @@ async fn session(
     let mut query = vec![
         ("name", cfg.name.clone()),
         ("client_id", cfg.client_id.clone()),
+        // The editor shows who is typing and editing where.
+        ("typing", "1".to_owned()),
     ];
     if let Some(r) = since {
         query.push(("since", r.to_string()));

@@ -14,6 +14,7 @@
 //! submodules.
 
 mod buffer;
+mod chat;
 mod commands;
 mod edit;
 mod find;
@@ -284,6 +285,8 @@ pub struct Editor {
     help_page: usize,
     help_pages: Cell<usize>,
     users_panel: bool,
+    /// The room's chat and its pane.
+    pub(crate) chat: crate::core::chat::Chat,
     effects: Vec<Effect>,
     cursor_sent: Option<(Option<String>, u64, u64, Option<u64>)>,
     cursor_sent_at: Option<Instant>,
@@ -343,6 +346,7 @@ impl Editor {
             help_page: 0,
             help_pages: Cell::new(1),
             users_panel: true,
+            chat: Default::default(),
             effects: Vec::new(),
             cursor_sent: None,
             cursor_sent_at: None,
@@ -757,6 +761,13 @@ impl Editor {
         })
     }
 
+    /// Handles a message from the server that arrived at `now` (typing
+    /// indicators last a while from then).
+    pub fn on_server_at(&mut self, msg: ServerMessage, now: Instant) {
+        self.clock = Some(now);
+        self.on_server(msg);
+    }
+
     /// Handles a message from the server: the connection's `init`, and
     /// everything else routed to the buffer of the document it names.
     pub fn on_server(&mut self, msg: ServerMessage) {
@@ -776,6 +787,7 @@ impl Editor {
                 doc,
                 tree_revision,
                 files,
+                chat,
                 ..
             } => {
                 self.presence.set_own_name(&name);
@@ -786,6 +798,12 @@ impl Editor {
                 });
                 self.read_only = read_only;
                 self.read_only_id = read_only_id;
+                let mine = self
+                    .me
+                    .as_ref()
+                    .map_or("", |me| me.user_id.as_str())
+                    .to_owned();
+                self.chat.reset(chat, &mine);
                 let files_given = files.is_some();
                 if let Some(files) = files {
                     self.take_tree(files, tree_revision.unwrap_or_default(), doc.clone());
@@ -872,9 +890,19 @@ impl Editor {
                 self.colleague_moved(&user_id);
             }
             ServerMessage::UserJoined { user } => self.user_joined(&user),
-            ServerMessage::Chat(_) | ServerMessage::Typing { .. } => {}
+            ServerMessage::Chat(m) => self.chat_arrived(m),
+            ServerMessage::Typing {
+                user_id,
+                editing,
+                doc,
+                ..
+            } => {
+                let now = self.clock.unwrap_or_else(Instant::now);
+                self.chat.colleague_typing(&user_id, editing, doc, now);
+            }
             ServerMessage::UserLeft { user_id } => {
                 self.presence.leave(&user_id);
+                self.chat.forget(&user_id);
                 self.colleague_left(&user_id);
             }
             ServerMessage::Opened {

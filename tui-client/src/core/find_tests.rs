@@ -200,10 +200,10 @@ fn a_key_without_an_action_points_at_help() {
         ed.notice(),
         Some("Ctrl-K does nothing here · F1 lists the keys")
     );
-    ed.handle_event(&key(KeyCode::F(9), KeyModifiers::NONE));
+    ed.handle_event(&key(KeyCode::F(10), KeyModifiers::NONE));
     assert_eq!(
         ed.notice(),
-        Some("F9 does nothing here · F1 lists the keys")
+        Some("F10 does nothing here · F1 lists the keys")
     );
     // Typing never hints, nor does a modifier pressed alone.
     press(&mut ed, KeyCode::Char('x'));

@@ -111,6 +111,8 @@ pub enum Action {
     DeleteFile,
     /// Follow the next colleague.
     Follow,
+    /// Show the chat pane with the keys in it; again: hide it.
+    ToggleChat,
 }
 
 /// The key table shown by the help overlay (and README.md).
@@ -189,6 +191,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("F8", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
     (
+        "F9, Ctrl-O",
+        "chat: open (Enter sends; a path:line in it becomes a link), close",
+    ),
+    (
+        "In the chat",
+        "Up/Down pick a message, Enter on it: jump to its line; Esc: back",
+    ),
+    (
         "Mouse",
         "click: move caret, drag: select, wheel: scroll; panels: follow, open",
     ),
@@ -226,6 +236,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
             'l' => GoToLine,
             'p' => OpenPicker,
             't' => ToggleFiles,
+            'o' => ToggleChat,
             // Ctrl-Backspace arrives as Ctrl-H (^H) in most terminals.
             'w' | 'h' => DeleteWordBack,
             _ => return None,
@@ -275,6 +286,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::F(6) => ToggleUsers,
         KeyCode::F(7) => ToggleFiles,
         KeyCode::F(8) => CopyShare,
+        KeyCode::F(9) => ToggleChat,
         KeyCode::Esc => Escape,
         _ => return None,
     })
@@ -347,6 +359,9 @@ impl Editor {
         self.retry_if_waiting();
         if self.picker().is_some() {
             self.picker_key(key);
+            return;
+        }
+        if self.chat.focused() && self.prompt().is_none() && self.chat_key(key) {
             return;
         }
         if self.prompt().is_some() {
@@ -474,6 +489,7 @@ impl Editor {
             RenameFile => self.rename_prompt(),
             DeleteFile => self.delete_prompt(),
             Follow => self.follow_next(),
+            ToggleChat => self.toggle_chat(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! reconnect policy. Nothing here touches a terminal, a socket or a file,
 //! so all of it runs in unit tests.
 
+pub mod chat;
 pub mod columns;
 pub mod doc_sync;
 pub mod editor;

@@ -2,6 +2,7 @@
 //! writing into ratatui's buffer, so `TestBackend` tests see exactly what a
 //! terminal would.
 
+pub mod chat_pane;
 pub mod document;
 pub mod files_panel;
 pub mod help;
@@ -10,6 +11,8 @@ pub mod status;
 pub mod theme;
 pub mod users_panel;
 
+#[cfg(test)]
+mod chat_tests;
 #[cfg(test)]
 mod highlight_tests;
 #[cfg(test)]
@@ -74,6 +77,15 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     } else {
         (main, None, None)
     };
+    // The chat pane under the text, when open.
+    let (text_area, chat_area) = if editor.chat().shown() && text_area.height >= 9 {
+        let rows = chat_pane::height(text_area.height);
+        let [t, c] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(rows)]).areas(text_area);
+        (t, Some(c))
+    } else {
+        (text_area, None)
+    };
     let gutter = document::gutter_width(tl::line_count(editor.text())).min(text_area.width);
     editor.set_viewport(Viewport {
         x: text_area.x + gutter,
@@ -90,6 +102,7 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     if let Some(files) = files_area {
         clickable.extend(files_panel::render(editor, files, buf));
     }
+    let chat_cursor = chat_area.and_then(|c| chat_pane::render(editor, c, buf, now));
     let picker_cursor = picker::render(editor, text_area, buf);
     status::render_status(editor, now, status, buf);
     let prompt_cursor = status::render_message(editor, message, buf);
@@ -110,6 +123,8 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         picker_cursor
     } else if editor.prompt().is_some() {
         prompt_cursor
+    } else if editor.chat().focused() {
+        chat_cursor
     } else {
         caret
     };

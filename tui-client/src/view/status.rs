@@ -58,10 +58,12 @@ pub fn render_status(editor: &Editor, now: Instant, area: Rect, buf: &mut Buffer
     let following = editor.following_name().map(|n| format!("following {n}"));
     // What needs attention comes before what is long, so a narrow terminal
     // (or a long reconnect reason) never cuts it off.
-    let markers: Vec<(&str, Color)> = [
-        (editor.is_read_only(), "read-only", Color::LightCyan),
-        (editor.has_unsent(), "↑ unsent", Color::Yellow),
-        (editor.is_dirty(), "[+] modified", Color::LightRed),
+    let unread = editor.chat().unread();
+    let markers: Vec<(String, Color)> = [
+        (editor.is_read_only(), "read-only".into(), Color::LightCyan),
+        (editor.has_unsent(), "↑ unsent".into(), Color::Yellow),
+        (editor.is_dirty(), "[+] modified".into(), Color::LightRed),
+        (unread > 0, format!("✉ {unread} unread"), Color::LightYellow),
     ]
     .into_iter()
     .filter(|m| m.0)

@@ -82,6 +82,7 @@ impl Editor {
         if self.doc_id.as_deref() != Some(doc) {
             return;
         }
+        self.land_pending_jump();
         if let Some(id) = self.project.jump_to.take() {
             self.jump_to_user(&id);
         }
