@@ -111,16 +111,22 @@ impl<S: ConnSink> RoomCore<S> {
         };
         let (client_id, user_id, project) =
             (conn.client_id.clone(), conn.user_id.clone(), conn.project);
+        let own = conn.open.get(id).copied();
         if let Some(&(last_seq, last_rev)) = d.dedup.get(&client_id) {
             if seq <= last_seq {
-                // Already committed (a resend after a reconnect): ack again, never reapply.
+                // Already committed (a resend after a reconnect): ack again,
+                // never reapply; but not when this connection heard that
+                // revision already (its copy from an older connection was
+                // committed after this one joined, and acknowledged here).
                 let revision = d
                     .log
                     .iter()
                     .find(|e| e.client_id == client_id && e.seq == seq)
                     .map_or(last_rev, |e| e.revision);
-                let doc = project.then(|| id.to_string());
-                self.send(conn_id, ServerMessage::Ack { revision, seq, doc });
+                if !own.is_some_and(|o| o.heard(revision)) {
+                    let doc = project.then(|| id.to_string());
+                    self.send(conn_id, ServerMessage::Ack { revision, seq, doc });
+                }
                 return;
             }
         }

@@ -148,8 +148,8 @@ impl<S: ConnSink> RoomCore<S> {
         }
         let missed = d.missed(w.since, &conn.client_id, Some(id));
         let own = match missed.is_some() {
-            true => OwnOps::rebasing(),
-            false => OwnOps::fresh(),
+            true => OwnOps::rebasing(d.revision),
+            false => OwnOps::fresh(d.revision),
         };
         let msg = ServerMessage::Opened {
             doc: id.to_string(),

@@ -171,9 +171,9 @@ impl<S: ConnSink> RoomCore<S> {
             None => (0, String::new(), None),
         };
         let own = if missed.is_some() {
-            OwnOps::rebasing()
+            OwnOps::rebasing(revision)
         } else {
-            OwnOps::fresh()
+            OwnOps::fresh(revision)
         };
         let conn_id = self.next_conn;
         self.next_conn += 1;

@@ -13,25 +13,39 @@
 //! then wait forever for an ack that was already spent.
 
 /// The seqs of its own client for which a connection takes acks: every seq
-/// from `from` on.
+/// from `from` on; and the revision its stream of the document starts
+/// after (its `init` or `opened`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct OwnOps {
     from: u64,
+    start: u64,
 }
 
 impl OwnOps {
-    /// A connection that joined with `since` and got `missed`: the client
-    /// keeps every edit the server has not acknowledged and resends it, so
-    /// each of its edits committed from now on is an ack.
-    pub(crate) fn rebasing() -> Self {
-        Self { from: 0 }
+    /// A connection that joined at `start` with `since` and got `missed`:
+    /// the client keeps every edit the server has not acknowledged and
+    /// resends it, so each of its edits committed from now on is an ack.
+    pub(crate) fn rebasing(start: u64) -> Self {
+        Self { from: 0, start }
     }
 
-    /// A connection without history (no `since`, or the history was gone):
-    /// the client dropped whatever was unacknowledged, so only what it
-    /// sends on this connection is acknowledged here.
-    pub(crate) fn fresh() -> Self {
-        Self { from: u64::MAX }
+    /// A connection that joined at `start` without history (no `since`, or
+    /// the history was gone): the client dropped whatever was
+    /// unacknowledged, so only what it sends on this connection is
+    /// acknowledged here.
+    pub(crate) fn fresh(start: u64) -> Self {
+        Self {
+            from: u64::MAX,
+            start,
+        }
+    }
+
+    /// True when the connection was already sent a message for `revision`
+    /// (an `ack` or a `code_update`): it came after the stream's start.
+    /// A resend of the edit committed there is then not acknowledged
+    /// again, or the connection would hear of one revision twice.
+    pub(crate) fn heard(&self, revision: u64) -> bool {
+        revision > self.start
     }
 
     /// The client sent edit `seq` on this connection (seqs only grow).
@@ -52,13 +66,14 @@ mod tests {
 
     #[test]
     fn a_rebasing_connection_takes_every_later_commit_as_an_ack() {
-        let own = OwnOps::rebasing();
+        let own = OwnOps::rebasing(3);
         assert!(own.is_ack(1) && own.is_ack(7));
+        assert!(!own.heard(3) && own.heard(4));
     }
 
     #[test]
     fn a_fresh_connection_takes_acks_only_from_its_first_edit_on() {
-        let mut own = OwnOps::fresh();
+        let mut own = OwnOps::fresh(0);
         assert!(!own.is_ack(3), "dropped before this connection: an update");
         own.sent(5);
         assert!(!own.is_ack(4));

@@ -554,3 +554,52 @@ fn a_presence_check_joins_users_whose_join_was_missed_but_not_stale_ones() {
 fn append(len: usize, text: &str) -> Operation {
     Operation::replace(len, len, len, text).expect("in range")
 }
+
+#[test]
+fn a_resend_of_an_edit_committed_after_the_reconnect_is_not_acknowledged_twice() {
+    // The client's copy on its old connection is still in flight when it
+    // reconnects with `since`; it is committed after the new connection's
+    // init, which hears it as its ack. The resend that follows must not
+    // bring a second message for that revision.
+    let mut core = room("ab", true);
+    let (old, _, _) = join(&mut core, "x", None);
+    core.take_actions();
+    core.edit(old, None, 0, 1, op(r#"[2, "c"]"#), Instant::now());
+    let actions = core.take_actions();
+    let (new, heard, init) = join(&mut core, "x", Some(0));
+    let ServerMessage::Init {
+        revision: 0,
+        missed: Some(missed),
+        ..
+    } = init
+    else {
+        panic!("a rebasing init at 0: {init:?}")
+    };
+    assert!(missed.is_empty());
+    for action in actions {
+        if let Action::Commit(doc, req) = action {
+            let reply = CommitReply::Committed {
+                revision: req.expected + req.entries.len() as u64,
+                log_bytes: 0,
+            };
+            core.committed(&doc, Ok(reply), Instant::now());
+        }
+    }
+    core.edit(new, None, 0, 1, op(r#"[2, "c"]"#), Instant::now());
+    commit_all(&mut core);
+    let acks: Vec<ServerMessage> = heard
+        .take()
+        .into_iter()
+        .filter(|m| matches!(m, ServerMessage::Ack { .. } | ServerMessage::CodeUpdate(_)))
+        .collect();
+    assert_eq!(
+        acks,
+        [ServerMessage::Ack {
+            revision: 1,
+            seq: 1,
+            doc: None
+        }],
+        "one message for revision 1"
+    );
+    assert_eq!(text(&core), "abc");
+}
