@@ -475,6 +475,11 @@ pub mod error_code {
     /// More chat messages than the chat's rate allows; the connection
     /// stays open.
     pub const CHAT_RATE_LIMITED: &str = "chat_rate_limited";
+    /// The room's owner removed this user (close 4006; a rejoin of the same
+    /// client is refused the same way).
+    pub const REMOVED: &str = "removed";
+    /// The room's owner ended the room (close 4007); its data is deleted.
+    pub const ROOM_ENDED: &str = "room_ended";
 }
 
 /// WebSocket close codes used by the protocol.
@@ -503,6 +508,11 @@ pub mod close_code {
     pub const ROOM_NOT_FOUND: u16 = 4004;
     /// Replaced by a newer connection with the same `client_id`.
     pub const REPLACED: u16 = 4005;
+    /// The room's owner removed this user; the same client is refused if
+    /// it comes back.
+    pub const REMOVED: u16 = 4006;
+    /// The room's owner ended the room; its data is deleted.
+    pub const ROOM_ENDED: u16 = 4007;
     /// The client fell too far behind.
     pub const LAGGING: u16 = 4008;
 }

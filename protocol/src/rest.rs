@@ -68,6 +68,20 @@ pub struct CreatedRoom {
     /// The read-only id's WebSocket URL.
     #[serde(default)]
     pub read_only_ws_url: Option<String>,
+    /// The room owner's secret, shown once: with it (header
+    /// `Collab-Owner-Token`) the owner removes participants and ends the
+    /// room. Servers before it existed did not send one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_token: Option<String>,
+}
+
+/// `DELETE /rooms/{id}/users/{user_id}`' answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    /// Who was removed.
+    pub user_id: String,
+    /// How many of their clients are refused from now on.
+    pub clients: usize,
 }
 
 /// `GET /rooms/{id}`' answer.
@@ -123,11 +137,12 @@ mod tests {
             ws_url: "ws://h/ws/r".into(),
             read_only_id: Some("v".into()),
             read_only_ws_url: Some("ws://h/ws/v".into()),
+            owner_token: Some("o".into()),
         };
         assert_eq!(
             serde_json::to_value(&created).unwrap(),
             json!({"room_id": "r", "join_url": "http://h/rooms/r", "ws_url": "ws://h/ws/r",
-                   "read_only_id": "v", "read_only_ws_url": "ws://h/ws/v"})
+                   "read_only_id": "v", "read_only_ws_url": "ws://h/ws/v", "owner_token": "o"})
         );
         let body: CreateRoom = serde_json::from_str(r#"{"code":"x"}"#).unwrap();
         assert_eq!(body.language, None);

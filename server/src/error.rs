@@ -23,6 +23,12 @@ pub enum ApiError {
     /// Missing or bad token.
     #[error("{0}")]
     Unauthorized(#[from] crate::auth::AuthError),
+    /// Not the room owner's token (or none).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such user in the room.
+    #[error("no user {0} in this room")]
+    UserNotFound(String),
     /// The store could not be reached.
     #[error("the room store is unavailable")]
     Unavailable(#[from] crate::store::StoreError),
@@ -31,7 +37,10 @@ pub enum ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
-            ApiError::RoomNotFound | ApiError::FileNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RoomNotFound | ApiError::FileNotFound(_) | ApiError::UserNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,

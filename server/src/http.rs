@@ -47,7 +47,7 @@ pub async fn create_room(
         })?
     };
     let docs = new_docs(&app.config, req)?;
-    let (room_id, read_only_id) = app.rooms.create(&docs).await?;
+    let (room_id, read_only_id, owner_token) = app.rooms.create(&docs).await?;
     tracing::info!(room = %crate::ids::short(&room_id), files = docs.len(), "room created");
     let base = match &app.config.public_url {
         Some(url) => url.clone(),
@@ -65,6 +65,7 @@ pub async fn create_room(
             read_only_ws_url: Some(format!("{ws_base}/ws/{read_only_id}")),
             read_only_id: Some(read_only_id),
             room_id,
+            owner_token: Some(owner_token),
         }),
     ))
 }

@@ -11,6 +11,21 @@ pub fn new_room_id() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), ROOM_ID_LEN)
 }
 
+/// A room owner's token: 44 chars from a CSPRNG (about 262 bits).
+pub fn new_owner_token() -> String {
+    format!("{}{}", new_room_id(), new_room_id())
+}
+
+/// How an owner token is kept: its SHA-256 in hex, so that reading the
+/// store (a Redis dump) does not give anyone the owner's powers.
+pub fn owner_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A new user id, unique within a room.
 pub fn new_user_id() -> String {
     format!("u{}", Alphanumeric.sample_string(&mut rand::rng(), 10))

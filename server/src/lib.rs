@@ -11,6 +11,7 @@ pub mod front_door;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod owner;
 pub mod room;
 pub mod state;
 pub mod store;
@@ -20,7 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -44,7 +45,8 @@ pub fn router(state: AppState) -> Router {
             "/rooms",
             post(http::create_room).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
         )
-        .route("/rooms/{id}", get(http::get_room))
+        .route("/rooms/{id}", get(http::get_room).delete(owner::end_room))
+        .route("/rooms/{id}/users/{user_id}", delete(owner::remove_user))
         .route("/rooms/{id}/exists", get(http::room_exists))
         .route("/rooms/{id}/files", get(http::list_files))
         .route("/rooms/{id}/files/{*path}", get(http::file_text))
@@ -62,10 +64,15 @@ pub fn router(state: AppState) -> Router {
         app = app.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(list))
-                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_methods([
+                    axum::http::Method::GET,
+                    axum::http::Method::POST,
+                    axum::http::Method::DELETE,
+                ])
                 .allow_headers([
                     axum::http::header::AUTHORIZATION,
                     axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderName::from_static(owner::OWNER_HEADER),
                 ]),
         );
     }

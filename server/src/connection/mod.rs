@@ -182,6 +182,7 @@ async fn serve(
                     UNAVAILABLE
                 }
                 JoinError::Gone => NOT_FOUND,
+                JoinError::Removed => (error_code::REMOVED, msg.as_str(), close_code::REMOVED),
                 JoinError::NoMainDocument => (
                     error_code::DOCUMENT_DELETED,
                     msg.as_str(),

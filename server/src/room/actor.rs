@@ -325,6 +325,14 @@ where
             Command::FileText(path, reply) => {
                 let _ = reply.send(self.core.file_text(&path));
             }
+            Command::End => self.core.end(),
+            Command::Remove {
+                user_id,
+                client_ids,
+                reply,
+            } => {
+                let _ = reply.send(self.core.remove_user(&user_id, client_ids));
+            }
             Command::Drain(done) => {
                 self.draining = Some(done);
                 self.core.drain(at);
@@ -458,6 +466,15 @@ where
                 if let Some(done) = self.draining.take() {
                     let _ = done.send(());
                 }
+            }
+            Some(Stop::Ended) => {
+                // Its keys are gone; nothing is written back (no leaves).
+                tracing::info!(room = %short(&id), "room ended by its owner");
+                self.core.close_all(
+                    error_code::ROOM_ENDED,
+                    "the room's owner ended this room; its text and chat are deleted",
+                    close_code::ROOM_ENDED,
+                );
             }
             Some(Stop::Expired) | None => tracing::info!(room = %short(&id), "room ended"),
         }

@@ -114,6 +114,19 @@ pub enum Command<S> {
     FileText(String, oneshot::Sender<FileText>),
     /// Commit what is queued, then close every connection with 1012.
     Drain(oneshot::Sender<()>),
+    /// The owner ended the room: close everyone (4007) and stop.
+    End,
+    /// The owner removed a user: refuse these client ids and the user's
+    /// connections' from now on, and close those connections (4006).
+    /// Answered with every client id now refused for the user.
+    Remove {
+        /// Who.
+        user_id: String,
+        /// Client ids the store knows to be theirs.
+        client_ids: Vec<String>,
+        /// The answer.
+        reply: oneshot::Sender<Vec<String>>,
+    },
 }
 
 /// A room's actor, as connections and REST reach it.

@@ -158,14 +158,64 @@ where
     /// Creates a room holding `docs`; returns its id and its read-only id.
     /// An in-memory room lives in its actor, which starts at once; a stored
     /// one's actor starts when someone joins, on whichever instance.
-    pub async fn create(&self, docs: &[NewDoc]) -> Result<(String, String), StoreError> {
+    /// Returns the room's id, its read-only id and its owner's token (the
+    /// store keeps only the token's hash).
+    pub async fn create(&self, docs: &[NewDoc]) -> Result<(String, String, String), StoreError> {
         let id = ids::new_room_id();
         let viewer = ids::new_room_id();
-        self.store.create_room(&id, &viewer, docs).await?;
+        let owner = ids::new_owner_token();
+        self.store
+            .create_room(&id, &viewer, &ids::owner_hash(&owner), docs)
+            .await?;
         if !self.store.is_shared() {
             self.get(&id).await?;
         }
-        Ok((id, viewer))
+        Ok((id, viewer, owner))
+    }
+
+    /// True when `token` is the owner token of room `id` (a room created
+    /// before owners existed has none: nobody owns it).
+    pub async fn is_owner(&self, id: &str, token: &str) -> Result<bool, StoreError> {
+        if !ids::is_valid_room_id(id) {
+            return Ok(false);
+        }
+        let stored = self.store.owner(id).await?;
+        Ok(stored.is_some_and(|h| h == ids::owner_hash(token)))
+    }
+
+    /// Ends room `id`: every instance closes its connections (4007) and
+    /// every trace of it in the store is deleted. False when there was no
+    /// such room.
+    pub async fn end(&self, id: &str) -> Result<bool, StoreError> {
+        let ended = self.store.end_room(id, None).await?;
+        // Through Redis every instance hears it; this one is told at once
+        // (in memory, only this one holds the room).
+        if let Some(h) = self.local(id) {
+            h.send(Command::End).await;
+            return Ok(true);
+        }
+        Ok(ended)
+    }
+
+    /// Removes user `user_id` from room `id`; returns the client ids now
+    /// refused (empty: no such user).
+    pub async fn remove(&self, id: &str, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut removed = self.store.remove_user(id, user_id, &[]).await?;
+        if let Some(h) = self.local(id) {
+            let known = removed.clone();
+            let here = h
+                .ask(|reply| Command::Remove {
+                    user_id: user_id.to_owned(),
+                    client_ids: known,
+                    reply,
+                })
+                .await
+                .unwrap_or_default();
+            removed.extend(here);
+            removed.sort();
+            removed.dedup();
+        }
+        Ok(removed)
     }
 
     /// Which room an id opens, and whether read-only; `None` when none.

@@ -26,6 +26,8 @@ struct Rooms {
     rooms: HashMap<String, Option<LoadedRoom>>,
     /// Read-only id -> room id.
     viewers: HashMap<String, String>,
+    /// Room id -> the hash of its owner's token.
+    owners: HashMap<String, String>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -52,6 +54,7 @@ impl MemoryStore {
     pub fn forget(&self, id: &str, viewer: Option<&str>) {
         let mut rooms = self.lock();
         rooms.rooms.remove(id);
+        rooms.owners.remove(id);
         if let Some(v) = viewer {
             rooms.viewers.remove(v);
         }
@@ -65,7 +68,13 @@ impl MemoryStore {
         true
     }
 
-    pub(super) async fn create_room(&self, id: &str, viewer: &str, docs: &[NewDoc]) -> Result<()> {
+    pub(super) async fn create_room(
+        &self,
+        id: &str,
+        viewer: &str,
+        owner: &str,
+        docs: &[NewDoc],
+    ) -> Result<()> {
         let room = LoadedRoom {
             viewer: Some(viewer.to_owned()),
             ..LoadedRoom::new(docs)
@@ -73,7 +82,28 @@ impl MemoryStore {
         let mut rooms = self.lock();
         rooms.rooms.insert(id.to_owned(), Some(room));
         rooms.viewers.insert(viewer.to_owned(), id.to_owned());
+        rooms.owners.insert(id.to_owned(), owner.to_owned());
         Ok(())
+    }
+
+    pub(super) async fn owner(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.lock().owners.get(id).cloned())
+    }
+
+    /// The room's actor is told by the caller (nobody else holds it);
+    /// forgetting happens when that actor ends.
+    pub(super) async fn end_room(&self, id: &str, _: Option<&str>) -> Result<bool> {
+        Ok(self.lock().rooms.contains_key(id))
+    }
+
+    /// The room's actor keeps its bans (the caller tells it).
+    pub(super) async fn remove_user(
+        &self,
+        _: &str,
+        _: &str,
+        known: &[String],
+    ) -> Result<Vec<String>> {
+        Ok(known.to_vec())
     }
 
     pub(super) async fn exists(&self, id: &str) -> Result<bool> {
@@ -166,7 +196,7 @@ mod tests {
     async fn a_room_is_handed_over_once_and_lives_until_forgotten() {
         let store = MemoryStore::new();
         let (_, docs) = LoadedRoom::single("code", "rust", None);
-        store.create_room("r1", "v1", &docs).await.unwrap();
+        store.create_room("r1", "v1", "hash", &docs).await.unwrap();
         assert_eq!(
             store.viewer_room("v1").await.unwrap().as_deref(),
             Some("r1")

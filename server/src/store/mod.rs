@@ -170,6 +170,8 @@ pub struct LoadedRoom {
     pub docs: Vec<(String, LoadedDoc)>,
     /// The room's kept chat, oldest first.
     pub chat: Vec<ChatMessage>,
+    /// Client ids the owner removed: refused when they come back.
+    pub banned: Vec<String>,
 }
 
 impl LoadedRoom {
@@ -427,6 +429,15 @@ pub enum StoreEvent {
         /// The document, when editing one.
         doc: Option<String>,
     },
+    /// The owner ended the room: its data is gone.
+    Ended,
+    /// The owner removed a user; these are its client ids, now refused.
+    Removed {
+        /// Who.
+        user_id: String,
+        /// Its client ids.
+        client_ids: Vec<String>,
+    },
     /// Events may have been lost (the store's link reconnected, or the room
     /// fell far behind): read the log again.
     Resync,
@@ -487,9 +498,10 @@ impl Store {
         &self,
         id: &str,
         viewer: &str,
+        owner: &str,
         docs: &[NewDoc],
     ) -> Result<(), StoreError> {
-        each!(self, s => s.create_room(id, viewer, docs).await)
+        each!(self, s => s.create_room(id, viewer, owner, docs).await)
     }
 
     /// True when the room exists.
@@ -634,6 +646,29 @@ impl Store {
         caret: (u64, u64, Option<u64>),
     ) -> Result<(), StoreError> {
         each!(self, s => s.cursor(id, user_id, doc, caret).await)
+    }
+
+    /// The hash of the room owner's token, if it has one.
+    pub async fn owner(&self, id: &str) -> Result<Option<String>, StoreError> {
+        each!(self, s => s.owner(id).await)
+    }
+
+    /// Ends a room: tells every instance ([`StoreEvent::Ended`]) and
+    /// deletes everything of it. False when it did not exist.
+    pub async fn end_room(&self, id: &str, viewer: Option<&str>) -> Result<bool, StoreError> {
+        each!(self, s => s.end_room(id, viewer).await)
+    }
+
+    /// Removes a user: its client ids (as the room's identities know them,
+    /// plus `known`) are refused from now on, and every instance is told
+    /// ([`StoreEvent::Removed`]). Returns the client ids.
+    pub async fn remove_user(
+        &self,
+        id: &str,
+        user_id: &str,
+        known: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        each!(self, s => s.remove_user(id, user_id, known).await)
     }
 
     /// Numbers a chat message, keeps it with the room (the last

@@ -565,6 +565,13 @@ impl<S: ConnSink> RoomCore<S> {
                 self.remote_left(&user_id);
             }
             StoreEvent::Chat(msg) => self.chat_event(msg),
+            StoreEvent::Ended => self.end(),
+            StoreEvent::Removed {
+                user_id,
+                client_ids,
+            } => {
+                self.remove_user(&user_id, client_ids);
+            }
             StoreEvent::Typing { user_id, doc } => self.remote_typing(user_id, doc.as_deref()),
             StoreEvent::Resync => {
                 let held: Vec<DocId> = self.docs.keys().cloned().collect();

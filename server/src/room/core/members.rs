@@ -26,6 +26,9 @@ impl<S: ConnSink> RoomCore<S> {
         client_id: &str,
         project: bool,
     ) -> Result<(), JoinError> {
+        if self.is_banned(client_id) {
+            return Err(JoinError::Removed);
+        }
         match self.tree.main() {
             None if !project => return Err(JoinError::NoMainDocument),
             // The actor reads the main document before a join; it was not

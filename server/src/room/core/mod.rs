@@ -27,6 +27,7 @@ pub(crate) mod history;
 pub(crate) mod lineage;
 mod members;
 mod own_ops;
+mod owner;
 pub(crate) mod tree;
 
 #[cfg(test)]
@@ -178,6 +179,9 @@ pub enum JoinError {
     /// The room holds as many connections as allowed.
     #[error("the room is full ({0} connections); try again later")]
     Full(usize),
+    /// The owner removed this client from the room.
+    #[error("the room's owner removed you from this room")]
+    Removed,
     /// The store could not be reached.
     #[error("the room's store is unavailable: {0}")]
     Store(#[from] StoreError),
@@ -276,6 +280,9 @@ pub enum Stop {
     Expired,
     /// Shut down: everything queued was committed, clients closed with 1012.
     Drained,
+    /// Its owner ended it: clients are closed with 4007, nothing is written
+    /// to the store (it deleted the room).
+    Ended,
     /// Its clients are closed with this code and reason; they reconnect and
     /// resynchronize.
     Reset {
@@ -398,6 +405,8 @@ pub struct RoomCore<S: ConnSink> {
     /// The presence count when the outstanding check was asked for.
     check_from: Option<u64>,
     chat: chat::Chat,
+    /// Client ids the owner removed.
+    banned: HashSet<String>,
 }
 
 impl<S: ConnSink> RoomCore<S> {
@@ -449,6 +458,7 @@ impl<S: ConnSink> RoomCore<S> {
             touched: HashMap::new(),
             check_from: None,
             chat: chat::Chat::loaded(loaded.chat),
+            banned: loaded.banned.into_iter().collect(),
             metrics,
         };
         for (doc, loaded) in loaded.docs {

@@ -42,6 +42,10 @@ pub(super) fn k_doc(id: &str, doc: &str, part: &str) -> String {
 pub(super) fn k_chat(id: &str) -> String {
     format!("collab:{{{id}}}:chat")
 }
+/// The client ids the owner removed (refused when they come back).
+pub(super) fn k_banned(id: &str) -> String {
+    format!("collab:{{{id}}}:banned")
+}
 /// The room's pub/sub channel.
 pub(super) fn channel(id: &str) -> String {
     format!("collab:{{{id}}}:events")
@@ -71,8 +75,8 @@ pub(super) fn doc_keys(id: &str, doc: &str) -> [String; 8] {
     ]
 }
 /// The keys the room-wide scripts take: the main document's and the
-/// room's, then the tree log and the chat.
-pub(super) fn room_keys(id: &str) -> [String; 10] {
+/// room's, then the tree log, the chat and the removed clients.
+pub(super) fn room_keys(id: &str) -> [String; 11] {
     let [meta, snap, log, dedup, ids, presence, room, tree] = doc_keys(id, MAIN_DOC);
     [
         meta,
@@ -85,6 +89,7 @@ pub(super) fn room_keys(id: &str) -> [String; 10] {
         tree,
         k_treelog(id),
         k_chat(id),
+        k_banned(id),
     ]
 }
 

@@ -10,6 +10,8 @@
 //! - [`shard_subscriber`]: on a cluster, sharded pub/sub instead (a room's
 //!   events go only through the primary that owns its slot);
 //! - [`chat`]: the room's chat and typing indicators;
+//! - [`owner`]: the room owner's controls (ending the room, removing
+//!   a participant);
 //! - [`presence`]: who is connected where, heartbeats, and reaping the
 //!   users of instances that died.
 //!
@@ -20,6 +22,7 @@
 mod chat;
 mod conn;
 mod keys;
+mod owner;
 mod presence;
 mod scripts;
 mod shard_subscriber;
@@ -256,7 +259,13 @@ impl RedisStore {
 
     /// Stores a new room holding `docs`, each at revision 0, in one
     /// transaction (the read-only id, on another slot, just before).
-    pub async fn create_room(&self, id: &str, viewer: &str, docs: &[NewDoc]) -> Result<()> {
+    pub async fn create_room(
+        &self,
+        id: &str,
+        viewer: &str,
+        owner: &str,
+        docs: &[NewDoc],
+    ) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.get();
             let ttl = self.ttl_ms() as i64;
@@ -269,6 +278,7 @@ impl RedisStore {
                 &[
                     ("language", room.language.as_str()),
                     ("viewer", viewer),
+                    ("owner", owner),
                     ("tree_rev", "0"),
                 ],
             );
@@ -332,13 +342,14 @@ impl RedisStore {
                     Vec<String>,
                     String,
                     Vec<String>,
+                    Vec<String>,
                 ),
             )>;
             let raw: Raw = inv.invoke_async(&mut c).await?;
             let Some((
                 (revision, snapshot_revision, language, viewer, snapshot),
                 (log, dedup, ids, presence),
-                (tip, fork, tree, sizes, tree_rev, chat),
+                (tip, fork, tree, sizes, tree_rev, chat, banned),
             )) = raw
             else {
                 return Ok(None);
@@ -392,6 +403,7 @@ impl RedisStore {
                 files,
                 docs: main.map(|m| (MAIN_DOC.to_owned(), m)).into_iter().collect(),
                 chat: chat::parse_chat(&chat),
+                banned,
             }))
         })
         .await

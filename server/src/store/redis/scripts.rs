@@ -172,7 +172,8 @@ if meta[1] then
 end
 return {{meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap},
         {log, dedup, redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])},
-        {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or '', redis.call('LRANGE', KEYS[10], 0, -1)}}
+        {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or '', redis.call('LRANGE', KEYS[10], 0, -1),
+         redis.call('SMEMBERS', KEYS[11])}}
 "#;
 
 /// KEYS: a document's keys. Returns what a room starts the document from:
@@ -347,6 +348,49 @@ redis.call('PUBLISH', ARGV[3], '{"k":"chat","i":"' .. ARGV[4] .. '","m":' .. m .
 return seq
 "#;
 
+/// KEYS: the room's keys. ARGV: the other documents' key prefix, channel,
+/// this instance's id. Tells every instance the room ended, then deletes
+/// every key of it (every document's too); returns its read-only id (its
+/// key is on another slot: the caller deletes it), false when it is gone.
+const END_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[7]) == 0 then return false end
+local viewer = redis.call('HGET', KEYS[7], 'viewer') or ''
+redis.call('PUBLISH', ARGV[2], '{"k":"end","i":"' .. ARGV[3] .. '"}')
+for _, doc in ipairs(redis.call('HKEYS', KEYS[8])) do
+  if doc ~= 'main' then
+    for _, part in ipairs({':meta', ':snap', ':log', ':dedup'}) do
+      redis.call('DEL', ARGV[1] .. doc .. part)
+    end
+  end
+end
+for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
+return viewer
+"#;
+
+/// KEYS: room meta, identities, removed clients. ARGV: user id, ttl ms,
+/// channel, this instance's id, then client ids known to be the user's.
+/// Refuses, from now on, every client id of the user (those the
+/// identities hold, and the known ones) and tells every instance; returns
+/// them, false when the room is gone.
+const REMOVE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local ids = redis.call('HGETALL', KEYS[2])
+local seen, out = {}, {}
+local function ban(c)
+  if not seen[c] then seen[c] = true; out[#out + 1] = c end
+end
+local prefix = ARGV[1] .. '|'
+for i = 1, #ids, 2 do
+  if string.sub(ids[i + 1], 1, #prefix) == prefix then ban(ids[i]) end
+end
+for i = 5, #ARGV do ban(ARGV[i]) end
+if #out == 0 then return out end
+redis.call('SADD', KEYS[3], unpack(out))
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]))
+redis.call('PUBLISH', ARGV[3], '{"k":"remove","i":"' .. ARGV[4] .. '","u":"' .. ARGV[1] .. '","c":["' .. table.concat(out, '","') .. '"]}')
+return out
+"#;
+
 /// KEYS: room meta, tree log. ARGV: after (tree revision). Returns
 /// {revision, entries after `after`} (as far as the log reaches back),
 /// false when the room is gone.
@@ -372,6 +416,8 @@ pub(super) struct Scripts {
     pub(super) tree: Script,
     pub(super) tree_since: Script,
     pub(super) chat: Script,
+    pub(super) end: Script,
+    pub(super) remove: Script,
 }
 
 impl Scripts {
@@ -406,6 +452,8 @@ impl Scripts {
             tree: Script::new(&publish(TREE_LUA)),
             tree_since: Script::new(TREE_SINCE_LUA),
             chat: Script::new(&publish(CHAT_LUA)),
+            end: Script::new(&publish(END_LUA)),
+            remove: Script::new(&publish(REMOVE_LUA)),
         }
     }
 }
@@ -416,7 +464,9 @@ mod tests {
 
     #[test]
     fn every_publishing_script_publishes_sharded_on_a_cluster() {
-        for body in [COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA] {
+        for body in [
+            COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA, END_LUA, REMOVE_LUA,
+        ] {
             assert!(body.contains("redis.call('PUBLISH'"), "{body}");
         }
         let sharded = Scripts::new(true);

@@ -76,6 +76,22 @@ pub(super) enum WireEvent {
         /// The message.
         m: ChatMessage,
     },
+    /// The owner ended the room (the end script writes it; every instance,
+    /// the publishing one too, closes the room's connections).
+    End {
+        /// Publishing instance.
+        i: String,
+    },
+    /// The owner removed user `u`, whose client ids `c` are refused (the
+    /// remove script writes it; every instance acts on it).
+    Remove {
+        /// Publishing instance.
+        i: String,
+        /// Who.
+        u: String,
+        /// Its client ids.
+        c: Vec<String>,
+    },
     /// A user is typing in the chat (`d` absent) or editing document `d`.
     Typing {
         /// Publishing instance.
@@ -110,6 +126,11 @@ impl WireEvent {
             WireEvent::Join { i, user } if i != me => StoreEvent::Join { instance: i, user },
             WireEvent::Leave { i, u } if i != me => StoreEvent::Leave { user_id: u },
             WireEvent::Chat { m, .. } => StoreEvent::Chat(m),
+            WireEvent::End { .. } => StoreEvent::Ended,
+            WireEvent::Remove { u, c, .. } => StoreEvent::Removed {
+                user_id: u,
+                client_ids: c,
+            },
             WireEvent::Typing { i, u, d } if i != me => StoreEvent::Typing { user_id: u, doc: d },
             _ => return None,
         })

@@ -1,0 +1,82 @@
+//! The room owner's REST endpoints. `POST /rooms` answers an
+//! `owner_token` once; whoever holds it (sent as the `Collab-Owner-Token`
+//! header) may end the room or remove a participant. The server keeps only
+//! the token's hash and never logs it.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use collab_protocol::rest;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The header that carries the owner token (lower case, as HTTP/2 and
+/// axum want header names).
+pub const OWNER_HEADER: &str = "collab-owner-token";
+
+/// Checks that the request holds room `id`'s owner token. The room must be
+/// named by its editing id: a read-only id never carries the owner's
+/// powers.
+async fn check_owner(app: &AppState, id: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(OWNER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "only the room's owner may do this: send the owner_token that POST /rooms \
+                 answered in the Collab-Owner-Token header"
+                    .into(),
+            )
+        })?;
+    let access = app.rooms.resolve(id).await?.ok_or(ApiError::RoomNotFound)?;
+    if access.viewer_id.is_some() {
+        return Err(ApiError::Forbidden(
+            "name the room by its id, not by its read-only id".into(),
+        ));
+    }
+    if !app.rooms.is_owner(id, token).await? {
+        return Err(ApiError::Forbidden(
+            "that is not this room's owner token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `DELETE /rooms/{id}`: ends the room. Everyone in it is told (`error`
+/// `room_ended`, close 4007) and its data is deleted. 204, 403, 404.
+pub async fn end_room(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    check_owner(&app, &id, &headers).await?;
+    if !app.rooms.end(&id).await? {
+        return Err(ApiError::RoomNotFound);
+    }
+    tracing::info!(room = %crate::ids::short(&id), "room ended by its owner");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /rooms/{id}/users/{user_id}`: removes a participant. Their
+/// connections are closed (`error` `removed`, close 4006) and their client
+/// refused when it comes back. 200 with the number of client ids refused,
+/// 403, 404 (no such room, or nobody by that user id).
+pub async fn remove_user(
+    State(app): State<AppState>,
+    Path((id, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<rest::Removed>, ApiError> {
+    check_owner(&app, &id, &headers).await?;
+    let removed = app.rooms.remove(&id, &user_id).await?;
+    if removed.is_empty() {
+        return Err(ApiError::UserNotFound(user_id));
+    }
+    tracing::info!(room = %crate::ids::short(&id), user = %user_id, "user removed by the owner");
+    Ok(Json(rest::Removed {
+        user_id,
+        clients: removed.len(),
+    }))
+}

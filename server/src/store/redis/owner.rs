@@ -1,0 +1,70 @@
+//! The room owner's controls in Redis: the owner token's hash kept in the
+//! room's meta, ending a room (every instance told, every key deleted) and
+//! removing a participant (their client ids refused from then on). Each is
+//! one script, so the change and its announcement happen together.
+
+use redis::AsyncCommands;
+
+use super::keys::{channel, doc_prefix, k_banned, k_ids, k_meta, k_viewer, room_keys};
+use super::{RedisStore, Result};
+use crate::store::StoreError;
+
+impl RedisStore {
+    /// The hash of the room owner's token, if it has one.
+    pub async fn owner(&self, id: &str) -> Result<Option<String>> {
+        self.counted(async {
+            let mut c = self.conn.get();
+            Ok(c.hget(k_meta(id), "owner").await?)
+        })
+        .await
+    }
+
+    /// Tells every instance the room ended and deletes all of it.
+    pub async fn end_room(&self, id: &str, _viewer: Option<&str>) -> Result<bool> {
+        self.counted(async {
+            let mut c = self.conn.get();
+            let mut inv = self.scripts.end.prepare_invoke();
+            for k in room_keys(id) {
+                inv.key(k);
+            }
+            inv.arg(doc_prefix(id))
+                .arg(channel(id))
+                .arg(self.instance());
+            let viewer: Option<String> = inv.invoke_async(&mut c).await?;
+            let Some(viewer) = viewer else {
+                return Ok(false);
+            };
+            if !viewer.is_empty() {
+                c.del::<_, ()>(k_viewer(&viewer)).await?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Refuses the user's client ids from now on and tells every instance.
+    pub async fn remove_user(
+        &self,
+        id: &str,
+        user_id: &str,
+        known: &[String],
+    ) -> Result<Vec<String>> {
+        self.counted(async {
+            let mut c = self.conn.get();
+            let mut inv = self.scripts.remove.prepare_invoke();
+            inv.key(k_meta(id))
+                .key(k_ids(id))
+                .key(k_banned(id))
+                .arg(user_id)
+                .arg(self.ttl_ms())
+                .arg(channel(id))
+                .arg(self.instance());
+            for k in known {
+                inv.arg(k);
+            }
+            let banned: Option<Vec<String>> = inv.invoke_async(&mut c).await?;
+            banned.ok_or_else(|| StoreError::Unavailable("the room is gone".into()))
+        })
+        .await
+    }
+}

@@ -1,0 +1,181 @@
+//! The room owner's controls over real sockets: the owner token `POST
+//! /rooms` answers once, removing a participant (closed with 4006, refused
+//! when it comes back) and ending a room (everyone closed with 4007, the
+//! data gone), in memory and on two instances sharing a real
+//! `redis-server` (the keys are gone from Redis).
+
+mod common;
+
+use std::time::Duration;
+
+use collab_protocol::ServerMessage;
+use collab_testkit::{Client, End, TestRedis, TestServer};
+use common::SERVER;
+use serde_json::{json, Value};
+
+const HEADER: &str = "Collab-Owner-Token";
+
+/// `DELETE {path}` with the owner token (when given): status and body.
+async fn delete(server: &TestServer, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().delete(format!("{}{path}", server.http()));
+    if let Some(t) = token {
+        req = req.header(HEADER, t);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn user_id(init: &ServerMessage) -> String {
+    let ServerMessage::Init { user_id, .. } = init else {
+        unreachable!()
+    };
+    user_id.clone()
+}
+
+/// Reads until the connection ends; returns the `error` code before the
+/// end, and the close code.
+async fn ending(client: &mut Client) -> (Option<String>, End) {
+    let (seen, end) = client.until_end().await;
+    let code = seen.iter().find_map(|m| match m {
+        ServerMessage::Error { code, .. } => Some(code.clone()),
+        _ => None,
+    });
+    (code, end)
+}
+
+#[tokio::test]
+async fn the_owner_removes_a_participant_and_ends_the_room() {
+    let server = TestServer::process(SERVER, &[], &[]);
+    let created = server.create_room_answer("hello").await;
+    let room = created.room_id.clone();
+    let token = created.owner_token.clone().expect("an owner token");
+    assert_eq!(token.len(), 44, "{token}");
+    assert!(token.chars().all(|c| c.is_ascii_alphanumeric()));
+    let viewer = created.read_only_id.clone().unwrap();
+
+    let (mut ada, _) = Client::join(&server.addr, &room, "name=ada&client_id=ada").await;
+    let (mut bob, init) = Client::join(&server.addr, &room, "name=bob&client_id=bob").await;
+    let bob_id = user_id(&init);
+
+    // Without the token, with another, or through the read-only id: 403.
+    let path = format!("/rooms/{room}/users/{bob_id}");
+    let (status, body) = delete(&server, &path, None).await;
+    assert_eq!(status, 403);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Collab-Owner-Token"),
+        "{body}"
+    );
+    assert_eq!(delete(&server, &path, Some("nope")).await.0, 403);
+    let via_viewer = format!("/rooms/{viewer}/users/{bob_id}");
+    assert_eq!(delete(&server, &via_viewer, Some(&token)).await.0, 403);
+    let other = server.create_room_answer("").await;
+    let (status, _) = delete(&server, &path, other.owner_token.as_deref()).await;
+    assert_eq!(status, 403, "another room's owner token");
+    let (status, body) = delete(
+        &server,
+        &format!("/rooms/{room}/users/nobody"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str().is_some()), (404, true));
+
+    let (status, body) = delete(&server, &path, Some(&token)).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"user_id": bob_id, "clients": 1}))
+    );
+    assert_eq!(
+        ending(&mut bob).await,
+        (Some("removed".into()), End::Closed(4006))
+    );
+    // Bob's client is refused when it comes back; ada stays.
+    let mut again = Client::connect(&server.addr, &room, "name=bob&client_id=bob").await;
+    again
+        .expect_refused_at_door("removed", 4006, "a removed client")
+        .await;
+    ada.send_text(r#"{"type":"ping"}"#).await;
+    assert_eq!(ada.recv_doc().await, ServerMessage::Pong, "the others stay");
+
+    // Ending the room closes everyone and deletes it.
+    assert_eq!(
+        delete(&server, &format!("/rooms/{room}"), Some(&token))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        ending(&mut ada).await,
+        (Some("room_ended".into()), End::Closed(4007))
+    );
+    let mut late = Client::connect(&server.addr, &room, "name=cy").await;
+    late.expect_refused_at_door("room_not_found", 4004, "an ended room")
+        .await;
+    assert!(server.room(&room).await.is_none());
+    assert_eq!(
+        delete(&server, &format!("/rooms/{room}"), Some(&token))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_controls_reach_every_instance_and_an_ended_room_leaves_nothing_in_redis() {
+    let redis = TestRedis::start();
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
+    let created = a.create_room_answer("fn main() {}\n").await;
+    let room = created.room_id.clone();
+    let token = created.owner_token.clone().unwrap();
+    let (mut ada, _) = Client::join(&a.addr, &room, "name=ada&client_id=ada").await;
+    let (mut bob, init) = Client::join(&b.addr, &room, "name=bob&client_id=bob").await;
+    let bob_id = user_id(&init);
+    ada.send_text(r#"{"type":"chat","text":"hi"}"#).await;
+
+    // Removed through A: bob, on B, is closed, and refused on both.
+    let path = format!("/rooms/{room}/users/{bob_id}");
+    assert_eq!(delete(&a, &path, Some(&token)).await.0, 200);
+    assert_eq!(
+        ending(&mut bob).await,
+        (Some("removed".into()), End::Closed(4006))
+    );
+    for server in [&a, &b] {
+        let mut again = Client::connect(&server.addr, &room, "client_id=bob").await;
+        again
+            .expect_refused_at_door("removed", 4006, "a removed client")
+            .await;
+    }
+    assert!(!redis.keys(&format!("collab:{{{room}}}:*")).is_empty());
+
+    // Ended through B: ada, on A, is closed, and nothing of the room is left.
+    assert_eq!(
+        delete(&b, &format!("/rooms/{room}"), Some(&token)).await.0,
+        204
+    );
+    assert_eq!(
+        ending(&mut ada).await,
+        (Some("room_ended".into()), End::Closed(4007))
+    );
+    // Connections closing do not write anything back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        redis.keys(&format!("collab:{{{room}}}:*")),
+        Vec::<String>::new()
+    );
+    let viewer = created.read_only_id.unwrap();
+    assert_eq!(
+        redis.keys(&format!("collab:viewer:{viewer}")),
+        Vec::<String>::new()
+    );
+    for server in [&a, &b] {
+        assert!(server.room(&room).await.is_none());
+        let mut late = Client::connect(&server.addr, &room, "name=cy").await;
+        late.expect_refused_at_door("room_not_found", 4004, "an ended room")
+            .await;
+    }
+}
