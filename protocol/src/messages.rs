@@ -253,6 +253,10 @@ pub enum ServerMessage {
         /// Project clients: every document, sorted by path.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         files: Option<Vec<FileInfo>>,
+        /// This connection holds the room's owner token: the room's
+        /// read-only switch does not apply to it. Sent only when true.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        owner: bool,
         /// The room's chat so far (its last [`CHAT_KEPT`] messages),
         /// oldest first. Absent from older servers.
         #[serde(default)]
@@ -362,6 +366,12 @@ pub enum ServerMessage {
     Pong,
     /// A chat message, to everyone in the room (its author included).
     Chat(ChatMessage),
+    /// The owner switched the room to read-only for everyone but the owner
+    /// (`read_only` true), or back.
+    Mode {
+        /// The room is read-only for everyone but its owner.
+        read_only: bool,
+    },
     /// Who is typing in the chat, or editing which document, now: state,
     /// not an event (a slow reader gets the newest of each user).
     Typing {
@@ -480,6 +490,9 @@ pub mod error_code {
     pub const REMOVED: &str = "removed";
     /// The room's owner ended the room (close 4007); its data is deleted.
     pub const ROOM_ENDED: &str = "room_ended";
+    /// An edit or a tree change while the owner has the room read-only:
+    /// not applied (an edit's `seq` is named), the connection stays open.
+    pub const ROOM_READ_ONLY: &str = "room_read_only";
 }
 
 /// WebSocket close codes used by the protocol.

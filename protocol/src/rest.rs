@@ -75,6 +75,14 @@ pub struct CreatedRoom {
     pub owner_token: Option<String>,
 }
 
+/// `PUT /rooms/{id}/read_only`'s body and answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadOnly {
+    /// Read-only for everyone but the room's owner.
+    pub read_only: bool,
+}
+
 /// `DELETE /rooms/{id}/users/{user_id}`' answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {

@@ -21,7 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/rooms/{id}", get(http::get_room).delete(owner::end_room))
         .route("/rooms/{id}/users/{user_id}", delete(owner::remove_user))
+        .route("/rooms/{id}/read_only", put(owner::set_read_only))
         .route("/rooms/{id}/exists", get(http::room_exists))
         .route("/rooms/{id}/files", get(http::list_files))
         .route("/rooms/{id}/files/{*path}", get(http::file_text))
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
                     axum::http::Method::GET,
                     axum::http::Method::POST,
                     axum::http::Method::DELETE,
+                    axum::http::Method::PUT,
                 ])
                 .allow_headers([
                     axum::http::header::AUTHORIZATION,

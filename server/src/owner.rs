@@ -1,8 +1,10 @@
 //! The room owner's REST endpoints. `POST /rooms` answers an
 //! `owner_token` once; whoever holds it (sent as the `Collab-Owner-Token`
-//! header) may end the room or remove a participant. The server keeps only
+//! header) may make the room read-only for everyone else, remove a
+//! participant, or end the room. The server keeps only
 //! the token's hash and never logs it.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -58,6 +60,27 @@ pub async fn end_room(
     }
     tracing::info!(room = %crate::ids::short(&id), "room ended by its owner");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /rooms/{id}/read_only` with `{"read_only": bool}`: makes the room
+/// read-only for everyone but connections that hold the owner token, or
+/// editable again. Everyone is told (`mode`). 200 with the mode, 400, 403,
+/// 404.
+pub async fn set_read_only(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<rest::ReadOnly>, ApiError> {
+    check_owner(&app, &id, &headers).await?;
+    let mode: rest::ReadOnly = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("body must be {{\"read_only\": true|false}}: {e}"))
+    })?;
+    if !app.rooms.set_read_only(&id, mode.read_only).await? {
+        return Err(ApiError::RoomNotFound);
+    }
+    tracing::info!(room = %crate::ids::short(&id), read_only = mode.read_only, "room mode set by its owner");
+    Ok(Json(mode))
 }
 
 /// `DELETE /rooms/{id}/users/{user_id}`: removes a participant. Their

@@ -27,6 +27,24 @@ async fn delete(server: &TestServer, path: &str, token: Option<&str>) -> (u16, V
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// `PUT /rooms/{id}/read_only` with the owner token: status and body.
+async fn set_read_only(
+    server: &TestServer,
+    room: &str,
+    token: &str,
+    read_only: bool,
+) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .put(format!("{}/rooms/{room}/read_only", server.http()))
+        .header(HEADER, token)
+        .json(&json!({ "read_only": read_only }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 fn user_id(init: &ServerMessage) -> String {
     let ServerMessage::Init { user_id, .. } = init else {
         unreachable!()
@@ -178,4 +196,81 @@ async fn owner_controls_reach_every_instance_and_an_ended_room_leaves_nothing_in
         late.expect_refused_at_door("room_not_found", 4004, "an ended room")
             .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_room_takes_edits_from_its_owner_only_on_every_instance() {
+    let redis = TestRedis::start();
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
+    let created = a.create_room_answer("abc").await;
+    let room = created.room_id.clone();
+    let token = created.owner_token.clone().unwrap();
+    // The owner's editor joins with its token (a header, or the query).
+    let (mut host, init) = Client::join(
+        &a.addr,
+        &room,
+        &format!("client_id=host&owner_token={token}"),
+    )
+    .await;
+    assert!(
+        matches!(init, ServerMessage::Init { owner: true, .. }),
+        "{init:?}"
+    );
+    let (mut guest, _) = Client::join(&b.addr, &room, "client_id=guest").await;
+    let mut wrong = Client::connect(&b.addr, &room, "client_id=x&owner_token=nope").await;
+    wrong
+        .expect_refused_at_door("unauthorized", 4001, "a wrong owner token")
+        .await;
+
+    assert_eq!(set_read_only(&b, &room, "nope", true).await.0, 403);
+    let (status, body) = set_read_only(&b, &room, &token, true).await;
+    assert_eq!((status, body), (200, json!({"read_only": true})));
+    for c in [&mut host, &mut guest] {
+        let mode = loop {
+            let m = c.recv_json().await;
+            if m["type"] == "mode" {
+                break m;
+            }
+        };
+        assert_eq!(mode, json!({"type": "mode", "read_only": true}));
+    }
+    guest
+        .send_text(r#"{"type":"code_update","revision":0,"seq":1,"operation":[3,"!"]}"#)
+        .await;
+    match guest.recv_doc().await {
+        ServerMessage::Error { code, seq, .. } => {
+            assert_eq!((code.as_str(), seq), ("room_read_only", Some(1)))
+        }
+        other => panic!("a refusal, got {other:?}"),
+    }
+    host.send_text(r#"{"type":"code_update","revision":0,"seq":1,"operation":[3,"?"]}"#)
+        .await;
+    assert!(matches!(
+        host.recv_doc().await,
+        ServerMessage::Ack { revision: 1, .. }
+    ));
+    let (_, init) = Client::join(&b.addr, &room, "client_id=late").await;
+    assert!(matches!(
+        init,
+        ServerMessage::Init {
+            read_only: true,
+            owner: false,
+            ..
+        }
+    ));
+
+    assert_eq!(set_read_only(&a, &room, &token, false).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    guest
+        .send_text(r#"{"type":"code_update","revision":1,"seq":2,"operation":[4,"!"]}"#)
+        .await;
+    loop {
+        match guest.recv_doc().await {
+            ServerMessage::CodeUpdate(_) => continue,
+            ServerMessage::Ack { revision, .. } => break assert_eq!(revision, 2),
+            other => panic!("an ack, got {other:?}"),
+        }
+    }
+    assert_eq!(a.code(&room).await, "abc?!");
 }

@@ -109,6 +109,7 @@ fn init_only(language: &str, code: &str) -> Editor {
         files: None,
         tree_revision: None,
         chat: Vec::new(),
+        owner: false,
     });
     ed
 }

@@ -90,6 +90,8 @@ pub(super) struct Admitted {
     pub(super) project: bool,
     /// Wants typing indicators (`typing=1`).
     pub(super) typing: bool,
+    /// Holds the room's owner token.
+    pub(super) owner: bool,
     /// The display name (the token's subject when authenticated).
     pub(super) name: Option<String>,
     pub(super) access: Access,
@@ -106,6 +108,7 @@ pub(super) async fn admit(
     id: &str,
     params: &HashMap<String, String>,
     auth: Option<Result<Claims, AuthError>>,
+    owner_token: Option<String>,
     ip: IpAddr,
 ) -> Option<Admitted> {
     let claims = match auth {
@@ -206,6 +209,33 @@ pub(super) async fn admit(
             return None;
         }
     };
+    // The owner token counts only with the editing id, and only if it is
+    // the room's: a wrong one is refused rather than ignored, so an owner
+    // does not silently lose the owner's powers.
+    let owner = match owner_token.as_deref().map(str::trim) {
+        None | Some("") => false,
+        Some(token) => match app.rooms.is_owner(&access.room_id, token).await {
+            Ok(true) if access.viewer_id.is_none() => true,
+            Ok(_) => {
+                app.metrics.reject(Reject::Unauthorized);
+                let msg = "that is not this room's owner token (or the room was joined through its read-only id)";
+                refuse(
+                    socket,
+                    error_code::UNAUTHORIZED,
+                    msg,
+                    close_code::UNAUTHORIZED,
+                )
+                .await;
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check an owner token");
+                let (code, message, close) = UNAVAILABLE;
+                refuse(socket, code, message, close).await;
+                return None;
+            }
+        },
+    };
     let name = claims
         .map(|c| c.sub)
         .or_else(|| params.get("name").cloned());
@@ -216,6 +246,7 @@ pub(super) async fn admit(
         watcher,
         project,
         typing,
+        owner,
         name,
         access,
         room,

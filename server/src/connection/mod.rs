@@ -76,6 +76,12 @@ pub async fn ws_handler(
         .auth
         .as_ref()
         .map(|a| a.check(&headers, params.get("token").map(String::as_str)));
+    // The owner's token: a header, or (for browsers) the query.
+    let owner_token = headers
+        .get(crate::owner::OWNER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| params.get("owner_token").map(String::as_str))
+        .map(str::to_owned);
     // Only the address goes into the upgrade: the header map (slices of the
     // request's 8 KiB read buffer) would otherwise live as long as the socket.
     let ip = app.config.trusted_proxies.client_ip(peer.ip(), &headers);
@@ -88,7 +94,7 @@ pub async fn ws_handler(
             let _alive = app.connections.clone();
             let span =
                 tracing::info_span!("conn", room = %short(&room_id), user = tracing::field::Empty);
-            let conn = serve(socket, app, room_id, params, auth, ip);
+            let conn = serve(socket, app, room_id, params, auth, owner_token, ip);
             tracing::Instrument::instrument(conn, span).await;
         })
 }
@@ -110,9 +116,11 @@ async fn serve(
     id: String,
     params: HashMap<String, String>,
     auth: Option<Result<Claims, AuthError>>,
+    owner_token: Option<String>,
     ip: IpAddr,
 ) {
-    let Some(admitted) = admission::admit(&mut socket, &app, &id, &params, auth, ip).await else {
+    let admitted = admission::admit(&mut socket, &app, &id, &params, auth, owner_token, ip).await;
+    let Some(admitted) = admitted else {
         return;
     };
     let Admitted {
@@ -122,6 +130,7 @@ async fn serve(
         watcher,
         project,
         typing,
+        owner,
         name,
         access,
         room,
@@ -135,6 +144,7 @@ async fn serve(
         watcher,
         project,
         typing,
+        owner,
         sink: outbox.clone(),
     };
     let mut joined = room.join(request(access.viewer_id.clone())).await;

@@ -326,6 +326,7 @@ where
                 let _ = reply.send(self.core.file_text(&path));
             }
             Command::End => self.core.end(),
+            Command::Mode(read_only) => self.core.set_read_only(read_only),
             Command::Remove {
                 user_id,
                 client_ids,

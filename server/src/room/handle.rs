@@ -116,6 +116,8 @@ pub enum Command<S> {
     Drain(oneshot::Sender<()>),
     /// The owner ended the room: close everyone (4007) and stop.
     End,
+    /// The owner switched the room's read-only mode.
+    Mode(bool),
     /// The owner removed a user: refuse these client ids and the user's
     /// connections' from now on, and close those connections (4006).
     /// Answered with every client id now refused for the user.

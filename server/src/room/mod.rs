@@ -197,6 +197,17 @@ where
         Ok(ended)
     }
 
+    /// Switches room `id` to read-only for everyone but its owner (or
+    /// back); false when there is no such room.
+    pub async fn set_read_only(&self, id: &str, read_only: bool) -> Result<bool, StoreError> {
+        let done = self.store.set_read_only(id, read_only).await?;
+        if let Some(h) = self.local(id) {
+            h.send(Command::Mode(read_only)).await;
+            return Ok(true);
+        }
+        Ok(done)
+    }
+
     /// Removes user `user_id` from room `id`; returns the client ids now
     /// refused (empty: no such user).
     pub async fn remove(&self, id: &str, user_id: &str) -> Result<Vec<String>, StoreError> {

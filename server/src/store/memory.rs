@@ -90,6 +90,11 @@ impl MemoryStore {
         Ok(self.lock().owners.get(id).cloned())
     }
 
+    /// The room's actor is told by the caller (nobody else holds it).
+    pub(super) async fn set_read_only(&self, id: &str, _: bool) -> Result<bool> {
+        Ok(self.lock().rooms.contains_key(id))
+    }
+
     /// The room's actor is told by the caller (nobody else holds it);
     /// forgetting happens when that actor ends.
     pub(super) async fn end_room(&self, id: &str, _: Option<&str>) -> Result<bool> {

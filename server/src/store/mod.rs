@@ -172,6 +172,8 @@ pub struct LoadedRoom {
     pub chat: Vec<ChatMessage>,
     /// Client ids the owner removed: refused when they come back.
     pub banned: Vec<String>,
+    /// The owner made the room read-only for everyone else.
+    pub read_only: bool,
 }
 
 impl LoadedRoom {
@@ -431,6 +433,8 @@ pub enum StoreEvent {
     },
     /// The owner ended the room: its data is gone.
     Ended,
+    /// The owner switched the room's read-only mode.
+    Mode(bool),
     /// The owner removed a user; these are its client ids, now refused.
     Removed {
         /// Who.
@@ -651,6 +655,13 @@ impl Store {
     /// The hash of the room owner's token, if it has one.
     pub async fn owner(&self, id: &str) -> Result<Option<String>, StoreError> {
         each!(self, s => s.owner(id).await)
+    }
+
+    /// Switches the room to read-only for everyone but its owner (or back)
+    /// and tells every instance ([`StoreEvent::Mode`]). False when the room
+    /// does not exist.
+    pub async fn set_read_only(&self, id: &str, read_only: bool) -> Result<bool, StoreError> {
+        each!(self, s => s.set_read_only(id, read_only).await)
     }
 
     /// Ends a room: tells every instance ([`StoreEvent::Ended`]) and

@@ -267,8 +267,11 @@ pub struct Editor {
     presence: Presence,
     me: Option<Identity>,
     language: String,
-    /// This connection may not edit (a viewer's link).
+    /// This connection may not edit (a viewer's link, or the owner made
+    /// the room read-only).
     read_only: bool,
+    /// This connection holds the room's owner token.
+    pub(crate) owner: bool,
     /// The room's read-only id, when the server told an editor.
     read_only_id: Option<String>,
     conn: ConnState,
@@ -335,6 +338,7 @@ impl Editor {
             me: None,
             language: String::new(),
             read_only: false,
+            owner: false,
             read_only_id: None,
             conn: ConnState::Connecting,
             saved: None,
@@ -788,6 +792,7 @@ impl Editor {
                 tree_revision,
                 files,
                 chat,
+                owner,
                 ..
             } => {
                 self.presence.set_own_name(&name);
@@ -797,6 +802,7 @@ impl Editor {
                     rgb: parse_color(&color),
                 });
                 self.read_only = read_only;
+                self.owner = owner;
                 self.read_only_id = read_only_id;
                 let mine = self
                     .me
@@ -891,6 +897,16 @@ impl Editor {
             }
             ServerMessage::UserJoined { user } => self.user_joined(&user),
             ServerMessage::Chat(m) => self.chat_arrived(m),
+            ServerMessage::Mode { read_only } => {
+                if !self.owner {
+                    self.read_only = read_only;
+                    self.notice = Some(if read_only {
+                        "The room's owner made the room read-only".into()
+                    } else {
+                        "The room's owner made the room editable again".into()
+                    });
+                }
+            }
             ServerMessage::Typing {
                 user_id,
                 editing,

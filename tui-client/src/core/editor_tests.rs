@@ -35,6 +35,7 @@ pub(crate) fn init_msg(revision: u64, code: &str, users: Vec<UserInfo>) -> Serve
         files: None,
         tree_revision: None,
         chat: Vec::new(),
+        owner: false,
     }
 }
 
@@ -405,6 +406,7 @@ fn reconnect_rebases_offline_typing() {
         files: None,
         tree_revision: None,
         chat: Vec::new(),
+        owner: false,
     };
     ed.on_server(init);
     assert_eq!(text(&ed), "Xabc123");

@@ -41,6 +41,7 @@ pub(crate) fn project_init(revision: u64, users: Vec<UserInfo>) -> ServerMessage
             file("main", "src/main.rs"),
         ]),
         chat: Vec::new(),
+        owner: false,
     }
 }
 

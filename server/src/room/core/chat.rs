@@ -490,6 +490,7 @@ mod tests {
             watcher: false,
             project: false,
             typing,
+            owner: false,
             sink: Recorder::default(),
         };
         core.join(request, Instant::now()).expect("joins").conn_id

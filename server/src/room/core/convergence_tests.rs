@@ -1035,6 +1035,7 @@ fn join(
             viewer_id: None,
             watcher: false,
             typing: true,
+            owner: false,
             project,
             sink,
         },

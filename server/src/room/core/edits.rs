@@ -76,6 +76,9 @@ impl<S: ConnSink> RoomCore<S> {
         if self.draining {
             return; // Not acknowledged: the client resends it after reconnecting.
         }
+        if self.refuse_read_only(conn_id, Some(&id), Some(seq)) {
+            return;
+        }
         if !self.docs.contains_key(&id) {
             // Open but not held: its `opened` has not been sent yet, so the
             // client cannot have a revision of it to edit.

@@ -237,9 +237,12 @@ impl<S: ConnSink> RoomCore<S> {
             );
             return;
         }
-        if self.draining {
+        if self.draining || self.refuse_read_only(conn_id, None, None) {
             return;
         }
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
         self.last_activity = now;
         let user_id = conn.user_id.clone();
         self.tree_pending.push_back(TreeEdit {
@@ -566,6 +569,7 @@ impl<S: ConnSink> RoomCore<S> {
             }
             StoreEvent::Chat(msg) => self.chat_event(msg),
             StoreEvent::Ended => self.end(),
+            StoreEvent::Mode(read_only) => self.set_read_only(read_only),
             StoreEvent::Removed {
                 user_id,
                 client_ids,

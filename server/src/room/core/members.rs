@@ -191,6 +191,7 @@ impl<S: ConnSink> RoomCore<S> {
                 role,
                 project: req.project,
                 typing: req.typing,
+                owner: req.owner,
                 open: main.iter().map(|m| (m.clone(), own)).collect(),
                 chat: Default::default(),
             },
@@ -231,7 +232,8 @@ impl<S: ConnSink> RoomCore<S> {
                     .map_or_else(|| self.language.clone(), |f| f.language.clone()),
                 users,
                 missed,
-                read_only: role.is_read_only(),
+                read_only: role.is_read_only() || (self.read_only && !req.owner),
+                owner: req.owner,
                 read_only_id: (role == Role::Editor)
                     .then(|| self.viewer_id.clone())
                     .flatten(),

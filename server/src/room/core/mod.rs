@@ -142,6 +142,8 @@ pub struct JoinRequest<S> {
     pub project: bool,
     /// The client shows typing indicators (`typing=1`): it hears `typing`.
     pub typing: bool,
+    /// The connection holds the room's owner token.
+    pub owner: bool,
     /// Where the room puts this connection's messages.
     pub sink: S,
 }
@@ -340,6 +342,8 @@ struct Conn<S> {
     project: bool,
     /// Hears `typing` (asked with `typing=1`).
     typing: bool,
+    /// Holds the owner token: the room's read-only switch does not apply.
+    owner: bool,
     /// The documents it has open, each with which of its client's commits
     /// this connection hears as acks.
     open: HashMap<DocId, OwnOps>,
@@ -407,6 +411,8 @@ pub struct RoomCore<S: ConnSink> {
     chat: chat::Chat,
     /// Client ids the owner removed.
     banned: HashSet<String>,
+    /// The owner made the room read-only for everyone else.
+    read_only: bool,
 }
 
 impl<S: ConnSink> RoomCore<S> {
@@ -459,6 +465,7 @@ impl<S: ConnSink> RoomCore<S> {
             check_from: None,
             chat: chat::Chat::loaded(loaded.chat),
             banned: loaded.banned.into_iter().collect(),
+            read_only: loaded.read_only,
             metrics,
         };
         for (doc, loaded) in loaded.docs {

@@ -3,9 +3,11 @@
 //! participant (their connections are closed with 4006 and their client
 //! ids refused from then on, on every instance: the store tells them all).
 
-use collab_protocol::{close_code, error_code};
+use collab_protocol::{close_code, error_code, ServerMessage};
 
-use super::{ConnSink, RoomCore, Stop};
+use super::doc::DocId;
+use super::tree::Refusal;
+use super::{ConnId, ConnSink, RoomCore, Stop};
 
 impl<S: ConnSink> RoomCore<S> {
     /// The owner ended the room.
@@ -36,6 +38,41 @@ impl<S: ConnSink> RoomCore<S> {
         removed
     }
 
+    /// The owner switched the room to read-only for everyone else (or
+    /// back): everyone is told.
+    pub fn set_read_only(&mut self, read_only: bool) {
+        if self.read_only == read_only {
+            return;
+        }
+        self.read_only = read_only;
+        self.fan_out(|_, _| true, |_| ServerMessage::Mode { read_only });
+    }
+
+    /// While the room is read-only, refuses a change from a connection
+    /// without the owner token (an edit's `seq` and document named; the
+    /// connection stays open); true when it did.
+    pub(super) fn refuse_read_only(
+        &mut self,
+        conn_id: ConnId,
+        doc: Option<&DocId>,
+        seq: Option<u64>,
+    ) -> bool {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return true;
+        };
+        if !self.read_only || conn.owner {
+            return false;
+        }
+        let refusal = Refusal {
+            code: error_code::ROOM_READ_ONLY,
+            message: "the room's owner made the room read-only; this change was not applied".into(),
+            doc: doc.filter(|_| conn.project).map(|d| d.to_string()),
+            path: None,
+        };
+        self.refuse(conn_id, refusal, seq);
+        true
+    }
+
     /// True when the owner removed this client.
     pub(super) fn is_banned(&self, client_id: &str) -> bool {
         self.banned.contains(client_id)
@@ -46,9 +83,9 @@ impl<S: ConnSink> RoomCore<S> {
 mod tests {
     use std::time::Instant;
 
-    use collab_protocol::{close_code, error_code};
+    use collab_protocol::{close_code, error_code, ServerMessage};
 
-    use super::super::tests::{join, room};
+    use super::super::tests::{commit_all, join, op, room};
     use super::super::{JoinError, JoinRequest, Stop};
 
     #[test]
@@ -75,11 +112,82 @@ mod tests {
                 watcher: false,
                 project: false,
                 typing: false,
+                owner: false,
                 sink: Default::default(),
             },
             Instant::now(),
         );
         assert!(matches!(again, Err(JoinError::Removed)));
+    }
+
+    #[test]
+    fn a_read_only_room_refuses_everyone_but_the_owner_and_says_so() {
+        let mut core = room("x", false);
+        let join_as = |core: &mut super::super::RoomCore<_>, client: &str, owner: bool| {
+            let sink = super::super::tests::Recorder::default();
+            let request = JoinRequest {
+                client_id: client.into(),
+                name: client.into(),
+                since: None,
+                viewer_id: None,
+                watcher: false,
+                project: false,
+                typing: false,
+                owner,
+                sink: sink.clone(),
+            };
+            let joined = core.join(request, Instant::now()).expect("joins");
+            (joined.conn_id, sink, joined.init)
+        };
+        let (host, heard_host, init) = join_as(&mut core, "host", true);
+        assert!(matches!(
+            init,
+            ServerMessage::Init {
+                owner: true,
+                read_only: false,
+                ..
+            }
+        ));
+        let (guest, heard_guest, _) = join_as(&mut core, "guest", false);
+        core.set_read_only(true);
+        for heard in [&heard_host, &heard_guest] {
+            assert!(heard
+                .take()
+                .contains(&ServerMessage::Mode { read_only: true }));
+        }
+        core.edit(guest, None, 0, 1, op(r#"[1, "!"]"#), Instant::now());
+        let refused = heard_guest.take();
+        assert!(
+            matches!(&refused[..], [ServerMessage::Error { code, seq: Some(1), .. }] if code == error_code::ROOM_READ_ONLY),
+            "{refused:?}"
+        );
+        assert_eq!(heard_guest.closed(), None, "the connection stays");
+        core.create_file(guest, "new.rs".into(), String::new(), None, Instant::now());
+        assert!(
+            matches!(&heard_guest.take()[..], [ServerMessage::Error { code, .. }] if code == error_code::ROOM_READ_ONLY)
+        );
+        core.edit(host, None, 0, 1, op(r#"[1, "!"]"#), Instant::now());
+        commit_all(&mut core);
+        assert!(heard_host
+            .take()
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Ack { revision: 1, .. })));
+        let (_, _, late) = join_as(&mut core, "late", false);
+        assert!(matches!(
+            late,
+            ServerMessage::Init {
+                read_only: true,
+                owner: false,
+                ..
+            }
+        ));
+        core.set_read_only(false);
+        core.edit(guest, None, 1, 2, op(r#"[2, "?"]"#), Instant::now());
+        commit_all(&mut core);
+        assert!(heard_guest
+            .take()
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Ack { revision: 2, .. })));
     }
 
     #[test]

@@ -343,13 +343,14 @@ impl RedisStore {
                     String,
                     Vec<String>,
                     Vec<String>,
+                    String,
                 ),
             )>;
             let raw: Raw = inv.invoke_async(&mut c).await?;
             let Some((
                 (revision, snapshot_revision, language, viewer, snapshot),
                 (log, dedup, ids, presence),
-                (tip, fork, tree, sizes, tree_rev, chat, banned),
+                (tip, fork, tree, sizes, tree_rev, chat, banned, read_only),
             )) = raw
             else {
                 return Ok(None);
@@ -404,6 +405,7 @@ impl RedisStore {
                 docs: main.map(|m| (MAIN_DOC.to_owned(), m)).into_iter().collect(),
                 chat: chat::parse_chat(&chat),
                 banned,
+                read_only: read_only == "1",
             }))
         })
         .await

@@ -1,5 +1,5 @@
 //! The room owner's controls in Redis: the owner token's hash kept in the
-//! room's meta, ending a room (every instance told, every key deleted) and
+//! room's meta, the room's read-only switch, ending a room (every instance told, every key deleted) and
 //! removing a participant (their client ids refused from then on). Each is
 //! one script, so the change and its announcement happen together.
 
@@ -15,6 +15,24 @@ impl RedisStore {
         self.counted(async {
             let mut c = self.conn.get();
             Ok(c.hget(k_meta(id), "owner").await?)
+        })
+        .await
+    }
+
+    /// Sets the room's read-only mode and tells every instance.
+    pub async fn set_read_only(&self, id: &str, read_only: bool) -> Result<bool> {
+        self.counted(async {
+            let mut c = self.conn.get();
+            let done: i64 = self
+                .scripts
+                .mode
+                .key(k_meta(id))
+                .arg(if read_only { "1" } else { "0" })
+                .arg(channel(id))
+                .arg(self.instance())
+                .invoke_async(&mut c)
+                .await?;
+            Ok(done == 1)
         })
         .await
     }

@@ -152,7 +152,7 @@ return 1
 /// presence, its tree with each document's size, and the main document
 /// (revision "" when it was deleted); false when the room does not exist.
 const LOAD_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork', 'tree_rev')
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork', 'tree_rev', 'read_only')
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local tree = redis.call('HGETALL', KEYS[8])
 local sizes = {}
@@ -173,7 +173,7 @@ end
 return {{meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap},
         {log, dedup, redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])},
         {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or '', redis.call('LRANGE', KEYS[10], 0, -1),
-         redis.call('SMEMBERS', KEYS[11])}}
+         redis.call('SMEMBERS', KEYS[11]), meta[8] or ''}}
 "#;
 
 /// KEYS: a document's keys. Returns what a room starts the document from:
@@ -367,6 +367,16 @@ for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return viewer
 "#;
 
+/// KEYS: room meta. ARGV: "1" (read-only for everyone but the owner) or
+/// "0", channel, this instance's id. Sets the room's mode and tells every
+/// instance; 0 when the room is gone.
+const MODE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'read_only', ARGV[1])
+redis.call('PUBLISH', ARGV[2], '{"k":"mode","i":"' .. ARGV[3] .. '","r":' .. (ARGV[1] == '1' and 'true' or 'false') .. '}')
+return 1
+"#;
+
 /// KEYS: room meta, identities, removed clients. ARGV: user id, ttl ms,
 /// channel, this instance's id, then client ids known to be the user's.
 /// Refuses, from now on, every client id of the user (those the
@@ -418,6 +428,7 @@ pub(super) struct Scripts {
     pub(super) chat: Script,
     pub(super) end: Script,
     pub(super) remove: Script,
+    pub(super) mode: Script,
 }
 
 impl Scripts {
@@ -454,6 +465,7 @@ impl Scripts {
             chat: Script::new(&publish(CHAT_LUA)),
             end: Script::new(&publish(END_LUA)),
             remove: Script::new(&publish(REMOVE_LUA)),
+            mode: Script::new(&publish(MODE_LUA)),
         }
     }
 }
@@ -465,7 +477,7 @@ mod tests {
     #[test]
     fn every_publishing_script_publishes_sharded_on_a_cluster() {
         for body in [
-            COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA, END_LUA, REMOVE_LUA,
+            COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA, END_LUA, REMOVE_LUA, MODE_LUA,
         ] {
             assert!(body.contains("redis.call('PUBLISH'"), "{body}");
         }

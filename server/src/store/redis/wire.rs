@@ -82,6 +82,14 @@ pub(super) enum WireEvent {
         /// Publishing instance.
         i: String,
     },
+    /// The owner switched the room's read-only mode to `r` (the mode
+    /// script writes it; every instance acts on it).
+    Mode {
+        /// Publishing instance.
+        i: String,
+        /// Read-only for everyone but the owner.
+        r: bool,
+    },
     /// The owner removed user `u`, whose client ids `c` are refused (the
     /// remove script writes it; every instance acts on it).
     Remove {
@@ -127,6 +135,7 @@ impl WireEvent {
             WireEvent::Leave { i, u } if i != me => StoreEvent::Leave { user_id: u },
             WireEvent::Chat { m, .. } => StoreEvent::Chat(m),
             WireEvent::End { .. } => StoreEvent::Ended,
+            WireEvent::Mode { r, .. } => StoreEvent::Mode(r),
             WireEvent::Remove { u, c, .. } => StoreEvent::Removed {
                 user_id: u,
                 client_ids: c,

@@ -639,7 +639,7 @@ impl Editor {
                     why: Recovery::HistoryReset,
                 });
             }
-            (error_code::DOCUMENT_TOO_LARGE, Some(doc))
+            (error_code::DOCUMENT_TOO_LARGE | error_code::ROOM_READ_ONLY, Some(doc))
                 if seq.is_some() && self.project.main.as_deref() != Some(doc) =>
             {
                 // The refused edit will never be acknowledged: open the
@@ -647,7 +647,7 @@ impl Editor {
                 // keeps what was unsent in a recovery file).
                 self.with_doc(doc, |ed| ed.reopen_fresh(doc));
             }
-            (error_code::DOCUMENT_TOO_LARGE, _) if seq.is_some() => {
+            (error_code::DOCUMENT_TOO_LARGE | error_code::ROOM_READ_ONLY, _) if seq.is_some() => {
                 // The same for the main document: a fresh start.
                 self.effects.push(Effect::ResyncFresh);
             }

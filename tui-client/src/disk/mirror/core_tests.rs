@@ -39,6 +39,7 @@ fn init(
         tree_revision: Some(0),
         files: Some(files.iter().map(|(d, p)| file(d, p)).collect()),
         chat: Vec::new(),
+        owner: false,
     }
 }
 
