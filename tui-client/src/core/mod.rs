@@ -5,7 +5,6 @@
 pub mod columns;
 pub mod doc_sync;
 pub mod editor;
-pub mod fuzzy;
 pub mod keymap;
 pub mod presence;
 pub mod recent;
