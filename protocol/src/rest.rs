@@ -110,6 +110,30 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// `POST /rooms/autocomplete`'s body: the code, the cursor in it and its
+/// language (docs/protocol.md, "Completion").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autocomplete {
+    /// The text being edited.
+    pub code: String,
+    /// The cursor, in chars (Unicode scalar values) from the start of
+    /// `code`; at most its length.
+    pub cursor_position: u64,
+    /// A language hint (`rust`, `python`, …); one without keywords and
+    /// snippets (or `""`) completes from the code's words only.
+    pub language: String,
+}
+
+/// `POST /rooms/autocomplete`'s answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The text to insert at `insert_position`; `""` when there is none.
+    pub suggestion: String,
+    /// Where to insert it, in chars: the request's cursor.
+    pub insert_position: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

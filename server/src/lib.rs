@@ -3,6 +3,7 @@
 //! and calls [`run`]; everything else lives here.
 
 pub mod auth;
+pub mod autocomplete;
 pub mod client_addr;
 pub mod config;
 pub mod connection;
@@ -43,6 +44,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/rooms",
             post(http::create_room).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/rooms/autocomplete",
+            post(autocomplete::autocomplete).layer(autocomplete::body_limit()),
         )
         .route("/rooms/{id}", get(http::get_room))
         .route("/rooms/{id}/exists", get(http::room_exists))
