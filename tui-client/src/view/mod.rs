@@ -2,6 +2,7 @@
 //! writing into ratatui's buffer, so `TestBackend` tests see exactly what a
 //! terminal would.
 
+pub mod completion;
 pub mod document;
 pub mod files_panel;
 pub mod help;
@@ -10,6 +11,8 @@ pub mod status;
 pub mod theme;
 pub mod users_panel;
 
+#[cfg(test)]
+mod completion_tests;
 #[cfg(test)]
 mod highlight_tests;
 #[cfg(test)]
@@ -90,6 +93,7 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
     if let Some(files) = files_area {
         clickable.extend(files_panel::render(editor, files, buf));
     }
+    completion::render(editor, text_area, caret, buf);
     let picker_cursor = picker::render(editor, text_area, buf);
     status::render_status(editor, now, status, buf);
     let prompt_cursor = status::render_message(editor, message, buf);
