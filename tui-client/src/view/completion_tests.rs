@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use collab_protocol::complete::Kind;
+use collab_protocol::{Operation, ServerMessage};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -13,7 +14,7 @@ use ratatui::Terminal;
 
 use super::draw;
 use crate::core::editor::Editor;
-use crate::core::editor_tests::init_msg;
+use crate::core::editor_tests::{init_msg, sent_ops};
 
 const W: u16 = 80;
 const H: u16 = 14;
@@ -162,9 +163,31 @@ fn choosing_and_accepting_is_one_edit_and_one_undo_step() {
     key(&mut ed, KeyCode::Char('p'), KeyModifiers::CONTROL);
     assert_eq!(ed.completion().unwrap().selected, 0);
     press(&mut ed, KeyCode::Down);
-    ed.take_effects();
+    // The typing acknowledged, accepting sends one operation: the word
+    // typed replaced by the candidate.
+    let mut revision = 3;
+    for _ in 0..2 {
+        for (_, seq, _) in sent_ops(&mut ed) {
+            revision += 1;
+            ed.on_server(ServerMessage::Ack {
+                revision,
+                seq,
+                doc: None,
+            });
+        }
+    }
+    assert!(!ed.has_unsent());
     press(&mut ed, KeyCode::Enter);
     assert_eq!(ed.text().to_string(), format!("{CODE}x = value_one"));
+    let len = CODE.chars().count() + 7;
+    assert_eq!(
+        sent_ops(&mut ed),
+        [(
+            revision,
+            3,
+            Operation::replace(len, len - 3, len, "value_one").unwrap()
+        )]
+    );
     assert_eq!(ed.caret(), ed.text().len_chars());
     assert!(ed.completion().is_none());
     let screen = screen(&render(&mut ed));

@@ -21,6 +21,10 @@ use crate::core::undo::EditKind;
 
 /// Chars of the caret's line before it that completion looks at.
 const LINE_CHARS: usize = 4096;
+/// Chars read from all the other open documents together (each gives at
+/// most [`complete::OTHER_CHARS`]), so opening the popup stays quick with
+/// many large buffers open.
+const OTHERS_CHARS: usize = 1_000_000;
 
 /// The open popup.
 #[derive(Clone, Debug)]
@@ -98,13 +102,15 @@ impl Editor {
         let from = self.caret.saturating_sub(complete::NEAR_CHARS);
         let to = (self.caret + complete::NEAR_CHARS).min(rope.len_chars());
         let near = rope.slice(from..to).to_string();
+        let mut budget = OTHERS_CHARS;
         let others: Vec<String> = self
             .parked
             .iter()
-            .map(|b| {
+            .filter_map(|b| {
                 let text = b.text();
-                text.slice(..text.len_chars().min(complete::OTHER_CHARS))
-                    .to_string()
+                let n = text.len_chars().min(complete::OTHER_CHARS).min(budget);
+                budget -= n;
+                (n > 0).then(|| text.slice(..n).to_string())
             })
             .collect();
         let mut sources = vec![Source {
