@@ -161,4 +161,35 @@ mod tests {
             r#"{"code":""}"#
         );
     }
+
+    #[test]
+    fn autocomplete_bodies_have_the_documented_shape() {
+        let req: Autocomplete =
+            serde_json::from_str(r#"{"code":"def ","cursor_position":4,"language":"python"}"#)
+                .unwrap();
+        assert_eq!(
+            req,
+            Autocomplete {
+                code: "def ".into(),
+                cursor_position: 4,
+                language: "python".into(),
+            }
+        );
+        // Every field is required, and no other is taken.
+        assert!(
+            serde_json::from_str::<Autocomplete>(r#"{"code":"x","cursor_position":1}"#).is_err()
+        );
+        assert!(serde_json::from_str::<Autocomplete>(
+            r#"{"code":"x","cursor_position":1,"language":"","x":1}"#
+        )
+        .is_err());
+        let answer = Suggestion {
+            suggestion: "name(args):\n    pass".into(),
+            insert_position: 4,
+        };
+        assert_eq!(
+            serde_json::to_value(&answer).unwrap(),
+            json!({"suggestion": "name(args):\n    pass", "insert_position": 4})
+        );
+    }
 }
