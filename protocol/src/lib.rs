@@ -4,17 +4,22 @@
 //! synchronization state machine ([`client`]) with the replica built on it
 //! ([`replica`]), when to reconnect ([`backoff`]), and the REST bodies ([`rest`]), and the rules of a project's paths ([`paths`])
 //! and language hints ([`language`]). The normative description is
-//! docs/protocol.md.
+//! docs/protocol.md. Also what a word is ([`words`]), the fuzzy matcher
+//! ([`fuzzy`]) and code completion ([`complete`]), which the server and
+//! the editor share.
 
 pub mod backoff;
 pub mod client;
+pub mod complete;
 mod decode;
+pub mod fuzzy;
 pub mod language;
 pub mod messages;
 pub mod operation;
 pub mod paths;
 pub mod replica;
 pub mod rest;
+pub mod words;
 
 pub use client::{ClientSync, Pending, Resync, SyncError, SyncState};
 pub use messages::{

@@ -132,6 +132,30 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// `POST /rooms/autocomplete`'s body: the code, the cursor in it and its
+/// language (docs/protocol.md, "Completion").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Autocomplete {
+    /// The text being edited.
+    pub code: String,
+    /// The cursor, in chars (Unicode scalar values) from the start of
+    /// `code`; at most its length.
+    pub cursor_position: u64,
+    /// A language hint (`rust`, `python`, …); one without keywords and
+    /// snippets (or `""`) completes from the code's words only.
+    pub language: String,
+}
+
+/// `POST /rooms/autocomplete`'s answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// The text to insert at `insert_position`; `""` when there is none.
+    pub suggestion: String,
+    /// Where to insert it, in chars: the request's cursor.
+    pub insert_position: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +182,37 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&CreateRoom::default()).unwrap(),
             r#"{"code":""}"#
+        );
+    }
+
+    #[test]
+    fn autocomplete_bodies_have_the_documented_shape() {
+        let req: Autocomplete =
+            serde_json::from_str(r#"{"code":"def ","cursor_position":4,"language":"python"}"#)
+                .unwrap();
+        assert_eq!(
+            req,
+            Autocomplete {
+                code: "def ".into(),
+                cursor_position: 4,
+                language: "python".into(),
+            }
+        );
+        // Every field is required, and no other is taken.
+        assert!(
+            serde_json::from_str::<Autocomplete>(r#"{"code":"x","cursor_position":1}"#).is_err()
+        );
+        assert!(serde_json::from_str::<Autocomplete>(
+            r#"{"code":"x","cursor_position":1,"language":"","x":1}"#
+        )
+        .is_err());
+        let answer = Suggestion {
+            suggestion: "name(args):\n    pass".into(),
+            insert_position: 4,
+        };
+        assert_eq!(
+            serde_json::to_value(&answer).unwrap(),
+            json!({"suggestion": "name(args):\n    pass", "insert_position": 4})
         );
     }
 }

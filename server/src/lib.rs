@@ -3,6 +3,7 @@
 //! and calls [`run`]; everything else lives here.
 
 pub mod auth;
+pub mod autocomplete;
 pub mod client_addr;
 pub mod config;
 pub mod connection;
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/rooms",
             post(http::create_room).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/rooms/autocomplete",
+            post(autocomplete::autocomplete).layer(autocomplete::body_limit()),
         )
         .route("/rooms/{id}", get(http::get_room).delete(owner::end_room))
         .route("/rooms/{id}/users/{user_id}", delete(owner::remove_user))

@@ -270,7 +270,7 @@ fn picker_rank(c: &mut Criterion) {
         .collect();
     for query in ["f", "mod7file", "crates/part_3/src/module_42/file_4242.rs"] {
         c.bench_function(&format!("picker_rank_10000_paths/{}", query.len()), |b| {
-            b.iter(|| collab::core::fuzzy::rank(query, paths.iter().map(String::as_str)).len())
+            b.iter(|| collab_protocol::fuzzy::rank(query, paths.iter().map(String::as_str)).len())
         });
     }
 }

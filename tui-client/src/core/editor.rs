@@ -16,6 +16,7 @@
 mod buffer;
 mod chat;
 mod commands;
+mod completion;
 mod edit;
 mod find;
 mod follow;
@@ -40,6 +41,7 @@ use super::undo::UndoHistory;
 use collab_protocol::Unacknowledged;
 
 pub use commands::{LineInput, PromptKey};
+pub use completion::CompletionPopup;
 pub use picker::{PickItem, Picker, PickerKind};
 pub use project::{ClickArea, ClickTarget, FileMark};
 
@@ -260,6 +262,8 @@ pub struct Editor {
     search_status: Option<String>,
     /// The last replacement typed.
     replace_with: String,
+    /// The completion popup (Ctrl-Space).
+    completion: completion::CompletionState,
     history: UndoHistory,
     /// When the key being handled arrived, as the shell said
     /// ([`Editor::handle_event_at`]); the core reads no clock.
@@ -332,6 +336,7 @@ impl Editor {
             search_origin: None,
             search_status: None,
             replace_with: String::new(),
+            completion: Default::default(),
             history: UndoHistory::new(),
             clock: None,
             presence: Presence::new(),

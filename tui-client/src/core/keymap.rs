@@ -113,6 +113,8 @@ pub enum Action {
     Follow,
     /// Show the chat pane with the keys in it; again: hide it.
     ToggleChat,
+    /// Open the completion popup.
+    Complete,
 }
 
 /// The key table shown by the help overlay (and README.md).
@@ -169,6 +171,10 @@ pub const KEYS: &[(&str, &str)] = &[
     (
         "Ctrl-Backspace, Ctrl-Delete",
         "delete a word back / forward (also Ctrl-W, Alt-Backspace, Alt-D)",
+    ),
+    (
+        "Ctrl-Space, Tab",
+        "complete the word (Tab: after a word); Enter accepts",
     ),
     (
         "Ctrl-P",
@@ -237,6 +243,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
             'p' => OpenPicker,
             't' => ToggleFiles,
             'o' => ToggleChat,
+            ' ' => Complete,
             // Ctrl-Backspace arrives as Ctrl-H (^H) in most terminals.
             'w' | 'h' => DeleteWordBack,
             _ => return None,
@@ -288,6 +295,8 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::F(8) => CopyShare,
         KeyCode::F(9) => ToggleChat,
         KeyCode::Esc => Escape,
+        // Ctrl-Space, as terminals that send it as NUL report it.
+        KeyCode::Null => Complete,
         _ => return None,
     })
 }
@@ -303,6 +312,16 @@ impl Editor {
     /// Handles one terminal event, at the time last given to
     /// [`Editor::handle_event_at`] (none: pauses end no undo group).
     pub fn handle_event(&mut self, event: &Event) {
+        // A paste, a click or the wheel leaves the word; moving the mouse
+        // does not.
+        let leaves = match event {
+            Event::Paste(_) => true,
+            Event::Mouse(m) => !matches!(m.kind, MouseEventKind::Moved | MouseEventKind::Up(_)),
+            _ => false,
+        };
+        if leaves {
+            self.close_completion();
+        }
         match event {
             Event::Key(key) => self.handle_key(key),
             Event::Paste(text) => {
@@ -398,6 +417,11 @@ impl Editor {
                 None => return,
             };
         }
+        if self.completion_key(key) {
+            return;
+        }
+        // Typing with the popup open narrows it.
+        let narrowing = self.completion().is_some();
         match action_for(key) {
             Some(action) => self.apply(action),
             None => {
@@ -405,6 +429,9 @@ impl Editor {
                     self.set_notice(format!("{name} does nothing here · F1 lists the keys"));
                 }
             }
+        }
+        if narrowing {
+            self.completion_follow();
         }
     }
 
@@ -440,7 +467,11 @@ impl Editor {
         match action {
             Type(c) => self.type_char(c),
             Newline => self.newline(),
-            Tab => self.tab(),
+            Tab => {
+                if !self.tab_completes() {
+                    self.tab();
+                }
+            }
             Dedent => self.dedent(),
             Backspace => self.backspace(),
             Delete => self.delete(),
@@ -490,6 +521,7 @@ impl Editor {
             DeleteFile => self.delete_prompt(),
             Follow => self.follow_next(),
             ToggleChat => self.toggle_chat(),
+            Complete => self.open_completion(),
         }
     }
 }

@@ -6,7 +6,6 @@ pub mod chat;
 pub mod columns;
 pub mod doc_sync;
 pub mod editor;
-pub mod fuzzy;
 pub mod keymap;
 pub mod presence;
 pub mod recent;

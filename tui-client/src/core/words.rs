@@ -1,49 +1,21 @@
-//! Word motions by Unicode word boundaries (UAX #29, from
-//! `unicode-segmentation`), as code editors want them: `self.value` and
-//! `a:b` are three words, not one as in prose, so word segments are also
-//! cut at ASCII punctuation other than `_`. A word is a segment with a
-//! letter or digit in it; CJK ideographs are a word each, and emoji are not
-//! words, so Ctrl-Right passes over them whole (word boundaries are always
-//! grapheme boundaries).
+//! Word motions by the project's word rules ([`collab_protocol::words`]:
+//! Unicode word boundaries, also cut at ASCII punctuation other than `_`,
+//! so `self.value` and `a:b` are three words), which completion shares.
+//! CJK ideographs are a word each, and emoji are not words, so Ctrl-Right
+//! passes over them whole.
 //!
 //! A motion looks at most [`WINDOW`] chars of its line, so a word motion on
 //! a 200 KB minified line costs what a screen of it does.
 
 use std::borrow::Cow;
 
+use collab_protocol::words::{is_word, pieces};
 use ropey::Rope;
-use unicode_segmentation::UnicodeSegmentation;
 
 use super::text_layout as tl;
 
 /// Chars a word motion looks at, at most.
 pub const WINDOW: usize = 512;
-
-/// The pieces of `text`: (byte offset, piece), UAX #29 word segments cut
-/// further at ASCII punctuation.
-fn pieces(text: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    for (at, seg) in text.split_word_bound_indices() {
-        let mut start = 0;
-        for (i, c) in seg.char_indices() {
-            if c.is_ascii_punctuation() && c != '_' {
-                if i > start {
-                    out.push((at + start, &seg[start..i]));
-                }
-                out.push((at + i, &seg[i..i + 1]));
-                start = i + 1;
-            }
-        }
-        if start < seg.len() {
-            out.push((at + start, &seg[start..]));
-        }
-    }
-    out
-}
-
-fn is_word(piece: &str) -> bool {
-    piece.chars().any(char::is_alphanumeric)
-}
 
 /// Where Ctrl-Right goes from `pos`: the end of the next word on the line
 /// (at the line's end: the next line's start).

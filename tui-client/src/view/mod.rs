@@ -3,6 +3,7 @@
 //! terminal would.
 
 pub mod chat_pane;
+pub mod completion;
 pub mod document;
 pub mod files_panel;
 pub mod help;
@@ -13,6 +14,8 @@ pub mod users_panel;
 
 #[cfg(test)]
 mod chat_tests;
+#[cfg(test)]
+mod completion_tests;
 #[cfg(test)]
 mod highlight_tests;
 #[cfg(test)]
@@ -103,6 +106,7 @@ pub fn draw_with(frame: &mut Frame, editor: &mut Editor, now: Instant, depth: Co
         clickable.extend(files_panel::render(editor, files, buf));
     }
     let chat_cursor = chat_area.and_then(|c| chat_pane::render(editor, c, buf, now));
+    completion::render(editor, text_area, caret, buf);
     let picker_cursor = picker::render(editor, text_area, buf);
     status::render_status(editor, now, status, buf);
     let prompt_cursor = status::render_message(editor, message, buf);

@@ -6,7 +6,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::{Editor, FileMark, LineInput, PromptKey};
-use crate::core::fuzzy;
+use collab_protocol::fuzzy;
 
 /// What the picker lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

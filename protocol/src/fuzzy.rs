@@ -1,9 +1,11 @@
-//! Fuzzy matching of file paths for the picker: the query's chars must
-//! appear in the path in order (case-insensitively); among the ways they
-//! can, the best scoring one counts. Runs of consecutive chars, matches at
-//! the start of a path segment or a word, and matches in the file name
-//! score more; gaps and long paths score less. Hand-written: it is one small
-//! dynamic program, and the picker needs nothing more.
+//! Fuzzy matching, for the editor's file picker (paths) and for completion
+//! (identifiers): the query's chars must appear in the text in order
+//! (case-insensitively); among the ways they can, the best scoring one
+//! counts. Runs of consecutive chars, matches at the start of a path segment
+//! or a word, and matches in the file name score more; gaps and long texts
+//! score less. Hand-written: it is one small dynamic program, and neither
+//! user needs more. It lives in the pure crate because the server's
+//! completion endpoint and the editor rank with the same one.
 
 /// Points per matched char.
 const MATCH: i64 = 16;
