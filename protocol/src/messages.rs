@@ -89,6 +89,20 @@ pub enum ClientMessage {
     /// The sender is typing in the chat now. Sent at most every couple of
     /// seconds while the user types; the others show it for a few seconds.
     Typing,
+    /// The owner's: makes the room read-only for everyone but the owner,
+    /// or editable again.
+    SetReadOnly {
+        /// Read-only for everyone but the owner.
+        read_only: bool,
+    },
+    /// The owner's: removes a participant (as `DELETE
+    /// /rooms/{id}/users/{user_id}`).
+    RemoveUser {
+        /// Who.
+        user_id: String,
+    },
+    /// The owner's: ends the room (as `DELETE /rooms/{id}`).
+    EndRoom,
 }
 
 /// The longest chat message, in chars.
@@ -493,6 +507,11 @@ pub mod error_code {
     /// An edit or a tree change while the owner has the room read-only:
     /// not applied (an edit's `seq` is named), the connection stays open.
     pub const ROOM_READ_ONLY: &str = "room_read_only";
+    /// An owner's message (`set_read_only`, `remove_user`, `end_room`) from
+    /// a connection without the owner token; the connection stays open.
+    pub const NOT_OWNER: &str = "not_owner";
+    /// `remove_user` named nobody in the room.
+    pub const USER_NOT_FOUND: &str = "user_not_found";
 }
 
 /// WebSocket close codes used by the protocol.

@@ -274,3 +274,53 @@ async fn a_read_only_room_takes_edits_from_its_owner_only_on_every_instance() {
     }
     assert_eq!(a.code(&room).await, "abc?!");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_connection_has_the_same_controls() {
+    let redis = TestRedis::start();
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
+    let created = a.create_room_answer("abc").await;
+    let room = created.room_id.clone();
+    let token = created.owner_token.clone().unwrap();
+    let query = format!("client_id=host&owner_token={token}");
+    let (mut host, _) = Client::join(&a.addr, &room, &query).await;
+    let (mut guest, init) = Client::join(&b.addr, &room, "client_id=guest").await;
+    let guest_id = user_id(&init);
+
+    guest.send_text(r#"{"type":"end_room"}"#).await;
+    match guest.recv_doc().await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, "not_owner"),
+        other => panic!("a refusal, got {other:?}"),
+    }
+    host.send_text(r#"{"type":"remove_user","user_id":"nobody"}"#)
+        .await;
+    match host.recv_doc().await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, "user_not_found"),
+        other => panic!("a refusal, got {other:?}"),
+    }
+    host.send_text(r#"{"type":"set_read_only","read_only":true}"#)
+        .await;
+    let mode = loop {
+        if let ServerMessage::Mode { read_only } = guest.recv().await {
+            break read_only;
+        }
+    };
+    assert!(mode, "the guest on the other instance is told");
+    let remove = json!({"type": "remove_user", "user_id": guest_id});
+    host.send_text(&remove.to_string()).await;
+    assert_eq!(
+        ending(&mut guest).await,
+        (Some("removed".into()), End::Closed(4006))
+    );
+    host.send_text(r#"{"type":"end_room"}"#).await;
+    assert_eq!(
+        ending(&mut host).await,
+        (Some("room_ended".into()), End::Closed(4007))
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        redis.keys(&format!("collab:{{{room}}}:*")),
+        Vec::<String>::new()
+    );
+}

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use super::outbox::{queued, Outbox};
 use super::RoomHandle;
 use crate::metrics::Reject;
-use crate::room::Command;
+use crate::room::{Command, OwnerAct};
 use crate::state::AppState;
 
 /// Refills at `rate` tokens per second up to `burst`; one token per message.
@@ -181,6 +181,18 @@ pub(super) async fn read_half(
                 line,
             },
             ClientMessage::Typing => Command::Typing { conn_id },
+            ClientMessage::SetReadOnly { read_only } => Command::Owner {
+                conn_id,
+                act: OwnerAct::ReadOnly(read_only),
+            },
+            ClientMessage::RemoveUser { user_id } => Command::Owner {
+                conn_id,
+                act: OwnerAct::Remove(user_id),
+            },
+            ClientMessage::EndRoom => Command::Owner {
+                conn_id,
+                act: OwnerAct::End,
+            },
         };
         let alive = room.command(cmd).await;
         if !alive {

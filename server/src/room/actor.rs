@@ -198,6 +198,7 @@ where
                         let loaded = self.load_doc(&doc).await;
                         self.core.doc_loaded(&doc, loaded);
                     }
+                    Action::Owner(act) => self.owner_act(act).await,
                     Action::CatchUpChat(after) => {
                         let read = self.store.chat_since(&id, after).await;
                         self.core.chat_caught_up(read);
@@ -209,6 +210,36 @@ where
                     Action::Publish(p) => effects.publish(p),
                 }
             }
+        }
+    }
+
+    /// Carries out an owner's control: the store first (it tells the other
+    /// instances), then this room at once (its own event comes back too;
+    /// each control is idempotent).
+    async fn owner_act(&mut self, act: super::core::OwnerAct) {
+        use super::core::OwnerAct;
+        let id = self.core.id().to_owned();
+        let result = match act {
+            OwnerAct::ReadOnly(read_only) => {
+                let r = self.store.set_read_only(&id, read_only).await;
+                self.core.set_read_only(read_only);
+                r.map(|_| ())
+            }
+            OwnerAct::Remove(user_id) => {
+                let r = self.store.remove_user(&id, &user_id, &[]).await;
+                let known = r.as_ref().cloned().unwrap_or_default();
+                self.core.remove_user(&user_id, known);
+                r.map(|_| ())
+            }
+            OwnerAct::End => {
+                let viewer = self.core.viewer_id().map(str::to_owned);
+                let r = self.store.end_room(&id, viewer.as_deref()).await;
+                self.core.end();
+                r.map(|_| ())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(room = %short(&id), error = %e, "an owner's control did not reach the store");
         }
     }
 
@@ -316,6 +347,7 @@ where
                 .core
                 .chat(conn_id, text, doc.as_deref(), line, at, wall_ms()),
             Command::Typing { conn_id } => self.core.typing(conn_id, at),
+            Command::Owner { conn_id, act } => self.core.owner_act(conn_id, act),
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.core.snapshot());
             }

@@ -62,6 +62,13 @@ pub enum Command<S> {
         /// Which connection.
         conn_id: ConnId,
     },
+    /// An owner's control, sent on the owner's connection.
+    Owner {
+        /// Which connection.
+        conn_id: ConnId,
+        /// What.
+        act: super::core::OwnerAct,
+    },
     /// A project client opens a document.
     Open {
         /// Which connection.

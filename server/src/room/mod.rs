@@ -28,7 +28,7 @@ use crate::ids::{self, short};
 use crate::metrics::Metrics;
 use crate::store::{LoadedDoc, NewDoc, Store, StoreError, MAIN_DOC};
 
-pub use self::core::{ConnSink, JoinError, Joined, Snapshot};
+pub use self::core::{ConnSink, JoinError, Joined, OwnerAct, Snapshot};
 pub use self::handle::{Command, JoinRequest, RoomHandle};
 
 /// What a room whose actor ended abnormally knew of its documents'

@@ -410,7 +410,8 @@ impl World {
                         let read = self.store.chat[after as usize..].to_vec();
                         self.instances[i].core.chat_caught_up(Ok(read));
                     }
-                    Action::Publish(_) => {}
+                    // The simulated clients have no owner's controls.
+                    Action::Publish(_) | Action::Owner(_) => {}
                 }
             }
         }
@@ -1016,7 +1017,12 @@ fn deliver(core: &mut RoomCore<Recorder>, conn: ConnId, msg: ClientMessage) {
         ClientMessage::Chat { text, doc, line } => {
             core.chat(conn, text, doc.as_deref(), line, now, 0)
         }
-        ClientMessage::CursorMove { .. } | ClientMessage::Ping | ClientMessage::Typing => {}
+        ClientMessage::CursorMove { .. }
+        | ClientMessage::Ping
+        | ClientMessage::Typing
+        | ClientMessage::SetReadOnly { .. }
+        | ClientMessage::RemoveUser { .. }
+        | ClientMessage::EndRoom => {}
     }
 }
 

@@ -50,6 +50,7 @@ use self::doc::{Doc, DocId};
 use self::history::HistoryLimits;
 use self::lineage::Mark;
 use self::own_ops::OwnOps;
+pub use self::owner::OwnerAct;
 use self::tree::{Refusal, Tree, TreeLimits};
 use crate::metrics::Metrics;
 use crate::store::{
@@ -231,6 +232,9 @@ pub enum Action {
     /// Read the tree log after the tree's revision; answer with
     /// [`RoomCore::tree_caught_up`].
     CatchUpTree,
+    /// Carry out an owner's control in the store (and through it on the
+    /// other instances), then here.
+    Owner(OwnerAct),
     /// Read the store's chat after this number; answer with
     /// [`RoomCore::chat_caught_up`].
     CatchUpChat(u64),

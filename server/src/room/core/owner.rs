@@ -7,9 +7,52 @@ use collab_protocol::{close_code, error_code, ServerMessage};
 
 use super::doc::DocId;
 use super::tree::Refusal;
-use super::{ConnId, ConnSink, RoomCore, Stop};
+use super::{Action, ConnId, ConnSink, RoomCore, Stop};
+
+/// A control the owner's connection asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnerAct {
+    /// Read-only for everyone but the owner, or editable again.
+    ReadOnly(bool),
+    /// Remove this user.
+    Remove(String),
+    /// End the room.
+    End,
+}
 
 impl<S: ConnSink> RoomCore<S> {
+    /// A control from connection `conn_id`: refused (`not_owner`, the
+    /// connection stays open) unless it holds the owner token; a removal
+    /// of nobody present or known is refused with `user_not_found`.
+    pub fn owner_act(&mut self, conn_id: ConnId, act: OwnerAct) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let refusal = |code: &'static str, message: &str| Refusal {
+            code,
+            message: message.to_owned(),
+            doc: None,
+            path: None,
+        };
+        if !conn.owner {
+            let message = "only the room's owner may do this (join with its owner token)";
+            return self.refuse(conn_id, refusal(error_code::NOT_OWNER, message), None);
+        }
+        if let OwnerAct::Remove(user_id) = &act {
+            let known = self.users.contains_key(user_id.as_str())
+                || self.remote.contains_key(user_id.as_str())
+                || self
+                    .identities
+                    .values()
+                    .any(|(u, _)| &**u == user_id.as_str());
+            if !known || &*conn.user_id == user_id.as_str() {
+                let message = "no one else by that user id is in this room";
+                return self.refuse(conn_id, refusal(error_code::USER_NOT_FOUND, message), None);
+            }
+        }
+        self.actions.push(Action::Owner(act));
+    }
+
     /// The owner ended the room.
     pub fn end(&mut self) {
         if !matches!(self.stop, Some(Stop::Ended)) {
