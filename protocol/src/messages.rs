@@ -103,6 +103,8 @@ pub enum ClientMessage {
     },
     /// The owner's: ends the room (as `DELETE /rooms/{id}`).
     EndRoom,
+    /// The owner's: new share links (as `POST /rooms/{id}/links`).
+    RotateLinks,
 }
 
 /// The longest chat message, in chars.
@@ -380,6 +382,17 @@ pub enum ServerMessage {
     Pong,
     /// A chat message, to everyone in the room (its author included).
     Chat(ChatMessage),
+    /// The room's share links were replaced (the owner rotated them, or
+    /// removed someone): the old ones no longer open the room. Reconnect
+    /// with `room_id` from now on.
+    Links {
+        /// The id this connection joins the room with now (a viewer's: the
+        /// new read-only id).
+        room_id: String,
+        /// For editors, the new read-only id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        read_only_id: Option<String>,
+    },
     /// The owner switched the room to read-only for everyone but the owner
     /// (`read_only` true), or back.
     Mode {

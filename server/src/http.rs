@@ -49,25 +49,43 @@ pub async fn create_room(
     let docs = new_docs(&app.config, req)?;
     let (room_id, read_only_id, owner_token) = app.rooms.create(&docs).await?;
     tracing::info!(room = %crate::ids::short(&room_id), files = docs.len(), "room created");
+    let created = links(
+        &app,
+        peer,
+        &headers,
+        room_id,
+        read_only_id,
+        Some(owner_token),
+    );
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A room's links as `POST /rooms` answers them, at the address the client
+/// reached us by (or `--public-url`).
+pub(crate) fn links(
+    app: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    room_id: String,
+    read_only_id: String,
+    owner_token: Option<String>,
+) -> rest::CreatedRoom {
     let base = match &app.config.public_url {
         Some(url) => url.clone(),
         None => {
             let proxied = app.config.trusted_proxies.is_trusted(peer.ip());
-            request_base(&headers, app.config.tls.is_some(), proxied)
+            request_base(headers, app.config.tls.is_some(), proxied)
         }
     };
     let ws_base = ws_base(&base);
-    Ok((
-        StatusCode::CREATED,
-        Json(rest::CreatedRoom {
-            join_url: format!("{base}/rooms/{room_id}"),
-            ws_url: format!("{ws_base}/ws/{room_id}"),
-            read_only_ws_url: Some(format!("{ws_base}/ws/{read_only_id}")),
-            read_only_id: Some(read_only_id),
-            room_id,
-            owner_token: Some(owner_token),
-        }),
-    ))
+    rest::CreatedRoom {
+        join_url: format!("{base}/rooms/{room_id}"),
+        ws_url: format!("{ws_base}/ws/{room_id}"),
+        read_only_ws_url: Some(format!("{ws_base}/ws/{read_only_id}")),
+        read_only_id: Some(read_only_id),
+        room_id,
+        owner_token,
+    }
 }
 
 /// `--public-url` checked and normalised: `http(s)://host[:port][/prefix]`,

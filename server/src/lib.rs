@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/rooms/{id}", get(http::get_room).delete(owner::end_room))
         .route("/rooms/{id}/users/{user_id}", delete(owner::remove_user))
         .route("/rooms/{id}/read_only", put(owner::set_read_only))
+        .route("/rooms/{id}/links", post(owner::rotate_links))
         .route("/rooms/{id}/exists", get(http::room_exists))
         .route("/rooms/{id}/files", get(http::list_files))
         .route("/rooms/{id}/files/{*path}", get(http::file_text))

@@ -5,7 +5,9 @@
 //! the token's hash and never logs it.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use collab_protocol::rest;
@@ -20,7 +22,7 @@ pub const OWNER_HEADER: &str = "collab-owner-token";
 /// Checks that the request holds room `id`'s owner token. The room must be
 /// named by its editing id: a read-only id never carries the owner's
 /// powers.
-async fn check_owner(app: &AppState, id: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+async fn check_owner(app: &AppState, id: &str, headers: &HeaderMap) -> Result<String, ApiError> {
     let token = headers
         .get(OWNER_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -39,12 +41,12 @@ async fn check_owner(app: &AppState, id: &str, headers: &HeaderMap) -> Result<()
             "name the room by its id, not by its read-only id".into(),
         ));
     }
-    if !app.rooms.is_owner(id, token).await? {
+    if !app.rooms.is_owner(&access.room_id, token).await? {
         return Err(ApiError::Forbidden(
             "that is not this room's owner token".into(),
         ));
     }
-    Ok(())
+    Ok(access.room_id)
 }
 
 /// `DELETE /rooms/{id}`: ends the room. Everyone in it is told (`error`
@@ -54,8 +56,8 @@ pub async fn end_room(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    check_owner(&app, &id, &headers).await?;
-    if !app.rooms.end(&id).await? {
+    let room = check_owner(&app, &id, &headers).await?;
+    if !app.rooms.end(&room).await? {
         return Err(ApiError::RoomNotFound);
     }
     tracing::info!(room = %crate::ids::short(&id), "room ended by its owner");
@@ -72,11 +74,11 @@ pub async fn set_read_only(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<rest::ReadOnly>, ApiError> {
-    check_owner(&app, &id, &headers).await?;
+    let room = check_owner(&app, &id, &headers).await?;
     let mode: rest::ReadOnly = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!("body must be {{\"read_only\": true|false}}: {e}"))
     })?;
-    if !app.rooms.set_read_only(&id, mode.read_only).await? {
+    if !app.rooms.set_read_only(&room, mode.read_only).await? {
         return Err(ApiError::RoomNotFound);
     }
     tracing::info!(room = %crate::ids::short(&id), read_only = mode.read_only, "room mode set by its owner");
@@ -84,16 +86,18 @@ pub async fn set_read_only(
 }
 
 /// `DELETE /rooms/{id}/users/{user_id}`: removes a participant. Their
-/// connections are closed (`error` `removed`, close 4006) and their client
-/// refused when it comes back. 200 with the number of client ids refused,
-/// 403, 404 (no such room, or nobody by that user id).
+/// connections are closed (`error` `removed`, close 4006), their client
+/// refused when it comes back, and the room's links replaced (the one they
+/// had stops working until the room is shared anew; everyone else is told
+/// the new one). 200 with the number of client ids refused, 403, 404 (no
+/// such room, or nobody by that user id).
 pub async fn remove_user(
     State(app): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<rest::Removed>, ApiError> {
-    check_owner(&app, &id, &headers).await?;
-    let removed = app.rooms.remove(&id, &user_id).await?;
+    let room = check_owner(&app, &id, &headers).await?;
+    let removed = app.rooms.remove(&room, &user_id).await?;
     if removed.is_empty() {
         return Err(ApiError::UserNotFound(user_id));
     }
@@ -102,4 +106,25 @@ pub async fn remove_user(
         user_id,
         clients: removed.len(),
     }))
+}
+
+/// `POST /rooms/{id}/links`: replaces the room's share links. The old
+/// editing and read-only ids (and the room's own id) stop opening it;
+/// connected users stay and are told the new ones (`links`). 200 with the
+/// new links as `POST /rooms` answers them (no owner token), 403, 404.
+pub async fn rotate_links(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<rest::CreatedRoom>, ApiError> {
+    let room = check_owner(&app, &id, &headers).await?;
+    let (link, viewer) = app
+        .rooms
+        .rotate(&room)
+        .await?
+        .ok_or(ApiError::RoomNotFound)?;
+    tracing::info!(room = %crate::ids::short(&room), "links replaced by the owner");
+    let created = crate::http::links(&app, peer, &headers, link, viewer, None);
+    Ok(Json(created))
 }

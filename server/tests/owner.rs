@@ -45,6 +45,19 @@ async fn set_read_only(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// The next `links` message: (room id, read-only id).
+async fn next_links(client: &mut Client) -> (String, Option<String>) {
+    loop {
+        if let ServerMessage::Links {
+            room_id,
+            read_only_id,
+        } = client.recv().await
+        {
+            return (room_id, read_only_id);
+        }
+    }
+}
+
 fn user_id(init: &ServerMessage) -> String {
     let ServerMessage::Init { user_id, .. } = init else {
         unreachable!()
@@ -111,17 +124,41 @@ async fn the_owner_removes_a_participant_and_ends_the_room() {
         ending(&mut bob).await,
         (Some("removed".into()), End::Closed(4006))
     );
-    // Bob's client is refused when it comes back; ada stays.
-    let mut again = Client::connect(&server.addr, &room, "name=bob&client_id=bob").await;
+    // The links were replaced: ada, who stays, is told the new ones; the
+    // old ones open nothing, and bob's client is refused even with the new.
+    let (link, new_viewer) = next_links(&mut ada).await;
+    assert_ne!(link, room);
+    assert_ne!(new_viewer.as_deref(), Some(viewer.as_str()));
+    for old in [&room, &viewer] {
+        let mut again = Client::connect(&server.addr, old, "name=bob&client_id=other").await;
+        again
+            .expect_refused_at_door("room_not_found", 4004, "an old link")
+            .await;
+    }
+    assert!(
+        server.room(&room).await.is_none(),
+        "REST: the old id is gone too"
+    );
+    assert!(server.room(&link).await.is_some());
+    let mut again = Client::connect(&server.addr, &link, "name=bob&client_id=bob").await;
     again
         .expect_refused_at_door("removed", 4006, "a removed client")
         .await;
     ada.send_text(r#"{"type":"ping"}"#).await;
     assert_eq!(ada.recv_doc().await, ServerMessage::Pong, "the others stay");
+    let (_, init) = Client::join(&server.addr, &link, "name=cy").await;
+    assert!(matches!(&init, ServerMessage::Init { room_id, .. } if *room_id == link));
 
     // Ending the room closes everyone and deletes it.
     assert_eq!(
         delete(&server, &format!("/rooms/{room}"), Some(&token))
+            .await
+            .0,
+        404,
+        "by its new link only"
+    );
+    assert_eq!(
+        delete(&server, &format!("/rooms/{link}"), Some(&token))
             .await
             .0,
         204
@@ -130,12 +167,12 @@ async fn the_owner_removes_a_participant_and_ends_the_room() {
         ending(&mut ada).await,
         (Some("room_ended".into()), End::Closed(4007))
     );
-    let mut late = Client::connect(&server.addr, &room, "name=cy").await;
+    let mut late = Client::connect(&server.addr, &link, "name=cy").await;
     late.expect_refused_at_door("room_not_found", 4004, "an ended room")
         .await;
-    assert!(server.room(&room).await.is_none());
+    assert!(server.room(&link).await.is_none());
     assert_eq!(
-        delete(&server, &format!("/rooms/{room}"), Some(&token))
+        delete(&server, &format!("/rooms/{link}"), Some(&token))
             .await
             .0,
         404
@@ -155,24 +192,29 @@ async fn owner_controls_reach_every_instance_and_an_ended_room_leaves_nothing_in
     let bob_id = user_id(&init);
     ada.send_text(r#"{"type":"chat","text":"hi"}"#).await;
 
-    // Removed through A: bob, on B, is closed, and refused on both.
+    // Removed through A: bob, on B, is closed; ada is told the new links;
+    // bob's client is refused on both, the old link opens nothing.
     let path = format!("/rooms/{room}/users/{bob_id}");
     assert_eq!(delete(&a, &path, Some(&token)).await.0, 200);
     assert_eq!(
         ending(&mut bob).await,
         (Some("removed".into()), End::Closed(4006))
     );
+    let (link, _) = next_links(&mut ada).await;
     for server in [&a, &b] {
-        let mut again = Client::connect(&server.addr, &room, "client_id=bob").await;
+        let mut again = Client::connect(&server.addr, &link, "client_id=bob").await;
         again
             .expect_refused_at_door("removed", 4006, "a removed client")
+            .await;
+        let mut old = Client::connect(&server.addr, &room, "client_id=cy").await;
+        old.expect_refused_at_door("room_not_found", 4004, "the old link")
             .await;
     }
     assert!(!redis.keys(&format!("collab:{{{room}}}:*")).is_empty());
 
     // Ended through B: ada, on A, is closed, and nothing of the room is left.
     assert_eq!(
-        delete(&b, &format!("/rooms/{room}"), Some(&token)).await.0,
+        delete(&b, &format!("/rooms/{link}"), Some(&token)).await.0,
         204
     );
     assert_eq!(
@@ -185,14 +227,11 @@ async fn owner_controls_reach_every_instance_and_an_ended_room_leaves_nothing_in
         redis.keys(&format!("collab:{{{room}}}:*")),
         Vec::<String>::new()
     );
-    let viewer = created.read_only_id.unwrap();
-    assert_eq!(
-        redis.keys(&format!("collab:viewer:{viewer}")),
-        Vec::<String>::new()
-    );
+    assert_eq!(redis.keys("collab:viewer:*"), Vec::<String>::new());
+    assert_eq!(redis.keys("collab:link:*"), Vec::<String>::new());
     for server in [&a, &b] {
-        assert!(server.room(&room).await.is_none());
-        let mut late = Client::connect(&server.addr, &room, "name=cy").await;
+        assert!(server.room(&link).await.is_none());
+        let mut late = Client::connect(&server.addr, &link, "name=cy").await;
         late.expect_refused_at_door("room_not_found", 4004, "an ended room")
             .await;
     }
@@ -322,5 +361,61 @@ async fn the_owners_connection_has_the_same_controls() {
     assert_eq!(
         redis.keys(&format!("collab:{{{room}}}:*")),
         Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn new_links_replace_the_old_ones_and_connected_users_stay() {
+    let server = TestServer::process(SERVER, &[], &[]);
+    let created = server.create_room_answer("x").await;
+    let (room, viewer) = (
+        created.room_id.clone(),
+        created.read_only_id.clone().unwrap(),
+    );
+    let token = created.owner_token.clone().unwrap();
+    let (mut ed, _) = Client::join(&server.addr, &room, "name=ed").await;
+    let (mut watching, _) = Client::join(&server.addr, &viewer, "name=vi").await;
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/rooms/{room}/links", server.http());
+    assert_eq!(http.post(&url).send().await.unwrap().status(), 403);
+    let resp = http.post(&url).header(HEADER, &token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let links: Value = resp.json().await.unwrap();
+    let link = links["room_id"].as_str().unwrap().to_owned();
+    let new_viewer = links["read_only_id"].as_str().unwrap().to_owned();
+    assert_eq!(links["ws_url"], format!("ws://{}/ws/{link}", server.addr));
+    assert!(
+        links.get("owner_token").is_none(),
+        "the token is never answered again"
+    );
+
+    assert_eq!(
+        next_links(&mut ed).await,
+        (link.clone(), Some(new_viewer.clone()))
+    );
+    assert_eq!(
+        next_links(&mut watching).await,
+        (new_viewer.clone(), None),
+        "a viewer learns only the new read-only id"
+    );
+    for old in [&room, &viewer] {
+        let mut c = Client::connect(&server.addr, old, "name=late").await;
+        c.expect_refused_at_door("room_not_found", 4004, "an old link")
+            .await;
+    }
+    let (_, init) = Client::join(&server.addr, &new_viewer, "name=v2").await;
+    assert!(matches!(
+        init,
+        ServerMessage::Init {
+            read_only: true,
+            ..
+        }
+    ));
+    ed.send_text(r#"{"type":"ping"}"#).await;
+    assert_eq!(
+        ed.recv_doc().await,
+        ServerMessage::Pong,
+        "connected users stay"
     );
 }

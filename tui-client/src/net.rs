@@ -142,7 +142,7 @@ pub(crate) enum End {
 }
 
 async fn run(
-    cfg: NetConfig,
+    mut cfg: NetConfig,
     since: watch::Receiver<Option<u64>>,
     mut commands: mpsc::UnboundedReceiver<NetCommand>,
     events: mpsc::UnboundedSender<NetEvent>,
@@ -161,7 +161,15 @@ async fn run(
             *since.borrow()
         };
         let mut got_init = false;
-        let end = session(&cfg, since, epoch, &mut commands, &events, &mut got_init).await;
+        let end = session(
+            &mut cfg,
+            since,
+            epoch,
+            &mut commands,
+            &events,
+            &mut got_init,
+        )
+        .await;
         let ended_fresh = matches!(end, End::Fresh(_));
         if got_init && !(ended_fresh && fresh_again) {
             backoff.reset();
@@ -216,7 +224,7 @@ async fn run(
 }
 
 async fn session(
-    cfg: &NetConfig,
+    cfg: &mut NetConfig,
     since: Option<u64>,
     epoch: u64,
     commands: &mut mpsc::UnboundedReceiver<NetCommand>,
@@ -275,6 +283,11 @@ async fn session(
                 };
                 if let ServerMessage::Error { code, .. } = &msg {
                     last_error = Some(code.clone());
+                }
+                if let ServerMessage::Links { room_id, .. } = &msg {
+                    // The owner replaced the room's links: the old one no
+                    // longer opens it, so reconnects use the new one.
+                    cfg.room.clone_from(room_id);
                 }
                 let event = if *got_init {
                     NetEvent::Message { epoch, msg }

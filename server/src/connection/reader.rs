@@ -193,6 +193,10 @@ pub(super) async fn read_half(
                 conn_id,
                 act: OwnerAct::End,
             },
+            ClientMessage::RotateLinks => Command::Owner {
+                conn_id,
+                act: OwnerAct::Rotate,
+            },
         };
         let alive = room.command(cmd).await;
         if !alive {

@@ -109,6 +109,7 @@ where
             self.store.clone(),
             id.clone(),
             self.core.viewer_id().map(str::to_owned),
+            self.core.link().map(str::to_owned),
             events_tx,
             checks_tx,
         );
@@ -120,6 +121,7 @@ where
         let mut checker = tokio::time::interval_at(Instant::now() + CHECK_EVERY, CHECK_EVERY);
         checker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shared = self.core.is_shared();
+        let mut retired = false;
         self.carry_out(&effects).await;
         while self.core.stop().is_none() {
             let hold = self.core.hold_until().map(Instant::from_std);
@@ -154,6 +156,15 @@ where
             }
             self.carry_out(&effects).await;
             self.core.wake_writers();
+            if !retired && self.core.link().is_some() {
+                // The room's own id no longer opens it: this instance's
+                // shortcut to its live actor must not either.
+                retired = true;
+                self.registry
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retire(&id);
+            }
         }
         self.metrics.rooms.fetch_sub(1, Ordering::Relaxed);
         self.finish(effects).await;
@@ -229,8 +240,14 @@ where
                 let r = self.store.remove_user(&id, &user_id, &[]).await;
                 let known = r.as_ref().cloned().unwrap_or_default();
                 self.core.remove_user(&user_id, known);
-                r.map(|_| ())
+                // The link they had stops working too (until the room is
+                // shared anew): everyone else is told the new one.
+                match r {
+                    Ok(_) => self.rotate(&id).await,
+                    Err(e) => Err(e),
+                }
             }
+            OwnerAct::Rotate => self.rotate(&id).await,
             OwnerAct::End => {
                 let viewer = self.core.viewer_id().map(str::to_owned);
                 let r = self.store.end_room(&id, viewer.as_deref()).await;
@@ -241,6 +258,17 @@ where
         if let Err(e) = result {
             tracing::warn!(room = %short(&id), error = %e, "an owner's control did not reach the store");
         }
+    }
+
+    /// Replaces the room's share links (the store tells the other
+    /// instances; this room learns at once).
+    async fn rotate(&mut self, id: &str) -> Result<(), StoreError> {
+        let (link, viewer) = (crate::ids::new_room_id(), crate::ids::new_room_id());
+        let r = self.store.rotate_links(id, &link, &viewer).await;
+        if matches!(r, Ok(true)) {
+            self.core.set_links(link, viewer);
+        }
+        r.map(|_| ())
     }
 
     /// Reads a document from the store, first making sure the store still
@@ -359,6 +387,7 @@ where
             }
             Command::End => self.core.end(),
             Command::Mode(read_only) => self.core.set_read_only(read_only),
+            Command::Links(link, viewer) => self.core.set_links(link, viewer),
             Command::Remove {
                 user_id,
                 client_ids,

@@ -29,6 +29,9 @@ struct Waiting {
     /// The newest snapshot of each document.
     snapshots: Mutex<HashMap<DocId, (u64, Rope)>>,
     checking: AtomicBool,
+    /// The room's read-only id and replaced editing link, whose keys a
+    /// TTL refresh keeps alive with the room's.
+    aliases: Mutex<(Option<String>, Option<String>)>,
 }
 
 /// One queued effect.
@@ -53,12 +56,16 @@ impl Effects {
         store: Store,
         id: String,
         viewer: Option<String>,
+        link: Option<String>,
         events: mpsc::Sender<StoreEvent>,
         checks: mpsc::UnboundedSender<PresenceCheck>,
     ) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let waiting = Arc::new(Waiting::default());
-        tokio::spawn(run(store, id, viewer, rx, events, checks, waiting.clone()));
+        let waiting = Arc::new(Waiting {
+            aliases: Mutex::new((viewer, link)),
+            ..Waiting::default()
+        });
+        tokio::spawn(run(store, id, rx, events, checks, waiting.clone()));
         Self { jobs, waiting }
     }
 
@@ -91,6 +98,14 @@ impl Effects {
                 }
                 Job::Snapshots
             }
+            Publish::Aliases(viewer, link) => {
+                *self
+                    .waiting
+                    .aliases
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = (viewer, link);
+                return;
+            }
             // Not while the last one is still queued (the store is slow).
             Publish::Check { .. } if self.waiting.checking.swap(true, Ordering::Relaxed) => return,
             p => Job::Publish(p),
@@ -102,7 +117,6 @@ impl Effects {
 async fn run(
     store: Store,
     id: String,
-    viewer: Option<String>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     events: mpsc::Sender<StoreEvent>,
     checks: mpsc::UnboundedSender<PresenceCheck>,
@@ -112,7 +126,14 @@ async fn run(
         let result = match job {
             Job::Publish(Publish::Join(user)) => store.join(&id, &user).await,
             Job::Publish(Publish::Leave(user_id)) => store.leave(&id, &user_id).await,
-            Job::Publish(Publish::Touch) => store.touch(&id, viewer.as_deref()).await,
+            Job::Publish(Publish::Touch) => {
+                let (viewer, link) = waiting
+                    .aliases
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                store.touch(&id, viewer.as_deref(), link.as_deref()).await
+            }
             Job::Publish(Publish::ExpireClients) => store.expire_clients(&id).await,
             Job::Publish(Publish::Chat(msg)) => store.chat(&id, &msg).await,
             Job::Publish(Publish::Typing(user_id, doc)) => {
@@ -124,7 +145,9 @@ async fn run(
                 Ok(())
             }
             // Handed over as state (above), never queued as themselves.
-            Job::Publish(Publish::Caret(..) | Publish::Snapshot(..)) => Ok(()),
+            Job::Publish(Publish::Caret(..) | Publish::Snapshot(..) | Publish::Aliases(..)) => {
+                Ok(())
+            }
             Job::Carets => {
                 let carets: Vec<_> = waiting
                     .carets

@@ -125,6 +125,8 @@ pub enum Command<S> {
     End,
     /// The owner switched the room's read-only mode.
     Mode(bool),
+    /// The owner replaced the room's links: (editing link, read-only id).
+    Links(String, String),
     /// The owner removed a user: refuse these client ids and the user's
     /// connections' from now on, and close those connections (4006).
     /// Answered with every client id now refused for the user.

@@ -86,6 +86,9 @@ pub(crate) struct Registry<S> {
     /// What rooms whose actor ended abnormally knew of their history, until
     /// the next actor of the room here loads it.
     prior: HashMap<String, Prior>,
+    /// Rooms whose own id no longer opens them (the owner replaced their
+    /// links), as their actors here learned.
+    retired: std::collections::HashSet<String>,
 }
 
 impl<S> Default for Registry<S> {
@@ -93,11 +96,17 @@ impl<S> Default for Registry<S> {
         Self {
             rooms: HashMap::new(),
             prior: HashMap::new(),
+            retired: Default::default(),
         }
     }
 }
 
 impl<S: Send + 'static> Registry<S> {
+    /// Notes that room `id`'s own id no longer opens it.
+    pub(crate) fn retire(&mut self, id: &str) {
+        self.retired.insert(id.to_owned());
+    }
+
     /// The room's actor ended: forget it (unless a newer one took its place
     /// already) and keep what it knew of its history, when it ended badly.
     pub(crate) fn ended(
@@ -226,10 +235,17 @@ where
             removed.sort();
             removed.dedup();
         }
+        if !removed.is_empty() {
+            // The link they had stops working (until the room is shared
+            // anew); everyone else is told the new one.
+            self.rotate(id).await?;
+        }
         Ok(removed)
     }
 
-    /// Which room an id opens, and whether read-only; `None` when none.
+    /// Which room an id opens (its own id until the owner replaces its
+    /// links, then the new editing link), and whether read-only; `None`
+    /// when none.
     pub async fn resolve(&self, id: &str) -> Result<Option<Access>, StoreError> {
         if !ids::is_valid_room_id(id) {
             return Ok(None);
@@ -238,13 +254,33 @@ where
             room_id: id.to_owned(),
             viewer_id: None,
         };
-        if self.local(id).is_some() || self.store.exists(id).await? {
+        let live_here = self.local(id).is_some() && !self.lock().retired.contains(id);
+        if live_here || self.store.exists(id).await? {
             return Ok(Some(editor));
+        }
+        if let Some(room_id) = self.store.link_room(id).await? {
+            return Ok(Some(Access {
+                room_id,
+                viewer_id: None,
+            }));
         }
         Ok(self.store.viewer_room(id).await?.map(|room_id| Access {
             room_id,
             viewer_id: Some(id.to_owned()),
         }))
+    }
+
+    /// Replaces room `id`'s share links; returns the new editing link and
+    /// read-only id, `None` when there is no such room.
+    pub async fn rotate(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let (link, viewer) = (ids::new_room_id(), ids::new_room_id());
+        if !self.store.rotate_links(id, &link, &viewer).await? {
+            return Ok(None);
+        }
+        if let Some(h) = self.local(id) {
+            h.send(Command::Links(link.clone(), viewer.clone())).await;
+        }
+        Ok(Some((link, viewer)))
     }
 
     /// The actor of the room with this id, started from the store when this

@@ -28,6 +28,9 @@ struct Rooms {
     viewers: HashMap<String, String>,
     /// Room id -> the hash of its owner's token.
     owners: HashMap<String, String>,
+    /// Replaced editing link -> room id; and room id -> its current link.
+    links: HashMap<String, String>,
+    current_link: HashMap<String, String>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -55,6 +58,9 @@ impl MemoryStore {
         let mut rooms = self.lock();
         rooms.rooms.remove(id);
         rooms.owners.remove(id);
+        if let Some(link) = rooms.current_link.remove(id) {
+            rooms.links.remove(&link);
+        }
         if let Some(v) = viewer {
             rooms.viewers.remove(v);
         }
@@ -112,7 +118,27 @@ impl MemoryStore {
     }
 
     pub(super) async fn exists(&self, id: &str) -> Result<bool> {
-        Ok(self.lock().rooms.contains_key(id))
+        let rooms = self.lock();
+        Ok(rooms.rooms.contains_key(id) && !rooms.current_link.contains_key(id))
+    }
+
+    pub(super) async fn link_room(&self, link: &str) -> Result<Option<String>> {
+        Ok(self.lock().links.get(link).cloned())
+    }
+
+    /// The actor learns of the new links from the caller.
+    pub(super) async fn rotate_links(&self, id: &str, link: &str, viewer: &str) -> Result<bool> {
+        let mut rooms = self.lock();
+        if !rooms.rooms.contains_key(id) {
+            return Ok(false);
+        }
+        if let Some(old) = rooms.current_link.insert(id.to_owned(), link.to_owned()) {
+            rooms.links.remove(&old);
+        }
+        rooms.links.insert(link.to_owned(), id.to_owned());
+        rooms.viewers.retain(|_, room| room != id);
+        rooms.viewers.insert(viewer.to_owned(), id.to_owned());
+        Ok(true)
     }
 
     pub(super) async fn viewer_room(&self, viewer: &str) -> Result<Option<String>> {
@@ -149,7 +175,7 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub(super) async fn touch(&self, _: &str, _: Option<&str>) -> Result<()> {
+    pub(super) async fn touch(&self, _: &str, _: Option<&str>, _: Option<&str>) -> Result<()> {
         Ok(())
     }
 

@@ -174,6 +174,9 @@ pub struct LoadedRoom {
     pub banned: Vec<String>,
     /// The owner made the room read-only for everyone else.
     pub read_only: bool,
+    /// The room's current editing link when the owner replaced the links
+    /// (the room's own id then no longer opens it).
+    pub link: Option<String>,
 }
 
 impl LoadedRoom {
@@ -435,6 +438,13 @@ pub enum StoreEvent {
     Ended,
     /// The owner switched the room's read-only mode.
     Mode(bool),
+    /// The owner replaced the room's share links.
+    Links {
+        /// The new editing link.
+        link: String,
+        /// The new read-only id.
+        viewer: String,
+    },
     /// The owner removed a user; these are its client ids, now refused.
     Removed {
         /// Who.
@@ -508,7 +518,25 @@ impl Store {
         each!(self, s => s.create_room(id, viewer, owner, docs).await)
     }
 
-    /// True when the room exists.
+    /// The room a replaced editing link opens, if any.
+    pub async fn link_room(&self, link: &str) -> Result<Option<String>, StoreError> {
+        each!(self, s => s.link_room(link).await)
+    }
+
+    /// Replaces the room's share links with `link` and `viewer` (the old
+    /// ones, and the room's own id, stop opening it) and tells every
+    /// instance ([`StoreEvent::Links`]). False when the room is gone.
+    pub async fn rotate_links(
+        &self,
+        id: &str,
+        link: &str,
+        viewer: &str,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.rotate_links(id, link, viewer).await)
+    }
+
+    /// True when the room exists and its own id still opens it (its links
+    /// were never replaced).
     pub async fn exists(&self, id: &str) -> Result<bool, StoreError> {
         each!(self, s => s.exists(id).await)
     }
@@ -610,8 +638,13 @@ impl Store {
 
     /// Keeps the room (every document, and its read-only id) alive for
     /// another TTL.
-    pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<(), StoreError> {
-        each!(self, s => s.touch(id, viewer).await)
+    pub async fn touch(
+        &self,
+        id: &str,
+        viewer: Option<&str>,
+        link: Option<&str>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.touch(id, viewer, link).await)
     }
 
     /// Forgets stale client records of a room.

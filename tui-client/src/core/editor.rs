@@ -902,6 +902,22 @@ impl Editor {
             }
             ServerMessage::UserJoined { user } => self.user_joined(&user),
             ServerMessage::Chat(m) => self.chat_arrived(m),
+            ServerMessage::Links {
+                room_id,
+                read_only_id,
+            } => {
+                self.room = room_id;
+                if read_only_id.is_some() {
+                    self.read_only_id = read_only_id;
+                }
+                // The share commands printed at start name the old link.
+                self.project.join_commands.clear();
+                self.notice = Some(
+                    "The room's owner replaced its links: the old ones no longer work \
+                     (F8 copies the new join command)"
+                        .into(),
+                );
+            }
             ServerMessage::Mode { read_only } => {
                 if !self.owner {
                     self.read_only = read_only;

@@ -1022,7 +1022,8 @@ fn deliver(core: &mut RoomCore<Recorder>, conn: ConnId, msg: ClientMessage) {
         | ClientMessage::Typing
         | ClientMessage::SetReadOnly { .. }
         | ClientMessage::RemoveUser { .. }
-        | ClientMessage::EndRoom => {}
+        | ClientMessage::EndRoom
+        | ClientMessage::RotateLinks => {}
     }
 }
 

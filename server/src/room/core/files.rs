@@ -570,6 +570,7 @@ impl<S: ConnSink> RoomCore<S> {
             StoreEvent::Chat(msg) => self.chat_event(msg),
             StoreEvent::Ended => self.end(),
             StoreEvent::Mode(read_only) => self.set_read_only(read_only),
+            StoreEvent::Links { link, viewer } => self.set_links(link, viewer),
             StoreEvent::Removed {
                 user_id,
                 client_ids,

@@ -219,8 +219,12 @@ impl<S: ConnSink> RoomCore<S> {
         Ok(Joined {
             conn_id,
             init: ServerMessage::Init {
-                // A viewer never learns the editing id.
-                room_id: req.viewer_id.unwrap_or_else(|| self.id.clone()),
+                // A viewer never learns the editing id; after the owner
+                // replaced the links, editors join by the new one.
+                room_id: req
+                    .viewer_id
+                    .or_else(|| self.link.clone())
+                    .unwrap_or_else(|| self.id.clone()),
                 user_id: user_id.to_string(),
                 name: req.name,
                 color,

@@ -261,6 +261,9 @@ pub enum Publish {
     Chat(collab_protocol::ChatMessage),
     /// A user is typing in the chat (`None`) or editing a document.
     Typing(String, Option<DocId>),
+    /// The room's read-only id and replaced editing link now (state for
+    /// the TTL refreshes, not a store write).
+    Aliases(Option<String>, Option<String>),
     /// Keep the room alive another TTL.
     Touch,
     /// Forget stale client records in the store.
@@ -417,6 +420,8 @@ pub struct RoomCore<S: ConnSink> {
     banned: HashSet<String>,
     /// The owner made the room read-only for everyone else.
     read_only: bool,
+    /// The editing link, once the owner replaced the links.
+    link: Option<String>,
 }
 
 impl<S: ConnSink> RoomCore<S> {
@@ -470,6 +475,7 @@ impl<S: ConnSink> RoomCore<S> {
             chat: chat::Chat::loaded(loaded.chat),
             banned: loaded.banned.into_iter().collect(),
             read_only: loaded.read_only,
+            link: loaded.link,
             metrics,
         };
         for (doc, loaded) in loaded.docs {
@@ -509,6 +515,11 @@ impl<S: ConnSink> RoomCore<S> {
     /// The room's read-only id.
     pub fn viewer_id(&self) -> Option<&str> {
         self.viewer_id.as_deref()
+    }
+
+    /// The room's editing link, once the owner replaced the links.
+    pub fn link(&self) -> Option<&str> {
+        self.link.as_deref()
     }
 
     /// The main document's revision (0 when it is not held here).

@@ -7,7 +7,7 @@ use collab_protocol::{close_code, error_code, ServerMessage};
 
 use super::doc::DocId;
 use super::tree::Refusal;
-use super::{Action, ConnId, ConnSink, RoomCore, Stop};
+use super::{Action, ConnId, ConnSink, Publish, RoomCore, Stop};
 
 /// A control the owner's connection asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub enum OwnerAct {
     Remove(String),
     /// End the room.
     End,
+    /// Replace the share links.
+    Rotate,
 }
 
 impl<S: ConnSink> RoomCore<S> {
@@ -89,6 +91,36 @@ impl<S: ConnSink> RoomCore<S> {
         }
         self.read_only = read_only;
         self.fan_out(|_, _| true, |_| ServerMessage::Mode { read_only });
+    }
+
+    /// The owner replaced the room's links: every connection is told the id
+    /// it joins by from now on (a viewer only its new read-only id).
+    pub fn set_links(&mut self, link: String, viewer: String) {
+        if self.link.as_deref() == Some(link.as_str()) {
+            return;
+        }
+        self.link = Some(link.clone());
+        self.viewer_id = Some(viewer.clone());
+        self.publish(Publish::Aliases(Some(viewer.clone()), Some(link.clone())));
+        let mut built: [Option<S::Msg>; 2] = [None, None];
+        for conn in self.conns.values_mut() {
+            let editor = !conn.role.is_read_only() || conn.role == collab_protocol::Role::Watcher;
+            let msg = built[usize::from(editor)].get_or_insert_with(|| {
+                let links = match editor {
+                    true => ServerMessage::Links {
+                        room_id: link.clone(),
+                        read_only_id: Some(viewer.clone()),
+                    },
+                    false => ServerMessage::Links {
+                        room_id: viewer.clone(),
+                        read_only_id: None,
+                    },
+                };
+                S::message(links.to_json())
+            });
+            super::enqueue(conn, msg);
+        }
+        self.dirty = true;
     }
 
     /// While the room is read-only, refuses a change from a connection

@@ -55,6 +55,11 @@ pub(super) fn channel(id: &str) -> String {
 pub(super) fn k_viewer(viewer: &str) -> String {
     format!("collab:viewer:{viewer}")
 }
+/// A replaced editing link -> room id; outside the room's slot, like the
+/// read-only id's key.
+pub(super) fn k_link(link: &str) -> String {
+    format!("collab:link:{link}")
+}
 pub(super) fn k_instance(instance: &str) -> String {
     format!("collab:instance:{instance}")
 }

@@ -43,7 +43,8 @@ use collab_protocol::FileInfo;
 
 use self::conn::{Conn, SharedConn};
 use self::keys::{
-    channel, doc_keys, doc_prefix, k_doc, k_ids, k_meta, k_tree, k_treelog, k_viewer, room_keys,
+    channel, doc_keys, doc_prefix, k_doc, k_ids, k_link, k_meta, k_tree, k_treelog, k_viewer,
+    room_keys,
 };
 use self::scripts::Scripts;
 use self::subscriber::SubRequest;
@@ -303,11 +304,27 @@ impl RedisStore {
         .await
     }
 
-    /// True when the room exists.
+    /// True when the room exists and its own id opens it (its links were
+    /// never replaced).
     pub async fn exists(&self, id: &str) -> Result<bool> {
         self.counted(async {
             let mut c = self.conn.get();
-            Ok(c.exists(k_meta(id)).await?)
+            let (language, link): (Option<String>, Option<String>) = redis::cmd("HMGET")
+                .arg(k_meta(id))
+                .arg("language")
+                .arg("link")
+                .query_async(&mut c)
+                .await?;
+            Ok(language.is_some() && link.is_none())
+        })
+        .await
+    }
+
+    /// The room a replaced editing link opens, if any.
+    pub async fn link_room(&self, link: &str) -> Result<Option<String>> {
+        self.counted(async {
+            let mut c = self.conn.get();
+            Ok(c.get(k_link(link)).await?)
         })
         .await
     }
@@ -344,13 +361,14 @@ impl RedisStore {
                     Vec<String>,
                     Vec<String>,
                     String,
+                    String,
                 ),
             )>;
             let raw: Raw = inv.invoke_async(&mut c).await?;
             let Some((
                 (revision, snapshot_revision, language, viewer, snapshot),
                 (log, dedup, ids, presence),
-                (tip, fork, tree, sizes, tree_rev, chat, banned, read_only),
+                (tip, fork, tree, sizes, tree_rev, chat, banned, read_only, link),
             )) = raw
             else {
                 return Ok(None);
@@ -406,6 +424,7 @@ impl RedisStore {
                 chat: chat::parse_chat(&chat),
                 banned,
                 read_only: read_only == "1",
+                link: Some(link).filter(|l| !l.is_empty()),
             }))
         })
         .await
@@ -740,7 +759,7 @@ impl RedisStore {
 
     /// Refreshes the TTL of every key of a room (every document's too) and
     /// of its read-only id.
-    pub async fn touch(&self, id: &str, viewer: Option<&str>) -> Result<()> {
+    pub async fn touch(&self, id: &str, viewer: Option<&str>, link: Option<&str>) -> Result<()> {
         self.counted(async {
             let mut c = self.conn.get();
             let mut inv = self.scripts.touch_room.prepare_invoke();
@@ -752,6 +771,9 @@ impl RedisStore {
             if let Some(v) = viewer {
                 c.pexpire::<_, ()>(k_viewer(v), self.ttl_ms() as i64)
                     .await?;
+            }
+            if let Some(l) = link {
+                c.pexpire::<_, ()>(k_link(l), self.ttl_ms() as i64).await?;
             }
             Ok(())
         })

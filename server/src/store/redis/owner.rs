@@ -1,11 +1,12 @@
 //! The room owner's controls in Redis: the owner token's hash kept in the
-//! room's meta, the room's read-only switch, ending a room (every instance told, every key deleted) and
+//! room's meta, the room's read-only switch, replacing its share links,
+//! ending a room (every instance told, every key deleted) and
 //! removing a participant (their client ids refused from then on). Each is
 //! one script, so the change and its announcement happen together.
 
 use redis::AsyncCommands;
 
-use super::keys::{channel, doc_prefix, k_banned, k_ids, k_meta, k_viewer, room_keys};
+use super::keys::{channel, doc_prefix, k_banned, k_ids, k_link, k_meta, k_viewer, room_keys};
 use super::{RedisStore, Result};
 use crate::store::StoreError;
 
@@ -48,12 +49,48 @@ impl RedisStore {
             inv.arg(doc_prefix(id))
                 .arg(channel(id))
                 .arg(self.instance());
-            let viewer: Option<String> = inv.invoke_async(&mut c).await?;
-            let Some(viewer) = viewer else {
+            let old: Option<(String, String)> = inv.invoke_async(&mut c).await?;
+            let Some((viewer, link)) = old else {
                 return Ok(false);
             };
             if !viewer.is_empty() {
                 c.del::<_, ()>(k_viewer(&viewer)).await?;
+            }
+            if !link.is_empty() {
+                c.del::<_, ()>(k_link(&link)).await?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Replaces the room's share links: the new ones open it first, then
+    /// the room records them and tells every instance, then the old ones go.
+    pub async fn rotate_links(&self, id: &str, link: &str, viewer: &str) -> Result<bool> {
+        self.counted(async {
+            let mut c = self.conn.get();
+            let ttl = self.ttl.as_secs().max(1);
+            c.set_ex::<_, _, ()>(k_link(link), id, ttl).await?;
+            c.set_ex::<_, _, ()>(k_viewer(viewer), id, ttl).await?;
+            let old: Option<(String, String)> = self
+                .scripts
+                .links
+                .key(k_meta(id))
+                .arg(link)
+                .arg(viewer)
+                .arg(channel(id))
+                .arg(self.instance())
+                .invoke_async(&mut c)
+                .await?;
+            let Some((old_viewer, old_link)) = old else {
+                c.del::<_, ()>(&[k_link(link), k_viewer(viewer)]).await?;
+                return Ok(false);
+            };
+            if !old_viewer.is_empty() {
+                c.del::<_, ()>(k_viewer(&old_viewer)).await?;
+            }
+            if !old_link.is_empty() {
+                c.del::<_, ()>(k_link(&old_link)).await?;
             }
             Ok(true)
         })

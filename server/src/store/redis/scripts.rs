@@ -152,7 +152,7 @@ return 1
 /// presence, its tree with each document's size, and the main document
 /// (revision "" when it was deleted); false when the room does not exist.
 const LOAD_LUA: &str = r#"
-local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork', 'tree_rev', 'read_only')
+local meta = redis.call('HMGET', KEYS[1], 'revision', 'snap_rev', 'language', 'viewer', 'tip', 'fork', 'tree_rev', 'read_only', 'link')
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local tree = redis.call('HGETALL', KEYS[8])
 local sizes = {}
@@ -173,7 +173,7 @@ end
 return {{meta[1] or '', meta[2] or '0', meta[3] or '', meta[4] or '', snap},
         {log, dedup, redis.call('HGETALL', KEYS[5]), redis.call('HGETALL', KEYS[6])},
         {meta[5] or '', meta[6] or '', tree, sizes, meta[7] or '', redis.call('LRANGE', KEYS[10], 0, -1),
-         redis.call('SMEMBERS', KEYS[11]), meta[8] or ''}}
+         redis.call('SMEMBERS', KEYS[11]), meta[8] or '', meta[9] or ''}}
 "#;
 
 /// KEYS: a document's keys. Returns what a room starts the document from:
@@ -350,11 +350,12 @@ return seq
 
 /// KEYS: the room's keys. ARGV: the other documents' key prefix, channel,
 /// this instance's id. Tells every instance the room ended, then deletes
-/// every key of it (every document's too); returns its read-only id (its
-/// key is on another slot: the caller deletes it), false when it is gone.
+/// every key of it (every document's too); returns its read-only id and
+/// replaced link (their keys are on other slots: the caller deletes them),
+/// false when it is gone.
 const END_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[7]) == 0 then return false end
-local viewer = redis.call('HGET', KEYS[7], 'viewer') or ''
+local old = redis.call('HMGET', KEYS[7], 'viewer', 'link')
 redis.call('PUBLISH', ARGV[2], '{"k":"end","i":"' .. ARGV[3] .. '"}')
 for _, doc in ipairs(redis.call('HKEYS', KEYS[8])) do
   if doc ~= 'main' then
@@ -364,7 +365,19 @@ for _, doc in ipairs(redis.call('HKEYS', KEYS[8])) do
   end
 end
 for i = 1, #KEYS do redis.call('DEL', KEYS[i]) end
-return viewer
+return {old[1] or '', old[2] or ''}
+"#;
+
+/// KEYS: room meta. ARGV: the new editing link, the new read-only id,
+/// channel, this instance's id. Records the room's new links and tells
+/// every instance; returns the old read-only id and link (their keys are
+/// on other slots: the caller deletes them), false when the room is gone.
+const LINKS_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local old = redis.call('HMGET', KEYS[1], 'viewer', 'link')
+redis.call('HSET', KEYS[1], 'link', ARGV[1], 'viewer', ARGV[2])
+redis.call('PUBLISH', ARGV[3], '{"k":"links","i":"' .. ARGV[4] .. '","e":"' .. ARGV[1] .. '","v":"' .. ARGV[2] .. '"}')
+return {old[1] or '', old[2] or ''}
 "#;
 
 /// KEYS: room meta. ARGV: "1" (read-only for everyone but the owner) or
@@ -429,6 +442,7 @@ pub(super) struct Scripts {
     pub(super) end: Script,
     pub(super) remove: Script,
     pub(super) mode: Script,
+    pub(super) links: Script,
 }
 
 impl Scripts {
@@ -466,6 +480,7 @@ impl Scripts {
             end: Script::new(&publish(END_LUA)),
             remove: Script::new(&publish(REMOVE_LUA)),
             mode: Script::new(&publish(MODE_LUA)),
+            links: Script::new(&publish(LINKS_LUA)),
         }
     }
 }
@@ -477,7 +492,7 @@ mod tests {
     #[test]
     fn every_publishing_script_publishes_sharded_on_a_cluster() {
         for body in [
-            COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA, END_LUA, REMOVE_LUA, MODE_LUA,
+            COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA, END_LUA, REMOVE_LUA, MODE_LUA, LINKS_LUA,
         ] {
             assert!(body.contains("redis.call('PUBLISH'"), "{body}");
         }

@@ -90,6 +90,16 @@ pub(super) enum WireEvent {
         /// Read-only for everyone but the owner.
         r: bool,
     },
+    /// The owner replaced the room's links: editing link `e`, read-only id
+    /// `v` (the links script writes it; every instance acts on it).
+    Links {
+        /// Publishing instance.
+        i: String,
+        /// The new editing link.
+        e: String,
+        /// The new read-only id.
+        v: String,
+    },
     /// The owner removed user `u`, whose client ids `c` are refused (the
     /// remove script writes it; every instance acts on it).
     Remove {
@@ -136,6 +146,7 @@ impl WireEvent {
             WireEvent::Chat { m, .. } => StoreEvent::Chat(m),
             WireEvent::End { .. } => StoreEvent::Ended,
             WireEvent::Mode { r, .. } => StoreEvent::Mode(r),
+            WireEvent::Links { e, v, .. } => StoreEvent::Links { link: e, viewer: v },
             WireEvent::Remove { u, c, .. } => StoreEvent::Removed {
                 user_id: u,
                 client_ids: c,
