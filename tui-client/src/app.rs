@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::core::editor::{ConnState, Editor, Effect, FileState, Recovery};
 use crate::journal::{self, DocEdits, Journal, Writer};
-use crate::local_state::{self, RoomFiles};
+use crate::local_state::{self, OwnerTokens, RoomFiles};
 use crate::net::{self, NetCommand, NetConfig, NetEvent};
 use crate::server_api::ServerApi;
 use crate::terminal::{self, Tui};
@@ -105,12 +105,14 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         })
     });
     let mut tui = Tui::enter().context("cannot set up the terminal")?;
+    let owners = OwnerTokens::default_location();
     let cfg = NetConfig {
         api,
         room: room.clone(),
         name: name.clone(),
         client_id,
         project: true,
+        owner_token: owners.as_ref().and_then(|o| o.get(&room)),
     };
     let look = Look {
         depth: terminal::color_depth(|k| std::env::var(k).ok()),
@@ -400,7 +402,20 @@ fn on_net_event(editor: &mut Editor, event: NetEvent, epoch: &mut u64) {
             *epoch = e;
             editor.on_server(init);
         }
-        NetEvent::Message { msg, .. } => editor.on_server_at(msg, Instant::now()),
+        NetEvent::Message { msg, .. } => {
+            if let collab_protocol::ServerMessage::Links { room_id, .. } = &msg {
+                // The owner token follows the room to its new id (a later
+                // `collab join NEW` finds it).
+                let owners = OwnerTokens::default_location();
+                if let Some((owners, token)) = owners
+                    .as_ref()
+                    .and_then(|o| o.get(editor.room()).map(|t| (o, t)))
+                {
+                    let _ = owners.set(room_id, &token);
+                }
+            }
+            editor.on_server_at(msg, Instant::now());
+        }
         NetEvent::Disconnected {
             retry_in, reason, ..
         } => editor.set_conn(ConnState::Reconnecting {

@@ -1,6 +1,7 @@
 //! What this machine remembers between runs: which local file belongs to
-//! which room (so `collab join` can default `--file`), and recovery files
-//! for edits a reconnect could not deliver. Kept under
+//! which room (so `collab join` can default `--file`), the owner tokens of
+//! the rooms it created, and recovery files for edits a reconnect could not
+//! deliver. Kept under
 //! `$XDG_STATE_HOME/collab` (default `~/.local/state/collab`).
 
 use std::collections::BTreeMap;
@@ -66,6 +67,76 @@ impl RoomFiles {
     }
 }
 
+/// The owner tokens of the rooms this machine created, in
+/// `dir/owners.json` (readable by this user only): `collab create` and
+/// `collab share` keep the token `POST /rooms` answered once, and the
+/// editor joins with it, which gives it the owner's controls.
+#[derive(Debug, Clone)]
+pub struct OwnerTokens {
+    path: PathBuf,
+}
+
+impl OwnerTokens {
+    /// The tokens stored in `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join("owners.json"),
+        }
+    }
+
+    /// The tokens in the default state directory.
+    pub fn default_location() -> Option<Self> {
+        state_dir().map(|d| Self::in_dir(&d))
+    }
+
+    /// Where they are kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn load(&self) -> BTreeMap<String, String> {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    }
+
+    /// The owner token kept for `room`.
+    pub fn get(&self, room: &str) -> Option<String> {
+        self.load().remove(room)
+    }
+
+    /// Keeps `token` for `room`, in a file only this user may read.
+    pub fn set(&self, room: &str, token: &str) -> anyhow::Result<()> {
+        let mut map = self.load();
+        map.insert(room.to_owned(), token.to_owned());
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let json = serde_json::to_string_pretty(&map)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let write = |options: &std::fs::OpenOptions| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = options.open(&self.path)?;
+            #[cfg(unix)]
+            {
+                // A file made before (by an older collab) keeps its mode.
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            f.write_all(json.as_bytes())
+        };
+        write(&options).with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
 /// Writes `text` to a new recovery file for `room`; returns its path.
 pub fn save_recovery(room: &str, text: &str) -> anyhow::Result<PathBuf> {
     let dir = state_dir()
@@ -83,6 +154,26 @@ pub fn save_recovery(room: &str, text: &str) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeps_owner_tokens_where_only_this_user_reads_them() {
+        let dir = std::env::temp_dir().join(format!("collab-owner-test-{}", std::process::id()));
+        let tokens = OwnerTokens::in_dir(&dir);
+        assert_eq!(tokens.get("r1"), None);
+        tokens.set("r1", "t1").unwrap();
+        tokens.set("r2", "t2").unwrap();
+        assert_eq!(tokens.get("r1").as_deref(), Some("t1"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(tokens.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn remembers_files_per_room() {

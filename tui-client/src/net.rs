@@ -50,6 +50,10 @@ pub struct NetConfig {
     /// Join as a project client (`project=1`): every document of the room,
     /// messages naming their document. `since` is the main document's.
     pub project: bool,
+    /// The room's owner token, when this machine created the room: sent
+    /// as `Collab-Owner-Token`, it gives the connection the owner's
+    /// controls.
+    pub owner_token: Option<String>,
 }
 
 /// What the network task reports.
@@ -243,10 +247,18 @@ async fn session(
     if cfg.project {
         query.push(("project", "1".to_owned()));
     }
-    let request = match cfg.api.ws_request(&cfg.room, &query) {
+    let mut request = match cfg.api.ws_request(&cfg.room, &query) {
         Ok(r) => r,
         Err(e) => return End::Fatal(e.to_string()),
     };
+    if let Some(token) = &cfg.owner_token {
+        match tokio_tungstenite::tungstenite::http::HeaderValue::from_str(token) {
+            Ok(v) => {
+                request.headers_mut().insert("collab-owner-token", v);
+            }
+            Err(_) => return End::Fatal("the kept owner token is not valid".into()),
+        }
+    }
     let connect = tokio_tungstenite::connect_async_tls_with_config(
         request,
         None,

@@ -107,6 +107,7 @@ async fn typing_in_a_second_file_converges_with_a_project_bot() {
         name: "ed".into(),
         client_id: net::new_client_id(),
         project: true,
+        owner_token: None,
     };
     let mut d = Driven {
         ed: Editor::new(&room, "ed", None),
@@ -193,6 +194,7 @@ fn drive(server: &TestServer, room: &str, client_id: &str, ed: Editor) -> Driven
         name: "ed".into(),
         client_id: client_id.to_owned(),
         project: true,
+        owner_token: None,
     };
     Driven {
         ed,

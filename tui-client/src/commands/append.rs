@@ -55,6 +55,7 @@ pub async fn run(
         name: name.to_owned(),
         client_id: client_id.clone(),
         project: false,
+        owner_token: None,
     };
     let (since_tx, since_rx) = watch::channel(doc.revision());
     let mut net = net::spawn(cfg, since_rx);

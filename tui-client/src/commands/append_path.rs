@@ -46,6 +46,7 @@ pub async fn run(
         name: name.to_owned(),
         client_id: net::new_client_id(),
         project: true,
+        owner_token: None,
     };
     let (_since_tx, since_rx) = watch::channel(None);
     let mut net = net::spawn(cfg, since_rx);

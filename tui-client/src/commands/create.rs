@@ -31,6 +31,7 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
     // command must work for a colleague on another machine.
     let base = crate::cli::server_of(&created.join_url).unwrap_or_else(|| api.base());
     let room = created.room_id;
+    let kept = crate::commands::keep_owner_token(&room, created.owner_token.as_deref());
     if let (Some(file), Some(files)) = (&args.file, RoomFiles::default_location()) {
         // Not fatal: only `join`'s default for --file depends on it.
         if let Err(e) = files.set(&room, file) {
@@ -50,6 +51,9 @@ pub async fn run(api: &ServerApi, args: &CreateArgs) -> anyhow::Result<String> {
             println!();
             println!("    {}", join_command(&base, viewer));
             println!();
+        }
+        if let Some(note) = kept {
+            println!("{note}");
         }
     }
     Ok(room)

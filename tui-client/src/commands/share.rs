@@ -74,6 +74,7 @@ pub async fn run(api: &ServerApi, args: &ShareArgs, name: &str) -> anyhow::Resul
     // server), so a colleague on another machine can paste the command.
     let base = crate::cli::server_of(&created.join_url).unwrap_or_else(|| api.base());
     let lines = join_lines(&base, &room, created.read_only_id.as_deref());
+    let kept = crate::commands::keep_owner_token(&room, created.owner_token.as_deref());
     if args.quiet {
         println!("{room}");
     } else {
@@ -91,6 +92,9 @@ pub async fn run(api: &ServerApi, args: &ShareArgs, name: &str) -> anyhow::Resul
             println!();
             println!("    {}", join_command(&base, viewer));
             println!();
+        }
+        if let Some(note) = kept {
+            println!("{note}");
         }
     }
     let on_disk: BTreeMap<String, String> =

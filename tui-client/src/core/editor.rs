@@ -21,6 +21,7 @@ mod edit;
 mod find;
 mod follow;
 mod motion;
+mod owner_menu;
 mod picker;
 mod project;
 
@@ -42,6 +43,7 @@ use collab_protocol::Unacknowledged;
 
 pub use commands::{LineInput, PromptKey};
 pub use completion::CompletionPopup;
+pub use owner_menu::{OwnerItem, OwnerMenu};
 pub use picker::{PickItem, Picker, PickerKind};
 pub use project::{ClickArea, ClickTarget, FileMark};
 
@@ -276,6 +278,11 @@ pub struct Editor {
     read_only: bool,
     /// This connection holds the room's owner token.
     pub(crate) owner: bool,
+    /// The owner made the room read-only for everyone else (as the last
+    /// `mode` said).
+    room_read_only: bool,
+    /// The owner's menu (Alt-O), while open.
+    owner_menu: Option<OwnerMenu>,
     /// The room's read-only id, when the server told an editor.
     read_only_id: Option<String>,
     conn: ConnState,
@@ -344,6 +351,8 @@ impl Editor {
             language: String::new(),
             read_only: false,
             owner: false,
+            room_read_only: false,
+            owner_menu: None,
             read_only_id: None,
             conn: ConnState::Connecting,
             saved: None,
@@ -636,7 +645,7 @@ impl Editor {
     /// True while the users panel is wanted (the view hides it on narrow
     /// terminals anyway).
     pub fn users_panel_visible(&self) -> bool {
-        self.users_panel
+        self.users_panel || self.owner_menu.is_some()
     }
 
     /// 1-based line and column (display column) of the caret.
@@ -919,6 +928,7 @@ impl Editor {
                 );
             }
             ServerMessage::Mode { read_only } => {
+                self.room_read_only = read_only;
                 if !self.owner {
                     self.read_only = read_only;
                     self.notice = Some(if read_only {

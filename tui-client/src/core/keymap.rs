@@ -113,6 +113,8 @@ pub enum Action {
     Follow,
     /// Show the chat pane with the keys in it; again: hide it.
     ToggleChat,
+    /// The owner's menu in the users panel.
+    OwnerMenu,
     /// Open the completion popup.
     Complete,
 }
@@ -197,6 +199,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("F8", "copy the join command (system clipboard too)"),
     ("F6, Ctrl-U", "show / hide the users panel"),
     (
+        "Alt-O",
+        "the owner's menu: read-only, new links, remove someone, end the room",
+    ),
+    (
         "F9, Ctrl-O",
         "chat: open (Enter sends; a path:line in it becomes a link), close",
     ),
@@ -257,6 +263,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('n' | 'N') if alt && !ctrl => NewFile,
         KeyCode::Char('m' | 'M') if alt && !ctrl => RenameFile,
         KeyCode::Char('k' | 'K') if alt && !ctrl => DeleteFile,
+        KeyCode::Char('o' | 'O') if alt && !ctrl => OwnerMenu,
         // AltGr arrives as Ctrl+Alt on some terminals: it types a char.
         KeyCode::Char(c) if !alt || ctrl => Type(c),
         KeyCode::Enter => Newline,
@@ -378,6 +385,9 @@ impl Editor {
         self.retry_if_waiting();
         if self.picker().is_some() {
             self.picker_key(key);
+            return;
+        }
+        if self.owner_menu_key(key) {
             return;
         }
         if self.chat.focused() && self.prompt().is_none() && self.chat_key(key) {
@@ -521,6 +531,7 @@ impl Editor {
             DeleteFile => self.delete_prompt(),
             Follow => self.follow_next(),
             ToggleChat => self.toggle_chat(),
+            OwnerMenu => self.toggle_owner_menu(),
             Complete => self.open_completion(),
         }
     }

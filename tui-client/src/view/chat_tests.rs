@@ -274,3 +274,99 @@ fn a_picked_reference_jumps_to_its_file_and_line() {
     assert_eq!(ed.line_col(), (3, 1), "the caret on the referenced line");
     assert!(!ed.chat().focused(), "the keys are back in the text");
 }
+
+fn owner_editor() -> Editor {
+    let mut ed = Editor::new("AbCdEfGhIjKlMnOpQrStUv", "me", None);
+    let mut init = init_msg(0, "x\n", vec![user("ada", "#e6194b", None, None)]);
+    if let ServerMessage::Init { owner, .. } = &mut init {
+        *owner = true;
+    }
+    ed.on_server(init);
+    ed.take_effects();
+    ed
+}
+
+fn alt(ed: &mut Editor, c: char) {
+    ed.handle_event(&Event::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::ALT,
+    )));
+}
+
+#[test]
+fn the_owners_menu_in_the_users_panel_sends_the_owners_controls() {
+    let mut ed = owner_editor();
+    alt(&mut ed, 'o');
+    let term = render(&mut ed);
+    let buf = term.backend().buffer();
+    for line in [
+        "Owner",
+        "Make read-only for the others",
+        "New share links",
+        "Remove ada",
+        "End the room…",
+    ] {
+        assert!(find(buf, line).is_some(), "{line}: {}", screen(buf));
+    }
+    let (x, y) = find(buf, "Make read-only").unwrap();
+    assert!(
+        buf[(x, y)].modifier.contains(Modifier::REVERSED),
+        "the first is chosen"
+    );
+    press(&mut ed, KeyCode::Enter);
+    assert_eq!(
+        sent(&mut ed),
+        [ClientMessage::SetReadOnly { read_only: true }]
+    );
+    assert!(ed.owner_menu().is_none());
+    // The server says so; the menu offers the way back.
+    ed.on_server(ServerMessage::Mode { read_only: true });
+    assert!(!ed.is_read_only(), "the owner still edits");
+    alt(&mut ed, 'o');
+    assert!(find(
+        render(&mut ed).backend().buffer(),
+        "Let everyone edit again"
+    )
+    .is_some());
+    // Remove ada (the third line).
+    press(&mut ed, KeyCode::Down);
+    press(&mut ed, KeyCode::Down);
+    press(&mut ed, KeyCode::Enter);
+    assert_eq!(
+        sent(&mut ed),
+        [ClientMessage::RemoveUser {
+            user_id: "ada".into()
+        }]
+    );
+    // Ending asks once more.
+    alt(&mut ed, 'o');
+    for _ in 0..3 {
+        press(&mut ed, KeyCode::Down);
+    }
+    press(&mut ed, KeyCode::Enter);
+    assert!(sent(&mut ed).is_empty());
+    assert!(find(
+        render(&mut ed).backend().buffer(),
+        "End the room? Enter: yes"
+    )
+    .is_some());
+    press(&mut ed, KeyCode::Enter);
+    assert_eq!(sent(&mut ed), [ClientMessage::EndRoom]);
+}
+
+#[test]
+fn only_the_owner_has_the_menu_and_others_follow_the_rooms_mode() {
+    let mut ed = editor("x\n");
+    alt(&mut ed, 'o');
+    assert!(ed.owner_menu().is_none());
+    assert!(ed.notice().unwrap().contains("Only the room's owner"));
+    ed.on_server(ServerMessage::Mode { read_only: true });
+    assert!(ed.is_read_only());
+    let term = render(&mut ed);
+    assert!(row(term.backend().buffer(), H - 2).contains("read-only"));
+    ed.on_server(ServerMessage::Links {
+        room_id: "NewLink1234567890abcde".into(),
+        read_only_id: Some("NewView1234567890abcde".into()),
+    });
+    assert_eq!(ed.room(), "NewLink1234567890abcde");
+}

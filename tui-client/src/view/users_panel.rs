@@ -63,6 +63,15 @@ const STALE_NOTE: &str = "offline: stale";
 
 /// The width the panel wants for the editor's current users.
 pub fn width(editor: &Editor) -> u16 {
+    if editor.owner_menu().is_some() {
+        let widest = editor
+            .owner_items()
+            .iter()
+            .map(|(_, label)| label.width())
+            .max()
+            .unwrap_or(0);
+        return (widest as u16 + 3).clamp(MIN_WIDTH, 40);
+    }
     let widest = entries(editor)
         .iter()
         .map(|(_, name, extra)| name.width() + extra.width() + 2)
@@ -77,9 +86,38 @@ fn is_stale(editor: &Editor) -> bool {
     *editor.conn() != ConnState::Connected
 }
 
+/// Draws the owner's menu in the panel's place.
+fn render_owner_menu(editor: &Editor, area: Rect, buf: &mut Buffer) {
+    let selected = editor.owner_menu().map_or(0, |m| m.selected);
+    let lines: Vec<Line> = editor
+        .owner_items()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, label))| {
+            let style = if i == selected {
+                Style::new().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::new()
+            };
+            Line::styled(label, style)
+        })
+        .chain([Line::styled("↑↓ Enter · Esc", theme::GUTTER)])
+        .collect();
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .border_style(theme::GUTTER)
+        .padding(Padding::left(1))
+        .title(" Owner ");
+    Paragraph::new(lines).block(block).render(area, buf);
+}
+
 /// Draws the panel; returns where each colleague's line is (a click
 /// follows them).
 pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer) -> Vec<ClickArea> {
+    if editor.owner_menu().is_some() {
+        render_owner_menu(editor, area, buf);
+        return Vec::new();
+    }
     let stale = is_stale(editor);
     let name_style = if stale {
         Style::new().add_modifier(Modifier::DIM)

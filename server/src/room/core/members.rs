@@ -199,6 +199,16 @@ impl<S: ConnSink> RoomCore<S> {
         for id in replaced {
             self.replace(id, now);
         }
+        if self.read_only {
+            // Everyone hears the room's mode, the owner too (whose init
+            // cannot say it).
+            if let Some(conn) = self.conns.get_mut(&conn_id) {
+                super::enqueue(
+                    conn,
+                    &S::message(ServerMessage::Mode { read_only: true }.to_json()),
+                );
+            }
+        }
         let users = self
             .all_users()
             .into_iter()

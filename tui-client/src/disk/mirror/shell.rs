@@ -133,6 +133,7 @@ pub async fn run(
             name: mirror_name(&cfg.name),
             client_id: net::new_client_id(),
             project: true,
+            owner_token: None,
         },
         since_rx,
     );
