@@ -575,6 +575,108 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every message of chat, typing and the owner's controls, as
+    /// docs/protocol.md writes it, both ways.
+    #[test]
+    fn chat_typing_and_owner_messages_have_the_documented_json() {
+        let client = [
+            (
+                json!({"type": "chat", "text": "see", "doc": "d1", "line": 4}),
+                ClientMessage::Chat {
+                    text: "see".into(),
+                    doc: Some("d1".into()),
+                    line: Some(4),
+                },
+            ),
+            (
+                json!({"type": "chat", "text": "hi"}),
+                ClientMessage::Chat {
+                    text: "hi".into(),
+                    doc: None,
+                    line: None,
+                },
+            ),
+            (json!({"type": "typing"}), ClientMessage::Typing),
+            (
+                json!({"type": "set_read_only", "read_only": true}),
+                ClientMessage::SetReadOnly { read_only: true },
+            ),
+            (
+                json!({"type": "remove_user", "user_id": "u1"}),
+                ClientMessage::RemoveUser {
+                    user_id: "u1".into(),
+                },
+            ),
+            (json!({"type": "end_room"}), ClientMessage::EndRoom),
+            (json!({"type": "rotate_links"}), ClientMessage::RotateLinks),
+        ];
+        for (json, msg) in client {
+            assert_eq!(serde_json::to_value(&msg).unwrap(), json);
+            assert_eq!(ClientMessage::from_json(&json.to_string()).unwrap(), msg);
+        }
+        let chat = ChatMessage {
+            seq: 3,
+            user_id: "u1".into(),
+            name: "ada".into(),
+            text: "see".into(),
+            at: 1_700_000_000_000,
+            doc: Some("d1".into()),
+            path: Some("src/a.rs".into()),
+            line: Some(4),
+        };
+        let server = [
+            (
+                json!({"type": "chat", "seq": 3, "user_id": "u1", "name": "ada", "text": "see",
+                       "at": 1_700_000_000_000u64, "doc": "d1", "path": "src/a.rs", "line": 4}),
+                ServerMessage::Chat(chat.clone()),
+            ),
+            (
+                json!({"type": "typing", "user_id": "u1", "chat": true}),
+                ServerMessage::Typing {
+                    user_id: "u1".into(),
+                    chat: true,
+                    editing: false,
+                    doc: None,
+                },
+            ),
+            (
+                json!({"type": "typing", "user_id": "u1", "editing": true, "doc": "d1"}),
+                ServerMessage::Typing {
+                    user_id: "u1".into(),
+                    chat: false,
+                    editing: true,
+                    doc: Some("d1".into()),
+                },
+            ),
+            (
+                json!({"type": "mode", "read_only": true}),
+                ServerMessage::Mode { read_only: true },
+            ),
+            (
+                json!({"type": "links", "room_id": "r2", "read_only_id": "v2"}),
+                ServerMessage::Links {
+                    room_id: "r2".into(),
+                    read_only_id: Some("v2".into()),
+                },
+            ),
+        ];
+        for (json, msg) in server {
+            assert_eq!(serde_json::to_value(&msg).unwrap(), json);
+            assert_eq!(ServerMessage::from_json(&json.to_string()).unwrap(), msg);
+        }
+        // An init from a server before chat existed has none.
+        let old = json!({"type": "init", "room_id": "r", "user_id": "u", "name": "n",
+                         "color": "#000000", "revision": 0, "code": "", "language": "rust",
+                         "users": []});
+        let ServerMessage::Init { chat, owner, .. } =
+            ServerMessage::from_json(&old.to_string()).unwrap()
+        else {
+            unreachable!()
+        };
+        assert!(chat.is_empty() && !owner);
+        assert_eq!((close_code::REMOVED, close_code::ROOM_ENDED), (4006, 4007));
+    }
+
     #[test]
     fn client_messages_parse_from_the_documented_json() {
         let m: ClientMessage = serde_json::from_value(json!(
