@@ -58,6 +58,16 @@ async fn next_links(client: &mut Client) -> (String, Option<String>) {
     }
 }
 
+/// Nothing of room `room` is left in Redis, also a moment after its
+/// connections closed (closing writes nothing back).
+async fn assert_gone_from(redis: &TestRedis, room: &str) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        redis.keys(&format!("collab:{{{room}}}:*")),
+        Vec::<String>::new()
+    );
+}
+
 fn user_id(init: &ServerMessage) -> String {
     let ServerMessage::Init { user_id, .. } = init else {
         unreachable!()
@@ -221,12 +231,7 @@ async fn owner_controls_reach_every_instance_and_an_ended_room_leaves_nothing_in
         ending(&mut ada).await,
         (Some("room_ended".into()), End::Closed(4007))
     );
-    // Connections closing do not write anything back.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        redis.keys(&format!("collab:{{{room}}}:*")),
-        Vec::<String>::new()
-    );
+    assert_gone_from(&redis, &room).await;
     assert_eq!(redis.keys("collab:viewer:*"), Vec::<String>::new());
     assert_eq!(redis.keys("collab:link:*"), Vec::<String>::new());
     for server in [&a, &b] {
@@ -357,11 +362,7 @@ async fn the_owners_connection_has_the_same_controls() {
         ending(&mut host).await,
         (Some("room_ended".into()), End::Closed(4007))
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        redis.keys(&format!("collab:{{{room}}}:*")),
-        Vec::<String>::new()
-    );
+    assert_gone_from(&redis, &room).await;
 }
 
 #[tokio::test]

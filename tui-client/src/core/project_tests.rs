@@ -74,7 +74,8 @@ pub(crate) fn opened(doc: &str, revision: u64, code: &str) -> ServerMessage {
     }
 }
 
-fn sent(ed: &mut Editor) -> Vec<ClientMessage> {
+/// The messages among the effects.
+pub(crate) fn sent(ed: &mut Editor) -> Vec<ClientMessage> {
     ed.take_effects()
         .into_iter()
         .filter_map(|e| match e {

@@ -13,9 +13,9 @@ use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
 use super::draw;
-use crate::core::editor::{Editor, Effect};
+use crate::core::editor::Editor;
 use crate::core::editor_tests::{init_msg, user};
-use crate::core::project_tests::{opened, project};
+use crate::core::project_tests::{opened, project, sent};
 
 const W: u16 = 80;
 const H: u16 = 24;
@@ -70,16 +70,6 @@ fn chat(seq: u64, user_id: &str, text: &str) -> ChatMessage {
         path: None,
         line: None,
     }
-}
-
-fn sent(ed: &mut Editor) -> Vec<ClientMessage> {
-    ed.take_effects()
-        .into_iter()
-        .filter_map(|e| match e {
-            Effect::Send(m) => Some(m),
-            _ => None,
-        })
-        .collect()
 }
 
 fn editor(code: &str) -> Editor {

@@ -70,12 +70,7 @@ impl RedisStore {
                 u: user_id.to_owned(),
                 d: doc.map(str::to_owned),
             };
-            redis::cmd(self.publish)
-                .arg(channel(id))
-                .arg(to_json(&event))
-                .query_async::<()>(&mut c)
-                .await?;
-            Ok(())
+            self.publish_event(&mut c, id, &event).await
         })
         .await
     }

@@ -304,6 +304,21 @@ impl RedisStore {
         .await
     }
 
+    /// Publishes an event on the room's channel (sharded on a cluster).
+    async fn publish_event(
+        &self,
+        c: &mut Conn,
+        id: &str,
+        event: &wire::WireEvent,
+    ) -> Result<()> {
+        redis::cmd(self.publish)
+            .arg(channel(id))
+            .arg(to_json(event))
+            .query_async::<()>(c)
+            .await?;
+        Ok(())
+    }
+
     /// True when the room exists and its own id opens it (its links were
     /// never replaced).
     pub async fn exists(&self, id: &str) -> Result<bool> {

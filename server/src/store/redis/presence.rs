@@ -110,12 +110,7 @@ impl RedisStore {
                 c: cursor,
                 a: anchor,
             };
-            redis::cmd(self.publish)
-                .arg(channel(id))
-                .arg(to_json(&event))
-                .query_async::<()>(&mut c)
-                .await?;
-            Ok(())
+            self.publish_event(&mut c, id, &event).await
         })
         .await
     }
