@@ -130,9 +130,17 @@ async fn the_owner_removes_a_participant_and_ends_the_room() {
         (status, body),
         (200, json!({"user_id": bob_id, "clients": 1}))
     );
-    assert_eq!(
-        ending(&mut bob).await,
-        (Some("removed".into()), End::Closed(4006))
+    let (seen, end) = bob.until_end().await;
+    assert_eq!(end, End::Closed(4006));
+    assert!(
+        matches!(seen.last(), Some(ServerMessage::Error { code, .. }) if code == "removed"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Links { .. })),
+        "the removed user does not learn the new links: {seen:?}"
     );
     // The links were replaced: ada, who stays, is told the new ones; the
     // old ones open nothing, and bob's client is refused even with the new.

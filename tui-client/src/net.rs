@@ -378,6 +378,10 @@ pub(crate) fn ended_by_server(code: Option<u16>, last_error: Option<&str>) -> En
         close_code::REPLACED => {
             End::Fatal("another connection with this editor's id took over".into())
         }
+        close_code::REMOVED => End::Fatal("the room's owner removed you from this room".into()),
+        close_code::ROOM_ENDED => {
+            End::Fatal("the room's owner ended this room; its text and chat are deleted".into())
+        }
         close_code::RESTARTING => End::Restarting,
         // `since` did not fit this server's history, or the server refused
         // something this client sent: start over from its document (the

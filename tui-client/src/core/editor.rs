@@ -921,11 +921,14 @@ impl Editor {
                 }
                 // The share commands printed at start name the old link.
                 self.project.join_commands.clear();
-                self.notice = Some(
+                self.notice = Some(if self.owner {
+                    "New share links: the old ones no longer work (F8 copies the new join command)"
+                        .into()
+                } else {
                     "The room's owner replaced its links: the old ones no longer work \
                      (F8 copies the new join command)"
-                        .into(),
-                );
+                        .into()
+                });
             }
             ServerMessage::Mode { read_only } => {
                 self.room_read_only = read_only;
@@ -1180,7 +1183,11 @@ impl Editor {
     /// True when a read-only editor would lose the key: says why instead.
     fn refuse_read_only(&mut self) -> bool {
         if self.read_only {
-            self.notice = Some(READ_ONLY_HINT.into());
+            self.notice = Some(if self.room_read_only {
+                "Read-only: the room's owner made the room read-only for now".into()
+            } else {
+                READ_ONLY_HINT.into()
+            });
         }
         self.read_only
     }

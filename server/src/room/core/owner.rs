@@ -67,7 +67,7 @@ impl<S: ConnSink> RoomCore<S> {
     /// refused from now on. Returns every client id refused for it.
     pub fn remove_user(&mut self, user_id: &str, client_ids: Vec<String>) -> Vec<String> {
         let mut removed = client_ids;
-        for conn in self.conns.values() {
+        for conn in self.conns.values_mut() {
             if &*conn.user_id == user_id {
                 removed.push(conn.client_id.to_string());
                 conn.sink.fail(
@@ -75,6 +75,9 @@ impl<S: ConnSink> RoomCore<S> {
                     "the room's owner removed you from this room",
                     close_code::REMOVED,
                 );
+                // Nothing more reaches it until it is gone: not the new
+                // links the removal brings, not the chat.
+                conn.lagging = true;
             }
         }
         removed.sort();

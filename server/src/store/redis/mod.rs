@@ -305,12 +305,7 @@ impl RedisStore {
     }
 
     /// Publishes an event on the room's channel (sharded on a cluster).
-    async fn publish_event(
-        &self,
-        c: &mut Conn,
-        id: &str,
-        event: &wire::WireEvent,
-    ) -> Result<()> {
+    async fn publish_event(&self, c: &mut Conn, id: &str, event: &wire::WireEvent) -> Result<()> {
         redis::cmd(self.publish)
             .arg(channel(id))
             .arg(to_json(event))
