@@ -16,6 +16,10 @@ pub mod state;
 pub mod store;
 pub mod tls;
 
+/// `collab-server --version`: the crate's version and, when built from a
+/// git checkout, its commit (`0.1.0 (a035380)`; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("COLLAB_GIT_SUFFIX"));
+
 use std::future::Future;
 use std::sync::Arc;
 

@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 /// The collab room server: REST at /rooms, /health and /metrics, the collab
 /// protocol over WebSocket at /ws/{room_id} (see docs/protocol.md).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = collab_server::VERSION, about)]
 struct Args {
     #[command(subcommand)]
     command: Option<Cmd>,

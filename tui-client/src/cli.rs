@@ -14,7 +14,7 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 #[derive(Debug, Parser)]
 #[command(
     name = "collab",
-    version,
+    version = crate::VERSION,
     about = "Edit code together, in the terminal, in real time.",
     long_about = "Edit code together, in the terminal, in real time.\n\n\
         `collab share DIR` makes a room of a directory and keeps the files \
