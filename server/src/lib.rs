@@ -3,8 +3,10 @@
 //! and calls [`run`]; everything else lives here.
 
 pub mod auth;
+pub mod cli;
 pub mod client_addr;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod error;
 pub mod front_door;
