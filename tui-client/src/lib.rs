@@ -14,6 +14,7 @@ pub mod language;
 pub mod local_state;
 pub mod net;
 pub mod server_api;
+pub mod settings;
 pub mod terminal;
 pub mod tls;
 pub mod view;
