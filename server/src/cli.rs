@@ -59,6 +59,9 @@ pub enum Cmd {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Print the OpenAPI 3.1 description of the REST API (JSON), as
+    /// `GET /openapi.json` serves it.
+    Openapi,
     /// Print README.md's table of server settings (Markdown), rendered
     /// from these flags.
     #[command(hide = true)]

@@ -13,6 +13,7 @@ pub mod front_door;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod openapi;
 pub mod room;
 pub mod state;
 pub mod store;
@@ -26,11 +27,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use auth::Auth;
 pub use config::Config;
@@ -38,31 +40,14 @@ use metrics::Metrics;
 pub use state::{AppState, Rooms};
 use store::{MemoryStore, RedisStore, Store};
 
-/// The HTTP routes.
+/// The HTTP routes, each registered once with its OpenAPI description
+/// (see [`openapi`]); the description itself is served at
+/// `/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    // A project's files come in one body: room for all of them, escaped.
-    let body_limit = usize::try_from(state.config.max_room_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(2)
-        .saturating_add(1 << 20);
-    let rest = Router::new()
-        .route(
-            "/rooms",
-            post(http::create_room).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
-        )
-        .route("/rooms/{id}", get(http::get_room))
-        .route("/rooms/{id}/exists", get(http::room_exists))
-        .route("/rooms/{id}/files", get(http::list_files))
-        .route("/rooms/{id}/files/{*path}", get(http::file_text))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            http::require_auth,
-        ));
-    let mut app = Router::new()
-        .merge(rest)
-        .route("/health", get(http::health))
-        .route("/metrics", get(http::metrics))
-        .route("/ws/{room_id}", get(connection::ws_handler));
+    let (router, doc) = documented_router(Some(&state)).split_for_parts();
+    let doc = openapi::finish(doc);
+    let served = openapi::Served(Arc::new(doc.to_json().unwrap_or_default()));
+    let mut app = router.layer(axum::Extension(served));
     if let Some(origins) = &state.config.cors_origins {
         let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
         app = app.layer(
@@ -76,6 +61,44 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app.with_state(state)
+}
+
+/// The routes and their description, before they are split; without a
+/// state (for the description alone), without the layers that need one.
+fn documented_router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let (schemas, paths, mut create) = routes!(http::create_room);
+    if let Some(state) = state {
+        // A project's files come in one body: room for all of them, escaped.
+        let body_limit = usize::try_from(state.config.max_room_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+            .saturating_add(1 << 20);
+        create = create.layer(axum::extract::DefaultBodyLimit::max(body_limit));
+    }
+    let mut rest = OpenApiRouter::new()
+        .routes((schemas, paths, create))
+        .routes(routes!(http::get_room))
+        .routes(routes!(http::room_exists))
+        .routes(routes!(http::list_files))
+        .routes(routes!(http::file_text));
+    if let Some(state) = state {
+        rest = rest.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::require_auth,
+        ));
+    }
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(rest)
+        .routes(routes!(http::health))
+        .routes(routes!(http::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::websocket))
+}
+
+/// The OpenAPI description `GET /openapi.json` serves, without a server
+/// (`collab-server openapi`).
+pub fn openapi_description() -> utoipa::openapi::OpenApi {
+    openapi::finish(documented_router(None).split_for_parts().1)
 }
 
 /// Why the server could not start.

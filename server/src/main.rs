@@ -50,6 +50,12 @@ fn other(cmd: Cmd) -> anyhow::Result<()> {
                 None => "cannot write the man page".to_owned(),
             })?
         }
+        Cmd::Openapi => {
+            let doc = collab_server::openapi_description()
+                .to_pretty_json()
+                .context("cannot render the OpenAPI description")?;
+            writeln!(out, "{doc}")?
+        }
         Cmd::SettingsTable => out.write_all(cli::settings_table().as_bytes())?,
     }
     Ok(())
