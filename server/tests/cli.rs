@@ -127,3 +127,71 @@ fn version_names_the_package_version() {
         "{version}"
     );
 }
+
+/// The JSON array after `key` on the one line of `text` starting with it.
+fn json_list(text: &str, key: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(key)).collect();
+    assert_eq!(lines.len(), 1, "one {key} line: {lines:?}");
+    let list = lines[0][key.len()..].trim();
+    serde_json::from_str(list).unwrap_or_else(|e| panic!("{key} {list}: {e}"))
+}
+
+#[test]
+fn the_container_recipe_uses_flags_the_server_takes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert_eq!(json_list(&dockerfile, "ENTRYPOINT"), ["collab-server"]);
+    let cmd = json_list(&dockerfile, "CMD");
+    let args = collab_server::config_file::parse_from(
+        std::iter::once("collab-server".to_owned()).chain(cmd.iter().cloned()),
+    )
+    .unwrap_or_else(|e| panic!("Dockerfile CMD {cmd:?}: {e}"));
+    assert!(args.command.is_none(), "it serves");
+    let port = args.serve.port;
+    assert!(dockerfile.contains(&format!("EXPOSE {port}")));
+    let health = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("HEALTHCHECK"))
+        .take(2)
+        .collect::<String>();
+    assert!(
+        health.contains(&format!("http://127.0.0.1:{port}/health")),
+        "{health}"
+    );
+    assert!(dockerfile.contains("\nUSER "), "not root");
+
+    let compose = std::fs::read_to_string(root.join("compose.yaml")).unwrap();
+    let line = compose
+        .lines()
+        .find(|l| l.trim_start().starts_with("command: [\"--"))
+        .expect("the servers' command");
+    let flags: Vec<String> =
+        serde_json::from_str(line.trim_start().trim_start_matches("command:").trim()).unwrap();
+    let args = collab_server::config_file::parse_from(
+        std::iter::once("collab-server".to_owned()).chain(flags.iter().cloned()),
+    )
+    .unwrap_or_else(|e| panic!("compose.yaml command {flags:?}: {e}"));
+    assert_eq!(flags, cmd, "compose runs the image's own command");
+    assert!(
+        compose.contains(&format!(":{}\"]", args.serve.port)),
+        "ports map to it"
+    );
+    let settings: Vec<String> = cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+        .collect();
+    let environment = json_list(&compose, "  environment:");
+    for var in &environment {
+        let name = var.split('=').next().unwrap();
+        assert!(
+            name == "RUST_LOG" || settings.iter().any(|s| s == name),
+            "compose.yaml sets {name}, which is no setting"
+        );
+    }
+    assert!(environment
+        .iter()
+        .any(|v| v.starts_with("REDIS_URL=redis://")));
+    // Two instances of the server and a Redis.
+    assert_eq!(compose.matches("<<: *collab-server").count(), 2);
+    assert!(compose.contains("image: redis:"));
+}
