@@ -250,6 +250,33 @@ pub struct ServeArgs {
     /// 6-char prefix).
     #[arg(long, env = "COLLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Colours in human-readable logs: `auto` when stderr is a terminal
+    /// and NO_COLOR is unset or empty, `always`, or `never`.
+    #[arg(long, env = "COLLAB_COLOR", value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// When logs are coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always, even into a file or with NO_COLOR.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour, given whether stderr is a terminal and NO_COLOR's
+    /// value.
+    pub fn colours(self, terminal: bool, no_color: Option<&str>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && no_color.is_none_or(str::is_empty),
+        }
+    }
 }
 
 /// A setting that cannot be used as given.
@@ -396,6 +423,16 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn logs_are_coloured_on_a_terminal_without_no_color() {
+        assert!(ColorChoice::Auto.colours(true, None));
+        assert!(ColorChoice::Auto.colours(true, Some("")));
+        assert!(!ColorChoice::Auto.colours(true, Some("1")));
+        assert!(!ColorChoice::Auto.colours(false, None), "not into a file");
+        assert!(ColorChoice::Always.colours(false, Some("1")));
+        assert!(!ColorChoice::Never.colours(true, None));
     }
 
     #[test]

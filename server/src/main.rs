@@ -64,8 +64,13 @@ fn other(cmd: Cmd) -> anyhow::Result<()> {
 #[tokio::main]
 async fn serve(a: cli::ServeArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let colours = a.color.colours(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var("NO_COLOR").ok().as_deref(),
+    );
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours)
         .with_writer(std::io::stderr);
     match a.log_format {
         LogFormat::Human => logs.init(),
