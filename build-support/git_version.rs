@@ -22,9 +22,10 @@ fn main() {
     let suffix = match git(&["rev-parse", "--short", "HEAD"]) {
         Some(commit) if !commit.is_empty() => {
             // A new commit moves HEAD (a detached checkout) or the branch's
-            // ref (loose or packed); staging or committing rewrites the index,
-            // which is when "-dirty" is looked at again.
-            let mut watched = vec!["HEAD".to_owned(), "index".to_owned(), "packed-refs".to_owned()];
+            // ref (loose or packed), which is also when "-dirty" is looked at
+            // again: edits alone do not rebuild the crates (the index is not
+            // watched either, so `git add` costs no rebuild).
+            let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
             if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
                 watched.push(branch);
             }
