@@ -380,7 +380,11 @@ impl Settings {
             },
             _ => match &contents.ca_cert {
                 Some(p) => Setting {
-                    value: Some(p.clone()),
+                    // `~/` is the home directory, as in a shell.
+                    value: Some(match (p.strip_prefix("~"), get("HOME")) {
+                        (Ok(rest), Some(home)) => Path::new(&home).join(rest),
+                        _ => p.clone(),
+                    }),
                     source: file_source(),
                 },
                 None => Setting {

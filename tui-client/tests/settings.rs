@@ -155,6 +155,13 @@ fn flag_beats_environment_beats_file_beats_default() {
     assert_eq!(row(&report, "color"), ("auto", "env COLLAB_COLOR"));
     let report = stdout(bare(&dir).arg("config"));
     assert_eq!(row(&report, "color"), ("never", in_file.as_str()));
+    // A path in the file may start at the home directory.
+    write_config(&dir, "ca-cert = \"~/ca.pem\"\n");
+    let report = stdout(bare(&dir).arg("config").env("HOME", "/home/ann"));
+    assert_eq!(
+        row(&report, "ca-cert"),
+        ("/home/ann/ca.pem", in_file.as_str())
+    );
     assert_eq!(row(&report, "name"), ("os-user", "default ($USER)"));
 }
 
