@@ -139,6 +139,7 @@ pub struct ChatMessage {
 
 /// A document of a project room, as the tree lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileInfo {
     /// Its stable id.
     pub doc: String,
@@ -152,6 +153,7 @@ pub struct FileInfo {
 
 /// What the server tells about a user present in a room.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// Stable for the same `client_id` in a room.
     pub user_id: String,
@@ -178,6 +180,7 @@ pub struct UserInfo {
 /// What a connection may do in a room, as everyone in it is told.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Joined with the editing id: may edit.
     #[default]

@@ -10,6 +10,7 @@ use crate::messages::{FileInfo, UserInfo};
 /// or a project (`files`), not both.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRoom {
     /// The document the room starts with.
     #[serde(default)]
@@ -30,6 +31,7 @@ pub struct CreateRoom {
 /// One document of a project `POST /rooms` creates.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewFile {
     /// Its path (docs/protocol.md, "The tree").
     pub path: String,
@@ -43,6 +45,7 @@ pub struct NewFile {
 
 /// `GET /rooms/{id}/files`' answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Files {
     /// The id asked for.
     pub room_id: String,
@@ -54,6 +57,7 @@ pub struct Files {
 
 /// `POST /rooms`' answer (201).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedRoom {
     /// The new room's id: who has it can edit.
     pub room_id: String,
@@ -76,6 +80,7 @@ pub struct CreatedRoom {
 }
 
 /// `PUT /rooms/{id}/read_only`'s body and answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadOnly {
@@ -84,6 +89,7 @@ pub struct ReadOnly {
 }
 
 /// `DELETE /rooms/{id}/users/{user_id}`' answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {
     /// Who was removed.
@@ -94,6 +100,7 @@ pub struct Removed {
 
 /// `GET /rooms/{id}`' answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomState {
     /// The id asked for (through a read-only id, that id).
     pub room_id: String,
@@ -109,6 +116,7 @@ pub struct RoomState {
 
 /// `GET /rooms/{id}/exists`' answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomExists {
     /// Whether either id of a room is `room_id`.
     pub exists: bool,
@@ -118,6 +126,7 @@ pub struct RoomExists {
 
 /// `GET /health`'s answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok`, or `unavailable` (with status 503).
     pub status: String,
@@ -127,6 +136,7 @@ pub struct Health {
 
 /// Any REST error's body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,
@@ -134,6 +144,7 @@ pub struct ErrorBody {
 
 /// `POST /rooms/autocomplete`'s body: the code, the cursor in it and its
 /// language (docs/protocol.md, "Completion").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Autocomplete {
@@ -148,6 +159,7 @@ pub struct Autocomplete {
 }
 
 /// `POST /rooms/autocomplete`'s answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suggestion {
     /// The text to insert at `insert_position`; `""` when there is none.

@@ -10,7 +10,7 @@ use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::Json;
 
 use collab_protocol::complete;
-use collab_protocol::rest::{Autocomplete, Suggestion};
+use collab_protocol::rest::{self, Autocomplete, Suggestion};
 
 use crate::error::ApiError;
 
@@ -22,6 +22,19 @@ pub fn body_limit() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)
 }
 
+#[utoipa::path(
+    post,
+    path = "/rooms/autocomplete",
+    tag = "rooms",
+    security((), ("bearer" = [])),
+    request_body(content = rest::Autocomplete, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The suggestion (\"\" when there is none) and where to insert it", body = rest::Suggestion),
+        (status = 400, description = "Not the request's shape, or a cursor past the code's end", body = rest::ErrorBody),
+        (status = 413, description = "A body over 1 MiB", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody)
+    )
+)]
 /// `POST /rooms/autocomplete`: 200 with the suggestion (`""` when there is
 /// none), 400 for a body that is not the request or a cursor past the
 /// code's end, 413 for a body over [`MAX_BODY_BYTES`].

@@ -29,6 +29,24 @@ pub async fn require_auth(State(app): State<AppState>, req: Request, next: Next)
     next.run(req).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/rooms",
+    tag = "rooms",
+    security((), ("bearer" = [])),
+    request_body(
+        content = Option<rest::CreateRoom>,
+        content_type = "application/json",
+        description = "One document (`code`, `language`, `path`) or a project (`files`); none: an empty room"
+    ),
+    responses(
+        (status = 201, description = "The room, its URLs and its read-only id", body = rest::CreatedRoom),
+        (status = 400, description = "The body is not one of the two shapes, a path is bad or listed twice", body = rest::ErrorBody),
+        (status = 413, description = "A file, or all of them, over a size limit (--max-doc-bytes, --max-room-bytes, --max-docs)", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `POST /rooms`: creates a room, optionally seeded with one document or
 /// with a project's files.
 pub async fn create_room(
@@ -226,6 +244,19 @@ fn new_docs(config: &crate::Config, req: rest::CreateRoom) -> Result<Vec<NewDoc>
     Ok(docs)
 }
 
+#[utoipa::path(
+    get,
+    path = "/rooms/{id}/files",
+    tag = "rooms",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "The room's id or its read-only id")),
+    responses(
+        (status = 200, description = "Every document of the room, sorted by path", body = rest::Files),
+        (status = 404, description = "No such room", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `GET /rooms/{id}/files`: every document of a room, sorted by path.
 pub async fn list_files(
     State(app): State<AppState>,
@@ -248,6 +279,22 @@ pub async fn list_files(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rooms/{id}/files/{*path}",
+    tag = "rooms",
+    security((), ("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The room's id or its read-only id"),
+        ("path" = String, Path, description = "The file's path in the room's tree; may hold slashes (`src/main.rs`)")
+    ),
+    responses(
+        (status = 200, description = "The document's text, byte for byte", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 404, description = "No such room, or no document at that path", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `GET /rooms/{id}/files/{path}`: one document's text, byte for byte.
 pub async fn file_text(
     State(app): State<AppState>,
@@ -270,6 +317,18 @@ pub async fn file_text(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/rooms/{id}/exists",
+    tag = "rooms",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "Either id of a room")),
+    responses(
+        (status = 200, description = "Whether a room has that id", body = rest::RoomExists),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `GET /rooms/{id}/exists` (either id of a room).
 pub async fn room_exists(
     State(app): State<AppState>,
@@ -282,6 +341,19 @@ pub async fn room_exists(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/rooms/{id}",
+    tag = "rooms",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "The room's id or its read-only id")),
+    responses(
+        (status = 200, description = "The main document, its revision and who is in the room", body = rest::RoomState),
+        (status = 404, description = "No such room", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `GET /rooms/{id}`: the document and who is in the room. Through a
 /// read-only id, the room is named by that id.
 pub async fn get_room(
@@ -307,6 +379,15 @@ pub async fn get_room(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The server and its room store answer", body = rest::Health),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::Health)
+    )
+)]
 /// `GET /health`: 200 while the store answers, 503 when it does not.
 pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<rest::Health>) {
     let store = app.rooms.store();
@@ -330,6 +411,14 @@ pub async fn health(State(app): State<AppState>) -> (StatusCode, Json<rest::Heal
     (status, Json(health))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4", body = String)
+    )
+)]
 /// `GET /metrics`: Prometheus text.
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     (

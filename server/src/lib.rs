@@ -4,29 +4,37 @@
 
 pub mod auth;
 pub mod autocomplete;
+pub mod cli;
 pub mod client_addr;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod error;
 pub mod front_door;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod openapi;
 pub mod owner;
 pub mod room;
 pub mod state;
 pub mod store;
 pub mod tls;
 
+/// `collab-server --version`: the crate's version and, when built from a
+/// git checkout, its commit (`0.1.0 (a035380)`; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("COLLAB_GIT_SUFFIX"));
+
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use auth::Auth;
 pub use config::Config;
@@ -34,38 +42,14 @@ use metrics::Metrics;
 pub use state::{AppState, Rooms};
 use store::{MemoryStore, RedisStore, Store};
 
-/// The HTTP routes.
+/// The HTTP routes, each registered once with its OpenAPI description
+/// (see [`openapi`]); the description itself is served at
+/// `/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    // A project's files come in one body: room for all of them, escaped.
-    let body_limit = usize::try_from(state.config.max_room_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(2)
-        .saturating_add(1 << 20);
-    let rest = Router::new()
-        .route(
-            "/rooms",
-            post(http::create_room).layer(axum::extract::DefaultBodyLimit::max(body_limit)),
-        )
-        .route(
-            "/rooms/autocomplete",
-            post(autocomplete::autocomplete).layer(autocomplete::body_limit()),
-        )
-        .route("/rooms/{id}", get(http::get_room).delete(owner::end_room))
-        .route("/rooms/{id}/users/{user_id}", delete(owner::remove_user))
-        .route("/rooms/{id}/read_only", put(owner::set_read_only))
-        .route("/rooms/{id}/links", post(owner::rotate_links))
-        .route("/rooms/{id}/exists", get(http::room_exists))
-        .route("/rooms/{id}/files", get(http::list_files))
-        .route("/rooms/{id}/files/{*path}", get(http::file_text))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            http::require_auth,
-        ));
-    let mut app = Router::new()
-        .merge(rest)
-        .route("/health", get(http::health))
-        .route("/metrics", get(http::metrics))
-        .route("/ws/{room_id}", get(connection::ws_handler));
+    let (router, doc) = documented_router(Some(&state)).split_for_parts();
+    let doc = openapi::finish(doc);
+    let served = openapi::Served(Arc::new(doc.to_json().unwrap_or_default()));
+    let mut app = router.layer(axum::Extension(served));
     if let Some(origins) = &state.config.cors_origins {
         let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
         app = app.layer(
@@ -85,6 +69,54 @@ pub fn router(state: AppState) -> Router {
         );
     }
     app.with_state(state)
+}
+
+/// The routes and their description, before they are split; without a
+/// state (for the description alone), without the layers that need one.
+fn documented_router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let (schemas, paths, mut create) = routes!(http::create_room);
+    if let Some(state) = state {
+        // A project's files come in one body: room for all of them, escaped.
+        let body_limit = usize::try_from(state.config.max_room_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+            .saturating_add(1 << 20);
+        create = create.layer(axum::extract::DefaultBodyLimit::max(body_limit));
+    }
+    let (c_schemas, c_paths, complete) = routes!(autocomplete::autocomplete);
+    let complete = (
+        c_schemas,
+        c_paths,
+        complete.layer(autocomplete::body_limit()),
+    );
+    let mut rest = OpenApiRouter::new()
+        .routes((schemas, paths, create))
+        .routes(complete)
+        .routes(routes!(http::get_room, owner::end_room))
+        .routes(routes!(owner::remove_user))
+        .routes(routes!(owner::set_read_only))
+        .routes(routes!(owner::rotate_links))
+        .routes(routes!(http::room_exists))
+        .routes(routes!(http::list_files))
+        .routes(routes!(http::file_text));
+    if let Some(state) = state {
+        rest = rest.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::require_auth,
+        ));
+    }
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(rest)
+        .routes(routes!(http::health))
+        .routes(routes!(http::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::websocket))
+}
+
+/// The OpenAPI description `GET /openapi.json` serves, without a server
+/// (`collab-server openapi`).
+pub fn openapi_description() -> utoipa::openapi::OpenApi {
+    openapi::finish(documented_router(None).split_for_parts().1)
 }
 
 /// Why the server could not start.

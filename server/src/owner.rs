@@ -49,6 +49,20 @@ async fn check_owner(app: &AppState, id: &str, headers: &HeaderMap) -> Result<St
     Ok(access.room_id)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rooms/{id}",
+    tag = "owner",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "The id that opens the room"), ("Collab-Owner-Token" = String, Header, description = "The room's owner token")),
+    responses(
+        (status = 204, description = "Ended: everyone was closed with 4007, its data deleted"),
+        (status = 403, description = "Without the room's owner token (Collab-Owner-Token), or through the read-only id", body = rest::ErrorBody),
+        (status = 404, description = "No such room", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `DELETE /rooms/{id}`: ends the room. Everyone in it is told (`error`
 /// `room_ended`, close 4007) and its data is deleted. 204, 403, 404.
 pub async fn end_room(
@@ -64,6 +78,22 @@ pub async fn end_room(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    put,
+    path = "/rooms/{id}/read_only",
+    tag = "owner",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "The id that opens the room"), ("Collab-Owner-Token" = String, Header, description = "The room's owner token")),
+    request_body(content = rest::ReadOnly, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The room's mode now", body = rest::ReadOnly),
+        (status = 400, description = "The body is not {\"read_only\": bool}", body = rest::ErrorBody),
+        (status = 403, description = "Without the room's owner token (Collab-Owner-Token), or through the read-only id", body = rest::ErrorBody),
+        (status = 404, description = "No such room", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `PUT /rooms/{id}/read_only` with `{"read_only": bool}`: makes the room
 /// read-only for everyone but connections that hold the owner token, or
 /// editable again. Everyone is told (`mode`). 200 with the mode, 400, 403,
@@ -85,6 +115,24 @@ pub async fn set_read_only(
     Ok(Json(mode))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/rooms/{id}/users/{user_id}",
+    tag = "owner",
+    security((), ("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The id that opens the room"),
+        ("user_id" = String, Path, description = "Who to remove"),
+        ("Collab-Owner-Token" = String, Header, description = "The room's owner token")
+    ),
+    responses(
+        (status = 200, description = "Removed: closed with 4006, their clients refused, the links replaced", body = rest::Removed),
+        (status = 403, description = "Without the room's owner token (Collab-Owner-Token), or through the read-only id", body = rest::ErrorBody),
+        (status = 404, description = "No such room, or nobody by that user id", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `DELETE /rooms/{id}/users/{user_id}`: removes a participant. Their
 /// connections are closed (`error` `removed`, close 4006), their client
 /// refused when it comes back, and the room's links replaced (the one they
@@ -108,6 +156,20 @@ pub async fn remove_user(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/rooms/{id}/links",
+    tag = "owner",
+    security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "The id that opens the room"), ("Collab-Owner-Token" = String, Header, description = "The room's owner token")),
+    responses(
+        (status = 200, description = "The new links (the old ones no longer open the room)", body = rest::CreatedRoom),
+        (status = 403, description = "Without the room's owner token (Collab-Owner-Token), or through the read-only id", body = rest::ErrorBody),
+        (status = 404, description = "No such room", body = rest::ErrorBody),
+        (status = 401, description = "Authentication is on and the token is missing or bad", body = rest::ErrorBody),
+        (status = 503, description = "The room store (Redis) is unreachable", body = rest::ErrorBody)
+    )
+)]
 /// `POST /rooms/{id}/links`: replaces the room's share links. The old
 /// editing and read-only ids (and the room's own id) stop opening it;
 /// connected users stay and are told the new ones (`links`). 200 with the

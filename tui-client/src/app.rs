@@ -54,6 +54,12 @@ pub struct Session {
     pub server_arg: Option<String>,
     /// Copies also go to the system clipboard (OSC 52).
     pub osc52: bool,
+    /// The colours the terminal gets (`--color`, NO_COLOR, the terminal).
+    pub depth: ColorDepth,
+    /// No syntax highlighting (`theme = "plain"`).
+    pub plain: bool,
+    /// Keys the config file binds to actions.
+    pub key_overrides: Vec<(crate::core::keymap::KeyChord, crate::core::keymap::Action)>,
     /// Commands that bring someone into the room (`collab share` prints
     /// them): the help shows them, F8 copies the first.
     pub join_commands: Vec<String>,
@@ -73,6 +79,9 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         file,
         server_arg,
         osc52,
+        depth,
+        plain,
+        key_overrides,
         join_commands,
         disk_reports,
     } = session;
@@ -94,7 +103,9 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         .with_server(server_arg.as_deref())
         .with_disk_state(disk)
         .with_join_commands(join_commands)
-        .with_disk_mirror(disk_reports.is_some());
+        .with_disk_mirror(disk_reports.is_some())
+        .with_plain_text(plain)
+        .with_key_overrides(key_overrides);
     if let Some(entry) = &resumed {
         editor = entry.resume(editor);
     }
@@ -114,10 +125,7 @@ pub async fn run(session: Session) -> anyhow::Result<Outcome> {
         project: true,
         owner_token: owners.as_ref().and_then(|o| o.get(&room)),
     };
-    let look = Look {
-        depth: terminal::color_depth(|k| std::env::var(k).ok()),
-        osc52,
-    };
+    let look = Look { depth, osc52 };
     let result = event_loop(
         &mut tui,
         &mut editor,

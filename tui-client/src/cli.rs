@@ -1,5 +1,6 @@
-//! The command line: `collab share | create | join | cat | append | watch`, with the
-//! server, name and token taken from flags or the environment.
+//! The command line: `collab share | create | join | cat | append | watch`,
+//! and `config | completions | man`. The server, name, token and the rest
+//! come from flags, the environment or the config file (see `settings`).
 
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
 #[derive(Debug, Parser)]
 #[command(
     name = "collab",
-    version,
+    version = crate::VERSION,
     about = "Edit code together, in the terminal, in real time.",
     long_about = "Edit code together, in the terminal, in real time.\n\n\
         `collab share DIR` makes a room of a directory and keeps the files \
@@ -24,16 +25,19 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8000";
         `watch` reach a room from scripts."
 )]
 pub struct Cli {
-    /// The collab server's base URL.
-    #[arg(long, global = true, env = "COLLAB_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// The collab server's base URL [default: the config file's `server`,
+    /// else http://127.0.0.1:8000].
+    #[arg(long, global = true, env = "COLLAB_SERVER")]
+    pub server: Option<String>,
 
-    /// Your display name in rooms [default: $USER, else "anonymous"].
+    /// Your display name in rooms [default: the config file's `name`, else
+    /// $USER, else "anonymous"].
     #[arg(long, global = true, env = "COLLAB_NAME")]
     pub name: Option<String>,
 
     /// Sent as `Authorization: Bearer <token>` to the server (REST and
-    /// WebSocket), for servers that require it.
+    /// WebSocket), for servers that require it [default: the output of the
+    /// config file's `token-command`].
     #[arg(long, global = true, env = "COLLAB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
@@ -47,9 +51,49 @@ pub struct Cli {
     #[arg(long = "no-osc52", global = true)]
     pub no_osc52: bool,
 
+    /// Colours: `auto` follows NO_COLOR and what the terminal shows,
+    /// `always` colours even with NO_COLOR set, `never` uses none (bold,
+    /// reverse and underline still mark carets and selections).
+    #[arg(
+        long,
+        global = true,
+        env = "COLLAB_COLOR",
+        value_enum,
+        value_name = "WHEN"
+    )]
+    pub color: Option<ColorChoice>,
+
+    /// The config file [default: $XDG_CONFIG_HOME/collab/config.toml, else
+    /// ~/.config/collab/config.toml]; `collab config` shows what it sets.
+    #[arg(long, global = true, env = "COLLAB_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When to use colours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ColorChoice {
+    /// Follow NO_COLOR and the terminal.
+    #[default]
+    Auto,
+    /// Always, even with NO_COLOR set.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl std::fmt::Display for ColorChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ColorChoice::Auto => "auto",
+            ColorChoice::Always => "always",
+            ColorChoice::Never => "never",
+        })
+    }
 }
 
 /// The subcommands.
@@ -102,6 +146,25 @@ pub enum Command {
     Watch {
         /// The room id (or a URL ending in it).
         room: String,
+    },
+    /// Print the settings in force and where each came from (flag,
+    /// environment, config file, default); the token is never shown.
+    Config,
+    /// Print the shell completion script for SHELL on stdout.
+    ///
+    /// bash: `collab completions bash >
+    /// ~/.local/share/bash-completion/completions/collab`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or with --dir write collab.1
+    /// and one page per subcommand into DIR.
+    Man {
+        /// The directory to write the pages into (made if missing), e.g.
+        /// ~/.local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -205,12 +268,13 @@ pub fn server_of(arg: &str) -> Option<String> {
     Some(format!("{scheme}://{host}{prefix}"))
 }
 
-/// The server to use: `--server`/`COLLAB_SERVER` when given, else the one a
-/// pasted room URL names, else the default.
-pub fn server_for(flag: &str, room_arg: Option<&str>) -> String {
+/// The server to use: `--server`/`COLLAB_SERVER` when given (`explicit`),
+/// else the one a pasted room URL names, else `setting` (the config file's
+/// or the default).
+pub fn server_for(setting: &str, explicit: bool, room_arg: Option<&str>) -> String {
     match room_arg.and_then(server_of) {
-        Some(server) if flag == DEFAULT_SERVER => server,
-        _ => flag.to_owned(),
+        Some(server) if !explicit => server,
+        _ => setting.to_owned(),
     }
 }
 
@@ -218,7 +282,11 @@ impl Command {
     /// The room argument, for the commands that take one.
     pub fn room_arg(&self) -> Option<&str> {
         match self {
-            Command::Create(_) | Command::Share(_) => None,
+            Command::Create(_)
+            | Command::Share(_)
+            | Command::Config
+            | Command::Completions { .. }
+            | Command::Man { .. } => None,
             Command::Join(a) => Some(&a.room),
             Command::Cat { room, .. } | Command::Append { room, .. } | Command::Watch { room } => {
                 Some(room)
@@ -239,17 +307,6 @@ pub fn join_command(base: &str, room: &str) -> String {
 /// The server as a share command should name it; `None` for the default.
 pub fn server_arg(base: &str) -> Option<&str> {
     (base != DEFAULT_SERVER).then_some(base)
-}
-
-/// The display name: `--name`/`COLLAB_NAME`, else the OS user, else
-/// "anonymous".
-pub fn display_name(flag: Option<&str>) -> String {
-    flag.map(str::to_owned)
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("USERNAME").ok())
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "anonymous".into())
 }
 
 #[cfg(test)]
@@ -289,14 +346,22 @@ mod tests {
         assert_eq!(server_of("http://h:1/abc").as_deref(), Some("http://h:1"));
         assert_eq!(server_of("abc"), None);
         assert_eq!(
-            server_for(DEFAULT_SERVER, Some("https://h/r/abc")),
+            server_for(DEFAULT_SERVER, false, Some("https://h/r/abc")),
             "https://h"
         );
         assert_eq!(
-            server_for("http://mine:1", Some("https://h/r/abc")),
+            server_for("http://file:1", false, Some("https://h/r/abc")),
+            "https://h",
+            "a pasted URL beats the config file"
+        );
+        assert_eq!(
+            server_for("http://mine:1", true, Some("https://h/r/abc")),
             "http://mine:1"
         );
-        assert_eq!(server_for(DEFAULT_SERVER, Some("abc")), DEFAULT_SERVER);
+        assert_eq!(
+            server_for(DEFAULT_SERVER, false, Some("abc")),
+            DEFAULT_SERVER
+        );
         assert_eq!(room_id("https://h/r/abc").unwrap(), "abc");
     }
 

@@ -14,6 +14,11 @@ pub mod language;
 pub mod local_state;
 pub mod net;
 pub mod server_api;
+pub mod settings;
 pub mod terminal;
 pub mod tls;
 pub mod view;
+
+/// `collab --version`: the crate's version and, when built from a git
+/// checkout, its commit (`0.1.0 (a035380)`; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("COLLAB_GIT_SUFFIX"));

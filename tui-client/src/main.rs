@@ -7,22 +7,32 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 use collab::app::{self, Outcome, Session};
-use collab::cli::{display_name, room_id, server_arg, Cli, Command};
+use collab::cli::{room_id, server_arg, Cli, ColorChoice, Command};
 use collab::commands;
 use collab::disk::mirror::Background;
 use collab::server_api::ServerApi;
+use collab::settings::{Settings, Source, Theme};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // clap's own help and errors follow --color too (it reads NO_COLOR
+    // itself).
+    let clap_color = match early_color(&argv) {
+        Some(ColorChoice::Never) => clap::ColorChoice::Never,
+        Some(ColorChoice::Always) => clap::ColorChoice::Always,
+        _ => clap::ColorChoice::Auto,
+    };
+    let matches = Cli::command().color(clap_color).get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build();
     let result = runtime
         .context("cannot start the async runtime")
-        .and_then(|rt| rt.block_on(dispatch(cli)));
+        .and_then(|rt| rt.block_on(dispatch(cli, &matches)));
     match result {
         Ok(Outcome::Quit) => ExitCode::SUCCESS,
         Ok(Outcome::Signal { number, unsent }) => {
@@ -36,18 +46,62 @@ fn main() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
-    let server = collab::cli::server_for(&cli.server, cli.command.room_arg());
-    let api = ServerApi::with_ca(&server, cli.token.clone(), cli.ca_cert.as_deref())?;
-    let name = display_name(cli.name.as_deref());
-    let osc52 = collab::terminal::osc52_enabled(
-        cli.no_osc52,
-        std::env::var("COLLAB_OSC52").ok().as_deref(),
-    );
+/// `--color`'s value as far as it can be told before parsing (for clap's
+/// own output): the flag, else `COLLAB_COLOR`.
+fn early_color(argv: &[std::ffi::OsString]) -> Option<ColorChoice> {
+    let value = argv
+        .iter()
+        .zip(argv.iter().skip(1))
+        .find_map(|(a, b)| (a == "--color").then(|| b.to_string_lossy().into_owned()))
+        .or_else(|| {
+            argv.iter().find_map(|a| {
+                a.to_str()
+                    .and_then(|a| a.strip_prefix("--color="))
+                    .map(str::to_owned)
+            })
+        })
+        .or_else(|| std::env::var("COLLAB_COLOR").ok())?;
+    <ColorChoice as clap::ValueEnum>::from_str(&value, true).ok()
+}
+
+async fn dispatch(cli: Cli, matches: &ArgMatches) -> anyhow::Result<Outcome> {
+    // These need no settings, so a broken config file cannot stop them.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "collab", &mut std::io::stdout());
+            return Ok(Outcome::Quit);
+        }
+        Command::Man { dir } => {
+            man(dir.as_deref())?;
+            return Ok(Outcome::Quit);
+        }
+        _ => {}
+    }
+    let settings = Settings::resolve(&cli, matches, |k| std::env::var(k).ok())?;
+    if let Command::Config = cli.command {
+        print!("{}", settings.report());
+        return Ok(Outcome::Quit);
+    }
+    let explicit = matches!(settings.server.source, Source::Flag(_) | Source::Env(_));
+    let server = collab::cli::server_for(&settings.server.value, explicit, cli.command.room_arg());
+    let api = ServerApi::with_ca(
+        &server,
+        settings.token()?,
+        settings.ca_cert.value.as_deref(),
+    )?;
+    let name = settings.name.value.clone();
+    let osc52 = settings.osc52.value;
+    let depth = collab::terminal::color_depth_for(settings.color.value, |k| std::env::var(k).ok());
+    let plain = settings.theme.value == Theme::Plain;
+    let key_overrides = settings.key_overrides();
     let session = |room: String, file| Session {
         join_commands: Vec::new(),
         disk_reports: None,
         osc52,
+        depth,
+        plain,
+        key_overrides: key_overrides.clone(),
         server_arg: server_arg(&api.base()).map(str::to_owned),
         api: api.clone(),
         room,
@@ -97,8 +151,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             }
         }
         Command::Watch { room } => commands::watch::run(&api, &room_id(&room)?, &name).await?,
+        Command::Config | Command::Completions { .. } | Command::Man { .. } => {}
     }
     Ok(Outcome::Quit)
+}
+
+/// `collab man`: the page on stdout, or every page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let cmd = Cli::command();
+    match dir {
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut std::io::stdout())
+            .context("cannot write the man page"),
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(cmd, dir))
+            .with_context(|| format!("cannot write the man pages into {}", dir.display())),
+    }
 }
 
 /// The editor on `session`, with a disk mirror running beside it when the

@@ -122,6 +122,20 @@ pub fn color_depth(get: impl Fn(&str) -> Option<String>) -> ColorDepth {
     ColorDepth::Ansi16
 }
 
+/// The colours for `--color` `choice`: `never` none, `always` what the
+/// terminal shows even with `NO_COLOR` set, `auto` as [`color_depth`].
+pub fn color_depth_for(
+    choice: crate::cli::ColorChoice,
+    get: impl Fn(&str) -> Option<String>,
+) -> ColorDepth {
+    use crate::cli::ColorChoice;
+    match choice {
+        ColorChoice::Never => ColorDepth::NoColor,
+        ColorChoice::Auto => color_depth(get),
+        ColorChoice::Always => color_depth(|k| if k == "NO_COLOR" { None } else { get(k) }),
+    }
+}
+
 /// Standard base64 with padding (RFC 4648), as OSC 52 wants it.
 fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -176,6 +190,20 @@ mod tests {
         assert_eq!(color_depth(env(&no_color)), ColorDepth::NoColor);
         let empty = [("NO_COLOR", ""), ("COLORTERM", "24bit")];
         assert_eq!(color_depth(env(&empty)), ColorDepth::TrueColor);
+        // --color: never beats the terminal, always beats NO_COLOR.
+        use crate::cli::ColorChoice;
+        assert_eq!(
+            color_depth_for(ColorChoice::Never, env(&truecolor)),
+            ColorDepth::NoColor
+        );
+        assert_eq!(
+            color_depth_for(ColorChoice::Always, env(&no_color)),
+            ColorDepth::TrueColor
+        );
+        assert_eq!(
+            color_depth_for(ColorChoice::Auto, env(&no_color)),
+            ColorDepth::NoColor
+        );
     }
 
     #[test]

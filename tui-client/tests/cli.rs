@@ -345,3 +345,30 @@ fn watch_joins_as_a_watcher_that_others_see_as_such() {
     let _ = watcher.kill();
     let _ = watcher.wait();
 }
+
+#[test]
+fn version_names_the_commit_in_a_checkout() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_collab"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let version = String::from_utf8(out.stdout).unwrap();
+    let expected = format!("collab {}", env!("CARGO_PKG_VERSION"));
+    assert!(version.starts_with(&expected), "{version:?}");
+    // Built from this checkout (as tests are, whenever git is here): the
+    // commit is in parentheses, "-dirty" after it with local changes.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if let Some(head) = head {
+        let head = String::from_utf8(head.stdout).unwrap();
+        assert!(
+            version.contains(&format!("({}", head.trim())),
+            "{version:?} does not name {head:?}"
+        );
+    }
+}

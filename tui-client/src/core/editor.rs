@@ -239,6 +239,11 @@ pub struct Editor {
     /// The parse tree for highlighting, when the document's language has a
     /// grammar (the view asks through `&self`, hence the cell).
     syntax: RefCell<Option<Syntax>>,
+    /// No syntax highlighting (the config file's `theme = "plain"`).
+    plain: bool,
+    /// Keys the config file binds to actions, looked at before the
+    /// defaults.
+    pub(crate) key_overrides: Vec<(super::keymap::KeyChord, super::keymap::Action)>,
     /// `is_dirty`'s answer and the version it was for.
     dirty_memo: Cell<Option<(u64, bool)>>,
     caret: usize,
@@ -328,6 +333,8 @@ impl Editor {
             version: 0,
             columns: RefCell::new(ColumnIndex::new()),
             syntax: RefCell::new(None),
+            plain: false,
+            key_overrides: Vec::new(),
             dirty_memo: Cell::new(None),
             caret: 0,
             anchor: None,
@@ -391,6 +398,9 @@ impl Editor {
     /// Highlighted stretches within the char ranges `visible` (ascending),
     /// for the view; reparses first if the text changed.
     pub fn highlights(&self, visible: &[std::ops::Range<usize>]) -> Vec<HighlightSpan> {
+        if self.plain {
+            return Vec::new();
+        }
         match self.syntax.borrow_mut().as_mut() {
             Some(syntax) => syntax.highlights(self.doc.rope(), visible),
             None => Vec::new(),
@@ -434,6 +444,22 @@ impl Editor {
             .get_mut()
             .is_some()
             .then(|| self.doc.rope().clone())
+    }
+
+    /// Without syntax highlighting (`theme = "plain"`).
+    pub fn with_plain_text(mut self, plain: bool) -> Self {
+        self.plain = plain;
+        self
+    }
+
+    /// Keys bound to actions by the config file's `[keys]`, before the
+    /// defaults.
+    pub fn with_key_overrides(
+        mut self,
+        overrides: Vec<(super::keymap::KeyChord, super::keymap::Action)>,
+    ) -> Self {
+        self.key_overrides = overrides;
+        self
     }
 
     /// The server the share commands name (`None`: the default server).

@@ -615,3 +615,36 @@ fn a_history_reset_keeps_a_copy_of_the_document() {
         }]
     );
 }
+
+#[test]
+fn keys_from_the_config_file_come_before_the_defaults() {
+    use crate::core::keymap::{Action, KeyChord};
+    let overrides = vec![
+        (KeyChord::parse("ctrl-shift-z").unwrap(), Action::Redo),
+        (KeyChord::parse("Ctrl-W").unwrap(), Action::Quit),
+    ];
+    let mut ed = ready("").with_key_overrides(overrides);
+    type_str(&mut ed, "ab");
+    ctrl(&mut ed, 'z');
+    assert_eq!(text(&ed), "");
+    // A terminal sends Ctrl-Shift-Z as a capital or with SHIFT.
+    ed.handle_event(&key(KeyCode::Char('Z'), KeyModifiers::CONTROL));
+    assert_eq!(text(&ed), "ab", "redone");
+    ctrl(&mut ed, 'z');
+    ed.handle_event(&key(
+        KeyCode::Char('z'),
+        KeyModifiers::CONTROL | KeyModifiers::SHIFT,
+    ));
+    assert_eq!(text(&ed), "ab", "redone again");
+    // Ctrl-W no longer deletes a word: it quits.
+    ctrl(&mut ed, 'w');
+    assert_eq!(text(&ed), "ab");
+    let quits = ed.take_effects().iter().any(|e| matches!(e, Effect::Quit));
+    assert!(quits || ed.prompt().is_some(), "Ctrl-W quits (or asks to)");
+    assert!(KeyChord::parse("q").is_err(), "a key that types is refused");
+    assert!(KeyChord::parse("ctrl-f13").is_err());
+    assert_eq!(
+        KeyChord::parse("alt-f9").unwrap(),
+        KeyChord::parse("ALT-F9").unwrap()
+    );
+}

@@ -221,6 +221,100 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Any key, offline", "reconnect now instead of waiting"),
 ];
 
+/// A key with its modifiers, as a config file names it (`"ctrl-shift-z"`,
+/// `"alt-q"`, `"f9"`), for the `[keys]` overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyChord {
+    code: KeyCode,
+    ctrl: bool,
+    alt: bool,
+    shift: bool,
+}
+
+impl KeyChord {
+    /// Parses `ctrl-`, `alt-` and `shift-` prefixes (any order, any case)
+    /// and a key: one char, `f1`..`f12`, `enter`, `tab`, `backspace`,
+    /// `delete`, `insert`, `home`, `end`, `pageup`, `pagedown`, `left`,
+    /// `right`, `up`, `down`, `esc`, `space`.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let lower = spec.trim().to_ascii_lowercase();
+        let mut rest = lower.as_str();
+        let (mut ctrl, mut alt, mut shift) = (false, false, false);
+        loop {
+            if let Some(r) = rest.strip_prefix("ctrl-") {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("alt-") {
+                alt = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("shift-") {
+                shift = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = match rest {
+            "enter" => KeyCode::Enter,
+            "tab" => KeyCode::Tab,
+            "backspace" => KeyCode::Backspace,
+            "delete" => KeyCode::Delete,
+            "insert" => KeyCode::Insert,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "pageup" => KeyCode::PageUp,
+            "pagedown" => KeyCode::PageDown,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "esc" => KeyCode::Esc,
+            "space" => KeyCode::Char(' '),
+            f if f.len() > 1 && f.starts_with('f') => match f[1..].parse::<u8>() {
+                Ok(n @ 1..=12) => KeyCode::F(n),
+                _ => return Err(format!("{spec:?} is not a key")),
+            },
+            c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().unwrap_or(' ')),
+            _ => {
+                return Err(format!(
+                    "{spec:?} is not a key (write e.g. \"ctrl-shift-z\", \"alt-q\", \"f9\")"
+                ))
+            }
+        };
+        if matches!(code, KeyCode::Char(_)) && !ctrl && !alt {
+            return Err(format!(
+                "{spec:?} would take a key that types text; add ctrl- or alt-"
+            ));
+        }
+        Ok(Self {
+            code,
+            ctrl,
+            alt,
+            shift,
+        })
+    }
+
+    /// Whether `key` is this chord (a capital letter counts as Shift).
+    pub fn matches(&self, key: &KeyEvent) -> bool {
+        let mut shift = key.modifiers.contains(KeyModifiers::SHIFT);
+        let code = match key.code {
+            KeyCode::Char(c) if c.is_ascii_uppercase() => {
+                shift = true;
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
+            KeyCode::BackTab => {
+                shift = true;
+                KeyCode::Tab
+            }
+            other => other,
+        };
+        code == self.code
+            && key.modifiers.contains(KeyModifiers::CONTROL) == self.ctrl
+            && key.modifiers.contains(KeyModifiers::ALT) == self.alt
+            && shift == self.shift
+    }
+}
+
 /// The action for a key press, if any.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -432,7 +526,12 @@ impl Editor {
         }
         // Typing with the popup open narrows it.
         let narrowing = self.completion().is_some();
-        match action_for(key) {
+        let overridden = self
+            .key_overrides
+            .iter()
+            .find(|(chord, _)| chord.matches(key))
+            .map(|(_, action)| *action);
+        match overridden.or_else(|| action_for(key)) {
             Some(action) => self.apply(action),
             None => {
                 if let Some(name) = key_name(key) {

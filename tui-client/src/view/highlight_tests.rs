@@ -264,3 +264,64 @@ fn fewer_colors_are_downgraded_and_no_color_keeps_reverse_video() {
     assert!(!buf[(TEXT_X + 2, 0)].modifier.contains(Modifier::REVERSED));
     assert!(buf[(TEXT_X + 14, 0)].modifier.contains(Modifier::ITALIC));
 }
+
+#[test]
+fn no_color_in_the_environment_leaves_no_colour_in_the_frame() {
+    let env = |k: &str| match k {
+        "NO_COLOR" => Some("1".to_owned()),
+        "COLORTERM" => Some("truecolor".to_owned()),
+        "TERM" => Some("xterm-256color".to_owned()),
+        _ => None,
+    };
+    let depth = crate::terminal::color_depth_for(crate::cli::ColorChoice::Auto, env);
+    assert_eq!(depth, ColorDepth::NoColor);
+    // Bob's caret at 4, Carol's selection over "main", ours over "f".
+    let users = vec![
+        user("bob", "#e6194b", Some(14), None),
+        user("carol", "#3cb44b", Some(7), Some(3)),
+    ];
+    let mut ed = editor("rust", "fn main() {} // c", users.clone());
+    ed.handle_event(&Event::Key(KeyEvent::new(
+        KeyCode::Right,
+        KeyModifiers::SHIFT,
+    )));
+    let buf = render_at(&mut ed, depth);
+    let coloured: Vec<_> = buf
+        .content()
+        .iter()
+        .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+        .map(|c| c.symbol().to_owned())
+        .collect();
+    assert!(coloured.is_empty(), "cells with colour: {coloured:?}");
+    // Still visible: our selection and Bob's caret reversed, Carol's
+    // selection underlined, the comment italic.
+    assert!(buf[(TEXT_X, 0)].modifier.contains(Modifier::REVERSED));
+    assert!(buf[(TEXT_X + 14, 0)].modifier.contains(Modifier::REVERSED));
+    for col in 3..7 {
+        assert!(
+            buf[(TEXT_X + col, 0)]
+                .modifier
+                .contains(Modifier::UNDERLINED),
+            "Carol's selection at {col}"
+        );
+    }
+    assert!(!buf[(TEXT_X + 1, 0)].modifier.contains(Modifier::UNDERLINED));
+
+    // --color always: NO_COLOR no longer matters.
+    let depth = crate::terminal::color_depth_for(crate::cli::ColorChoice::Always, env);
+    let buf = render_at(&mut editor("rust", "fn main() {}", users), depth);
+    assert_eq!(fg(&buf, 0, 0), KEYWORD);
+}
+
+#[test]
+fn the_plain_theme_drops_syntax_colours_but_keeps_carets() {
+    let users = vec![user("bob", "#e6194b", Some(4), None)];
+    let mut ed = editor("rust", "fn main() {}", users).with_plain_text(true);
+    let buf = render(&mut ed);
+    assert_eq!(fg(&buf, 0, 0), Color::Reset, "no keyword colour");
+    assert_eq!(
+        buf[(TEXT_X + 4, 0)].bg,
+        Color::Rgb(0xe6, 0x19, 0x4b),
+        "Bob's caret"
+    );
+}

@@ -24,6 +24,9 @@ pub fn collab(server_url: &str, state: &std::path::Path) -> Command {
     cmd.arg("--server")
         .arg(server_url)
         .env("XDG_STATE_HOME", state)
+        // No config file of the user's: one may be written into `state`.
+        .env("XDG_CONFIG_HOME", state)
+        .env_remove("COLLAB_CONFIG")
         .env("COLLAB_NAME", "tester")
         .env_remove("COLLAB_SERVER")
         .env_remove("COLLAB_TOKEN");
