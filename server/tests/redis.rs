@@ -167,12 +167,20 @@ async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped()
     let ServerMessage::Init { users, .. } = init else {
         unreachable!()
     };
-    let ghost_id = users
-        .iter()
-        .find(|u| u.name == "ghost")
-        .expect("ghost is present")
-        .user_id
-        .clone();
+    // Presence crosses instances off the rooms' path: ghost is in the init,
+    // or announced right after it.
+    let ghost_id = match users.iter().find(|u| u.name == "ghost") {
+        Some(u) => u.user_id.clone(),
+        None => loop {
+            match watcher.next(Duration::from_secs(10)).await {
+                Some(Ok(ServerMessage::UserJoined { user })) if user.name == "ghost" => {
+                    break user.user_id
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("ghost is not announced: {other:?}"),
+            }
+        },
+    };
 
     let killer = async {
         tokio::time::sleep(Duration::from_millis(200)).await;

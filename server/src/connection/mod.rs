@@ -136,18 +136,21 @@ async fn serve(
         room,
     } = admitted;
     let outbox = Outbox::new(app.config.outgoing_queue);
-    let request = |viewer_id| JoinRequest {
+    let request = |viewer_id, link| JoinRequest {
         client_id: client_id.clone(),
         name: ids::clean_name(name.as_deref()),
         since,
         viewer_id,
+        link,
         watcher,
         project,
         typing,
         owner,
         sink: outbox.clone(),
     };
-    let mut joined = room.join(request(access.viewer_id.clone())).await;
+    let mut joined = room
+        .join(request(access.viewer_id.clone(), access.link.clone()))
+        .await;
     let mut room = room;
     for retry in 0..JOIN_RETRIES {
         if !matches!(joined, Err(JoinError::Gone)) {
@@ -162,7 +165,7 @@ async fn serve(
         }
         match find_room(&app, &id).await {
             Ok((again, fresh)) => {
-                joined = fresh.join(request(again.viewer_id)).await;
+                joined = fresh.join(request(again.viewer_id, again.link)).await;
                 room = fresh;
             }
             // Gone for good, or the store is unavailable: say which.
@@ -191,7 +194,7 @@ async fn serve(
                     tracing::warn!(error = %e, "cannot join room");
                     UNAVAILABLE
                 }
-                JoinError::Gone => NOT_FOUND,
+                JoinError::Gone | JoinError::StaleLink => NOT_FOUND,
                 JoinError::Removed => (error_code::REMOVED, msg.as_str(), close_code::REMOVED),
                 JoinError::NoMainDocument => (
                     error_code::DOCUMENT_DELETED,

@@ -122,6 +122,13 @@ where
         checker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shared = self.core.is_shared();
         let mut retired = false;
+        if self.core.link().is_some() {
+            retired = true;
+            self.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retire(&id);
+        }
         self.carry_out(&effects).await;
         while self.core.stop().is_none() {
             let hold = self.core.hold_until().map(Instant::from_std);
@@ -209,7 +216,7 @@ where
                         let loaded = self.load_doc(&doc).await;
                         self.core.doc_loaded(&doc, loaded);
                     }
-                    Action::Owner(act) => self.owner_act(act).await,
+                    Action::Owner(conn_id, act) => self.owner_act(conn_id, act).await,
                     Action::CatchUpChat(after) => {
                         let read = self.store.chat_since(&id, after).await;
                         self.core.chat_caught_up(read);
@@ -227,37 +234,59 @@ where
     /// Carries out an owner's control: the store first (it tells the other
     /// instances), then this room at once (its own event comes back too;
     /// each control is idempotent).
-    async fn owner_act(&mut self, act: super::core::OwnerAct) {
+    async fn owner_act(&mut self, conn_id: super::core::ConnId, act: super::core::OwnerAct) {
         use super::core::OwnerAct;
         let id = self.core.id().to_owned();
+        // Each applies here only once the store took it (so that every
+        // instance does the same); if it did not, the owner is told.
         let result = match act {
             OwnerAct::ReadOnly(read_only) => {
                 let r = self.store.set_read_only(&id, read_only).await;
-                self.core.set_read_only(read_only);
+                if r.is_ok() {
+                    self.core.set_read_only(read_only);
+                }
                 r.map(|_| ())
             }
-            OwnerAct::Remove(user_id) => {
-                let r = self.store.remove_user(&id, &user_id, &[]).await;
-                let known = r.as_ref().cloned().unwrap_or_default();
-                self.core.remove_user(&user_id, known);
-                // The link they had stops working too (until the room is
-                // shared anew): everyone else is told the new one.
-                match r {
-                    Ok(_) => self.rotate(&id).await,
-                    Err(e) => Err(e),
-                }
-            }
+            OwnerAct::Remove(user_id) => self.remove(&user_id).await.map(|_| ()),
             OwnerAct::Rotate => self.rotate(&id).await,
             OwnerAct::End => {
                 let viewer = self.core.viewer_id().map(str::to_owned);
                 let r = self.store.end_room(&id, viewer.as_deref()).await;
-                self.core.end();
+                if r.is_ok() {
+                    self.core.end();
+                }
                 r.map(|_| ())
             }
         };
         if let Err(e) = result {
             tracing::warn!(room = %short(&id), error = %e, "an owner's control did not reach the store");
+            self.core.owner_failed(conn_id, &e);
         }
+    }
+
+    /// Removes a user: in the store first (its client ids refused and the
+    /// room's links replaced in one step, one event to every instance),
+    /// then here: its connections closed and out of the room before the
+    /// others hear the new links. Returns the client ids refused (none: no
+    /// such user, nothing changed).
+    async fn remove(&mut self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let id = self.core.id().to_owned();
+        let (link, viewer) = (crate::ids::new_room_id(), crate::ids::new_room_id());
+        let known = self.core.client_ids_of(user_id);
+        let banned = self
+            .store
+            .remove_user(&id, user_id, &known, (&link, &viewer))
+            .await?;
+        if !banned.is_empty() {
+            self.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retire(&id);
+            let banned = self.core.remove_user(user_id, banned, now());
+            self.core.set_links(link, viewer);
+            return Ok(banned);
+        }
+        Ok(banned)
     }
 
     /// Replaces the room's share links (the store tells the other
@@ -266,6 +295,12 @@ where
         let (link, viewer) = (crate::ids::new_room_id(), crate::ids::new_room_id());
         let r = self.store.rotate_links(id, &link, &viewer).await;
         if matches!(r, Ok(true)) {
+            // The room's own id stops opening it through this instance's
+            // shortcut to its live actor too.
+            self.registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retire(id);
             self.core.set_links(link, viewer);
         }
         r.map(|_| ())
@@ -388,12 +423,8 @@ where
             Command::End => self.core.end(),
             Command::Mode(read_only) => self.core.set_read_only(read_only),
             Command::Links(link, viewer) => self.core.set_links(link, viewer),
-            Command::Remove {
-                user_id,
-                client_ids,
-                reply,
-            } => {
-                let _ = reply.send(self.core.remove_user(&user_id, client_ids));
+            Command::Remove { user_id, reply } => {
+                let _ = reply.send(self.remove(&user_id).await);
             }
             Command::Drain(done) => {
                 self.draining = Some(done);

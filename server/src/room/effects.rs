@@ -212,6 +212,9 @@ async fn check(
                 for e in tail.entries {
                     deliver(StoreEvent::Tree(e));
                 }
+                if let Some((link, viewer)) = tail.links {
+                    deliver(StoreEvent::Links { link, viewer });
+                }
             }
         }
     }

@@ -127,16 +127,14 @@ pub enum Command<S> {
     Mode(bool),
     /// The owner replaced the room's links: (editing link, read-only id).
     Links(String, String),
-    /// The owner removed a user: refuse these client ids and the user's
-    /// connections' from now on, and close those connections (4006).
-    /// Answered with every client id now refused for the user.
+    /// The owner removes a user (through REST): as the owner's
+    /// `remove_user`; answered with every client id now refused for the
+    /// user (none: no such user).
     Remove {
         /// Who.
         user_id: String,
-        /// Client ids the store knows to be theirs.
-        client_ids: Vec<String>,
         /// The answer.
-        reply: oneshot::Sender<Vec<String>>,
+        reply: oneshot::Sender<Result<Vec<String>, crate::store::StoreError>>,
     },
 }
 

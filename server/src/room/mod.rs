@@ -133,6 +133,9 @@ pub struct Access {
     pub room_id: String,
     /// The read-only id used, when joining as a viewer.
     pub viewer_id: Option<String>,
+    /// The editing link used, when the owner replaced the room's links
+    /// (`None`: the room's own id).
+    pub link: Option<String>,
 }
 
 /// Every room this server holds an actor for, by id, and the store that
@@ -217,30 +220,30 @@ where
         Ok(done)
     }
 
-    /// Removes user `user_id` from room `id`; returns the client ids now
-    /// refused (empty: no such user).
+    /// Removes user `user_id` from room `id` (their client ids refused, the
+    /// room's links replaced); returns the client ids now refused (empty:
+    /// no such user).
     pub async fn remove(&self, id: &str, user_id: &str) -> Result<Vec<String>, StoreError> {
-        let mut removed = self.store.remove_user(id, user_id, &[]).await?;
         if let Some(h) = self.local(id) {
-            let known = removed.clone();
-            let here = h
+            let asked = h
                 .ask(|reply| Command::Remove {
                     user_id: user_id.to_owned(),
-                    client_ids: known,
                     reply,
                 })
-                .await
-                .unwrap_or_default();
-            removed.extend(here);
-            removed.sort();
-            removed.dedup();
+                .await;
+            if let Some(answer) = asked {
+                return answer;
+            }
         }
-        if !removed.is_empty() {
-            // The link they had stops working (until the room is shared
-            // anew); everyone else is told the new one.
-            self.rotate(id).await?;
+        if !self.store.is_shared() {
+            return Ok(Vec::new());
         }
-        Ok(removed)
+        // No actor here: the store knows the user's client ids, and every
+        // instance hears of it.
+        let (link, viewer) = (ids::new_room_id(), ids::new_room_id());
+        self.store
+            .remove_user(id, user_id, &[], (&link, &viewer))
+            .await
     }
 
     /// Which room an id opens (its own id until the owner replaces its
@@ -253,6 +256,7 @@ where
         let editor = Access {
             room_id: id.to_owned(),
             viewer_id: None,
+            link: None,
         };
         let live_here = self.local(id).is_some() && !self.lock().retired.contains(id);
         if live_here || self.store.exists(id).await? {
@@ -262,11 +266,13 @@ where
             return Ok(Some(Access {
                 room_id,
                 viewer_id: None,
+                link: Some(id.to_owned()),
             }));
         }
         Ok(self.store.viewer_room(id).await?.map(|room_id| Access {
             room_id,
             viewer_id: Some(id.to_owned()),
+            link: None,
         }))
     }
 
@@ -277,6 +283,7 @@ where
         if !self.store.rotate_links(id, &link, &viewer).await? {
             return Ok(None);
         }
+        self.lock().retired.insert(id.to_owned());
         if let Some(h) = self.local(id) {
             h.send(Command::Links(link.clone(), viewer.clone())).await;
         }

@@ -107,13 +107,18 @@ impl MemoryStore {
         Ok(self.lock().rooms.contains_key(id))
     }
 
-    /// The room's actor keeps its bans (the caller tells it).
+    /// The room's actor keeps its bans (the caller tells it, and passes
+    /// the client ids it knows); the new links are recorded here.
     pub(super) async fn remove_user(
         &self,
-        _: &str,
+        id: &str,
         _: &str,
         known: &[String],
+        (link, viewer): (&str, &str),
     ) -> Result<Vec<String>> {
+        if !known.is_empty() {
+            self.rotate_links(id, link, viewer).await?;
+        }
         Ok(known.to_vec())
     }
 

@@ -314,6 +314,10 @@ pub struct TreeTail {
     /// The logged changes after the revision asked for (as far as the log
     /// reaches back; the reader checks the first one).
     pub entries: Vec<TreeEntry>,
+    /// The room's (editing link, read-only id), once the owner replaced its
+    /// links: read with the tree, so that joins and the periodic check
+    /// learn of new links even when their event was lost.
+    pub links: Option<(String, String)>,
 }
 
 /// The log after a revision, as [`Store::entries_since`] reads it.
@@ -445,12 +449,15 @@ pub enum StoreEvent {
         /// The new read-only id.
         viewer: String,
     },
-    /// The owner removed a user; these are its client ids, now refused.
+    /// The owner removed a user; these are its client ids, now refused,
+    /// and the room's new links (the one the user had stops working).
     Removed {
         /// Who.
         user_id: String,
         /// Its client ids.
         client_ids: Vec<String>,
+        /// The new (editing link, read-only id).
+        links: Option<(String, String)>,
     },
     /// Events may have been lost (the store's link reconnected, or the room
     /// fell far behind): read the log again.
@@ -704,15 +711,18 @@ impl Store {
     }
 
     /// Removes a user: its client ids (as the room's identities know them,
-    /// plus `known`) are refused from now on, and every instance is told
-    /// ([`StoreEvent::Removed`]). Returns the client ids.
+    /// plus `known`) are refused from now on, the room's links are replaced
+    /// by `links` (editing link, read-only id), and every instance is told
+    /// in one event ([`StoreEvent::Removed`]). Returns the client ids (none:
+    /// no such user, nothing changed).
     pub async fn remove_user(
         &self,
         id: &str,
         user_id: &str,
         known: &[String],
+        links: (&str, &str),
     ) -> Result<Vec<String>, StoreError> {
-        each!(self, s => s.remove_user(id, user_id, known).await)
+        each!(self, s => s.remove_user(id, user_id, known, links).await)
     }
 
     /// Numbers a chat message, keeps it with the room (the last

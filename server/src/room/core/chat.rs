@@ -487,6 +487,7 @@ mod tests {
             name: client.into(),
             since: None,
             viewer_id: viewer.then(|| "viewer".into()),
+            link: None,
             watcher: false,
             project: false,
             typing,

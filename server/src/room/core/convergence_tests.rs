@@ -153,6 +153,7 @@ impl SimStore {
 
     fn tree_tail(&self, after: u64) -> TreeTail {
         TreeTail {
+            links: None,
             revision: self.tree.len() as u64,
             entries: self.tree[(after as usize).min(self.tree.len())..].to_vec(),
         }
@@ -411,7 +412,7 @@ impl World {
                         self.instances[i].core.chat_caught_up(Ok(read));
                     }
                     // The simulated clients have no owner's controls.
-                    Action::Publish(_) | Action::Owner(_) => {}
+                    Action::Publish(_) | Action::Owner(..) => {}
                 }
             }
         }
@@ -1040,6 +1041,7 @@ fn join(
             name: client.into(),
             since,
             viewer_id: None,
+            link: None,
             watcher: false,
             typing: true,
             owner: false,

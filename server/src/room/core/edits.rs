@@ -76,9 +76,6 @@ impl<S: ConnSink> RoomCore<S> {
         if self.draining {
             return; // Not acknowledged: the client resends it after reconnecting.
         }
-        if self.refuse_read_only(conn_id, Some(&id), Some(seq)) {
-            return;
-        }
         if !self.docs.contains_key(&id) {
             // Open but not held: its `opened` has not been sent yet, so the
             // client cannot have a revision of it to edit.
@@ -139,6 +136,11 @@ impl<S: ConnSink> RoomCore<S> {
             .find(|p| p.client_id == client_id && p.seq >= seq)
         {
             p.conn_id = conn_id; // Its ack goes here when the queued copy commits.
+            return;
+        }
+        // After the resend checks: an edit taken before the owner made the
+        // room read-only is acknowledged, not refused, when it comes again.
+        if self.refuse_read_only(conn_id, Some(id), Some(seq)) {
             return;
         }
         if base > d.revision {

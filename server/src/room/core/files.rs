@@ -429,6 +429,9 @@ impl<S: ConnSink> RoomCore<S> {
                     return;
                 }
                 self.tree_entries(tail.entries, now);
+                if let Some((link, viewer)) = tail.links {
+                    self.set_links(link, viewer);
+                }
             }
             Ok(None) => self.reset(
                 close_code::ROOM_NOT_FOUND,
@@ -574,8 +577,14 @@ impl<S: ConnSink> RoomCore<S> {
             StoreEvent::Removed {
                 user_id,
                 client_ids,
+                links,
             } => {
-                self.remove_user(&user_id, client_ids);
+                // Closed (and out of the room) before the others hear the
+                // new links.
+                self.remove_user(&user_id, client_ids, now);
+                if let Some((link, viewer)) = links {
+                    self.set_links(link, viewer);
+                }
             }
             StoreEvent::Typing { user_id, doc } => self.remote_typing(user_id, doc.as_deref()),
             StoreEvent::Resync => {

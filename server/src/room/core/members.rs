@@ -96,6 +96,16 @@ impl<S: ConnSink> RoomCore<S> {
     /// ([`Self::learn_identity`]).
     pub fn join(&mut self, req: JoinRequest<S>, now: Instant) -> Result<Joined, JoinError> {
         self.check_join(req.since, &req.client_id, req.project)?;
+        // The id it came by must still open the room: links the owner
+        // replaced do not, even if they were resolved just before.
+        let current = match (&req.viewer_id, &req.link) {
+            (Some(v), _) => self.viewer_id.as_ref() == Some(v),
+            (None, Some(l)) => self.link.as_ref() == Some(l),
+            (None, None) => self.link.is_none(),
+        };
+        if !current {
+            return Err(JoinError::StaleLink);
+        }
         let main = self.tree.main();
         let replaced: Vec<ConnId> = self
             .conns

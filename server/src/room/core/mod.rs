@@ -136,6 +136,9 @@ pub struct JoinRequest<S> {
     /// Set when joining through the room's read-only id: that id, which the
     /// viewer sees as the room id (the editing id is never revealed to it).
     pub viewer_id: Option<String>,
+    /// Set when joining through an editing link that replaced the room's
+    /// own id (`POST /rooms/{id}/links`).
+    pub link: Option<String>,
     /// The client asked to only watch (`role=watcher`, e.g. `collab watch`):
     /// announced as a watcher, and its edits are refused like a viewer's.
     pub watcher: bool,
@@ -185,6 +188,9 @@ pub enum JoinError {
     /// The owner removed this client from the room.
     #[error("the room's owner removed you from this room")]
     Removed,
+    /// Joined by a link the owner replaced meanwhile.
+    #[error("no room with this id (its links were replaced)")]
+    StaleLink,
     /// The store could not be reached.
     #[error("the room's store is unavailable: {0}")]
     Store(#[from] StoreError),
@@ -232,9 +238,10 @@ pub enum Action {
     /// Read the tree log after the tree's revision; answer with
     /// [`RoomCore::tree_caught_up`].
     CatchUpTree,
-    /// Carry out an owner's control in the store (and through it on the
-    /// other instances), then here.
-    Owner(OwnerAct),
+    /// Carry out an owner's control (asked on this connection) in the
+    /// store (and through it on the other instances), then here; answer a
+    /// failure with [`RoomCore::owner_failed`].
+    Owner(ConnId, OwnerAct),
     /// Read the store's chat after this number; answer with
     /// [`RoomCore::chat_caught_up`].
     CatchUpChat(u64),

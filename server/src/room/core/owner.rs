@@ -52,7 +52,41 @@ impl<S: ConnSink> RoomCore<S> {
                 return self.refuse(conn_id, refusal(error_code::USER_NOT_FOUND, message), None);
             }
         }
-        self.actions.push(Action::Owner(act));
+        self.actions.push(Action::Owner(conn_id, act));
+    }
+
+    /// The store did not take an owner's control: nothing changed; the
+    /// owner is told (the connection stays open).
+    pub fn owner_failed(&mut self, conn_id: ConnId, e: &crate::store::StoreError) {
+        let refusal = Refusal {
+            code: error_code::UNAVAILABLE,
+            message: format!(
+                "the room's store did not take that ({e}); nothing changed, try again"
+            ),
+            doc: None,
+            path: None,
+        };
+        self.refuse(conn_id, refusal, None);
+    }
+
+    /// The client ids this room knows for `user_id`: its identities, and
+    /// its connections here.
+    pub fn client_ids_of(&self, user_id: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .identities
+            .iter()
+            .filter(|(_, (u, _))| &**u == user_id)
+            .map(|(client, _)| client.to_string())
+            .chain(
+                self.conns
+                    .values()
+                    .filter(|c| &*c.user_id == user_id)
+                    .map(|c| c.client_id.to_string()),
+            )
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
     }
 
     /// The owner ended the room.
@@ -62,23 +96,36 @@ impl<S: ConnSink> RoomCore<S> {
         }
     }
 
-    /// The owner removed `user_id`: its connections here are closed and its
-    /// client ids (`client_ids`, and those of its connections here) are
-    /// refused from now on. Returns every client id refused for it.
-    pub fn remove_user(&mut self, user_id: &str, client_ids: Vec<String>) -> Vec<String> {
+    /// The owner removed `user_id`: its connections here are closed and
+    /// out of the room at once (nothing they sent after is applied), and
+    /// its client ids (`client_ids`, those the room's identities know for
+    /// it, and those of its connections here) are refused from now on.
+    /// Returns every client id refused for it.
+    pub fn remove_user(
+        &mut self,
+        user_id: &str,
+        client_ids: Vec<String>,
+        now: std::time::Instant,
+    ) -> Vec<String> {
         let mut removed = client_ids;
-        for conn in self.conns.values_mut() {
-            if &*conn.user_id == user_id {
+        removed.extend(self.client_ids_of(user_id));
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| &*c.user_id == user_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for conn_id in conns {
+            if let Some(conn) = self.conns.get_mut(&conn_id) {
                 removed.push(conn.client_id.to_string());
                 conn.sink.fail(
                     error_code::REMOVED,
                     "the room's owner removed you from this room",
                     close_code::REMOVED,
                 );
-                // Nothing more reaches it until it is gone: not the new
-                // links the removal brings, not the chat.
                 conn.lagging = true;
             }
+            self.leave(conn_id, now);
         }
         removed.sort();
         removed.dedup();
@@ -174,7 +221,7 @@ mod tests {
         let collab_protocol::ServerMessage::Init { user_id, .. } = init else {
             unreachable!()
         };
-        let removed = core.remove_user(&user_id, vec!["a-elsewhere".into()]);
+        let removed = core.remove_user(&user_id, vec!["a-elsewhere".into()], Instant::now());
         assert_eq!(removed, ["a", "a-elsewhere"]);
         assert_eq!(
             heard_a.closed(),
@@ -187,6 +234,7 @@ mod tests {
                 name: "a".into(),
                 since: None,
                 viewer_id: None,
+                link: None,
                 watcher: false,
                 project: false,
                 typing: false,
@@ -208,6 +256,7 @@ mod tests {
                 name: client.into(),
                 since: None,
                 viewer_id: None,
+                link: None,
                 watcher: false,
                 project: false,
                 typing: false,
@@ -266,6 +315,50 @@ mod tests {
             .take()
             .iter()
             .any(|m| matches!(m, ServerMessage::Ack { revision: 2, .. })));
+    }
+
+    #[test]
+    fn a_join_by_a_replaced_link_is_refused() {
+        let mut core = room("x", false);
+        let request = |viewer_id: Option<&str>, link: Option<&str>| JoinRequest {
+            client_id: "c".into(),
+            name: "c".into(),
+            since: None,
+            viewer_id: viewer_id.map(str::to_owned),
+            link: link.map(str::to_owned),
+            watcher: false,
+            project: false,
+            typing: false,
+            owner: false,
+            sink: Default::default(),
+        };
+        assert!(core.join(request(None, None), Instant::now()).is_ok());
+        core.set_links("L2".into(), "V2".into());
+        for (viewer, link) in [(None, None), (Some("viewer"), None), (None, Some("L1"))] {
+            let refused = core.join(request(viewer, link), Instant::now());
+            assert!(
+                matches!(refused, Err(JoinError::StaleLink)),
+                "{viewer:?} {link:?}"
+            );
+        }
+        assert!(core.join(request(None, Some("L2")), Instant::now()).is_ok());
+        assert!(core.join(request(Some("V2"), None), Instant::now()).is_ok());
+    }
+
+    #[test]
+    fn an_offline_user_is_removed_by_the_clients_the_room_knows() {
+        // Known while it has an edit in the kept history.
+        let mut core = room("x", false);
+        let (conn, _, init) = join(&mut core, "gone", None);
+        let collab_protocol::ServerMessage::Init { user_id, .. } = init else {
+            unreachable!()
+        };
+        core.edit(conn, None, 0, 1, op(r#"[1, "!"]"#), Instant::now());
+        commit_all(&mut core);
+        core.leave(conn, Instant::now());
+        assert_eq!(core.client_ids_of(&user_id), ["gone"]);
+        assert_eq!(core.remove_user(&user_id, vec![], Instant::now()), ["gone"]);
+        assert!(core.is_banned("gone"));
     }
 
     #[test]

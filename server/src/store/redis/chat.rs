@@ -47,11 +47,14 @@ impl RedisStore {
     pub async fn chat_since(&self, id: &str, after: u64) -> Result<Vec<ChatMessage>> {
         self.counted(async {
             let mut c = self.conn.get();
-            let kept: Vec<String> = redis::cmd("LRANGE")
-                .arg(k_chat(id))
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut c)
+            let kept: Vec<String> = self
+                .scripts
+                .chat_since
+                .key(k_meta(id))
+                .key(k_chat(id))
+                .arg(after)
+                .arg(CHAT_KEPT)
+                .invoke_async(&mut c)
                 .await?;
             let mut chat = parse_chat(&kept);
             chat.retain(|m| m.seq > after);

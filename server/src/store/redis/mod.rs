@@ -692,7 +692,7 @@ impl RedisStore {
     pub async fn tree_since(&self, id: &str, after: u64) -> Result<Option<TreeTail>> {
         self.counted(async {
             let mut c = self.conn.get();
-            let raw: Option<(u64, Vec<String>)> = self
+            let raw: Option<(u64, Vec<String>, (String, String))> = self
                 .scripts
                 .tree_since
                 .key(k_meta(id))
@@ -700,7 +700,7 @@ impl RedisStore {
                 .arg(after)
                 .invoke_async(&mut c)
                 .await?;
-            let Some((revision, log)) = raw else {
+            let Some((revision, log, (link, viewer))) = raw else {
                 return Ok(None);
             };
             Ok(Some(TreeTail {
@@ -709,6 +709,7 @@ impl RedisStore {
                     .iter()
                     .map(|e| parse_tree_entry(e))
                     .collect::<Result<_>>()?,
+                links: (!link.is_empty()).then_some((link, viewer)),
             }))
         })
         .await
@@ -820,13 +821,15 @@ impl RedisStore {
     ) -> Result<(String, String)> {
         self.counted(async {
             let mut c = self.conn.get();
-            let key = k_ids(id);
-            let (_, stored, _): (bool, String, ()) = redis::pipe()
-                .atomic()
-                .hset_nx(&key, client_id, format!("{}|{}", fresh.0, fresh.1))
-                .hget(&key, client_id)
-                .pexpire(&key, self.ttl_ms() as i64)
-                .query_async(&mut c)
+            let stored: String = self
+                .scripts
+                .identity
+                .key(k_meta(id))
+                .key(k_ids(id))
+                .arg(client_id)
+                .arg(format!("{}|{}", fresh.0, fresh.1))
+                .arg(self.ttl_ms())
+                .invoke_async(&mut c)
                 .await?;
             let (u, col) = stored
                 .split_once('|')

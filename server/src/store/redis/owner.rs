@@ -97,15 +97,22 @@ impl RedisStore {
         .await
     }
 
-    /// Refuses the user's client ids from now on and tells every instance.
+    /// Refuses the user's client ids from now on, replaces the room's
+    /// links with `link` and `viewer` (the new ones open the room first,
+    /// the old ones go last) and tells every instance; returns the client
+    /// ids (none: no such user, nothing changed).
     pub async fn remove_user(
         &self,
         id: &str,
         user_id: &str,
         known: &[String],
+        (link, viewer): (&str, &str),
     ) -> Result<Vec<String>> {
         self.counted(async {
             let mut c = self.conn.get();
+            let ttl = self.ttl.as_secs().max(1);
+            c.set_ex::<_, _, ()>(k_link(link), id, ttl).await?;
+            c.set_ex::<_, _, ()>(k_viewer(viewer), id, ttl).await?;
             let mut inv = self.scripts.remove.prepare_invoke();
             inv.key(k_meta(id))
                 .key(k_ids(id))
@@ -113,12 +120,31 @@ impl RedisStore {
                 .arg(user_id)
                 .arg(self.ttl_ms())
                 .arg(channel(id))
-                .arg(self.instance());
+                .arg(self.instance())
+                .arg(link)
+                .arg(viewer);
             for k in known {
                 inv.arg(k);
             }
-            let banned: Option<Vec<String>> = inv.invoke_async(&mut c).await?;
-            banned.ok_or_else(|| StoreError::Unavailable("the room is gone".into()))
+            let answer: Option<redis::Value> = inv.invoke_async(&mut c).await?;
+            let Some(answer) = answer else {
+                c.del::<_, ()>(&[k_link(link), k_viewer(viewer)]).await?;
+                return Err(StoreError::Unavailable("the room is gone".into()));
+            };
+            let parsed: Option<(Vec<String>, String, String)> =
+                redis::from_redis_value(answer).ok();
+            let Some((banned, old_viewer, old_link)) = parsed else {
+                // An unknown user: nothing changed.
+                c.del::<_, ()>(&[k_link(link), k_viewer(viewer)]).await?;
+                return Ok(Vec::new());
+            };
+            if !old_viewer.is_empty() {
+                c.del::<_, ()>(k_viewer(&old_viewer)).await?;
+            }
+            if !old_link.is_empty() {
+                c.del::<_, ()>(k_link(&old_link)).await?;
+            }
+            Ok(banned)
         })
         .await
     }

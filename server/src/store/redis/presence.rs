@@ -11,7 +11,7 @@ use std::time::Duration;
 use collab_protocol::UserInfo;
 use redis::AsyncCommands;
 
-use super::keys::{channel, k_instance, k_presence};
+use super::keys::{channel, k_instance, k_meta, k_presence};
 use super::wire::{to_json, WireEvent};
 use super::{RedisStore, Result};
 use crate::store::{PresenceCheck, PresenceRecord, StoreError};
@@ -46,13 +46,18 @@ impl RedisStore {
                 i: self.instance.clone(),
                 user: user.clone(),
             };
-            redis::pipe()
-                .hset(k_presence(id), &user.user_id, to_json(&record))
-                .pexpire(k_presence(id), self.ttl_ms() as i64)
-                .cmd(self.publish)
+            // A script, so that a join racing the room's end writes
+            // nothing back.
+            self.scripts
+                .join
+                .key(k_meta(id))
+                .key(k_presence(id))
+                .arg(&user.user_id)
+                .arg(to_json(&record))
+                .arg(self.ttl_ms())
                 .arg(channel(id))
                 .arg(to_json(&event))
-                .query_async::<()>(&mut c)
+                .invoke_async::<i64>(&mut c)
                 .await?;
             Ok(())
         })

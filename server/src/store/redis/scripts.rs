@@ -391,10 +391,14 @@ return 1
 "#;
 
 /// KEYS: room meta, identities, removed clients. ARGV: user id, ttl ms,
-/// channel, this instance's id, then client ids known to be the user's.
-/// Refuses, from now on, every client id of the user (those the
-/// identities hold, and the known ones) and tells every instance; returns
-/// them, false when the room is gone.
+/// channel, this instance's id, the new editing link, the new read-only id,
+/// then client ids known to be the user's. Refuses, from now on, every
+/// client id of the user (those the identities hold, and the known ones),
+/// records the room's new links (so the link the user had stops working)
+/// and tells every instance, in one event: each closes the user's
+/// connections before it passes the new links on. Returns {the client
+/// ids, the old read-only id, the old link} ({} when the user is unknown:
+/// nothing changed), false when the room is gone.
 const REMOVE_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local ids = redis.call('HGETALL', KEYS[2])
@@ -406,23 +410,59 @@ local prefix = ARGV[1] .. '|'
 for i = 1, #ids, 2 do
   if string.sub(ids[i + 1], 1, #prefix) == prefix then ban(ids[i]) end
 end
-for i = 5, #ARGV do ban(ARGV[i]) end
-if #out == 0 then return out end
+for i = 7, #ARGV do ban(ARGV[i]) end
+if #out == 0 then return {} end
 redis.call('SADD', KEYS[3], unpack(out))
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[2]))
-redis.call('PUBLISH', ARGV[3], '{"k":"remove","i":"' .. ARGV[4] .. '","u":"' .. ARGV[1] .. '","c":["' .. table.concat(out, '","') .. '"]}')
-return out
+local old = redis.call('HMGET', KEYS[1], 'viewer', 'link')
+redis.call('HSET', KEYS[1], 'link', ARGV[5], 'viewer', ARGV[6])
+redis.call('PUBLISH', ARGV[3], '{"k":"remove","i":"' .. ARGV[4] .. '","u":"' .. ARGV[1] .. '","c":["' .. table.concat(out, '","') .. '"],"e":"' .. ARGV[5] .. '","v":"' .. ARGV[6] .. '"}')
+return {out, old[1] or '', old[2] or ''}
+"#;
+
+/// KEYS: room meta, chat. ARGV: after (a chat number), messages kept.
+/// Returns the kept messages numbered after `after` (nothing read when
+/// there are none: the periodic check asks every couple of seconds).
+const CHAT_SINCE_LUA: &str = r#"
+local n = tonumber(redis.call('HGET', KEYS[1], 'chat_seq') or '0') - tonumber(ARGV[1])
+if n <= 0 then return {} end
+if n > tonumber(ARGV[2]) then n = tonumber(ARGV[2]) end
+return redis.call('LRANGE', KEYS[2], -n, -1)
+"#;
+
+/// KEYS: room meta, identities. ARGV: client id, "user|color" to record,
+/// ttl ms. The client's stored identity (recording this one if it has
+/// none); an ended room gets nothing written back.
+const IDENTITY_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return ARGV[2] end
+redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
+local v = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+return v
+"#;
+
+/// KEYS: room meta, presence. ARGV: user id, record, ttl ms, channel,
+/// join event. Records the user as present and announces it; an ended
+/// room gets nothing written back.
+const JOIN_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
 "#;
 
 /// KEYS: room meta, tree log. ARGV: after (tree revision). Returns
-/// {revision, entries after `after`} (as far as the log reaches back),
-/// false when the room is gone.
+/// {revision, entries after `after` (as far as the log reaches back),
+/// {editing link, read-only id}}, false when the room is gone.
 const TREE_SINCE_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local cur = tonumber(redis.call('HGET', KEYS[1], 'tree_rev') or '0')
+local meta = redis.call('HMGET', KEYS[1], 'tree_rev', 'link', 'viewer')
+local cur = tonumber(meta[1] or '0')
 local n = cur - tonumber(ARGV[1])
-if n <= 0 then return {cur, {}} end
-return {cur, redis.call('LRANGE', KEYS[2], -n, -1)}
+local links = {meta[2] or '', meta[3] or ''}
+if n <= 0 then return {cur, {}, links} end
+return {cur, redis.call('LRANGE', KEYS[2], -n, -1), links}
 "#;
 
 /// The scripts, ready to run (each with the helpers it uses prepended).
@@ -443,6 +483,9 @@ pub(super) struct Scripts {
     pub(super) remove: Script,
     pub(super) mode: Script,
     pub(super) links: Script,
+    pub(super) chat_since: Script,
+    pub(super) identity: Script,
+    pub(super) join: Script,
 }
 
 impl Scripts {
@@ -481,6 +524,9 @@ impl Scripts {
             remove: Script::new(&publish(REMOVE_LUA)),
             mode: Script::new(&publish(MODE_LUA)),
             links: Script::new(&publish(LINKS_LUA)),
+            chat_since: Script::new(CHAT_SINCE_LUA),
+            identity: Script::new(IDENTITY_LUA),
+            join: Script::new(&publish(JOIN_LUA)),
         }
     }
 }
@@ -493,6 +539,7 @@ mod tests {
     fn every_publishing_script_publishes_sharded_on_a_cluster() {
         for body in [
             COMMIT_LUA, LEAVE_LUA, TREE_LUA, CHAT_LUA, END_LUA, REMOVE_LUA, MODE_LUA, LINKS_LUA,
+            JOIN_LUA,
         ] {
             assert!(body.contains("redis.call('PUBLISH'"), "{body}");
         }

@@ -109,6 +109,12 @@ pub(super) enum WireEvent {
         u: String,
         /// Its client ids.
         c: Vec<String>,
+        /// The room's new editing link (the one the user had stops working).
+        #[serde(default)]
+        e: Option<String>,
+        /// The room's new read-only id.
+        #[serde(default)]
+        v: Option<String>,
     },
     /// A user is typing in the chat (`d` absent) or editing document `d`.
     Typing {
@@ -147,9 +153,10 @@ impl WireEvent {
             WireEvent::End { .. } => StoreEvent::Ended,
             WireEvent::Mode { r, .. } => StoreEvent::Mode(r),
             WireEvent::Links { e, v, .. } => StoreEvent::Links { link: e, viewer: v },
-            WireEvent::Remove { u, c, .. } => StoreEvent::Removed {
+            WireEvent::Remove { u, c, e, v, .. } => StoreEvent::Removed {
                 user_id: u,
                 client_ids: c,
+                links: e.zip(v),
             },
             WireEvent::Typing { i, u, d } if i != me => StoreEvent::Typing { user_id: u, doc: d },
             _ => return None,
