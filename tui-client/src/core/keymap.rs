@@ -315,6 +315,25 @@ impl KeyChord {
     }
 }
 
+/// What a key does to a one-line input (a prompt's, the chat's): a char
+/// typed (without Ctrl or Alt), a deletion or a cursor move; `None` for
+/// any other key.
+pub(crate) fn line_edit_key(key: &KeyEvent) -> Option<PromptKey> {
+    let plain = !key
+        .modifiers
+        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+    Some(match key.code {
+        KeyCode::Char(c) if plain => PromptKey::Char(c),
+        KeyCode::Backspace => PromptKey::Backspace,
+        KeyCode::Delete => PromptKey::Delete,
+        KeyCode::Left => PromptKey::Left,
+        KeyCode::Right => PromptKey::Right,
+        KeyCode::Home => PromptKey::Home,
+        KeyCode::End => PromptKey::End,
+        _ => return None,
+    })
+}
+
 /// The action for a key press, if any.
 pub fn action_for(key: &KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -497,18 +516,11 @@ impl Editor {
                 KeyCode::Char('f') if ctrl => Some(PromptKey::Accept),
                 KeyCode::Char('r' | 'R') if alt && !ctrl => Some(PromptKey::ToggleRegex),
                 KeyCode::Char('a' | 'A') if alt && !ctrl => Some(PromptKey::ReplaceAll),
-                KeyCode::Char(c) if !ctrl && !alt => Some(PromptKey::Char(c)),
-                KeyCode::Backspace => Some(PromptKey::Backspace),
-                KeyCode::Delete => Some(PromptKey::Delete),
-                KeyCode::Left => Some(PromptKey::Left),
-                KeyCode::Right => Some(PromptKey::Right),
-                KeyCode::Home => Some(PromptKey::Home),
-                KeyCode::End => Some(PromptKey::End),
                 KeyCode::Enter => Some(PromptKey::Enter),
                 KeyCode::Esc => Some(PromptKey::Cancel),
                 KeyCode::F(3) if shift => Some(PromptKey::Prev),
                 KeyCode::F(3) => Some(PromptKey::Next),
-                _ => None,
+                _ => line_edit_key(key),
             };
             match pk {
                 Some(pk) => {

@@ -157,26 +157,27 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer, now: Instant) -> Op
         height: 1,
         ..inner
     };
-    // The newest messages that fit, oldest of them at the top.
-    let mut lines: Vec<Line> = Vec::new();
+    // The newest messages that fit (gathered newest first), oldest of
+    // them at the top.
+    let mut newest_first: Vec<Vec<Line>> = Vec::new();
     let mut used = 0;
     for (i, m) in chat.messages().iter().enumerate().rev() {
         let ls = message_lines(editor, m, chat.picked() == Some(i));
         used += ls.iter().map(|l| rows(l, list.width)).sum::<usize>();
-        lines.splice(0..0, ls);
+        newest_first.push(ls);
         // Past the picked one (it must show) and the pane full: stop.
         if used >= usize::from(list.height) && chat.picked().is_none_or(|p| p >= i) {
             break;
         }
     }
+    let mut lines: Vec<Line> = newest_first.into_iter().rev().flatten().collect();
     if lines.is_empty() {
         lines.push(Line::styled(
             "No messages yet. Mention a file as path:line to link it.",
             theme::GUTTER,
         ));
     }
-    let total: usize = lines.iter().map(|l| rows(l, list.width)).sum();
-    let skip = total.saturating_sub(usize::from(list.height));
+    let skip = used.saturating_sub(usize::from(list.height));
     // With a message picked, scroll so that it shows.
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })

@@ -26,19 +26,7 @@ impl Editor {
     /// editor handles it: F-keys, Ctrl-Q).
     pub(crate) fn chat_key(&mut self, key: &KeyEvent) -> bool {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let alt = key.modifiers.contains(KeyModifiers::ALT);
-        let edit = |k| Some(k);
-        let input_key = match key.code {
-            KeyCode::Char(c) if !ctrl && !alt => edit(PromptKey::Char(c)),
-            KeyCode::Backspace => edit(PromptKey::Backspace),
-            KeyCode::Delete => edit(PromptKey::Delete),
-            KeyCode::Left => edit(PromptKey::Left),
-            KeyCode::Right => edit(PromptKey::Right),
-            KeyCode::Home => edit(PromptKey::Home),
-            KeyCode::End => edit(PromptKey::End),
-            _ => None,
-        };
-        if let Some(k) = input_key {
+        if let Some(k) = crate::core::keymap::line_edit_key(key) {
             let typed = matches!(k, PromptKey::Char(_));
             self.chat.input.key(k);
             if typed {
