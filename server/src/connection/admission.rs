@@ -214,8 +214,21 @@ pub(super) async fn admit(
     // does not silently lose the owner's powers.
     let owner = match owner_token.as_deref().map(str::trim) {
         None | Some("") => false,
+        // Never through the read-only id: refused without asking the store.
+        Some(_) if access.viewer_id.is_some() => {
+            app.metrics.reject(Reject::Unauthorized);
+            let msg = "the owner token does not go with the room's read-only id";
+            refuse(
+                socket,
+                error_code::UNAUTHORIZED,
+                msg,
+                close_code::UNAUTHORIZED,
+            )
+            .await;
+            return None;
+        }
         Some(token) => match app.rooms.is_owner(&access.room_id, token).await {
-            Ok(true) if access.viewer_id.is_none() => true,
+            Ok(true) => true,
             Ok(_) => {
                 app.metrics.reject(Reject::Unauthorized);
                 let msg = "that is not this room's owner token (or the room was joined through its read-only id)";

@@ -277,15 +277,15 @@ where
             .store
             .remove_user(&id, user_id, &known, (&link, &viewer))
             .await?;
-        if !banned.is_empty() {
-            self.registry
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retire(&id);
-            let banned = self.core.remove_user(user_id, banned, now());
-            self.core.set_links(link, viewer);
+        if banned.is_empty() {
             return Ok(banned);
         }
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retire(&id);
+        let banned = self.core.remove_user(user_id, banned, now());
+        self.core.set_links(link, viewer);
         Ok(banned)
     }
 

@@ -118,6 +118,7 @@ impl<S: Send + 'static> Registry<S> {
     ) {
         if self.rooms.get(id).is_some_and(|h| h.same_room_as(me)) {
             self.rooms.remove(id);
+            self.retired.remove(id);
         }
         if let Some(prior) = prior {
             self.prior.retain(|_, p| p.at.elapsed() < ttl);

@@ -168,7 +168,7 @@ impl<S: ConnSink> RoomCore<S> {
             None
         };
         if let Some(message) = problem {
-            return self.refuse(conn_id, refusal(error_code::BAD_CHAT, message), None);
+            return self.refuse(conn_id, Refusal::plain(error_code::BAD_CHAT, message), None);
         }
         // A reference names a document by id (project clients) or means
         // the main one; it is resolved to its path now, so the message
@@ -200,7 +200,7 @@ impl<S: ConnSink> RoomCore<S> {
             );
             return self.refuse(
                 conn_id,
-                refusal(error_code::CHAT_RATE_LIMITED, message),
+                Refusal::plain(error_code::CHAT_RATE_LIMITED, message),
                 None,
             );
         }
@@ -362,15 +362,6 @@ impl<S: ConnSink> RoomCore<S> {
             c.dirty = true;
         }
         self.dirty = true;
-    }
-}
-
-fn refusal(code: &'static str, message: String) -> Refusal {
-    Refusal {
-        code,
-        message,
-        doc: None,
-        path: None,
     }
 }
 

@@ -91,7 +91,6 @@ impl<S: ConnSink> RoomCore<S> {
         self.with_doc(&id, |room, id, d| {
             room.accept(d, id, conn_id, base, seq, operation, now)
         });
-        self.editing(conn_id, &id, now);
     }
 
     /// [`Self::edit`] on the document's state.
@@ -234,6 +233,8 @@ impl<S: ConnSink> RoomCore<S> {
             id: 0,
         });
         self.flush_doc(d, id, now);
+        // Only an edit taken says its author is editing.
+        self.editing(conn_id, id, now);
     }
 
     /// Why a growing edit (transformed to the tip) would make the document

@@ -30,15 +30,13 @@ impl<S: ConnSink> RoomCore<S> {
         let Some(conn) = self.conns.get(&conn_id) else {
             return;
         };
-        let refusal = |code: &'static str, message: &str| Refusal {
-            code,
-            message: message.to_owned(),
-            doc: None,
-            path: None,
-        };
         if !conn.owner {
             let message = "only the room's owner may do this (join with its owner token)";
-            return self.refuse(conn_id, refusal(error_code::NOT_OWNER, message), None);
+            return self.refuse(
+                conn_id,
+                Refusal::plain(error_code::NOT_OWNER, message),
+                None,
+            );
         }
         if let OwnerAct::Remove(user_id) = &act {
             let known = self.users.contains_key(user_id.as_str())
@@ -49,7 +47,11 @@ impl<S: ConnSink> RoomCore<S> {
                     .any(|(u, _)| &**u == user_id.as_str());
             if !known || &*conn.user_id == user_id.as_str() {
                 let message = "no one else by that user id is in this room";
-                return self.refuse(conn_id, refusal(error_code::USER_NOT_FOUND, message), None);
+                return self.refuse(
+                    conn_id,
+                    Refusal::plain(error_code::USER_NOT_FOUND, message),
+                    None,
+                );
             }
         }
         self.actions.push(Action::Owner(conn_id, act));
@@ -58,14 +60,9 @@ impl<S: ConnSink> RoomCore<S> {
     /// The store did not take an owner's control: nothing changed; the
     /// owner is told (the connection stays open).
     pub fn owner_failed(&mut self, conn_id: ConnId, e: &crate::store::StoreError) {
-        let refusal = Refusal {
-            code: error_code::UNAVAILABLE,
-            message: format!(
-                "the room's store did not take that ({e}); nothing changed, try again"
-            ),
-            doc: None,
-            path: None,
-        };
+        let message =
+            format!("the room's store did not take that ({e}); nothing changed, try again");
+        let refusal = Refusal::plain(error_code::UNAVAILABLE, message);
         self.refuse(conn_id, refusal, None);
     }
 
@@ -91,9 +88,7 @@ impl<S: ConnSink> RoomCore<S> {
 
     /// The owner ended the room.
     pub fn end(&mut self) {
-        if !matches!(self.stop, Some(Stop::Ended)) {
-            self.stop = Some(Stop::Ended);
-        }
+        self.stop = Some(Stop::Ended);
     }
 
     /// The owner removed `user_id`: its connections here are closed and
@@ -117,7 +112,6 @@ impl<S: ConnSink> RoomCore<S> {
             .collect();
         for conn_id in conns {
             if let Some(conn) = self.conns.get_mut(&conn_id) {
-                removed.push(conn.client_id.to_string());
                 conn.sink.fail(
                     error_code::REMOVED,
                     "the room's owner removed you from this room",
@@ -152,25 +146,22 @@ impl<S: ConnSink> RoomCore<S> {
         self.link = Some(link.clone());
         self.viewer_id = Some(viewer.clone());
         self.publish(Publish::Aliases(Some(viewer.clone()), Some(link.clone())));
-        let mut built: [Option<S::Msg>; 2] = [None, None];
-        for conn in self.conns.values_mut() {
-            let editor = !conn.role.is_read_only() || conn.role == collab_protocol::Role::Watcher;
-            let msg = built[usize::from(editor)].get_or_insert_with(|| {
-                let links = match editor {
-                    true => ServerMessage::Links {
-                        room_id: link.clone(),
-                        read_only_id: Some(viewer.clone()),
-                    },
-                    false => ServerMessage::Links {
-                        room_id: viewer.clone(),
-                        read_only_id: None,
-                    },
-                };
-                S::message(links.to_json())
-            });
-            super::enqueue(conn, msg);
-        }
-        self.dirty = true;
+        // Who joined by the read-only id learns only its new one.
+        let viewer_of = |c: &super::Conn<S>| c.role == collab_protocol::Role::Viewer;
+        self.fan_out(
+            |_, c| !viewer_of(c),
+            |_| ServerMessage::Links {
+                room_id: link.clone(),
+                read_only_id: Some(viewer.clone()),
+            },
+        );
+        self.fan_out(
+            |_, c| viewer_of(c),
+            |_| ServerMessage::Links {
+                room_id: viewer.clone(),
+                read_only_id: None,
+            },
+        );
     }
 
     /// While the room is read-only, refuses a change from a connection

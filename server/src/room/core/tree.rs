@@ -36,6 +36,16 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// A refusal that names neither a document nor a path.
+    pub fn plain(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            doc: None,
+            path: None,
+        }
+    }
+
     fn path(code: &'static str, path: &str, message: String) -> Self {
         Self {
             code,
