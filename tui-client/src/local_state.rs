@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The state directory, if a home can be found.
 pub fn state_dir() -> Option<PathBuf> {
@@ -21,18 +23,73 @@ pub fn state_dir() -> Option<PathBuf> {
         .map(|d| d.join("collab"))
 }
 
-/// The room → file map in `dir/rooms.json`.
+/// A JSON object in the state directory keyed by room id: what the maps
+/// below share.
 #[derive(Debug, Clone)]
-pub struct RoomFiles {
+struct RoomMap {
     path: PathBuf,
 }
+
+impl RoomMap {
+    fn load<V: DeserializeOwned>(&self) -> BTreeMap<String, V> {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    }
+
+    fn get<V: DeserializeOwned>(&self, room: &str) -> Option<V> {
+        self.load().remove(room)
+    }
+
+    /// Sets `room`'s entry; with `private`, the file is readable by this
+    /// user only (also one made before by an older collab).
+    fn set<V: Serialize + DeserializeOwned>(
+        &self,
+        room: &str,
+        value: V,
+        private: bool,
+    ) -> anyhow::Result<()> {
+        let mut map: BTreeMap<String, V> = self.load();
+        map.insert(room.to_owned(), value);
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let json = serde_json::to_string_pretty(&map)?;
+        let write = || -> std::io::Result<()> {
+            if !private {
+                return std::fs::write(&self.path, &json);
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut f = options.open(&self.path)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            std::io::Write::write_all(&mut f, json.as_bytes())
+        };
+        write().with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+/// The room → file map in `dir/rooms.json`.
+#[derive(Debug, Clone)]
+pub struct RoomFiles(RoomMap);
 
 impl RoomFiles {
     /// The map stored in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
-        Self {
+        Self(RoomMap {
             path: dir.join("rooms.json"),
-        }
+        })
     }
 
     /// The map in the default state directory.
@@ -40,30 +97,15 @@ impl RoomFiles {
         state_dir().map(|d| Self::in_dir(&d))
     }
 
-    fn load(&self) -> BTreeMap<String, PathBuf> {
-        std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default()
-    }
-
     /// The file remembered for `room`.
     pub fn get(&self, room: &str) -> Option<PathBuf> {
-        self.load().remove(room)
+        self.0.get(room)
     }
 
     /// Remembers `file` (made absolute) for `room`.
     pub fn set(&self, room: &str, file: &Path) -> anyhow::Result<()> {
         let file = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
-        let mut map = self.load();
-        map.insert(room.to_owned(), file);
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let json = serde_json::to_string_pretty(&map)?;
-        std::fs::write(&self.path, json)
-            .with_context(|| format!("cannot write {}", self.path.display()))
+        self.0.set(room, file, false)
     }
 }
 
@@ -72,16 +114,14 @@ impl RoomFiles {
 /// `collab share` keep the token `POST /rooms` answered once, and the
 /// editor joins with it, which gives it the owner's controls.
 #[derive(Debug, Clone)]
-pub struct OwnerTokens {
-    path: PathBuf,
-}
+pub struct OwnerTokens(RoomMap);
 
 impl OwnerTokens {
     /// The tokens stored in `dir`.
     pub fn in_dir(dir: &Path) -> Self {
-        Self {
+        Self(RoomMap {
             path: dir.join("owners.json"),
-        }
+        })
     }
 
     /// The tokens in the default state directory.
@@ -91,49 +131,17 @@ impl OwnerTokens {
 
     /// Where they are kept.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn load(&self) -> BTreeMap<String, String> {
-        std::fs::read_to_string(&self.path)
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or_default()
+        &self.0.path
     }
 
     /// The owner token kept for `room`.
     pub fn get(&self, room: &str) -> Option<String> {
-        self.load().remove(room)
+        self.0.get(room)
     }
 
     /// Keeps `token` for `room`, in a file only this user may read.
     pub fn set(&self, room: &str, token: &str) -> anyhow::Result<()> {
-        let mut map = self.load();
-        map.insert(room.to_owned(), token.to_owned());
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let json = serde_json::to_string_pretty(&map)?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let write = |options: &std::fs::OpenOptions| -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = options.open(&self.path)?;
-            #[cfg(unix)]
-            {
-                // A file made before (by an older collab) keeps its mode.
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
-            f.write_all(json.as_bytes())
-        };
-        write(&options).with_context(|| format!("cannot write {}", self.path.display()))
+        self.0.set(room, token.to_owned(), true)
     }
 }
 
