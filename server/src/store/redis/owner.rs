@@ -53,12 +53,7 @@ impl RedisStore {
             let Some((viewer, link)) = old else {
                 return Ok(false);
             };
-            if !viewer.is_empty() {
-                c.del::<_, ()>(k_viewer(&viewer)).await?;
-            }
-            if !link.is_empty() {
-                c.del::<_, ()>(k_link(&link)).await?;
-            }
+            drop_aliases(&mut c, &viewer, &link).await?;
             Ok(true)
         })
         .await
@@ -83,15 +78,10 @@ impl RedisStore {
                 .invoke_async(&mut c)
                 .await?;
             let Some((old_viewer, old_link)) = old else {
-                c.del::<_, ()>(&[k_link(link), k_viewer(viewer)]).await?;
+                drop_aliases(&mut c, viewer, link).await?;
                 return Ok(false);
             };
-            if !old_viewer.is_empty() {
-                c.del::<_, ()>(k_viewer(&old_viewer)).await?;
-            }
-            if !old_link.is_empty() {
-                c.del::<_, ()>(k_link(&old_link)).await?;
-            }
+            drop_aliases(&mut c, &old_viewer, &old_link).await?;
             Ok(true)
         })
         .await
@@ -128,24 +118,31 @@ impl RedisStore {
             }
             let answer: Option<redis::Value> = inv.invoke_async(&mut c).await?;
             let Some(answer) = answer else {
-                c.del::<_, ()>(&[k_link(link), k_viewer(viewer)]).await?;
+                drop_aliases(&mut c, viewer, link).await?;
                 return Err(StoreError::Unavailable("the room is gone".into()));
             };
             let parsed: Option<(Vec<String>, String, String)> =
                 redis::from_redis_value(answer).ok();
             let Some((banned, old_viewer, old_link)) = parsed else {
                 // An unknown user: nothing changed.
-                c.del::<_, ()>(&[k_link(link), k_viewer(viewer)]).await?;
+                drop_aliases(&mut c, viewer, link).await?;
                 return Ok(Vec::new());
             };
-            if !old_viewer.is_empty() {
-                c.del::<_, ()>(k_viewer(&old_viewer)).await?;
-            }
-            if !old_link.is_empty() {
-                c.del::<_, ()>(k_link(&old_link)).await?;
-            }
+            drop_aliases(&mut c, &old_viewer, &old_link).await?;
             Ok(banned)
         })
         .await
     }
+}
+
+/// Deletes a room's read-only id and editing link keys (those not empty).
+/// One request each: on a cluster they live on other slots than each
+/// other.
+async fn drop_aliases(c: &mut super::conn::Conn, viewer: &str, link: &str) -> Result<()> {
+    for (id, key) in [(viewer, k_viewer(viewer)), (link, k_link(link))] {
+        if !id.is_empty() {
+            c.del::<_, ()>(key).await?;
+        }
+    }
+    Ok(())
 }
