@@ -110,8 +110,20 @@ impl Drop for LeaveGuard {
     }
 }
 
+/// A connection that has joined its room: what it holds while it lives.
+struct Session {
+    socket: WebSocket,
+    room: RoomHandle,
+    conn_id: u64,
+    outbox: Outbox,
+    /// Leaves the room when dropped.
+    guard: LeaveGuard,
+    /// Counts the connection against its address while it lives.
+    _slot: admission::AddrSlot,
+}
+
 async fn serve(
-    mut socket: WebSocket,
+    socket: WebSocket,
     app: AppState,
     id: String,
     params: HashMap<String, String>,
@@ -119,12 +131,31 @@ async fn serve(
     owner_token: Option<String>,
     ip: IpAddr,
 ) {
-    let admitted = admission::admit(&mut socket, &app, &id, &params, auth, owner_token, ip).await;
-    let Some(admitted) = admitted else {
-        return;
-    };
+    // Admission and joining wait on the store, may retry and may refuse:
+    // their state machine is ~10 KiB, against ~1 KiB for reading and
+    // writing. Boxed, it is freed once the connection is in, instead of
+    // sizing the task every idle connection keeps (collab-bench
+    // `connect_rate`, KiB per idle connection).
+    let entered = Box::pin(enter(socket, &app, id, params, auth, owner_token, ip)).await;
+    if let Some(session) = entered {
+        run(session, &app).await;
+    }
+}
+
+/// Admits the connection, joins its room (retrying when the room's task
+/// ended meanwhile) and sends `init`; a refusal is sent on the socket.
+async fn enter(
+    mut socket: WebSocket,
+    app: &AppState,
+    id: String,
+    params: HashMap<String, String>,
+    auth: Option<Result<Claims, AuthError>>,
+    owner_token: Option<String>,
+    ip: IpAddr,
+) -> Option<Session> {
+    let admitted = admission::admit(&mut socket, app, &id, &params, auth, owner_token, ip).await?;
     let Admitted {
-        slot: _slot,
+        slot,
         client_id,
         since,
         watcher,
@@ -163,7 +194,7 @@ async fn serve(
         if retry > 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        match find_room(&app, &id).await {
+        match find_room(app, &id).await {
             Ok((again, fresh)) => {
                 joined = fresh.join(request(again.viewer_id, again.link)).await;
                 room = fresh;
@@ -171,7 +202,7 @@ async fn serve(
             // Gone for good, or the store is unavailable: say which.
             Err((code, message, close)) => {
                 refuse(&mut socket, code, message, close).await;
-                return;
+                return None;
             }
         }
     }
@@ -203,7 +234,7 @@ async fn serve(
                 ),
             };
             refuse(&mut socket, code, message, close).await;
-            return;
+            return None;
         }
     };
     if let ServerMessage::Init { user_id, .. } = &joined.init {
@@ -213,15 +244,30 @@ async fn serve(
         room: room.clone(),
         conn_id: joined.conn_id,
     };
-    if socket
-        .send(Message::Text(joined.init.to_json().into()))
-        .await
-        .is_err()
-    {
-        return;
-    }
+    let init = joined.init.to_json();
     drop(joined.init);
+    socket.send(Message::Text(init.into())).await.ok()?;
+    Some(Session {
+        socket,
+        room,
+        conn_id: joined.conn_id,
+        outbox,
+        guard,
+        _slot: slot,
+    })
+}
 
+/// Runs a joined connection: reads until the client, the writer or a
+/// shutdown ends it, then leaves the room and closes the socket cleanly.
+async fn run(session: Session, app: &AppState) {
+    let Session {
+        socket,
+        room,
+        conn_id,
+        outbox,
+        guard,
+        _slot,
+    } = session;
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_half(
         sink,
@@ -232,7 +278,7 @@ async fn serve(
     // one (a panic), it must not wait for one forever.
     let _stop_writer = AbortOnDrop(writer.abort_handle());
     let mut shutdown = app.shutdown.clone();
-    let reader = read_half(&mut stream, &room, joined.conn_id, &outbox, &app);
+    let reader = read_half(&mut stream, &room, conn_id, &outbox, app);
     let (reason, writer_ended) = tokio::select! {
         reason = reader => {
             outbox.close_unless_closing(close_code::NORMAL, reason);

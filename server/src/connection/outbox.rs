@@ -67,10 +67,17 @@ impl ConnSignals {
     /// breaks one rule: a caret must follow the operation it refers to
     /// (queued before the caret was set), and must not follow its user's
     /// `user_left` (the caret is dropped before that is queued).
-    pub fn take(&self, into: &mut VecDeque<Queued>) -> Vec<Utf8Bytes> {
+    ///
+    /// The carets' map is moved out whole rather than drained: a drained
+    /// map keeps its table, and a connection in a 50-user room would keep
+    /// room for 49 carets (~2.4 KiB) while idle.
+    pub fn take(
+        &self,
+        into: &mut VecDeque<Queued>,
+    ) -> std::collections::hash_map::IntoValues<Arc<str>, Utf8Bytes> {
         let mut cursors = self.cursors.lock().unwrap_or_else(|e| e.into_inner());
         self.take_queue(into);
-        cursors.drain().map(|(_, m)| m).collect()
+        std::mem::take(&mut *cursors).into_values()
     }
 
     /// The writer wrote `n` messages it took.
