@@ -184,7 +184,7 @@ pub async fn run(
     };
     let state = AppState {
         rooms: rooms.clone(),
-        auth: config.jwt_secret.as_deref().map(Auth::new),
+        auth: config.jwt_secret.as_deref().map(|s| Arc::new(Auth::new(s))),
         config: Arc::new(config),
         shutdown: stop_rx,
         connections: conn_tx,

@@ -29,7 +29,7 @@ pub struct AppState {
     /// Held by every live connection; all dropped means all closed.
     pub connections: mpsc::Sender<()>,
     /// Token checks, when authentication is on.
-    pub auth: Option<Auth>,
+    pub auth: Option<Arc<Auth>>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Open connections per client address.

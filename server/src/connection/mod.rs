@@ -90,13 +90,35 @@ pub async fn ws_handler(
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |socket| {
             let _alive = app.connections.clone();
             let span =
                 tracing::info_span!("conn", room = %short(&room_id), user = tracing::field::Empty);
-            let conn = serve(socket, app, room_id, params, auth, owner_token, ip);
-            tracing::Instrument::instrument(conn, span).await;
+            let arrival = Arrival {
+                app,
+                id: room_id,
+                params,
+                auth,
+                owner_token,
+                ip,
+            };
+            let conn = serve(socket, arrival);
+            async move {
+                let _alive = _alive;
+                tracing::Instrument::instrument(conn, span).await;
+            }
         })
+}
+
+/// What a connection brings to its room: everything admission and joining
+/// need, and nothing the connection keeps once it is in.
+struct Arrival {
+    app: AppState,
+    id: String,
+    params: HashMap<String, String>,
+    auth: Option<Result<Claims, AuthError>>,
+    owner_token: Option<String>,
+    ip: IpAddr,
 }
 
 struct LeaveGuard {
@@ -112,7 +134,9 @@ impl Drop for LeaveGuard {
 
 /// A connection that has joined its room: what it holds while it lives.
 struct Session {
-    socket: WebSocket,
+    app: AppState,
+    stream: SplitStream<WebSocket>,
+    writer: tokio::task::JoinHandle<()>,
     room: RoomHandle,
     conn_id: u64,
     outbox: Outbox,
@@ -122,38 +146,36 @@ struct Session {
     _slot: admission::AddrSlot,
 }
 
-async fn serve(
-    socket: WebSocket,
-    app: AppState,
-    id: String,
-    params: HashMap<String, String>,
-    auth: Option<Result<Claims, AuthError>>,
-    owner_token: Option<String>,
-    ip: IpAddr,
-) {
-    // Admission and joining wait on the store, may retry and may refuse:
-    // their state machine is ~10 KiB, against ~1 KiB for reading and
-    // writing. Boxed, it is freed once the connection is in, instead of
-    // sizing the task every idle connection keeps (collab-bench
-    // `connect_rate`, KiB per idle connection).
-    let entered = Box::pin(enter(socket, &app, id, params, auth, owner_token, ip)).await;
-    if let Some(session) = entered {
-        run(session, &app).await;
+/// The connection's task. Admission and joining wait on the store, may
+/// retry and may refuse: their state is ~10 KiB, against ~1 KiB for
+/// reading. They run boxed and are freed once the connection is in, and
+/// the task's own state is made before the socket and the arrival move in,
+/// so neither is kept beside it: the task every idle connection keeps is
+/// sized by reading alone (collab-bench `connect_rate`, KiB per idle
+/// connection).
+fn serve(socket: WebSocket, arrival: Arrival) -> impl std::future::Future<Output = ()> {
+    let entering = Box::pin(enter(socket, arrival));
+    async move {
+        if let Some(session) = entering.await {
+            run(session).await;
+        }
     }
 }
 
 /// Admits the connection, joins its room (retrying when the room's task
 /// ended meanwhile) and sends `init`; a refusal is sent on the socket.
-async fn enter(
-    mut socket: WebSocket,
-    app: &AppState,
-    id: String,
-    params: HashMap<String, String>,
-    auth: Option<Result<Claims, AuthError>>,
-    owner_token: Option<String>,
-    ip: IpAddr,
-) -> Option<Session> {
+async fn enter(mut socket: WebSocket, arrival: Arrival) -> Option<Session> {
+    let Arrival {
+        app,
+        id,
+        params,
+        auth,
+        owner_token,
+        ip,
+    } = arrival;
+    let app = &app;
     let admitted = admission::admit(&mut socket, app, &id, &params, auth, owner_token, ip).await?;
+    drop(params);
     let Admitted {
         slot,
         client_id,
@@ -247,8 +269,16 @@ async fn enter(
     let init = joined.init.to_json();
     drop(joined.init);
     socket.send(Message::Text(init.into())).await.ok()?;
+    let (sink, stream) = socket.split();
+    let writer = tokio::spawn(write_half(
+        sink,
+        outbox.signals.clone(),
+        app.metrics.clone(),
+    ));
     Some(Session {
-        socket,
+        app: app.clone(),
+        stream,
+        writer,
         room,
         conn_id: joined.conn_id,
         outbox,
@@ -259,32 +289,30 @@ async fn enter(
 
 /// Runs a joined connection: reads until the client, the writer or a
 /// shutdown ends it, then leaves the room and closes the socket cleanly.
-async fn run(session: Session, app: &AppState) {
+async fn run(mut session: Session) {
+    // (Borrowed in place, not moved out: a moved copy would sit in the
+    // task's state beside the original.)
     let Session {
-        socket,
-        room,
+        ref app,
+        ref mut stream,
+        ref mut writer,
+        ref room,
         conn_id,
-        outbox,
+        ref outbox,
         guard,
-        _slot,
+        _slot: _,
     } = session;
-    let (sink, mut stream) = socket.split();
-    let mut writer = tokio::spawn(write_half(
-        sink,
-        outbox.signals.clone(),
-        app.metrics.clone(),
-    ));
     // The writer ends on a close request; should this handler end without
     // one (a panic), it must not wait for one forever.
     let _stop_writer = AbortOnDrop(writer.abort_handle());
     let mut shutdown = app.shutdown.clone();
-    let reader = read_half(&mut stream, &room, conn_id, &outbox, app);
+    let reader = read_half(stream, room, conn_id, outbox, app);
     let (reason, writer_ended) = tokio::select! {
         reason = reader => {
             outbox.close_unless_closing(close_code::NORMAL, reason);
             (reason, false)
         }
-        _ = &mut writer => ("writer ended", true),
+        _ = &mut *writer => ("writer ended", true),
         _ = async { shutdown.wait_for(|stop| *stop).await.map(|_| ()) } => {
             // The room drains first; this is the fallback for stragglers.
             outbox.close_unless_closing(close_code::RESTARTING, error_code::SHUTTING_DOWN);
@@ -295,7 +323,7 @@ async fn run(session: Session, app: &AppState) {
     // has to close cleanly.
     drop(guard);
     // Let the writer deliver what the room queued (an error, a close).
-    linger((!writer_ended).then_some(&mut writer), &mut stream).await;
+    linger((!writer_ended).then_some(writer), stream).await;
     tracing::debug!(%reason, "connection closed");
 }
 

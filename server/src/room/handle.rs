@@ -3,6 +3,7 @@
 //! sends fail and the caller looks the room up again.
 
 use collab_protocol::Operation;
+use futures_util::future::{ready, BoxFuture, Either, Ready};
 use tokio::sync::{mpsc, oneshot};
 
 use collab_protocol::{FileInfo, UserInfo};
@@ -193,9 +194,16 @@ impl<S: Send + 'static> RoomHandle<S> {
     }
 
     /// Hands a connection's command to the room; false when the room is
-    /// gone.
-    pub async fn command(&self, cmd: Command<S>) -> bool {
-        self.send(cmd).await
+    /// gone. At once when the room's queue has space (nearly always); when
+    /// it is full, the wait is boxed: its state (the command, a place in
+    /// the queue) would otherwise size the reading task every idle
+    /// connection keeps.
+    pub fn command(&self, cmd: Command<S>) -> Either<Ready<bool>, BoxFuture<'_, bool>> {
+        match self.tx.try_send(cmd) {
+            Ok(()) => Either::Left(ready(true)),
+            Err(mpsc::error::TrySendError::Closed(_)) => Either::Left(ready(false)),
+            Err(mpsc::error::TrySendError::Full(cmd)) => Either::Right(Box::pin(self.send(cmd))),
+        }
     }
 
     /// Asks the room something; `None` when it is gone.
