@@ -18,6 +18,11 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for any single expected message.
 pub const STEP: Duration = Duration::from_secs(10);
 
+/// [`Client::try_join`]'s error when the server upgraded the connection but
+/// sent no `init` within [`STEP`]: the join may still complete on the
+/// server after the caller gave up.
+pub const NO_INIT_IN_TIME: &str = "no init in time";
+
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// One raw protocol connection.
@@ -125,6 +130,7 @@ impl Client {
             .map_err(|e| e.to_string())?;
         match c.next(STEP).await {
             Some(Ok(init @ ServerMessage::Init { .. })) => Ok((c, init)),
+            None => Err(NO_INIT_IN_TIME.to_owned()),
             other => Err(format!("no init: {other:?}")),
         }
     }

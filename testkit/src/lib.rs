@@ -24,7 +24,7 @@ pub mod server;
 pub mod tls;
 
 pub use bot::{Bot, BotOptions};
-pub use client::{Client, End, STEP};
+pub use client::{Client, End, NO_INIT_IN_TIME, STEP};
 pub use cluster::TestCluster;
 pub use edits::random_edit;
 pub use ports::free_port;

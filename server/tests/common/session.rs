@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use collab_protocol::rest::RoomState;
 use collab_protocol::{Operation, Reconnected, ServerMessage};
-use collab_testkit::{Bot, Client, Rest};
+use collab_testkit::{Bot, Client, Rest, NO_INIT_IN_TIME};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch};
@@ -56,6 +56,12 @@ pub struct Typist {
     pub set_aside: usize,
     /// Only reads (in [`type_round`]).
     pub idle: bool,
+    /// Joins this typist gave up waiting for (`init` took longer than
+    /// [`collab_testkit::STEP`]). The server may still complete
+    /// such a join later, and it then replaces the typist's newer
+    /// connection (one live connection per `client_id`): a `replaced` is
+    /// expected after one, and is a reconnect, not a failure.
+    pub abandoned_joins: usize,
 }
 
 impl Typist {
@@ -73,6 +79,7 @@ impl Typist {
             history_may_reset: false,
             set_aside: 0,
             idle: false,
+            abandoned_joins: 0,
         }
     }
 
@@ -104,6 +111,7 @@ impl Typist {
                 }
                 // Our revision is past the room's: its history went back.
                 Err(e) if self.history_may_reset && e.contains("future_revision") => fresh = true,
+                Err(e) if e == NO_INIT_IN_TIME => self.abandoned_joins += 1,
                 Err(_) => {}
             }
             assert!(Instant::now() < deadline, "could not reconnect");
@@ -132,6 +140,11 @@ impl Typist {
                 None => return,
                 Some(Ok(ServerMessage::Error { code, .. }))
                     if code == "unavailable" || code == "history_reset" => {}
+                Some(Ok(ServerMessage::Error { code, .. }))
+                    if code == "replaced" && self.abandoned_joins > 0 =>
+                {
+                    self.reconnect().await
+                }
                 Some(Ok(msg)) => self.bot.handle(msg).await,
                 Some(Err(_)) => self.reconnect().await,
             }
@@ -237,10 +250,10 @@ where
     let (final_tx, final_rx) = watch::channel(None::<u64>);
     let mut handles = Vec::new();
     for i in 0..clients {
-        let (addrs, room, done, mut final_rx) = (
+        let (addrs, room, mut done, mut final_rx) = (
             addrs.clone(),
             room.to_owned(),
-            done_tx.clone(),
+            Done(Some(done_tx.clone())),
             final_rx.clone(),
         );
         let edits = if i < plan.clients { plan.edits } else { 0 };
@@ -263,7 +276,7 @@ where
                     .await;
             }
             t.settle(0).await;
-            done.send(()).await.unwrap();
+            done.finished().await;
             let target = loop {
                 if let Some(r) = *final_rx.borrow() {
                     break r;
@@ -280,7 +293,8 @@ where
     drop(done_tx);
     disrupt.await;
     for _ in 0..clients {
-        done_rx.recv().await.expect("every typist finishes");
+        let finished = done_rx.recv().await.expect("every typist reports");
+        assert!(finished, "a typist failed (its panic is printed above)");
     }
     let revision = settled_revision(live, room).await;
     final_tx.send(Some(revision)).unwrap();
@@ -294,6 +308,28 @@ where
         session.markers.extend(m);
     }
     session
+}
+
+/// A typist's report to its session: finished, or (dropped unsent, when the
+/// typist panicked) failed. Without the failure report the session would
+/// wait forever for the typist, and the test would hang instead of failing.
+struct Done(Option<mpsc::Sender<bool>>);
+
+impl Done {
+    async fn finished(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(true).await;
+        }
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            // The channel holds one report per typist: there is room.
+            let _ = tx.try_send(false);
+        }
+    }
 }
 
 /// The revision every live instance agrees on once nobody types any more
