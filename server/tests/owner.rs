@@ -274,6 +274,17 @@ async fn a_read_only_room_takes_edits_from_its_owner_only_on_every_instance() {
     wrong
         .expect_refused_at_door("unauthorized", 4001, "a wrong owner token")
         .await;
+    // The right token, through the read-only id: refused too.
+    let viewer_id = created.read_only_id.clone().unwrap();
+    let query = format!("client_id=y&owner_token={token}");
+    let mut viewing = Client::connect(&b.addr, &viewer_id, &query).await;
+    viewing
+        .expect_refused_at_door(
+            "unauthorized",
+            4001,
+            "the owner token with the read-only id",
+        )
+        .await;
 
     assert_eq!(set_read_only(&b, &room, "nope", true).await.0, 403);
     let (status, body) = set_read_only(&b, &room, &token, true).await;

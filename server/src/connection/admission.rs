@@ -213,11 +213,28 @@ pub(super) async fn admit(
     // the room's: a wrong one is refused rather than ignored, so an owner
     // does not silently lose the owner's powers.
     let owner = match owner_token.as_deref().map(str::trim) {
-        None | Some("") => false,
+        None | Some("") => Ok(false),
         // Never through the read-only id: refused without asking the store.
         Some(_) if access.viewer_id.is_some() => {
+            Err("the owner token does not go with the room's read-only id")
+        }
+        Some(token) => match app.rooms.is_owner(&access.room_id, token).await {
+            Ok(true) => Ok(true),
+            Ok(_) => Err(
+                "that is not this room's owner token (or the room was joined through its read-only id)",
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check an owner token");
+                let (code, message, close) = UNAVAILABLE;
+                refuse(socket, code, message, close).await;
+                return None;
+            }
+        },
+    };
+    let owner = match owner {
+        Ok(owner) => owner,
+        Err(msg) => {
             app.metrics.reject(Reject::Unauthorized);
-            let msg = "the owner token does not go with the room's read-only id";
             refuse(
                 socket,
                 error_code::UNAUTHORIZED,
@@ -227,27 +244,6 @@ pub(super) async fn admit(
             .await;
             return None;
         }
-        Some(token) => match app.rooms.is_owner(&access.room_id, token).await {
-            Ok(true) => true,
-            Ok(_) => {
-                app.metrics.reject(Reject::Unauthorized);
-                let msg = "that is not this room's owner token (or the room was joined through its read-only id)";
-                refuse(
-                    socket,
-                    error_code::UNAUTHORIZED,
-                    msg,
-                    close_code::UNAUTHORIZED,
-                )
-                .await;
-                return None;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot check an owner token");
-                let (code, message, close) = UNAVAILABLE;
-                refuse(socket, code, message, close).await;
-                return None;
-            }
-        },
     };
     let name = claims
         .map(|c| c.sub)
