@@ -256,3 +256,46 @@ async fn chat_through_two_instances_is_once_and_in_one_order_and_kept_in_redis()
     let ttl: i64 = conn.pttl(&key).unwrap();
     assert!(ttl > 0, "the chat has the room's TTL ({ttl})");
 }
+
+/// Pub/sub is at most once: a chat message whose event every instance
+/// missed (kept in Redis, never published) still reaches everyone, through
+/// the rooms' periodic check, which learns of it from the chat number read
+/// with the tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_message_whose_event_was_lost_arrives_through_the_periodic_check() {
+    let redis = TestRedis::start();
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
+    let room = a.create_room("").await;
+    let (mut on_a, _) = Client::join(&a.addr, &room, "name=ann&client_id=ca").await;
+    let (mut on_b, _) = Client::join(&b.addr, &room, "name=bob&client_id=cb").await;
+    on_a.send_text(&json!({"type": "chat", "text": "published"}).to_string())
+        .await;
+    for c in [&mut on_a, &mut on_b] {
+        assert_eq!(next_of(c, "chat").await["seq"], 1);
+    }
+
+    // The second message as CHAT_LUA keeps it, without its PUBLISH.
+    let mut conn = redis.conn();
+    let (meta, chat) = (
+        format!("collab:{{{room}}}:meta"),
+        format!("collab:{{{room}}}:chat"),
+    );
+    let first: String = conn.lindex(&chat, 0).unwrap();
+    let second = first
+        .replacen(r#"{"seq":1,"#, r#"{"seq":2,"#, 1)
+        .replace("published", "never published");
+    assert_ne!(first, second);
+    let seq: u64 = conn.hincr(&meta, "chat_seq", 1).unwrap();
+    assert_eq!(seq, 2);
+    let _: () = conn.rpush(&chat, &second).unwrap();
+
+    // Both instances check every 2 s.
+    for c in [&mut on_a, &mut on_b] {
+        let m = next_of(c, "chat").await;
+        assert_eq!(
+            (m["seq"].as_u64(), m["text"].as_str()),
+            (Some(2), Some("never published"))
+        );
+    }
+}

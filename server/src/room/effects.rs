@@ -202,7 +202,11 @@ async fn check(
             let _ = events.try_send(StoreEvent::Resync);
         }
     };
+    // The chat is read only when the tree read says it grew (or could not
+    // say): most checks find nothing new and cost one round trip less.
+    let mut chat_grew = true;
     if let Ok(tail) = store.tree_since(id, tree).await {
+        chat_grew = tail.as_ref().is_some_and(|t| t.chat_seq > chat);
         match tail {
             // The store went back, or the room is gone: the room reads it
             // again and finds out.
@@ -242,9 +246,11 @@ async fn check(
             deliver(news);
         }
     }
-    if let Ok(missed) = store.chat_since(id, chat).await {
-        for m in missed {
-            deliver(StoreEvent::Chat(m));
+    if chat_grew {
+        if let Ok(missed) = store.chat_since(id, chat).await {
+            for m in missed {
+                deliver(StoreEvent::Chat(m));
+            }
         }
     }
     if let Ok(found) = store.presence_check(id).await {

@@ -318,6 +318,9 @@ pub struct TreeTail {
     /// links: read with the tree, so that joins and the periodic check
     /// learn of new links even when their event was lost.
     pub links: Option<(String, String)>,
+    /// The number of the room's last chat message, read with the tree so
+    /// that the periodic check reads the chat only when it grew.
+    pub chat_seq: u64,
 }
 
 /// The log after a revision, as [`Store::entries_since`] reads it.

@@ -154,6 +154,7 @@ impl SimStore {
     fn tree_tail(&self, after: u64) -> TreeTail {
         TreeTail {
             links: None,
+            chat_seq: 0,
             revision: self.tree.len() as u64,
             entries: self.tree[(after as usize).min(self.tree.len())..].to_vec(),
         }

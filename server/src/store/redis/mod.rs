@@ -64,6 +64,10 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// than that (it missed them all) resets the room.
 const TREE_LOG: u64 = 10_000;
 
+/// What `TREE_SINCE` answers: the tree's revision, the logged changes,
+/// (editing link, read-only id) and the last chat number.
+type RawTreeTail = (u64, Vec<String>, (String, String), u64);
+
 /// Stored log entries.
 fn parse_log(log: &[String]) -> Result<Vec<crate::store::CommittedEntry>> {
     log.iter().map(|e| parse_entry(e)).collect()
@@ -692,7 +696,7 @@ impl RedisStore {
     pub async fn tree_since(&self, id: &str, after: u64) -> Result<Option<TreeTail>> {
         self.counted(async {
             let mut c = self.conn.get();
-            let raw: Option<(u64, Vec<String>, (String, String))> = self
+            let raw: Option<RawTreeTail> = self
                 .scripts
                 .tree_since
                 .key(k_meta(id))
@@ -700,7 +704,7 @@ impl RedisStore {
                 .arg(after)
                 .invoke_async(&mut c)
                 .await?;
-            let Some((revision, log, (link, viewer))) = raw else {
+            let Some((revision, log, (link, viewer), chat_seq)) = raw else {
                 return Ok(None);
             };
             Ok(Some(TreeTail {
@@ -710,6 +714,7 @@ impl RedisStore {
                     .map(|e| parse_tree_entry(e))
                     .collect::<Result<_>>()?,
                 links: (!link.is_empty()).then_some((link, viewer)),
+                chat_seq,
             }))
         })
         .await

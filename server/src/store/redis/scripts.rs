@@ -454,15 +454,17 @@ return 1
 
 /// KEYS: room meta, tree log. ARGV: after (tree revision). Returns
 /// {revision, entries after `after` (as far as the log reaches back),
-/// {editing link, read-only id}}, false when the room is gone.
+/// {editing link, read-only id}, the last chat number}, false when the
+/// room is gone.
 const TREE_SINCE_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local meta = redis.call('HMGET', KEYS[1], 'tree_rev', 'link', 'viewer')
+local meta = redis.call('HMGET', KEYS[1], 'tree_rev', 'link', 'viewer', 'chat_seq')
 local cur = tonumber(meta[1] or '0')
 local n = cur - tonumber(ARGV[1])
 local links = {meta[2] or '', meta[3] or ''}
-if n <= 0 then return {cur, {}, links} end
-return {cur, redis.call('LRANGE', KEYS[2], -n, -1), links}
+local chat = tonumber(meta[4] or '0')
+if n <= 0 then return {cur, {}, links, chat} end
+return {cur, redis.call('LRANGE', KEYS[2], -n, -1), links, chat}
 "#;
 
 /// The scripts, ready to run (each with the helpers it uses prepended).
