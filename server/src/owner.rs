@@ -19,22 +19,29 @@ use crate::state::AppState;
 /// axum want header names).
 pub const OWNER_HEADER: &str = "collab-owner-token";
 
+/// The owner token a request carries: its [`OWNER_HEADER`], else `query`
+/// (the `owner_token` parameter of a WebSocket URL, as browsers cannot set
+/// headers there); `None` when blank.
+pub fn token_of<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    headers
+        .get(OWNER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .or(query)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// Checks that the request holds room `id`'s owner token. The room must be
 /// named by its editing id: a read-only id never carries the owner's
 /// powers.
 async fn check_owner(app: &AppState, id: &str, headers: &HeaderMap) -> Result<String, ApiError> {
-    let token = headers
-        .get(OWNER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::Forbidden(
-                "only the room's owner may do this: send the owner_token that POST /rooms \
+    let token = token_of(headers, None).ok_or_else(|| {
+        ApiError::Forbidden(
+            "only the room's owner may do this: send the owner_token that POST /rooms \
                  answered in the Collab-Owner-Token header"
-                    .into(),
-            )
-        })?;
+                .into(),
+        )
+    })?;
     let access = app.rooms.resolve(id).await?.ok_or(ApiError::RoomNotFound)?;
     if access.viewer_id.is_some() {
         return Err(ApiError::Forbidden(

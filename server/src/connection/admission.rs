@@ -212,8 +212,8 @@ pub(super) async fn admit(
     // The owner token counts only with the editing id, and only if it is
     // the room's: a wrong one is refused rather than ignored, so an owner
     // does not silently lose the owner's powers.
-    let owner = match owner_token.as_deref().map(str::trim) {
-        None | Some("") => Ok(false),
+    let owner = match owner_token.as_deref() {
+        None => Ok(false),
         // Never through the read-only id: refused without asking the store.
         Some(_) if access.viewer_id.is_some() => {
             Err("the owner token does not go with the room's read-only id")

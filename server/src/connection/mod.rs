@@ -77,11 +77,9 @@ pub async fn ws_handler(
         .as_ref()
         .map(|a| a.check(&headers, params.get("token").map(String::as_str)));
     // The owner's token: a header, or (for browsers) the query.
-    let owner_token = headers
-        .get(crate::owner::OWNER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| params.get("owner_token").map(String::as_str))
-        .map(str::to_owned);
+    let owner_token =
+        crate::owner::token_of(&headers, params.get("owner_token").map(String::as_str))
+            .map(str::to_owned);
     // Only the address goes into the upgrade: the header map (slices of the
     // request's 8 KiB read buffer) would otherwise live as long as the socket.
     let ip = app.config.trusted_proxies.client_ip(peer.ip(), &headers);
@@ -91,7 +89,7 @@ pub async fn ws_handler(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| {
-            let _alive = app.connections.clone();
+            let alive = app.connections.clone();
             let span =
                 tracing::info_span!("conn", room = %short(&room_id), user = tracing::field::Empty);
             let arrival = Arrival {
@@ -104,7 +102,7 @@ pub async fn ws_handler(
             };
             let conn = serve(socket, arrival);
             async move {
-                let _alive = _alive;
+                let _alive = alive;
                 tracing::Instrument::instrument(conn, span).await;
             }
         })
