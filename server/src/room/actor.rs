@@ -20,10 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::core::doc::DocId;
-use super::core::{lineage, Action, ConnSink, JoinError, Joined, RoomCore, Stop};
+use super::core::{lineage, Action, ConnSink, JoinError, Joined, OwnerAct, RoomCore, Stop};
 use super::effects::Effects;
 use super::handle::{Command, JoinRequest, RoomHandle};
-use super::{check_prior, Prior, PriorDoc, Registry};
+use super::{check_prior, Acted, Prior, PriorDoc, Registry};
 use crate::ids::short;
 use crate::metrics::Metrics;
 use crate::store::{
@@ -216,7 +216,12 @@ where
                         let loaded = self.load_doc(&doc).await;
                         self.core.doc_loaded(&doc, loaded);
                     }
-                    Action::Owner(conn_id, act) => self.owner_act(conn_id, act).await,
+                    Action::Owner(conn_id, act) => {
+                        if let Err(e) = self.owner_act(act).await {
+                            tracing::warn!(room = %short(&id), error = %e, "an owner's control did not reach the store");
+                            self.core.owner_failed(conn_id, &e);
+                        }
+                    }
                     Action::CatchUpChat(after) => {
                         let read = self.store.chat_since(&id, after).await;
                         self.core.chat_caught_up(read);
@@ -231,37 +236,29 @@ where
         }
     }
 
-    /// Carries out an owner's control: the store first (it tells the other
-    /// instances), then this room at once (its own event comes back too;
-    /// each control is idempotent).
-    async fn owner_act(&mut self, conn_id: super::core::ConnId, act: super::core::OwnerAct) {
-        use super::core::OwnerAct;
+    /// Carries out an owner's control, from the owner's connection or
+    /// through REST: the store first (it tells the other instances), then
+    /// this room at once (its own event comes back too; each control is
+    /// idempotent). On an error nothing changed here.
+    async fn owner_act(&mut self, act: OwnerAct) -> Result<Acted, StoreError> {
         let id = self.core.id().to_owned();
-        // Each applies here only once the store took it (so that every
-        // instance does the same); if it did not, the owner is told.
-        let result = match act {
+        Ok(match act {
             OwnerAct::ReadOnly(read_only) => {
-                let r = self.store.set_read_only(&id, read_only).await;
-                if r.is_ok() {
+                let found = self.store.set_read_only(&id, read_only).await?;
+                if found {
                     self.core.set_read_only(read_only);
                 }
-                r.map(|_| ())
+                Acted::Found(found)
             }
-            OwnerAct::Remove(user_id) => self.remove(&user_id).await.map(|_| ()),
-            OwnerAct::Rotate => self.rotate(&id).await,
+            OwnerAct::Remove(user_id) => Acted::Removed(self.remove(&user_id).await?),
+            OwnerAct::Rotate => Acted::Links(self.rotate(&id).await?),
             OwnerAct::End => {
-                let viewer = self.core.viewer_id().map(str::to_owned);
-                let r = self.store.end_room(&id, viewer.as_deref()).await;
-                if r.is_ok() {
-                    self.core.end();
-                }
-                r.map(|_| ())
+                self.store.end_room(&id).await?;
+                // This room ends whatever the store held: it was live here.
+                self.core.end();
+                Acted::Found(true)
             }
-        };
-        if let Err(e) = result {
-            tracing::warn!(room = %short(&id), error = %e, "an owner's control did not reach the store");
-            self.core.owner_failed(conn_id, &e);
-        }
+        })
     }
 
     /// Removes a user: in the store first (its client ids refused and the
@@ -290,20 +287,21 @@ where
     }
 
     /// Replaces the room's share links (the store tells the other
-    /// instances; this room learns at once).
-    async fn rotate(&mut self, id: &str) -> Result<(), StoreError> {
+    /// instances; this room learns at once); the new ones, `None` when the
+    /// store has no such room.
+    async fn rotate(&mut self, id: &str) -> Result<Option<(String, String)>, StoreError> {
         let (link, viewer) = (crate::ids::new_room_id(), crate::ids::new_room_id());
-        let r = self.store.rotate_links(id, &link, &viewer).await;
-        if matches!(r, Ok(true)) {
-            // The room's own id stops opening it through this instance's
-            // shortcut to its live actor too.
-            self.registry
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retire(id);
-            self.core.set_links(link, viewer);
+        if !self.store.rotate_links(id, &link, &viewer).await? {
+            return Ok(None);
         }
-        r.map(|_| ())
+        // The room's own id stops opening it through this instance's
+        // shortcut to its live actor too.
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retire(id);
+        self.core.set_links(link.clone(), viewer.clone());
+        Ok(Some((link, viewer)))
     }
 
     /// Reads a document from the store, first making sure the store still
@@ -420,11 +418,8 @@ where
             Command::FileText(path, reply) => {
                 let _ = reply.send(self.core.file_text(&path));
             }
-            Command::End => self.core.end(),
-            Command::Mode(read_only) => self.core.set_read_only(read_only),
-            Command::Links(link, viewer) => self.core.set_links(link, viewer),
-            Command::Remove { user_id, reply } => {
-                let _ = reply.send(self.remove(&user_id).await);
+            Command::Act { act, reply } => {
+                let _ = reply.send(self.owner_act(act).await);
             }
             Command::Drain(done) => {
                 self.draining = Some(done);

@@ -122,20 +122,14 @@ pub enum Command<S> {
     FileText(String, oneshot::Sender<FileText>),
     /// Commit what is queued, then close every connection with 1012.
     Drain(oneshot::Sender<()>),
-    /// The owner ended the room: close everyone (4007) and stop.
-    End,
-    /// The owner switched the room's read-only mode.
-    Mode(bool),
-    /// The owner replaced the room's links: (editing link, read-only id).
-    Links(String, String),
-    /// The owner removes a user (through REST): as the owner's
-    /// `remove_user`; answered with every client id now refused for the
-    /// user (none: no such user).
-    Remove {
-        /// Who.
-        user_id: String,
+    /// An owner's control through REST (the owner checked by the
+    /// endpoint): carried out as the owner's connection's are, answered
+    /// with what it did.
+    Act {
+        /// What.
+        act: super::core::OwnerAct,
         /// The answer.
-        reply: oneshot::Sender<Result<Vec<String>, crate::store::StoreError>>,
+        reply: oneshot::Sender<Result<super::Acted, crate::store::StoreError>>,
     },
 }
 

@@ -139,6 +139,47 @@ pub struct Access {
     pub link: Option<String>,
 }
 
+/// What an owner's control did (the REST endpoints answer with it; the
+/// owner's connection hears the outcome as everyone in the room does).
+#[derive(Debug)]
+pub enum Acted {
+    /// Read-only switched, or the room ended; false when the store has no
+    /// such room.
+    Found(bool),
+    /// The client ids now refused (none: no such user, nothing changed).
+    Removed(Vec<String>),
+    /// The new (editing link, read-only id); `None` when the store has no
+    /// such room.
+    Links(Option<(String, String)>),
+}
+
+impl Acted {
+    /// Whether the room was there.
+    pub fn found(self) -> bool {
+        match self {
+            Acted::Found(found) => found,
+            Acted::Removed(ids) => !ids.is_empty(),
+            Acted::Links(links) => links.is_some(),
+        }
+    }
+
+    /// The client ids a removal refused.
+    pub fn into_removed(self) -> Vec<String> {
+        match self {
+            Acted::Removed(ids) => ids,
+            _ => Vec::new(),
+        }
+    }
+
+    /// The links a rotation made.
+    pub fn into_links(self) -> Option<(String, String)> {
+        match self {
+            Acted::Links(links) => links,
+            _ => None,
+        }
+    }
+}
+
 /// Every room this server holds an actor for, by id, and the store that
 /// keeps them. `S` is where a connection's messages go (the connection's
 /// outbox): rooms only write into it.
@@ -196,45 +237,40 @@ where
         Ok(stored.is_some_and(|h| h == ids::owner_hash(token)))
     }
 
+    /// Carries out an owner's control in room `id`'s actor, when this
+    /// instance runs one (the same way as on the owner's connection);
+    /// `None` when it does not, or the actor stopped meanwhile.
+    async fn act(&self, id: &str, act: OwnerAct) -> Option<Result<Acted, StoreError>> {
+        let h = self.local(id)?;
+        h.ask(|reply| Command::Act { act, reply }).await
+    }
+
     /// Ends room `id`: every instance closes its connections (4007) and
     /// every trace of it in the store is deleted. False when there was no
     /// such room.
     pub async fn end(&self, id: &str) -> Result<bool, StoreError> {
-        let ended = self.store.end_room(id, None).await?;
-        // Through Redis every instance hears it; this one is told at once
-        // (in memory, only this one holds the room).
-        if let Some(h) = self.local(id) {
-            h.send(Command::End).await;
-            return Ok(true);
+        match self.act(id, OwnerAct::End).await {
+            Some(acted) => acted.map(|a| a.found()),
+            // Through Redis every instance hears of it.
+            None => self.store.end_room(id).await,
         }
-        Ok(ended)
     }
 
     /// Switches room `id` to read-only for everyone but its owner (or
     /// back); false when there is no such room.
     pub async fn set_read_only(&self, id: &str, read_only: bool) -> Result<bool, StoreError> {
-        let done = self.store.set_read_only(id, read_only).await?;
-        if let Some(h) = self.local(id) {
-            h.send(Command::Mode(read_only)).await;
-            return Ok(true);
+        match self.act(id, OwnerAct::ReadOnly(read_only)).await {
+            Some(acted) => acted.map(|a| a.found()),
+            None => self.store.set_read_only(id, read_only).await,
         }
-        Ok(done)
     }
 
     /// Removes user `user_id` from room `id` (their client ids refused, the
     /// room's links replaced); returns the client ids now refused (empty:
     /// no such user).
     pub async fn remove(&self, id: &str, user_id: &str) -> Result<Vec<String>, StoreError> {
-        if let Some(h) = self.local(id) {
-            let asked = h
-                .ask(|reply| Command::Remove {
-                    user_id: user_id.to_owned(),
-                    reply,
-                })
-                .await;
-            if let Some(answer) = asked {
-                return answer;
-            }
+        if let Some(acted) = self.act(id, OwnerAct::Remove(user_id.to_owned())).await {
+            return acted.map(Acted::into_removed);
         }
         if !self.store.is_shared() {
             return Ok(Vec::new());
@@ -280,15 +316,12 @@ where
     /// Replaces room `id`'s share links; returns the new editing link and
     /// read-only id, `None` when there is no such room.
     pub async fn rotate(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        if let Some(acted) = self.act(id, OwnerAct::Rotate).await {
+            return acted.map(Acted::into_links);
+        }
         let (link, viewer) = (ids::new_room_id(), ids::new_room_id());
-        if !self.store.rotate_links(id, &link, &viewer).await? {
-            return Ok(None);
-        }
-        self.lock().retired.insert(id.to_owned());
-        if let Some(h) = self.local(id) {
-            h.send(Command::Links(link.clone(), viewer.clone())).await;
-        }
-        Ok(Some((link, viewer)))
+        let found = self.store.rotate_links(id, &link, &viewer).await?;
+        Ok(found.then_some((link, viewer)))
     }
 
     /// The actor of the room with this id, started from the store when this

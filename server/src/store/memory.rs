@@ -103,7 +103,7 @@ impl MemoryStore {
 
     /// The room's actor is told by the caller (nobody else holds it);
     /// forgetting happens when that actor ends.
-    pub(super) async fn end_room(&self, id: &str, _: Option<&str>) -> Result<bool> {
+    pub(super) async fn end_room(&self, id: &str) -> Result<bool> {
         Ok(self.lock().rooms.contains_key(id))
     }
 

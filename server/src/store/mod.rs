@@ -709,8 +709,8 @@ impl Store {
 
     /// Ends a room: tells every instance ([`StoreEvent::Ended`]) and
     /// deletes everything of it. False when it did not exist.
-    pub async fn end_room(&self, id: &str, viewer: Option<&str>) -> Result<bool, StoreError> {
-        each!(self, s => s.end_room(id, viewer).await)
+    pub async fn end_room(&self, id: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.end_room(id).await)
     }
 
     /// Removes a user: its client ids (as the room's identities know them,

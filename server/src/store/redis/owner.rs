@@ -39,7 +39,7 @@ impl RedisStore {
     }
 
     /// Tells every instance the room ended and deletes all of it.
-    pub async fn end_room(&self, id: &str, _viewer: Option<&str>) -> Result<bool> {
+    pub async fn end_room(&self, id: &str) -> Result<bool> {
         self.counted(async {
             let mut c = self.conn.get();
             let mut inv = self.scripts.end.prepare_invoke();
