@@ -10,7 +10,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthStr;
 
 use super::theme;
 use crate::core::chat::mentions;
@@ -191,7 +191,8 @@ pub fn render(editor: &Editor, area: Rect, buf: &mut Buffer, now: Instant) -> Op
     render_input(editor, input_row, buf)
 }
 
-/// The input line ("> " and what is typed, its end kept in view).
+/// The input line ("> " and what is typed, its end kept in view); the
+/// terminal cursor is there while the chat has the keys.
 fn render_input(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Position> {
     let chat = editor.chat();
     let focused = chat.focused();
@@ -200,30 +201,11 @@ fn render_input(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<Positio
     } else {
         theme::GUTTER
     };
-    buf.set_style(area, style);
-    let input = &chat.input;
-    let chars: Vec<char> = input.text().chars().collect();
-    let cursor = input.cursor().min(chars.len());
-    let room = usize::from(area.width).saturating_sub(3);
-    let width_of = |cs: &[char]| cs.iter().map(|c| c.width().unwrap_or(0)).sum::<usize>();
-    let mut first = 0;
-    while first < cursor && width_of(&chars[first..cursor]) > room {
-        first += 1;
-    }
-    let shown: String = chars[first..].iter().collect();
-    let placeholder = if !focused && shown.is_empty() {
+    let placeholder = if !focused && chat.input.text().is_empty() {
         "(F9 to write)"
     } else {
         ""
     };
-    Line::from(vec![
-        Span::styled("> ", style),
-        Span::styled(shown, style),
-        Span::styled(placeholder, style),
-    ])
-    .render(area, buf);
-    focused.then(|| Position {
-        x: area.x + 2 + width_of(&chars[first..cursor]) as u16,
-        y: area.y,
-    })
+    let at = super::input_line::render("> ", &chat.input, (placeholder, style), style, area, buf);
+    at.filter(|_| focused)
 }

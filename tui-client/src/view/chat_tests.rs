@@ -360,3 +360,29 @@ fn only_the_owner_has_the_menu_and_others_follow_the_rooms_mode() {
     });
     assert_eq!(ed.room(), "NewLink1234567890abcde");
 }
+
+#[test]
+fn a_long_chat_input_scrolls_with_the_cursor_and_marks_the_cut() {
+    let mut ed = editor("one\n");
+    press(&mut ed, KeyCode::F(9));
+    let long: String = (0..120)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    type_str(&mut ed, &long);
+    let mut term = render(&mut ed);
+    let buf = term.backend().buffer().clone();
+    let (x, y) = find(&buf, "> …").expect("the cut is marked");
+    let input = row(&buf, y);
+    // (The users panel is beside the pane.)
+    let after_cut = &input[input.find('…').unwrap() + '…'.len_utf8()..];
+    let shown = after_cut.split(' ').next().unwrap();
+    assert!(
+        long.ends_with(shown),
+        "the end of the text shows: {input:?}"
+    );
+    assert!(shown.len() > 40, "as much as fits: {input:?}");
+    // The cursor sits just after the last char, inside the line.
+    let cursor_x = x + 3 + shown.chars().count() as u16;
+    assert!(cursor_x < W);
+    term.backend_mut().assert_cursor_position((cursor_x, y));
+}

@@ -7,6 +7,7 @@ pub mod completion;
 pub mod document;
 pub mod files_panel;
 pub mod help;
+pub mod input_line;
 pub mod picker;
 pub mod status;
 pub mod theme;

@@ -249,9 +249,7 @@ pub fn render_message(editor: &Editor, area: Rect, buf: &mut Buffer) -> Option<P
 }
 
 /// A question with the text being typed (a path, a query) and `suffix`
-/// after it (keys, "no match"): an offered text shows selected (typing
-/// replaces it), and a text too long for the line scrolls so the cursor
-/// stays in view.
+/// after it (keys, "no match"), dimmed.
 fn render_input(
     label: &str,
     input: &LineInput,
@@ -259,33 +257,6 @@ fn render_input(
     area: Rect,
     buf: &mut Buffer,
 ) -> Option<Position> {
-    buf.set_style(area, theme::PROMPT);
-    let width = usize::from(area.width);
-    let label_width = label.width();
-    // Room for the text and the cursor after it.
-    let room = width.saturating_sub(label_width + 1);
-    let chars: Vec<char> = input.text().chars().collect();
-    let cursor = input.cursor().min(chars.len());
-    let width_of = |cs: &[char]| cs.iter().map(|c| c.width().unwrap_or(0)).sum::<usize>();
-    // Drop chars from the left until the cursor fits, marking the cut.
-    let mut first = 0;
-    while first < cursor && width_of(&chars[first..cursor]) + usize::from(first > 0) > room {
-        first += 1;
-    }
-    let shown: String = chars[first..].iter().collect();
-    let cut = if first > 0 { "…" } else { "" };
-    let text_style = if input.is_selected() {
-        theme::PROMPT.add_modifier(Modifier::REVERSED)
-    } else {
-        theme::PROMPT
-    };
-    Line::from(vec![
-        Span::styled(label, theme::PROMPT),
-        Span::styled(cut, theme::PROMPT),
-        Span::styled(shown, text_style),
-        Span::styled(suffix, theme::PROMPT.add_modifier(Modifier::DIM)),
-    ])
-    .render(area, buf);
-    let at = label_width + cut.width() + width_of(&chars[first..cursor]);
-    (at < width).then(|| Position::new(area.x + at as u16, area.y))
+    let suffix = (suffix, theme::PROMPT.add_modifier(Modifier::DIM));
+    super::input_line::render(label, input, suffix, theme::PROMPT, area, buf)
 }
