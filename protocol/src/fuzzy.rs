@@ -33,6 +33,18 @@ pub struct Match {
 /// all in it, in order. An empty query matches everything, scored by
 /// shortness.
 pub fn score(query: &str, path: &str) -> Option<Match> {
+    // Most paths do not hold the query at all (the completion popup asks
+    // for every word of a file on each key): a check that allocates
+    // nothing spares them the rest.
+    let mut rest = path.chars().map(|c| c.to_lowercase().next().unwrap_or(c));
+    let held = query
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .all(|c| rest.any(|l| l == c));
+    if !held {
+        return None;
+    }
     let q: Vec<char> = query
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -65,12 +77,6 @@ pub fn score(query: &str, path: &str) -> Option<Match> {
         b
     };
     let (m, n) = (q.len(), p.len());
-    // Most paths do not hold the query at all: a linear check spares them
-    // the table.
-    let mut rest = lower.iter();
-    if m > n || !q.iter().all(|c| rest.any(|l| l == c)) {
-        return None;
-    }
     const NONE: i64 = i64::MIN / 2;
     // best[i][j]: the best score with q[i] matched at p[j]; from[i][j]: where
     // q[i-1] was matched then.

@@ -315,3 +315,13 @@ fn the_help_lists_the_completion_keys() {
     assert!(all.contains("Ctrl-Space, Tab"), "{all}");
     assert!(all.contains("complete the word"), "{all}");
 }
+
+#[test]
+fn a_snippet_in_a_crlf_file_gets_its_line_endings() {
+    let mut ed = editor_at_end("// x\r\n");
+    type_str(&mut ed, "fn ");
+    ctrl_space(&mut ed);
+    press(&mut ed, KeyCode::Enter);
+    assert_eq!(ed.text().to_string(), "// x\r\nfn name() {\r\n    \r\n}");
+    assert_eq!(ed.selection(), Some((9, 13)), "the placeholder is selected");
+}

@@ -12,6 +12,7 @@
 //! typing replaces it.
 
 use collab_protocol::complete::{self, Candidate, Source, Words};
+use collab_protocol::words;
 use collab_protocol::Operation;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -74,8 +75,11 @@ impl Editor {
         if self.completion.dismissed == Some((self.caret, self.version())) {
             return false;
         }
-        let before = self.caret.checked_sub(1).map(|i| self.doc.rope().char(i));
-        let after_word = before.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        // Right after a word by the rules completion and word motions share.
+        let line = self.line_before_caret();
+        let after_word = words::pieces(&line)
+            .last()
+            .is_some_and(|(_, p)| words::is_word(p));
         after_word && self.try_open_completion()
     }
 
@@ -207,20 +211,16 @@ impl Editor {
             self.notice = Some("The word changed; completion closed".into());
             return;
         }
-        // A CRLF file gets its own line ending in a snippet, as in a paste.
-        let (text, offset) = if self.line_ending() == "\r\n" {
-            let breaks = chosen
-                .text
-                .chars()
-                .take(chosen.caret)
-                .filter(|c| *c == '\n');
-            (
-                chosen.text.replace('\n', "\r\n"),
-                chosen.caret + breaks.count(),
-            )
+        // A CRLF file gets its own line ending in a snippet, as in a paste
+        // (the caret's offset grows by the CRs before it).
+        let text = self.in_line_ending(chosen.text.clone());
+        let crs_before = if text.len() > chosen.text.len() {
+            let before = chosen.text.chars().take(chosen.caret);
+            before.filter(|c| *c == '\n').count()
         } else {
-            (chosen.text.clone(), chosen.caret)
+            0
         };
+        let offset = chosen.caret + crs_before;
         let Ok(op) = Operation::replace(rope.len_chars(), start, self.caret, &text) else {
             return;
         };

@@ -125,6 +125,16 @@ impl Editor {
         }
     }
 
+    /// `text` (its line breaks `\n`) with the document's line ending: a
+    /// CRLF file gets its own for every break (pastes, snippets).
+    pub(crate) fn in_line_ending(&self, text: String) -> String {
+        if self.line_ending() == "\r\n" {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        }
+    }
+
     /// True when Tab should insert a tab character: in files whose format
     /// wants tabs (Makefiles, Go) and documents already indented with tabs.
     pub fn indents_with_tabs(&self) -> bool {
@@ -299,12 +309,8 @@ impl Editor {
 
     /// Pasted text (bracketed paste or the internal clipboard) as one edit.
     pub fn paste(&mut self, text: &str) {
-        // Terminals send line breaks in pastes as CR; a CRLF file gets
-        // its own line ending for every one.
-        let mut text = text.replace("\r\n", "\n").replace('\r', "\n");
-        if self.line_ending() == "\r\n" {
-            text = text.replace('\n', "\r\n");
-        }
+        // Terminals send line breaks in pastes as CR.
+        let text = self.in_line_ending(text.replace("\r\n", "\n").replace('\r', "\n"));
         if !text.is_empty() {
             self.insert_text(&text, EditKind::Other);
         }
