@@ -27,6 +27,8 @@ struct Cost {
     cpu_s: f64,
     /// Of which `redis-server`'s.
     store_cpu_s: f64,
+    /// Of which each server's, in the order given (the writer's first).
+    server_cpu_s: Vec<f64>,
     deliveries: usize,
 }
 
@@ -57,17 +59,17 @@ async fn run_once(
     let bots = join_all(tag, std::slice::from_ref(&room), &placement).await?;
     // Let the joins' presence traffic pass before the clock starts.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // (all of them, `redis-server`'s)
-    let cpu = || -> Result<(f64, f64)> {
-        let mut total = 0.0;
-        for s in servers {
-            total += s.cpu_seconds()?;
-        }
+    // (each server's, `redis-server`'s)
+    let cpu = || -> Result<(Vec<f64>, f64)> {
+        let each = servers
+            .iter()
+            .map(|s| s.cpu_seconds())
+            .collect::<Result<Vec<_>>>()?;
         let store = match redis {
             Some(r) => r.cpu_seconds()?,
             None => 0.0,
         };
-        Ok((total + store, store))
+        Ok((each, store))
     };
     let before = cpu()?;
     let bots = bots
@@ -93,7 +95,9 @@ async fn run_once(
     group.stop_typing();
     let done = group.finish(&addrs, Duration::from_secs(60)).await;
     let after = cpu()?;
-    let (cpu_s, store_cpu_s) = (after.0 - before.0, after.1 - before.1);
+    let server_cpu_s: Vec<f64> = after.0.iter().zip(&before.0).map(|(a, b)| a - b).collect();
+    let store_cpu_s = after.1 - before.1;
+    let cpu_s = server_cpu_s.iter().sum::<f64>() + store_cpu_s;
     if let Err(e) = done.converged {
         return Ok(Err(e));
     }
@@ -101,6 +105,7 @@ async fn run_once(
     Ok(Ok(Cost {
         cpu_s,
         store_cpu_s,
+        server_cpu_s,
         deliveries,
     }))
 }
@@ -129,6 +134,10 @@ pub async fn cpu_per_edit(
             "redis_cpu_s_per_1000": through.per_1000(),
             "redis_deliveries": through.deliveries,
             "redis_server_cpu_s_per_1000": through.per_1000_of(through.store_cpu_s),
+            // A holds the writer and 4 readers, B 5 readers fed by its
+            // subscriber: where the extra per commit goes.
+            "instance_a_cpu_s_per_1000": through.per_1000_of(through.server_cpu_s[0]),
+            "instance_b_cpu_s_per_1000": through.per_1000_of(through.server_cpu_s[1]),
             "ratio": ratio(through.per_1000(), memory.per_1000()),
             "converged": true,
         }),
