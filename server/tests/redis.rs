@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use collab_protocol::{ClientMessage, Operation, ServerMessage};
+use collab_protocol::{ClientMessage, Operation, ServerMessage, UserInfo};
 use collab_testkit::{random_edit, Bot, Client, TestRedis, TestServer};
 use common::session::*;
 use common::{metric, SERVER};
@@ -16,6 +16,22 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+
+/// User `name` of another instance, as a client that just joined learns
+/// of them: presence crosses instances off the rooms' path, so they are in
+/// the init's `users`, or announced right after it.
+async fn seen_on_joining(client: &mut Client, init_users: &[UserInfo], name: &str) -> UserInfo {
+    if let Some(u) = init_users.iter().find(|u| u.name == name) {
+        return u.clone();
+    }
+    loop {
+        match client.next(Duration::from_secs(10)).await {
+            Some(Ok(ServerMessage::UserJoined { user })) if user.name == name => return user,
+            Some(Ok(_)) => continue,
+            other => panic!("{name} is not announced: {other:?}"),
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_clients_on_two_instances_converge() {
@@ -94,13 +110,10 @@ async fn presence_and_carets_cross_instances() {
     else {
         unreachable!()
     };
-    assert_eq!(
-        users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
-        ["ada"],
-        "bob sees ada from the other instance"
-    );
+    assert!(users.iter().all(|u| u.name == "ada"), "{users:?}");
+    let ada_seen = seen_on_joining(&mut bob, &users, "ada").await;
     assert_ne!(
-        users[0].color, bob_color,
+        ada_seen.color, bob_color,
         "colors are distinct across instances"
     );
     match ada.recv().await {
@@ -154,6 +167,53 @@ async fn presence_and_carets_cross_instances() {
     );
 }
 
+/// Two users joining at once on two instances each get a color of their
+/// own, although neither instance has heard of the other user yet: the
+/// identities are recorded one after the other in Redis, which settles the
+/// color.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_joining_at_once_on_two_instances_get_distinct_colors() {
+    let redis = TestRedis::start();
+    let a = TestServer::on_redis(SERVER, &redis, &[]);
+    let b = TestServer::on_redis(SERVER, &redis, &[]);
+    let room = a.create_room("").await;
+    let (_ada, init) = Client::join(&a.addr, &room, "client_id=ada&name=ada").await;
+    let ServerMessage::Init {
+        color: ada_color, ..
+    } = init
+    else {
+        unreachable!()
+    };
+    // As if a's announcement of ada had not reached Redis yet when b
+    // looks: her presence record is taken away (b has no room to hear
+    // the event in).
+    let mut conn = redis.conn();
+    let presence = format!("collab:{{{room}}}:presence");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let removed: u64 = redis::cmd("DEL").arg(&presence).query(&mut conn).unwrap();
+        if removed == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ada's presence never reached Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_bob, init) = Client::join(&b.addr, &room, "client_id=bob&name=bob").await;
+    let ServerMessage::Init {
+        users,
+        color: bob_color,
+        ..
+    } = init
+    else {
+        unreachable!()
+    };
+    assert!(users.is_empty(), "b has not heard of ada: {users:?}");
+    assert_ne!(bob_color, ada_color, "bob got ada's color");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped() {
     let redis = TestRedis::start();
@@ -167,20 +227,7 @@ async fn a_killed_instance_loses_no_acknowledged_edit_and_its_users_are_reaped()
     let ServerMessage::Init { users, .. } = init else {
         unreachable!()
     };
-    // Presence crosses instances off the rooms' path: ghost is in the init,
-    // or announced right after it.
-    let ghost_id = match users.iter().find(|u| u.name == "ghost") {
-        Some(u) => u.user_id.clone(),
-        None => loop {
-            match watcher.next(Duration::from_secs(10)).await {
-                Some(Ok(ServerMessage::UserJoined { user })) if user.name == "ghost" => {
-                    break user.user_id
-                }
-                Some(Ok(_)) => continue,
-                other => panic!("ghost is not announced: {other:?}"),
-            }
-        },
-    };
+    let ghost_id = seen_on_joining(&mut watcher, &users, "ghost").await.user_id;
 
     let killer = async {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -834,6 +834,7 @@ impl RedisStore {
                 .arg(client_id)
                 .arg(format!("{}|{}", fresh.0, fresh.1))
                 .arg(self.ttl_ms())
+                .arg(&crate::ids::PALETTE[..])
                 .invoke_async(&mut c)
                 .await?;
             let (u, col) = stored

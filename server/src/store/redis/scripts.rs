@@ -431,12 +431,35 @@ return redis.call('LRANGE', KEYS[2], -n, -1)
 "#;
 
 /// KEYS: room meta, identities. ARGV: client id, "user|color" to record,
-/// ttl ms. The client's stored identity (recording this one if it has
-/// none); an ended room gets nothing written back.
+/// ttl ms, then the palette. The client's stored identity, recording this
+/// one if it has none; an ended room gets nothing written back. A color
+/// another identity holds is replaced by the first palette color none
+/// holds (while any is left): two users joining at once on two instances
+/// each chose theirs before hearing of the other (presence crosses
+/// instances off the rooms' path), but their identities are recorded here
+/// one after the other, before either join is answered.
 const IDENTITY_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return ARGV[2] end
-redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2])
 local v = redis.call('HGET', KEYS[2], ARGV[1])
+if not v then
+  local bar = string.find(ARGV[2], '|', 1, true)
+  local user, color = string.sub(ARGV[2], 1, bar - 1), string.sub(ARGV[2], bar + 1)
+  local taken = {}
+  for _, other in ipairs(redis.call('HVALS', KEYS[2])) do
+    local b = string.find(other, '|', 1, true)
+    if b then taken[string.sub(other, b + 1)] = true end
+  end
+  if taken[color] then
+    for i = 4, #ARGV do
+      if not taken[ARGV[i]] then
+        color = ARGV[i]
+        break
+      end
+    end
+  end
+  v = user .. '|' .. color
+  redis.call('HSET', KEYS[2], ARGV[1], v)
+end
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
 return v
 "#;
