@@ -33,28 +33,24 @@ pub struct Match {
 /// all in it, in order. An empty query matches everything, scored by
 /// shortness.
 pub fn score(query: &str, path: &str) -> Option<Match> {
+    // Matching ignores case and the query's spaces.
+    let query_chars = || {
+        query
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+    };
+    let lower_of = |c: char| c.to_lowercase().next().unwrap_or(c);
     // Most paths do not hold the query at all (the completion popup asks
     // for every word of a file on each key): a check that allocates
     // nothing spares them the rest.
-    let mut rest = path.chars().map(|c| c.to_lowercase().next().unwrap_or(c));
-    let held = query
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .all(|c| rest.any(|l| l == c));
-    if !held {
+    let mut rest = path.chars().map(lower_of);
+    if !query_chars().all(|c| rest.any(|l| l == c)) {
         return None;
     }
-    let q: Vec<char> = query
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect();
+    let q: Vec<char> = query_chars().collect();
     let p: Vec<char> = path.chars().collect();
-    let lower: Vec<char> = p
-        .iter()
-        .map(|c| c.to_lowercase().next().unwrap_or(*c))
-        .collect();
+    let lower: Vec<char> = p.iter().map(|&c| lower_of(c)).collect();
     let length_penalty = (p.len() / 4) as i64;
     if q.is_empty() {
         return Some(Match {
